@@ -1,0 +1,109 @@
+# Thin wrapper around CMake/CTest. See README.md.
+#
+#   make [build]          configure build/ and build everything
+#   make deps             install missing Debian packages (scripts/deps.sh)
+#   make demo [SCENARIO=name]   deps + build + run build/example_$(SCENARIO)
+#   make test             deps + build + all tests, then stress tests under
+#                         ASan+UBSan (build-asan/) and TSan (build-tsan/)
+#   make test-fast | test-asan | test-tsan
+#   make bench [BENCH_MODE=quick|full]
+#   make install [PREFIX=/usr/local]
+#   make clean
+#
+# Variables: CMAKE_ARGS (extra -D options for every configure), CTEST_ARGS,
+# BUILD_DIR / ASAN_DIR / TSAN_DIR, CC (only read when a build dir is first
+# configured; use another BUILD_DIR or `make clean` to switch compilers).
+
+BUILD_DIR  ?= build
+ASAN_DIR   ?= build-asan
+TSAN_DIR   ?= build-tsan
+SCENARIO   ?= demo
+BENCH_MODE ?= quick
+PREFIX     ?= /usr/local
+CMAKE_ARGS ?=
+CTEST_ARGS ?=
+TEST_JOBS  ?= 2
+
+NPROC     := $(shell nproc 2>/dev/null || echo 2)
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo Unix Makefiles)
+ARCH      := $(shell uname -m)
+
+# The TSan runtime of gcc 12 / clang 14 cannot cope with the high-entropy
+# mmap randomisation of recent kernels (vm.mmap_rnd_bits > 28 on x86_64 can
+# give "FATAL: ThreadSanitizer: unexpected memory mapping"). Running with
+# ASLR off (setarch -R, inherited by every child) avoids it.
+NOASLR := $(shell setarch $(ARCH) -R true >/dev/null 2>&1 && echo setarch $(ARCH) -R)
+
+export ASAN_OPTIONS ?= detect_leaks=1:detect_stack_use_after_return=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+
+# configure(dir, extra cmake args): the generator is chosen only on the first
+# configure of a directory (CMake refuses to change it later).
+define configure
+	@if [ -f "$(1)/CMakeCache.txt" ]; then \
+	  cmake -S . -B "$(1)" $(2) $(CMAKE_ARGS); \
+	else \
+	  cmake -S . -B "$(1)" -G "$(GENERATOR)" $(2) $(CMAKE_ARGS); \
+	fi
+endef
+
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+.PHONY: all build deps demo test test-fast test-asan test-tsan \
+        build-asan build-tsan bench install clean help
+
+all: build
+
+help:
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	$(call configure,$(BUILD_DIR),)
+	cmake --build "$(BUILD_DIR)" -j $(NPROC)
+
+demo: deps build
+	@exe="$(BUILD_DIR)/example_$(SCENARIO)"; \
+	if [ ! -x "$$exe" ]; then \
+	  echo "no example named '$(SCENARIO)' ($$exe does not exist); available:" >&2; \
+	  for f in $(BUILD_DIR)/example_*; do \
+	    [ -x "$$f" ] && echo "  $$(basename $$f | sed 's/^example_//')" >&2; \
+	  done; \
+	  exit 1; \
+	fi; \
+	echo "== $$exe"; \
+	"$$exe"
+
+test: deps
+	$(MAKE) --no-print-directory test-fast
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
+
+test-fast: build
+	ctest --test-dir "$(BUILD_DIR)" --output-on-failure -j $(TEST_JOBS) $(CTEST_ARGS)
+
+build-asan:
+	$(call configure,$(ASAN_DIR),-DLEASH_SANITIZE=address -DLEASH_WERROR=OFF)
+	cmake --build "$(ASAN_DIR)" -j $(NPROC)
+
+build-tsan:
+	$(call configure,$(TSAN_DIR),-DLEASH_SANITIZE=thread -DLEASH_WERROR=OFF)
+	cmake --build "$(TSAN_DIR)" -j $(NPROC)
+
+test-asan: build-asan
+	ctest --test-dir "$(ASAN_DIR)" --output-on-failure -j $(TEST_JOBS) -L stress $(CTEST_ARGS)
+
+test-tsan: build-tsan
+	$(NOASLR) ctest --test-dir "$(TSAN_DIR)" --output-on-failure -j $(TEST_JOBS) -L stress $(CTEST_ARGS)
+
+bench: build
+	BUILD_DIR="$(BUILD_DIR)" bash bench/run.sh $(BENCH_MODE)
+
+install: build
+	cmake --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
+
+clean:
+	rm -rf "$(BUILD_DIR)" "$(ASAN_DIR)" "$(TSAN_DIR)"

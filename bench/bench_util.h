@@ -1,0 +1,125 @@
+/*
+ * bench_util.h — small helpers shared by the leash benchmarks (bench/NAME.c).
+ *
+ * Every benchmark is its own program: `bench_<name> [N]` prints one or more
+ * `name value unit` lines (lower is better), exactly like the Go program in
+ * bench/go, which runs the same algorithms. bench/run.sh runs both.
+ */
+#ifndef LEASH_BENCH_UTIL_H
+#define LEASH_BENCH_UTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leash.h"
+
+/* Monotonic wall clock in ns (CLOCK_MONOTONIC, like Go's time.Now). */
+static inline int64_t bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Resident set size in bytes from /proc/self/statm (as the Go side). */
+static inline int64_t bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = 0;
+    if (!f) {
+        perror("bench: /proc/self/statm");
+        exit(1);
+    }
+    if (fscanf(f, "%lld %lld", &size, &resident) != 2) {
+        fprintf(stderr, "bench: bad /proc/self/statm\n");
+        exit(1);
+    }
+    fclose(f);
+    return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* N from argv[1] (a positive integer), or def when absent. */
+static inline int64_t bench_arg_n(int argc, char **argv, int64_t def)
+{
+    char *end;
+    long long v;
+    if (argc < 2)
+        return def;
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [N]\n", argv[0]);
+        exit(2);
+    }
+    errno = 0;
+    v = strtoll(argv[1], &end, 10);
+    if (errno || end == argv[1] || *end || v <= 0) {
+        fprintf(stderr, "%s: bad N '%s'\n", argv[0], argv[1]);
+        exit(2);
+    }
+    return (int64_t)v;
+}
+
+/* Untimed iterations before the timed ones (same rule as the Go side). */
+static inline int64_t bench_warmup(int64_t n)
+{
+    int64_t w = n / 10;
+    return w > 100000 ? 100000 : w;
+}
+
+static inline void bench_report(const char *name, double value,
+                                const char *unit)
+{
+    printf("%s %.1f %s\n", name, value, unit);
+    fflush(stdout);
+}
+
+static inline void bench_per_op(const char *name, int64_t elapsed_ns,
+                                int64_t n)
+{
+    bench_report(name, (double)elapsed_ns / (double)n, "ns/op");
+}
+
+#define bench_fail(...)                                                 \
+    do {                                                                \
+        fprintf(stderr, "bench: " __VA_ARGS__);                         \
+        fputc('\n', stderr);                                            \
+        exit(1);                                                        \
+    } while (0)
+
+/* Checks a leash call that must succeed. */
+#define BENCH_CHECK(call)                                               \
+    do {                                                                \
+        int bench_rc_ = (int)(call);                                    \
+        if (bench_rc_ < 0)                                              \
+            bench_fail("%s:%d: %s: %s", __FILE__, __LINE__, #call,      \
+                       leash_strerror(bench_rc_));                      \
+    } while (0)
+
+/* A byte to point at when sending on a signal channel (elem_size 0). */
+static char bench_signal_byte_;
+#define BENCH_SIGNAL (&bench_signal_byte_)
+
+/* Sends/receives one signal on a channel of elem_size 0. */
+static inline int bench_signal(leash_chan *ch)
+{
+    return leash_send_n(ch, BENCH_SIGNAL, 0);
+}
+static inline int bench_wait(leash_chan *ch)
+{
+    return leash_recv_n(ch, NULL, 0);
+}
+
+/* Makes a channel or exits. */
+static inline leash_chan *bench_chan(size_t elem_size, size_t cap,
+                                     const char *what)
+{
+    leash_chan *ch = leash_chan_make(elem_size, cap);
+    if (!ch)
+        bench_fail("cannot make channel %s", what);
+    return ch;
+}
+
+#endif /* LEASH_BENCH_UTIL_H */

@@ -1,0 +1,343 @@
+// Command leashbench is the Go side of leash's benchmark suite.
+//
+//	leashbench WORKLOAD [N]
+//
+// prints `name value unit` lines, exactly like the C programs
+// bench/<workload>.c, which implement the same algorithms on leash. Every
+// metric is "lower is better" (time or bytes). Run it through bench/run.sh,
+// which sets GOMAXPROCS (and LEASH_PROCS for the C side) and takes medians.
+// Only the standard library is used; RSS is read from /proc/self/statm,
+// exactly as the C side reads it, not from runtime.MemStats.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// warmup is the number of untimed iterations run before the timed ones
+// (the same rule as bench_warmup() in bench/bench_util.h).
+func warmup(n int64) int64 {
+	w := n / 10
+	if w > 100000 {
+		w = 100000
+	}
+	return w
+}
+
+func report(name string, value float64, unit string) {
+	fmt.Printf("%s %.1f %s\n", name, value, unit)
+}
+
+func perOp(name string, elapsed time.Duration, n int64) {
+	report(name, float64(elapsed.Nanoseconds())/float64(n), "ns/op")
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "leashbench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// rssBytes reads the resident set size from /proc/self/statm (field 2,
+// in pages), like bench_rss_bytes() on the C side.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		fail("read /proc/self/statm: %v", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		fail("bad /proc/self/statm")
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		fail("bad /proc/self/statm: %v", err)
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// 1. spawn: start a goroutine that only signals completion; wait for it.
+func benchSpawn(n int64) {
+	done := make(chan struct{})
+	w := warmup(n)
+	var t0 time.Time
+	for i := int64(0); i < w+n; i++ {
+		if i == w {
+			t0 = time.Now()
+		}
+		go func() { done <- struct{}{} }()
+		<-done
+	}
+	perOp("spawn", time.Since(t0), n)
+}
+
+// 2. yield: two goroutines each yield n times; ns per yield.
+func benchYield(n int64) {
+	done := make(chan struct{}, 2)
+	t0 := time.Now()
+	for k := 0; k < 2; k++ {
+		go func() {
+			for i := int64(0); i < n; i++ {
+				runtime.Gosched()
+			}
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+	perOp("yield", time.Since(t0), 2*n)
+}
+
+// 3. pingpong: round trips over two unbuffered int channels.
+func benchPingpong(n int64) {
+	ping := make(chan int)
+	pong := make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+		close(pong)
+	}()
+	w := warmup(n)
+	var t0 time.Time
+	for i := int64(0); i < w+n; i++ {
+		if i == w {
+			t0 = time.Now()
+		}
+		ping <- int(i)
+		if v := <-pong; v != int(i) {
+			fail("pingpong: got %d want %d", v, i)
+		}
+	}
+	el := time.Since(t0)
+	close(ping)
+	if _, ok := <-pong; ok {
+		fail("pingpong: pong not closed")
+	}
+	perOp("pingpong", el, n)
+}
+
+// 4. buffered: producer -> consumer over one channel of cap 128 (int64).
+func benchBuffered(n int64) {
+	ch := make(chan int64, 128)
+	t0 := time.Now()
+	go func() {
+		for i := int64(0); i < n; i++ {
+			ch <- i
+		}
+		close(ch)
+	}()
+	var sum, cnt int64
+	for v := range ch {
+		sum += v
+		cnt++
+	}
+	el := time.Since(t0)
+	if cnt != n || sum != n*(n-1)/2 {
+		fail("buffered: got %d messages summing to %d", cnt, sum)
+	}
+	perOp("buffered", el, n)
+}
+
+// 5. select: ping-pong where each side receives through a 2-case select
+// whose second case is a channel nobody uses.
+func benchSelect(n int64) {
+	ping := make(chan int)
+	pong := make(chan int)
+	unused := make(chan int)
+	go func() {
+		for {
+			select {
+			case v, ok := <-ping:
+				if !ok {
+					close(pong)
+					return
+				}
+				pong <- v
+			case <-unused:
+				fail("select: unused channel ready")
+			}
+		}
+	}()
+	w := warmup(n)
+	var t0 time.Time
+	for i := int64(0); i < w+n; i++ {
+		if i == w {
+			t0 = time.Now()
+		}
+		ping <- int(i)
+		select {
+		case v := <-pong:
+			if v != int(i) {
+				fail("select: got %d want %d", v, i)
+			}
+		case <-unused:
+			fail("select: unused channel ready")
+		}
+	}
+	el := time.Since(t0)
+	close(ping)
+	<-pong
+	perOp("select", el, n)
+}
+
+// 6. parked: n goroutines blocked receiving from one shared channel.
+// Reports RSS growth per goroutine (parked, B/op) and the time to create
+// one and have it parked (parked_spawn, ns/op).
+func benchParked(n int64) {
+	ch := make(chan struct{})
+	done := make(chan struct{}, 1)
+	var started, exited int64
+	rss0 := rssBytes()
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-ch
+			if atomic.AddInt64(&exited, 1) == n {
+				done <- struct{}{}
+			}
+		}()
+	}
+	for atomic.LoadInt64(&started) < n {
+		runtime.Gosched()
+	}
+	el := time.Since(t0)
+	rss1 := rssBytes()
+	close(ch)
+	<-done
+	report("parked", float64(rss1-rss0)/float64(n), "B/op")
+	perOp("parked_spawn", el, n)
+}
+
+// 7. sleepers: n goroutines each sleep 1 ms; total time until all are done.
+func benchSleepers(n int64) {
+	done := make(chan struct{}, 1)
+	var exited int64
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		go func() {
+			time.Sleep(time.Millisecond)
+			if atomic.AddInt64(&exited, 1) == n {
+				done <- struct{}{}
+			}
+		}()
+	}
+	<-done
+	report("sleepers", float64(time.Since(t0).Nanoseconds())/1e6, "ms")
+}
+
+// 8. ctx: cancel-and-wake cycle. Each round makes a cancelable context,
+// hands it to a waiter blocked on ctx.Done(), cancels it and waits for
+// the waiter's acknowledgement.
+func benchCtx(n int64) {
+	ctxs := make(chan context.Context)
+	ack := make(chan struct{})
+	go func() {
+		for c := range ctxs {
+			<-c.Done()
+			ack <- struct{}{}
+		}
+		close(ack)
+	}()
+	w := warmup(n)
+	var t0 time.Time
+	for i := int64(0); i < w+n; i++ {
+		if i == w {
+			t0 = time.Now()
+		}
+		c, cancel := context.WithCancel(context.Background())
+		ctxs <- c
+		cancel()
+		<-ack
+	}
+	el := time.Since(t0)
+	close(ctxs)
+	<-ack
+	perOp("ctx", el, n)
+}
+
+// 9. fanout: fanWorkers workers take fanTasks CPU-bound tasks (n rounds of
+// integer hashing each) from a jobs channel and return results on another.
+// Reports wall time per task; run at 1 and 2 procs for the scaling ratio.
+const (
+	fanWorkers = 8
+	fanTasks   = 64 * fanWorkers
+)
+
+func fanHash(seed uint64, rounds int64) uint64 {
+	x := seed*0x9e3779b97f4a7c15 + 1
+	for i := int64(0); i < rounds; i++ {
+		x ^= x >> 29
+		x *= 0xbf58476d1ce4e5b9
+		x += uint64(i)
+	}
+	return x
+}
+
+func benchFanout(n int64) {
+	jobs := make(chan uint64, 64)
+	results := make(chan uint64, 64)
+	t0 := time.Now()
+	go func() {
+		for i := uint64(0); i < fanTasks; i++ {
+			jobs <- i
+		}
+		close(jobs)
+	}()
+	for k := 0; k < fanWorkers; k++ {
+		go func() {
+			for j := range jobs {
+				results <- fanHash(j, n)
+			}
+		}()
+	}
+	var sum uint64
+	for i := 0; i < fanTasks; i++ {
+		sum += <-results
+	}
+	el := time.Since(t0)
+	perOp("fanout", el, fanTasks)
+	fmt.Fprintf(os.Stderr, "fanout checksum %016x\n", sum)
+}
+
+var workloads = map[string]struct {
+	run func(int64)
+	n   int64
+}{
+	"spawn":    {benchSpawn, 200000},
+	"yield":    {benchYield, 500000},
+	"pingpong": {benchPingpong, 200000},
+	"buffered": {benchBuffered, 1000000},
+	"select":   {benchSelect, 200000},
+	"parked":   {benchParked, 100000},
+	"sleepers": {benchSleepers, 100000},
+	"ctx":      {benchCtx, 200000},
+	"fanout":   {benchFanout, 20000},
+}
+
+func main() {
+	if len(os.Args) < 2 || len(os.Args) > 3 {
+		fmt.Fprintln(os.Stderr, "usage: leashbench WORKLOAD [N]")
+		os.Exit(2)
+	}
+	wl, ok := workloads[os.Args[1]]
+	if !ok {
+		fail("unknown workload %q", os.Args[1])
+	}
+	n := wl.n
+	if len(os.Args) == 3 {
+		v, err := strconv.ParseInt(os.Args[2], 10, 64)
+		if err != nil || v <= 0 {
+			fail("bad N %q", os.Args[2])
+		}
+		n = v
+	}
+	wl.run(n)
+}

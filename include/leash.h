@@ -1,0 +1,170 @@
+/*
+ * leash.h — Go-style concurrency for C: coroutines, channels, select,
+ * timers, on an M:N work-stealing scheduler, with leak diagnostics.
+ *
+ * Conventions
+ *   - Every name starts with leash_ / LEASH_.
+ *   - Functions return 0 or a non-negative value on success and a negative
+ *     LEASH_E* code on failure; leash_strerror() turns a code into text.
+ *   - No function aborts on bad input: NULL, a wrong element size or a
+ *     pointer that is not a live leash object gives LEASH_EINVAL.
+ *   - Any OS thread may call any function. On a coroutine a blocking call
+ *     parks the coroutine and its worker runs others; on a thread that is
+ *     not a coroutine it blocks that thread on an OS wait.
+ *   - The runtime starts on first use; leash_run() is the usual entry point.
+ *
+ * What user code must not assume
+ *   A coroutine may resume on another worker thread after any call that can
+ *   block or yield. Do not keep the address of a thread-local variable
+ *   (errno included) across such a call, and do not hold an OS mutex across
+ *   it. Coroutine stacks are fixed-size (LEASH_STACK_SIZE, default 64 KiB,
+ *   committed lazily); an overflow is reported, not silent.
+ */
+#ifndef LEASH_H
+#define LEASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LEASH_VERSION_MAJOR 0
+#define LEASH_VERSION_MINOR 1
+#define LEASH_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+    LEASH_EAGAIN    = -11,  /* the operation would block */
+    LEASH_ECLOSED   = -32,  /* the channel is closed */
+    LEASH_ECANCELED = -125, /* the context was canceled */
+    LEASH_ETIMEDOUT = -110, /* the deadline passed */
+    LEASH_EINVAL    = -22,  /* bad argument or not a live leash object */
+    LEASH_ENOMEM    = -12,  /* out of memory */
+    LEASH_EORPHANED = -1001 /* every other holder of the channel is gone */
+};
+
+/* Text for a LEASH_E* code (or "unknown error"); never NULL. */
+const char *leash_strerror(int err);
+
+/* ------------------------------------------------------- runtime, coroutines */
+
+/* Runs main_fn as coroutine 1 on the scheduler and returns its result.
+ * The calling thread waits (on an OS wait) until main_fn returns. */
+int leash_run(int (*main_fn)(void *), void *arg);
+
+/* Starts a coroutine running fn(arg); returns its id (> 0) or LEASH_E*.
+ * Trailing arguments are leash objects (channels, contexts, tickers,
+ * groups) whose references are handed to the child: retained for it before
+ * it starts and released when it returns. The list ends at the macro's own
+ * terminator or at the first NULL. The macro records the call's file:line
+ * as the coroutine's spawn site. */
+#define leash_go(fn, ...) \
+    leash_go_at(__FILE__, __LINE__, (fn), __VA_ARGS__, (void *)0)
+int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
+                    ...);
+
+int64_t leash_self(void);          /* current coroutine id, 0 if none */
+void leash_yield(void);            /* let other coroutines run */
+void leash_set_name(const char *); /* shown in dumps and tools (copied) */
+size_t leash_num_coroutines(void); /* live coroutines, like NumGoroutine */
+int leash_num_workers(void);       /* worker threads (LEASH_PROCS) */
+
+/* Stops the workers and frees the runtime's memory once no coroutine is
+ * left (LEASH_EAGAIN otherwise). The runtime restarts on next use. */
+int leash_shutdown(void);
+
+/* ------------------------------------------------------ objects, references */
+
+/* Channels, contexts, tickers and groups are reference counted. A
+ * reference belongs to the coroutine (or thread) that took it; a
+ * coroutine's references are released when it returns. */
+void *leash_retain(void *obj);   /* returns obj, or NULL if not live */
+void leash_release(void *obj);   /* no-op on NULL or a dead object */
+int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
+
+/* `LEASH_AUTO leash_chan *ch = leash_chan_make(...);` releases the
+ * reference at scope exit. */
+void leash_release_ptr_(void *pobj);
+#define LEASH_AUTO __attribute__((cleanup(leash_release_ptr_)))
+
+/* ---------------------------------------------------------------- channels */
+
+typedef struct leash_chan leash_chan;
+
+/* A channel of elements of elem_size bytes (0: a signal channel) with
+ * capacity cap (0: unbuffered). NULL on bad size or out of memory. */
+#define leash_chan_make(elem_size, cap) \
+    leash_chan_make_at(__FILE__, __LINE__, (elem_size), (cap))
+leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
+                               size_t cap);
+
+int leash_send_n(leash_chan *ch, const void *elem, size_t size);
+int leash_recv_n(leash_chan *ch, void *out, size_t size);
+int leash_try_send_n(leash_chan *ch, const void *elem, size_t size);
+int leash_try_recv_n(leash_chan *ch, void *out, size_t size);
+
+/* Size-checked forms: the element size is sizeof *ptr. */
+#define leash_send(ch, elem) leash_send_n((ch), (elem), sizeof *(elem))
+#define leash_recv(ch, out) leash_recv_n((ch), (out), sizeof *(out))
+#define leash_try_send(ch, elem) leash_try_send_n((ch), (elem), sizeof *(elem))
+#define leash_try_recv(ch, out) leash_try_recv_n((ch), (out), sizeof *(out))
+
+int leash_close(leash_chan *ch);
+int leash_chan_len(leash_chan *ch); /* elements buffered, or LEASH_EINVAL */
+int leash_chan_cap(leash_chan *ch); /* capacity, or LEASH_EINVAL */
+
+/* ------------------------------------------------------------------ select */
+
+enum { LEASH_SEND = 1, LEASH_RECV = 2 };
+
+typedef struct {
+    leash_chan *ch;
+    int dir;     /* LEASH_SEND or LEASH_RECV */
+    void *elem;  /* value to send / where to receive (NULL: discard) */
+    size_t size; /* element size (checked against the channel) */
+    int ok;      /* receive: 1 for a value, 0 for a closed channel */
+} leash_case;
+
+#define LEASH_SEND_CASE(c, ptr) \
+    ((leash_case){.ch = (c), .dir = LEASH_SEND, .elem = (void *)(ptr), \
+                  .size = sizeof *(ptr), .ok = 0})
+#define LEASH_RECV_CASE(c, ptr) \
+    ((leash_case){.ch = (c), .dir = LEASH_RECV, .elem = (ptr), \
+                  .size = sizeof *(ptr), .ok = 0})
+
+/* Blocks until a case can proceed, picks uniformly among ready ones and
+ * returns its index. NULL channels are never ready; n == 0 blocks
+ * forever. LEASH_EINVAL on a bad case. */
+int leash_select(leash_case *cases, size_t n);
+/* Go's select with default: LEASH_EAGAIN when no case is ready. */
+int leash_try_select(leash_case *cases, size_t n);
+
+/* -------------------------------------------------------------------- time */
+
+int64_t leash_now(void);        /* monotonic nanoseconds */
+void leash_sleep(int64_t ns);   /* parks the caller for ns */
+
+/* A channel (cap 1) that receives one int64_t (leash_now() then) after ns. */
+#define leash_after(ns) leash_after_at(__FILE__, __LINE__, (ns))
+leash_chan *leash_after_at(const char *file, int line, int64_t ns);
+
+typedef struct leash_ticker leash_ticker;
+#define leash_ticker_start(period_ns) \
+    leash_ticker_start_at(__FILE__, __LINE__, (period_ns))
+leash_ticker *leash_ticker_start_at(const char *file, int line,
+                                    int64_t period_ns);
+/* The ticker's channel (borrowed; cap 1; carries int64_t; ticks are
+ * dropped while it is full, as in Go). */
+leash_chan *leash_ticker_chan(leash_ticker *t);
+/* Stops the ticker and drops the reference leash_ticker_start gave. */
+void leash_ticker_stop(leash_ticker *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LEASH_H */

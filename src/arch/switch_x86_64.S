@@ -1,0 +1,64 @@
+/*
+ * Context switch for x86-64 System V.
+ *
+ * void *leash_ctx_switch(void **save, void *to, void *arg)
+ *   Pushes the callee-saved registers (rbp rbx r12-r15) and an 8-byte slot
+ *   holding MXCSR and the x87 control word, stores rsp in *save, loads
+ *   `to` as rsp, pops the same layout and returns `arg` (rax) on the new
+ *   stack. It returns by `jmp` rather than `ret`: after a stack switch the
+ *   return-stack predictor is always wrong, an indirect jump is not.
+ *
+ * A fresh stack (ctx_init) holds that layout with r12 = g, r13 = entry and
+ * the return address leash_ctx_trampoline, which calls entry(arg, g).
+ */
+#if defined(__x86_64__)
+        .text
+        .globl  leash_ctx_switch
+        .hidden leash_ctx_switch
+        .type   leash_ctx_switch, @function
+        .p2align 4
+leash_ctx_switch:
+        .cfi_startproc
+        endbr64
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        movq    %rdx, %rax
+        popq    %rcx
+        jmpq    *%rcx
+        .cfi_endproc
+        .size   leash_ctx_switch, .-leash_ctx_switch
+
+        .globl  leash_ctx_trampoline
+        .hidden leash_ctx_trampoline
+        .type   leash_ctx_trampoline, @function
+        .p2align 4
+leash_ctx_trampoline:
+        .cfi_startproc
+        .cfi_undefined rip
+        endbr64
+        movq    %rax, %rdi
+        movq    %r12, %rsi
+        callq   *%r13
+        ud2
+        .cfi_endproc
+        .size   leash_ctx_trampoline, .-leash_ctx_trampoline
+#endif
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,176 @@
+/*
+ * coro.c — coroutines: spawn, exit, the registry, leash_run.
+ *
+ * A coroutine's record (leash_g) lives at the top of its stack (stack.c).
+ * Live coroutines are linked into one of NSHARDS registry shards (chosen
+ * by id) so that spawn and exit on different workers rarely share a lock,
+ * while the diagnostics can still walk every coroutine.
+ *
+ * leash_go hands references: each object in its trailing list is retained
+ * for the child before the child can run; the child's exit releases every
+ * reference it still holds (obj.c).
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+INTERNAL shard_t G_shards[NSHARDS];
+
+#define MAX_HANDED 16
+
+void g_register(leash_g *g) {
+    shard_t *s = &G_shards[g->shard];
+    llock_acquire(&s->lock);
+    g->all_prev = NULL;
+    g->all_next = s->head;
+    if (s->head)
+        s->head->all_prev = g;
+    s->head = g;
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    llock_release(&s->lock);
+}
+
+void g_unregister(leash_g *g) {
+    shard_t *s = &G_shards[g->shard];
+    llock_acquire(&s->lock);
+    if (g->all_prev)
+        g->all_prev->all_next = g->all_next;
+    else
+        s->head = g->all_next;
+    if (g->all_next)
+        g->all_next->all_prev = g->all_prev;
+    atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+    llock_release(&s->lock);
+}
+
+size_t leash_num_coroutines(void) {
+    int64_t n = 0;
+    for (int i = 0; i < NSHARDS; i++)
+        n += atomic_load_explicit(&G_shards[i].count, memory_order_relaxed);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Runs on the new coroutine's stack (called from sched.c's entry). */
+void coro_body(leash_g *g) {
+    g->fn(g->arg);
+    g_release_refs(g);
+    g_unregister(g);
+}
+
+int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
+                    ...) {
+    if (!fn)
+        return LEASH_EINVAL;
+    int rc = sched_ensure_started();
+    if (rc < 0)
+        return rc;
+
+    /* Validate the handed objects before touching anything. */
+    lobj *objs[MAX_HANDED];
+    int nobj = 0;
+    va_list ap;
+    va_start(ap, arg);
+    for (void *p; (p = va_arg(ap, void *));) {
+        lobj *o = obj_check(p, 0);
+        if (!o || nobj == MAX_HANDED) {
+            va_end(ap);
+            return LEASH_EINVAL;
+        }
+        objs[nobj++] = o;
+    }
+    va_end(ap);
+
+    worker *w = sched_worker();
+    lstack *st = stack_get(w);
+    if (!st)
+        return LEASH_ENOMEM;
+    leash_g *g = stack_g(st);
+    leash_g *parent = sched_getg();
+    memset(g, 0, sizeof *g);
+    g->stack = st;
+    g->fn = fn;
+    g->arg = arg;
+    g->spawn_file = file;
+    g->spawn_line = line;
+    g->spawn_pc = __builtin_return_address(0);
+    g->parent_id = parent ? parent->id : 0;
+
+    for (int i = 0; i < nobj; i++) {
+        if (obj_retain_for(objs[i], g, true) < 0) {
+            g_release_refs(g);
+            stack_put(w, st);
+            return LEASH_ENOMEM;
+        }
+    }
+    g->id = sched_new_id(w);
+    g->shard = (int)(g->id % NSHARDS);
+    sched_init_g(g);
+    g_register(g);
+    int64_t id = g->id; /* g may run and exit before we return */
+    sched_start_g(g);
+    return id;
+}
+
+int64_t leash_self(void) {
+    leash_g *g = sched_getg();
+    return g && !g->foreign ? g->id : 0;
+}
+
+void leash_set_name(const char *name) {
+    leash_g *g = sched_getg_or_foreign();
+    if (!g)
+        return;
+    if (!name)
+        name = "";
+    snprintf(g->name, sizeof g->name, "%s", name);
+}
+
+/* ------------------------------------------------------------ leash_run */
+
+typedef struct {
+    int (*fn)(void *);
+    void *arg;
+    int result;
+    llock lock;
+    bool done;
+    leash_g *waiter;
+} run_ctx;
+
+static void main_coroutine(void *p) {
+    run_ctx *r = p;
+    r->result = r->fn(r->arg);
+    llock_acquire(&r->lock);
+    r->done = true;
+    leash_g *w = r->waiter;
+    if (w)
+        sched_ready(w, false);
+    llock_release(&r->lock);
+}
+
+int leash_run(int (*main_fn)(void *), void *arg) {
+    if (!main_fn)
+        return LEASH_EINVAL;
+    leash_g *self = sched_getg();
+    if (self && !self->foreign)
+        return main_fn(arg); /* already on a coroutine: just call it */
+    run_ctx r = {.fn = main_fn, .arg = arg, .lock = LLOCK_INIT};
+    leash_g *me = sched_prepare_park();
+    if (!me)
+        return LEASH_ENOMEM;
+    int64_t id = leash_go_at("leash_run", 0, main_coroutine, &r, (void *)0);
+    if (id < 0)
+        return (int)id;
+    llock_acquire(&r.lock);
+    if (!r.done) {
+        r.waiter = me;
+        g_set_wait(me, WR_JOIN, NULL, leash_now());
+        sched_park(llock_release_fn, &r.lock);
+        g_set_wait(me, WR_NONE, NULL, 0);
+        /* The waker released the lock after readying us: wait for it so
+         * r (on this stack) outlives its use. */
+        llock_acquire(&r.lock);
+    }
+    llock_release(&r.lock);
+    return r.result;
+}

@@ -1,0 +1,79 @@
+/*
+ * error.c — error texts, fatal errors and environment parsing.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *leash_strerror(int err) {
+    switch (err) {
+    case 0: return "success";
+    case LEASH_EAGAIN: return "operation would block";
+    case LEASH_ECLOSED: return "channel closed";
+    case LEASH_ECANCELED: return "context canceled";
+    case LEASH_ETIMEDOUT: return "deadline exceeded";
+    case LEASH_EINVAL: return "invalid argument or not a live leash object";
+    case LEASH_ENOMEM: return "out of memory";
+    case LEASH_EORPHANED: return "channel orphaned: no other holder is left";
+    default: return "unknown error";
+    }
+}
+
+void leash_fatal(const char *fmt, ...) {
+    va_list ap;
+    fputs("fatal error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    abort();
+}
+
+/* Parses an unsigned environment variable with an optional k/m/g suffix;
+ * out-of-range or malformed values fall back to dflt with a warning. */
+uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo, uint64_t hi) {
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "leash: ignoring %s=%s (want %llu..%llu)\n", name, s,
+                (unsigned long long)lo, (unsigned long long)hi);
+        return dflt;
+    }
+    return v;
+}
+
+static const char *const reasons[WR__COUNT] = {
+    [WR_NONE] = "running",
+    [WR_CHAN_SEND] = "chan send",
+    [WR_CHAN_RECV] = "chan receive",
+    [WR_CHAN_SEND_NIL] = "chan send (nil chan)",
+    [WR_CHAN_RECV_NIL] = "chan receive (nil chan)",
+    [WR_SELECT] = "select",
+    [WR_SELECT_NO_CASES] = "select (no cases)",
+    [WR_SLEEP] = "sleep",
+    [WR_IO_WAIT] = "IO wait",
+    [WR_MUTEX] = "sync.Mutex.Lock",
+    [WR_RWMUTEX_R] = "sync.RWMutex.RLock",
+    [WR_RWMUTEX_W] = "sync.RWMutex.Lock",
+    [WR_COND] = "sync.Cond.Wait",
+    [WR_WAITGROUP] = "sync.WaitGroup.Wait",
+    [WR_ONCE] = "sync.Once.Do",
+    [WR_GROUP_WAIT] = "leash.Group.Wait",
+    [WR_JOIN] = "leash.Run",
+    [WR_PREEMPTED] = "runnable",
+};
+
+const char *wait_reason_str(int wr) {
+    return (wr >= 0 && wr < WR__COUNT && reasons[wr]) ? reasons[wr] : "unknown";
+}

@@ -1,0 +1,440 @@
+/*
+ * internal.h — the runtime's shared structures and invariants.
+ *
+ * Model (Go's, adapted):
+ *   - A coroutine is a `leash_g`. Its struct lives at the top of its own
+ *     stack mapping, so a parked coroutine with a shallow stack costs one
+ *     page and spawning needs no allocation beyond a pooled stack.
+ *   - A worker (Go's P+M) is an OS thread with a scheduler context (g0, the
+ *     thread's own stack), a bounded lock-free run queue with a `runnext`
+ *     slot, a timer heap and a stack cache.
+ *   - A thread that is not a worker gets a "foreign" leash_g (no stack of
+ *     its own); parking it blocks the thread on a futex. Every wait queue
+ *     therefore holds leash_g's of either kind and wakes them with
+ *     sched_ready().
+ *
+ * Park protocol (Go's gopark(unlockf)): a coroutine that blocks publishes
+ * itself as a waiter under some lock L (a channel's, a timer heap's), then
+ * calls sched_park(unlock_L). The lock is released by whoever runs next on
+ * that worker *after* the switch, so no waker can resume the coroutine
+ * while its stack is still in use.
+ *
+ * Locking order (outer first):
+ *   channel locks (several: in address order)
+ *     > timer heap locks > sched.lock (idle list, global run queue)
+ *     > registry shard locks > object holder lists > g->refs_lock
+ *
+ * TLS: the compiler may cache a thread-local's address across calls, and a
+ * coroutine may resume on another thread. Inside the runtime the current
+ * worker is read only through sched_worker()/sched_getg() (defined out of
+ * line in sched.c), and code that switches uses the worker pointer the
+ * switch returns.
+ */
+#ifndef LEASH_INTERNAL_H
+#define LEASH_INTERNAL_H
+
+#include "leash.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LEASH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LEASH_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define LEASH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LEASH_TSAN 1
+#endif
+#endif
+
+#ifndef LEASH_TRACKING
+#define LEASH_TRACKING 1
+#endif
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define INTERNAL __attribute__((visibility("hidden")))
+#define CACHELINE 64
+#define T_INF INT64_MAX
+
+typedef struct leash_g leash_g;
+typedef struct worker worker;
+typedef struct lobj lobj;
+typedef struct leash_timer leash_timer;
+
+/* ------------------------------------------------------------- alloc.c */
+/* Every allocation of the runtime goes through these, so tests can make
+ * the Nth one fail (leash_test_fail_alloc). */
+INTERNAL void *lmalloc(size_t n);
+INTERNAL void *lcalloc(size_t n, size_t sz);
+INTERNAL void *lrealloc(void *p, size_t n);
+INTERNAL void lfree(void *p);
+INTERNAL bool lalloc_should_fail(void); /* for mmap sites */
+
+/* ------------------------------------------------------------- lock.c */
+/* A spin-then-futex mutex (0 free, 1 locked, 2 locked with waiters). */
+typedef struct { _Atomic uint32_t v; } llock;
+#define LLOCK_INIT {0}
+INTERNAL void llock_slow(llock *l);
+INTERNAL void lunlock_slow(llock *l);
+static inline void llock_acquire(llock *l) {
+    uint32_t z = 0;
+    if (likely(atomic_compare_exchange_weak_explicit(
+            &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    llock_slow(l);
+}
+static inline bool llock_try(llock *l) {
+    uint32_t z = 0;
+    return atomic_compare_exchange_strong_explicit(
+        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+}
+static inline void llock_release(llock *l) {
+    if (likely(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 1))
+        return;
+    lunlock_slow(l);
+}
+INTERNAL void llock_release_fn(void *l); /* unlockf form */
+INTERNAL int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
+INTERNAL void futex_wake(_Atomic uint32_t *addr, int n);
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* ------------------------------------------------------------- context */
+/* arch/switch_*.S: saves callee-saved registers, MXCSR and the x87
+ * control word on the current stack, stores the stack pointer in *save,
+ * switches to `to` and returns `arg` there. */
+INTERNAL void *leash_ctx_switch(void **save, void *to, void *arg);
+INTERNAL void leash_ctx_trampoline(void);
+/* Lays out a fresh stack so that switching to the result calls
+ * entry(arg_from_switch, g). */
+INTERNAL void *ctx_init(void *stack_top, void (*entry)(void *, void *),
+                        void *g);
+
+/* ------------------------------------------------------------- stack.c */
+typedef struct lstack {
+    char *lo;            /* lowest usable byte (just above the guard) */
+    char *hi;            /* one past the highest byte */
+    size_t size;         /* hi - mapping base, guard included */
+    bool guarded;        /* a PROT_NONE page below lo, else a canary */
+    struct lstack *next; /* pool link */
+} lstack;
+#define STACK_CANARY 0x6c656173682d2121ull /* "leash-!!" */
+INTERNAL void stack_config(void);
+INTERNAL size_t stack_size(void);
+/* Returns a stack with room for `hdr` bytes at its top (the g), or NULL. */
+INTERNAL lstack *stack_get(worker *w);
+INTERNAL void stack_put(worker *w, lstack *s);
+INTERNAL bool stack_canary_ok(const lstack *s);
+INTERNAL void stack_drain_cache(worker *w);
+INTERNAL void stack_release_all(void);
+INTERNAL void stack_install_overflow_handler(void);
+INTERNAL void stack_overflow_report(leash_g *g, const char *how);
+
+/* ------------------------------------------------------------- the g */
+enum gstate {
+    G_IDLE = 0,
+    G_RUNNABLE,
+    G_RUNNING,
+    G_WAITING,
+    G_DEAD,
+};
+
+/* Why a coroutine waits: the strings are Go's where the meaning matches. */
+enum wait_reason {
+    WR_NONE = 0,
+    WR_CHAN_SEND,
+    WR_CHAN_RECV,
+    WR_CHAN_SEND_NIL,
+    WR_CHAN_RECV_NIL,
+    WR_SELECT,
+    WR_SELECT_NO_CASES,
+    WR_SLEEP,
+    WR_IO_WAIT,
+    WR_MUTEX,
+    WR_RWMUTEX_R,
+    WR_RWMUTEX_W,
+    WR_COND,
+    WR_WAITGROUP,
+    WR_ONCE,
+    WR_GROUP_WAIT,
+    WR_JOIN,
+    WR_PREEMPTED,
+    WR__COUNT
+};
+INTERNAL const char *wait_reason_str(int wr);
+
+/* A reference held by a coroutine (or thread) on an object; linked into
+ * the holder's list and the object's list (the orphan proof reads both). */
+typedef struct lref {
+    lobj *obj;
+    leash_g *holder;
+    struct lref *g_next, *g_prev;     /* holder's list, under g->refs_lock */
+    struct lref *o_next, *o_prev;     /* object's list, under obj->lock */
+    uint32_t count;                   /* references in this record */
+    uint32_t handed;                  /* of which leash_go handed over */
+} lref;
+
+struct leash_g {
+    void *sp;       /* saved stack pointer while switched out */
+    worker *w;      /* worker it runs on (set at each resume) */
+    int64_t id;
+    int64_t parent_id;
+    _Atomic int state;
+    bool foreign;     /* an OS thread, not a coroutine */
+    bool is_main;     /* coroutine 1 of leash_run */
+    void (*fn)(void *);
+    void *arg;
+
+    /* What it waits on; written by the g itself before it parks and read
+     * racily by the diagnostics (hence atomics where torn reads matter). */
+    _Atomic int wait_reason;
+    void *_Atomic wait_obj;
+    _Atomic int64_t wait_since;
+
+    /* Wake-up plumbing. */
+    _Atomic uint32_t parked;   /* foreign: futex word, 1 = woken */
+    _Atomic uint32_t selectdone;
+    void *param;               /* set by the waker: the sudog that fired */
+
+    /* Where and by whom it was created. */
+    const char *spawn_file;
+    int spawn_line;
+    void *spawn_pc;
+
+    lstack *stack;
+    struct leash_g *all_next, *all_prev; /* registry shard list */
+    struct leash_g *qnext;               /* global run queue link */
+    int shard;
+    llock refs_lock;
+    lref *refs;          /* references this g holds */
+    char name[32];
+
+#ifdef LEASH_ASAN
+    void *asan_fake;     /* fake stack saved across a switch */
+#endif
+#ifdef LEASH_TSAN
+    void *tsan_fiber;
+#endif
+};
+
+/* The g of a stack: just below the slot's descriptor, cache-line aligned. */
+static inline leash_g *stack_g(lstack *s) {
+    return (leash_g *)(((uintptr_t)s - sizeof(leash_g)) & ~(uintptr_t)63);
+}
+
+/* ------------------------------------------------------------- sched.c */
+#define RUNQ_SIZE 256
+
+enum after_kind { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
+
+struct theap {
+    llock lock;
+    leash_timer *running;      /* whose callback runs now (lock dropped) */
+    leash_timer **v;
+    int n, cap;
+    _Atomic int64_t next_when; /* T_INF when empty */
+};
+
+struct worker {
+    /* Owner-written hot fields. */
+    leash_g *cur;           /* running coroutine, NULL on g0 */
+    void *g0_sp;            /* scheduler context */
+    uint32_t schedtick;
+    enum after_kind after;  /* action for whoever runs next (park protocol) */
+    leash_g *after_g;
+    void (*after_fn)(void *);
+    void *after_arg;
+    uint64_t rng;
+    int idx;
+    int64_t id_next, id_end; /* batch of coroutine ids */
+
+    _Alignas(CACHELINE) _Atomic uint32_t runq_head; /* stealers CAS it */
+    _Atomic uint32_t runq_tail;                      /* owner stores */
+    _Atomic(leash_g *) runnext;
+    _Atomic(leash_g *) runq[RUNQ_SIZE];
+
+    _Alignas(CACHELINE) _Atomic uint32_t wakeup; /* futex: 1 = woken */
+    bool spinning;
+    bool idle;            /* on the idle list (sched.lock) */
+    worker *idle_next;
+    struct theap timers;
+    lstack *stack_cache;
+    int nstack_cache;
+    pthread_t thread;
+    char *g0_stack_lo;
+    size_t g0_stack_size;
+#ifdef LEASH_TSAN
+    void *tsan_fiber;
+#endif
+#ifdef LEASH_ASAN
+    void *asan_fake;
+#endif
+    void *altstack;
+};
+
+typedef struct sched {
+    _Atomic int state; /* 0 stopped, 1 starting, 2 running, 3 stopping */
+    int nprocs;
+    worker *workers;
+    llock lock;                  /* idle list and global queue */
+    worker *idle;
+    _Atomic int nidle;
+    _Atomic int nspinning;
+    leash_g *gq_head, *gq_tail;  /* global run queue, linked by qnext */
+    _Atomic int gq_len;
+    _Atomic int64_t sleep_until; /* deadline of the timed idle worker */
+    worker *timed_sleeper;
+    _Atomic int64_t next_id;
+    _Atomic int shutting_down;
+} sched_t;
+extern INTERNAL sched_t S;
+
+INTERNAL int sched_ensure_started(void);
+INTERNAL worker *sched_worker(void);   /* NULL on a foreign thread */
+INTERNAL leash_g *sched_getg(void);    /* coroutine or foreign g; may be NULL */
+INTERNAL leash_g *sched_getg_or_foreign(void); /* allocates the foreign g */
+/* Parks the current g; unlockf(arg) runs after it has switched out. */
+INTERNAL void sched_park(void (*unlockf)(void *), void *arg);
+/* The current g (a foreign one is allocated for a plain thread), ready to
+ * be published as a waiter; NULL only when that allocation fails. */
+INTERNAL leash_g *sched_prepare_park(void);
+/* Makes a parked g runnable; `next`: run it right after the current one. */
+INTERNAL void sched_ready(leash_g *g, bool next);
+INTERNAL void sched_init_g(leash_g *g);  /* lays out its first switch */
+INTERNAL void sched_start_g(leash_g *g); /* a new coroutine */
+INTERNAL _Noreturn void sched_exit_current(worker *w);
+INTERNAL uint32_t sched_rand(void);
+INTERNAL int64_t sched_new_id(worker *w);
+
+/* Sets what the current g waits on, for the diagnostics. */
+static inline void g_set_wait(leash_g *g, int reason, void *obj, int64_t since) {
+    atomic_store_explicit(&g->wait_reason, reason, memory_order_relaxed);
+    atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
+    atomic_store_explicit(&g->wait_since, since, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------- coro.c */
+#define NSHARDS 16
+typedef struct shard {
+    _Alignas(CACHELINE) llock lock;
+    leash_g *head;
+    _Atomic int64_t count; /* live coroutines (not foreign) */
+} shard_t;
+extern INTERNAL shard_t G_shards[NSHARDS];
+INTERNAL void g_register(leash_g *g);
+INTERNAL void g_unregister(leash_g *g);
+INTERNAL void g_release_refs(leash_g *g);
+
+/* ------------------------------------------------------------- obj.c */
+enum obj_type { OBJ_CHAN = 1, OBJ_CTX, OBJ_TICKER, OBJ_GROUP, OBJ__COUNT };
+#define OBJ_MAGIC 0x4c455348u /* "LESH" */
+#define OBJ_DEAD 0xdeadbeefu
+
+struct lobj {
+    _Atomic uint32_t magic;
+    uint8_t type;
+    _Atomic int64_t refs;
+    int64_t id;
+    const char *file;
+    int line;
+    int64_t created_by;     /* coroutine id */
+    int64_t created_at;     /* leash_now() */
+    lref *holders;
+    lobj *all_next, *all_prev; /* registry of live objects */
+    void (*destroy)(lobj *);
+};
+INTERNAL void obj_init(lobj *o, int type, const char *file, int line,
+                       void (*destroy)(lobj *));
+/* Validates a user pointer: the object, or NULL if not live / wrong type
+ * (type 0: any). */
+INTERNAL lobj *obj_check(const void *p, int type);
+INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
+INTERNAL void *obj_alloc(int type, size_t size);
+INTERNAL void obj_free_mem_type(void *p, int type);
+INTERNAL void obj_release_from(lobj *o, leash_g *holder);
+INTERNAL size_t obj_count(int type);
+INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
+/* Unregisters and destroys an object whose count is 0. */
+INTERNAL void obj_destroy_unreferenced(lobj *o);
+
+/* ------------------------------------------------------------- timer.c */
+struct leash_timer {
+    int64_t when;
+    int64_t period;         /* > 0: re-armed by the heap before firing */
+    void (*fn)(leash_timer *t, int64_t now);
+    void *arg;
+    struct theap *_Atomic heap;
+    int idx;                /* in heap, -1 if not queued */
+    _Atomic int running;    /* fn in progress */
+};
+INTERNAL int timer_add_locked(struct theap *h, leash_timer *t);
+INTERNAL struct theap *timer_heap_lock_for_add(void);
+INTERNAL int timer_add(leash_timer *t);
+INTERNAL bool timer_del(leash_timer *t); /* true if it was queued */
+INTERNAL int timer_run_expired(struct theap *h, int64_t now);
+INTERNAL int64_t timer_next_all(void);
+INTERNAL void timer_heap_free(struct theap *h);
+INTERNAL void timer_kick(int64_t when);
+
+/* ------------------------------------------------------------- chan.c */
+/* A waiter on a channel: lives on the waiting coroutine's stack. */
+typedef struct sudog {
+    leash_g *g;
+    struct sudog *next, *prev;
+    void *elem;          /* where to copy from/to */
+    struct leash_chan *c;
+    bool is_select;
+    bool queued;         /* on c's sendq or recvq */
+    bool success;        /* woken by a value (not by close) */
+    int case_idx;
+} sudog;
+typedef struct waitq { sudog *first, *last; } waitq;
+
+struct leash_chan {
+    lobj obj;
+    llock lock;
+    size_t elem_size;
+    size_t cap;
+    size_t count;       /* buffered elements */
+    size_t sendx, recvx;
+    char *buf;
+    bool closed;
+    bool zombie;        /* released while coroutines still wait on it */
+    int nwaiters;       /* sudogs queued on it */
+    waitq recvq, sendq;
+};
+INTERNAL leash_chan *chan_check(const void *p);
+INTERNAL void waitq_enqueue(waitq *q, sudog *s);
+INTERNAL void waitq_remove(waitq *q, sudog *s);
+INTERNAL sudog *waitq_dequeue(waitq *q);
+/* The hand-offs select shares with the single-channel paths; called with
+ * c->lock held, they release it. */
+INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);
+INTERNAL void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out);
+INTERNAL void chan_block_forever(int reason) __attribute__((noreturn));
+INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
+
+/* ------------------------------------------------------------- misc */
+INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,
+                          uint64_t hi);
+INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#endif /* LEASH_INTERNAL_H */

@@ -1,0 +1,260 @@
+/*
+ * obj.c — leash objects: identity, reference counts and their holders.
+ *
+ * Every channel, context, ticker and group starts with an lobj header:
+ * a magic word, a type, its creation site and the references held on it.
+ * Each reference belongs to a holder (the coroutine or thread that took
+ * it): an lref record per (object, holder) pair is linked into the
+ * object's list and the holder's list. The orphan proof reads the first,
+ * a coroutine's exit walks the second to release what it still holds.
+ *
+ * All of this bookkeeping sits under one lock, R.lock. Retain and release
+ * are not per-message operations, and one lock keeps the two lists
+ * consistent without a lock-order dance between objects and holders.
+ *
+ * Memory is type-stable: a destroyed object is marked dead and kept on a
+ * free list of its type, never returned to malloc, so a stale pointer
+ * handed back to the API reads a dead magic and gets LEASH_EINVAL instead
+ * of a crash (until the slot is reused by a new object of the same type).
+ */
+#include "internal.h"
+
+static struct {
+    llock lock;
+    lobj *all;                 /* live objects */
+    lref *free_refs;
+    void *free_objs[OBJ__COUNT];
+    size_t count[OBJ__COUNT];
+    int64_t next_id;
+} R = {.lock = LLOCK_INIT};
+
+/* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
+ * every object of one type must have one size. */
+void *obj_alloc(int type, size_t size) {
+    llock_acquire(&R.lock);
+    void *p = R.free_objs[type];
+    if (p)
+        R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+    llock_release(&R.lock);
+    if (p) {
+        if (lalloc_should_fail()) {
+            obj_free_mem_type(p, type);
+            return NULL;
+        }
+        memset(p, 0, size);
+        return p;
+    }
+    return lcalloc(1, size);
+}
+
+/* Puts dead object memory on its type's free list. The link is stored
+ * just after the header, which keeps the magic word readable as dead. */
+void obj_free_mem_type(void *p, int type) {
+    lobj *o = p;
+    atomic_store(&o->magic, OBJ_DEAD);
+    llock_acquire(&R.lock);
+    *(void **)((char *)p + sizeof(lobj)) = R.free_objs[type];
+    R.free_objs[type] = p;
+    llock_release(&R.lock);
+}
+
+void obj_free_mem(lobj *o) { obj_free_mem_type(o, o->type); }
+
+void obj_init(lobj *o, int type, const char *file, int line,
+              void (*destroy)(lobj *)) {
+    leash_g *g = sched_getg();
+    o->type = (uint8_t)type;
+    o->file = file;
+    o->line = line;
+    o->destroy = destroy;
+    o->created_by = g ? g->id : 0;
+    o->created_at = leash_now();
+    atomic_store(&o->refs, 0);
+    o->holders = NULL;
+    llock_acquire(&R.lock);
+    o->id = ++R.next_id;
+    o->all_prev = NULL;
+    o->all_next = R.all;
+    if (R.all)
+        R.all->all_prev = o;
+    R.all = o;
+    R.count[type]++;
+    llock_release(&R.lock);
+    atomic_store_explicit(&o->magic, OBJ_MAGIC, memory_order_release);
+}
+
+lobj *obj_check(const void *p, int type) {
+    if (!p || ((uintptr_t)p & 7))
+        return NULL;
+    lobj *o = (lobj *)p;
+    if (atomic_load_explicit(&o->magic, memory_order_acquire) != OBJ_MAGIC)
+        return NULL;
+    if (type && o->type != type)
+        return NULL;
+    return o;
+}
+
+static lref *ref_find(lobj *o, leash_g *holder) {
+    for (lref *r = o->holders; r; r = r->o_next)
+        if (r->holder == holder)
+            return r;
+    return NULL;
+}
+
+static void ref_unlink(lref *r) {
+    lobj *o = r->obj;
+    if (r->o_prev)
+        r->o_prev->o_next = r->o_next;
+    else
+        o->holders = r->o_next;
+    if (r->o_next)
+        r->o_next->o_prev = r->o_prev;
+    leash_g *g = r->holder;
+    if (g) {
+        if (r->g_prev)
+            r->g_prev->g_next = r->g_next;
+        else
+            g->refs = r->g_next;
+        if (r->g_next)
+            r->g_next->g_prev = r->g_prev;
+    }
+    r->g_next = R.free_refs;
+    R.free_refs = r;
+}
+
+/* Takes a reference for `holder` (NULL: the runtime itself). */
+int obj_retain_for(lobj *o, leash_g *holder, bool handed) {
+    llock_acquire(&R.lock);
+    lref *r = ref_find(o, holder);
+    if (!r) {
+        r = R.free_refs;
+        if (r && !lalloc_should_fail())
+            R.free_refs = r->g_next;
+        else if (!(r = lmalloc(sizeof *r))) {
+            llock_release(&R.lock);
+            return LEASH_ENOMEM;
+        }
+        r->obj = o;
+        r->holder = holder;
+        r->count = 0;
+        r->handed = 0;
+        r->o_prev = NULL;
+        r->o_next = o->holders;
+        if (o->holders)
+            o->holders->o_prev = r;
+        o->holders = r;
+        r->g_prev = NULL;
+        r->g_next = NULL;
+        if (holder) {
+            r->g_next = holder->refs;
+            if (holder->refs)
+                holder->refs->g_prev = r;
+            holder->refs = r;
+        }
+    }
+    r->count++;
+    if (handed)
+        r->handed++;
+    atomic_fetch_add(&o->refs, 1);
+    llock_release(&R.lock);
+    return 0;
+}
+
+void obj_destroy_unreferenced(lobj *o) {
+    llock_acquire(&R.lock);
+    if (o->all_prev)
+        o->all_prev->all_next = o->all_next;
+    else
+        R.all = o->all_next;
+    if (o->all_next)
+        o->all_next->all_prev = o->all_prev;
+    R.count[o->type]--;
+    llock_release(&R.lock);
+    atomic_store(&o->magic, OBJ_DEAD);
+    o->destroy(o);
+}
+
+/* Drops one reference of `holder`'s; if it holds none, one of another
+ * holder's (an ownership transfer: it was passed along and released by
+ * the receiver). Destroys the object with the last one. */
+void obj_release_from(lobj *o, leash_g *holder) {
+    llock_acquire(&R.lock);
+    lref *r = ref_find(o, holder);
+    if (!r)
+        r = o->holders;
+    if (!r) {
+        llock_release(&R.lock);
+        return; /* over-release: nothing held */
+    }
+    if (--r->count < r->handed)
+        r->handed = r->count;
+    if (r->count == 0)
+        ref_unlink(r);
+    bool last = atomic_fetch_sub(&o->refs, 1) == 1;
+    llock_release(&R.lock);
+    if (last)
+        obj_destroy_unreferenced(o);
+}
+
+/* Releases everything g still holds (g is returning). */
+void g_release_refs(leash_g *g) {
+    for (;;) {
+        llock_acquire(&R.lock);
+        lref *r = g->refs;
+        if (!r) {
+            llock_release(&R.lock);
+            return;
+        }
+        lobj *o = r->obj;
+        uint32_t n = r->count;
+        ref_unlink(r);
+        bool last = atomic_fetch_sub(&o->refs, n) == n;
+        llock_release(&R.lock);
+        if (last)
+            obj_destroy_unreferenced(o);
+    }
+}
+
+size_t obj_count(int type) {
+    llock_acquire(&R.lock);
+    size_t n = 0;
+    if (type)
+        n = R.count[type];
+    else
+        for (int i = 0; i < OBJ__COUNT; i++)
+            n += R.count[i];
+    llock_release(&R.lock);
+    return n;
+}
+
+/* --------------------------------------------------------- public API */
+
+void *leash_retain(void *p) {
+    lobj *o = obj_check(p, 0);
+    if (!o)
+        return NULL;
+    leash_g *g = sched_getg_or_foreign();
+    if (obj_retain_for(o, g, false) < 0)
+        return NULL;
+    return p;
+}
+
+int leash_release_checked(void *p) {
+    lobj *o = obj_check(p, 0);
+    if (!o)
+        return LEASH_EINVAL;
+    if (atomic_load(&o->refs) <= 0)
+        return LEASH_EINVAL;
+    obj_release_from(o, sched_getg());
+    return 0;
+}
+
+void leash_release(void *p) { (void)leash_release_checked(p); }
+
+void leash_release_ptr_(void *pp) {
+    void **p = pp;
+    if (p && *p) {
+        leash_release(*p);
+        *p = NULL;
+    }
+}

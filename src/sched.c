@@ -1,0 +1,868 @@
+/*
+ * sched.c — the M:N work-stealing scheduler.
+ *
+ * Workers (Go's P and M in one) each own a bounded lock-free run queue of
+ * RUNQ_SIZE coroutines plus a `runnext` slot. The owner pushes at the
+ * tail; the owner and thieves take from the head with a CAS. A readied
+ * coroutine goes to `runnext`, so a message hand-off keeps both sides on
+ * one worker and in cache. Overflow spills half a queue to the global
+ * queue (S.lock). An idle worker steals half of a random victim's queue,
+ * then sleeps on its own futex.
+ *
+ * Wake-ups. Waking a sleeping worker costs tens of microseconds on these
+ * VMs, so a worker is woken only when there is parallel work: a readied
+ * coroutine that lands in `runnext` alone does not wake anybody (the
+ * current worker will run it as soon as the current coroutine blocks).
+ * At most one worker spins looking for work at a time from a wake-up
+ * (Go's wakep), and it wakes the next one when it finds work.
+ *
+ * Lost wake-ups are prevented Dekker-style: a worker going to sleep first
+ * publishes itself on the idle list (and stops counting as spinning), then
+ * re-checks every queue; a producer first publishes the work, then looks
+ * at nidle/nspinning. Both sides use seq_cst, so one sees the other.
+ *
+ * Timers. Each worker has a timer heap (timer.c). One idle worker at most
+ * sleeps with a timeout — the earliest deadline over all heaps — and runs
+ * whatever expired on any heap; a new earlier timer kicks it.
+ *
+ * Fairness. Every 61st scheduling decision goes through the worker's
+ * scheduler context, which checks the global queue and timers first, so
+ * neither starves behind a busy local ping-pong.
+ *
+ * The park protocol is described in internal.h: `after` holds the action
+ * (unlock, requeue a yielder, free an exited coroutine) that whoever runs
+ * next on the worker performs right after the switch.
+ */
+#define _GNU_SOURCE 1
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#if defined(LEASH_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(LEASH_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+INTERNAL sched_t S = {.lock = LLOCK_INIT};
+
+static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
+static __thread leash_g *tls_foreign __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static leash_g *foreign_pool; /* foreign g's of exited threads (start_mu) */
+static pthread_key_t foreign_key;
+static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
+
+/* Never inlined: a coroutine may call this before and after it migrates,
+ * and each call must read the current thread's value. */
+__attribute__((noinline)) worker *sched_worker(void) { return tls_w; }
+
+__attribute__((noinline)) leash_g *sched_getg(void) {
+    worker *w = tls_w;
+    return w ? w->cur : tls_foreign;
+}
+
+/* ------------------------------------------------------- foreign threads */
+
+static void foreign_release(void *p) {
+    leash_g *g = p;
+    pthread_mutex_lock(&start_mu);
+    g->qnext = foreign_pool;
+    foreign_pool = g;
+    pthread_mutex_unlock(&start_mu);
+}
+
+static void foreign_key_init(void) {
+    pthread_key_create(&foreign_key, foreign_release);
+}
+
+/* Foreign g's are never freed (a waker may still touch the futex word of a
+ * thread that has just returned); exited threads' ones are reused. */
+leash_g *sched_getg_or_foreign(void) {
+    worker *w = tls_w;
+    if (w)
+        return w->cur; /* NULL on g0: the scheduler context never blocks */
+    leash_g *g = tls_foreign;
+    if (likely(g))
+        return g;
+    pthread_once(&foreign_key_once, foreign_key_init);
+    pthread_mutex_lock(&start_mu);
+    g = foreign_pool;
+    if (g)
+        foreign_pool = g->qnext;
+    pthread_mutex_unlock(&start_mu);
+    if (!g) {
+        g = lcalloc(1, sizeof *g);
+        if (!g)
+            return NULL;
+        g->foreign = true;
+        g->id = 0;
+        snprintf(g->name, sizeof g->name, "thread");
+    }
+    g->qnext = NULL;
+    atomic_store(&g->state, G_RUNNING);
+    tls_foreign = g;
+    pthread_setspecific(foreign_key, g);
+    return g;
+}
+
+leash_g *sched_prepare_park(void) {
+    leash_g *g = sched_getg_or_foreign();
+    if (g && g->foreign)
+        atomic_store_explicit(&g->parked, 0, memory_order_relaxed);
+    return g;
+}
+
+/* ------------------------------------------------------------ run queues */
+
+static uint32_t runq_len(worker *w) {
+    uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_acquire);
+    return t - h;
+}
+
+static void gq_put_list(leash_g *head, leash_g *tail, int n) {
+    llock_acquire(&S.lock);
+    tail->qnext = NULL;
+    if (S.gq_tail)
+        S.gq_tail->qnext = head;
+    else
+        S.gq_head = head;
+    S.gq_tail = tail;
+    atomic_fetch_add(&S.gq_len, n);
+    llock_release(&S.lock);
+}
+
+/* Moves half the local queue plus g to the global queue; false if the
+ * queue changed under us (a thief took some), so the caller retries. */
+static bool runq_spill(worker *w, leash_g *g, uint32_t h, uint32_t t) {
+    uint32_t n = (t - h) / 2;
+    leash_g *batch[RUNQ_SIZE / 2 + 1];
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ_SIZE],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&w->runq_head, &h, h + n,
+                                                 memory_order_release,
+                                                 memory_order_relaxed))
+        return false;
+    batch[n] = g;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->qnext = batch[i + 1];
+    gq_put_list(batch[0], batch[n], (int)n + 1);
+    return true;
+}
+
+static void runq_put(worker *w, leash_g *g, bool next) {
+    if (next) {
+        leash_g *old = atomic_exchange_explicit(&w->runnext, g,
+                                                memory_order_acq_rel);
+        if (!old)
+            return;
+        g = old; /* the previous runnext goes to the tail */
+    }
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+        if (t - h < RUNQ_SIZE) {
+            atomic_store_explicit(&w->runq[t % RUNQ_SIZE], g,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->runq_tail, t + 1, memory_order_release);
+            return;
+        }
+        if (runq_spill(w, g, h, t))
+            return;
+    }
+}
+
+static leash_g *runq_get(worker *w) {
+    leash_g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (g && atomic_compare_exchange_strong_explicit(
+                 &w->runnext, &g, NULL, memory_order_acquire,
+                 memory_order_relaxed))
+        return g;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        g = atomic_load_explicit(&w->runq[h % RUNQ_SIZE], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+            return g;
+    }
+}
+
+/* Copies half of v's queue into w's queue starting at w's tail; returns
+ * how many. May take v's runnext when the queue is empty. */
+static uint32_t runq_grab(worker *v, worker *w, uint32_t wt, bool take_next) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&v->runq_head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&v->runq_tail, memory_order_acquire);
+        uint32_t n = t - h;
+        n -= n / 2;
+        if (n == 0) {
+            if (!take_next)
+                return 0;
+            leash_g *g = atomic_load_explicit(&v->runnext, memory_order_relaxed);
+            if (g && atomic_compare_exchange_strong_explicit(
+                         &v->runnext, &g, NULL, memory_order_acquire,
+                         memory_order_relaxed)) {
+                atomic_store_explicit(&w->runq[wt % RUNQ_SIZE], g,
+                                      memory_order_relaxed);
+                return 1;
+            }
+            return 0;
+        }
+        if (n > RUNQ_SIZE / 2)
+            continue; /* inconsistent h/t pair */
+        for (uint32_t i = 0; i < n; i++) {
+            leash_g *g = atomic_load_explicit(&v->runq[(h + i) % RUNQ_SIZE],
+                                              memory_order_relaxed);
+            atomic_store_explicit(&w->runq[(wt + i) % RUNQ_SIZE], g,
+                                  memory_order_relaxed);
+        }
+        if (atomic_compare_exchange_strong_explicit(&v->runq_head, &h, h + n,
+                                                    memory_order_release,
+                                                    memory_order_relaxed))
+            return n;
+    }
+}
+
+static leash_g *runq_steal(worker *w, worker *v, bool take_next) {
+    uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    uint32_t n = runq_grab(v, w, t, take_next);
+    if (n == 0)
+        return NULL;
+    n--;
+    leash_g *g = atomic_load_explicit(&w->runq[(t + n) % RUNQ_SIZE],
+                                      memory_order_relaxed);
+    if (n)
+        atomic_store_explicit(&w->runq_tail, t + n, memory_order_release);
+    return g;
+}
+
+/* Takes a fair share of the global queue: one to run, some to the local
+ * queue. */
+static leash_g *gq_get(worker *w) {
+    if (atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
+        return NULL;
+    llock_acquire(&S.lock);
+    int len = atomic_load_explicit(&S.gq_len, memory_order_relaxed);
+    if (len == 0) {
+        llock_release(&S.lock);
+        return NULL;
+    }
+    int n = len / S.nprocs + 1;
+    if (n > len)
+        n = len;
+    if (n > RUNQ_SIZE / 2)
+        n = RUNQ_SIZE / 2;
+    leash_g *g = S.gq_head, *rest = g->qnext, *last = g;
+    for (int i = 1; i < n; i++)
+        last = last->qnext;
+    S.gq_head = last->qnext;
+    if (!S.gq_head)
+        S.gq_tail = NULL;
+    atomic_fetch_sub(&S.gq_len, n);
+    llock_release(&S.lock);
+    /* Queue the rest locally without S.lock: runq_put may spill into it. */
+    for (int i = 1; i < n; i++) {
+        leash_g *x = rest;
+        rest = x->qnext;
+        runq_put(w, x, false);
+    }
+    return g;
+}
+
+/* -------------------------------------------------------- idle / wakeups */
+
+static void idle_push(worker *w) { /* S.lock held */
+    w->idle = true;
+    w->idle_next = S.idle;
+    S.idle = w;
+    atomic_fetch_add(&S.nidle, 1);
+}
+
+static bool idle_remove(worker *w) { /* S.lock held */
+    if (!w->idle)
+        return false;
+    for (worker **p = &S.idle; *p; p = &(*p)->idle_next) {
+        if (*p == w) {
+            *p = w->idle_next;
+            break;
+        }
+    }
+    w->idle = false;
+    atomic_fetch_sub(&S.nidle, 1);
+    return true;
+}
+
+static void worker_wake(worker *w) { /* w already taken off the idle list */
+    atomic_store_explicit(&w->wakeup, 1, memory_order_release);
+    futex_wake(&w->wakeup, 1);
+}
+
+/* Wakes one idle worker to spin for work, unless one already spins. */
+static void wakep(void) {
+    if (atomic_load(&S.nidle) == 0 || atomic_load(&S.nspinning) != 0)
+        return;
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&S.nspinning, &z, 1))
+        return;
+    llock_acquire(&S.lock);
+    worker *w = S.idle;
+    if (w)
+        idle_remove(w);
+    llock_release(&S.lock);
+    if (!w) {
+        atomic_fetch_sub(&S.nspinning, 1);
+        return;
+    }
+    w->spinning = true; /* read by w after its futex wake (acquire) */
+    worker_wake(w);
+}
+
+void timer_kick(int64_t when) {
+    if (when >= atomic_load(&S.sleep_until) || atomic_load(&S.nidle) == 0)
+        return;
+    llock_acquire(&S.lock);
+    worker *w = S.timed_sleeper;
+    if (!w || !w->idle)
+        w = S.idle;
+    if (w && idle_remove(w)) {
+        llock_release(&S.lock);
+        worker_wake(w);
+        return;
+    }
+    llock_release(&S.lock);
+}
+
+static void stop_spinning(worker *w) {
+    if (!w->spinning)
+        return;
+    w->spinning = false;
+    /* The last spinner to find work makes sure another one looks. */
+    if (atomic_fetch_sub(&S.nspinning, 1) == 1)
+        wakep();
+}
+
+void sched_ready(leash_g *g, bool next) {
+    if (g->foreign) {
+        atomic_store_explicit(&g->parked, 1, memory_order_release);
+        futex_wake(&g->parked, 1);
+        return;
+    }
+    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
+    worker *w = tls_w;
+    if (w) {
+        runq_put(w, g, next);
+        if (runq_len(w) > 0)
+            wakep();
+    } else {
+        g->qnext = NULL;
+        gq_put_list(g, g, 1);
+        wakep();
+        if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
+            wakep(); /* lost the race with a worker going idle: retry */
+    }
+}
+
+void sched_start_g(leash_g *g) { sched_ready(g, true); }
+
+static bool any_work(void) {
+    if (atomic_load(&S.gq_len) > 0)
+        return true;
+    for (int i = 0; i < S.nprocs; i++) {
+        worker *v = &S.workers[i];
+        if (runq_len(v) > 0 || atomic_load(&v->runnext))
+            return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------- switching */
+
+static inline worker *ctx_switch(worker *w, void **save, void **fake_save,
+                                 leash_g *to) {
+#if defined(LEASH_ASAN)
+    if (to)
+        __sanitizer_start_switch_fiber(fake_save, to->stack->lo,
+                                       (size_t)((char *)to - to->stack->lo));
+    else
+        __sanitizer_start_switch_fiber(fake_save, w->g0_stack_lo,
+                                       w->g0_stack_size);
+#else
+    (void)fake_save;
+#endif
+#if defined(LEASH_TSAN)
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
+#endif
+    worker *nw = leash_ctx_switch(save, to ? to->sp : w->g0_sp, w);
+#if defined(LEASH_ASAN)
+    __sanitizer_finish_switch_fiber(fake_save ? *fake_save : NULL, NULL, NULL);
+#endif
+    return nw;
+}
+
+static void g_free_dead(worker *w, leash_g *g) {
+#if defined(LEASH_TSAN)
+    __tsan_destroy_fiber(g->tsan_fiber);
+#endif
+    stack_put(w, g->stack);
+}
+
+/* Runs the action the previous coroutine on this worker left behind. */
+static inline void do_after(worker *w) {
+    enum after_kind k = w->after;
+    if (likely(k == AFTER_NONE))
+        return;
+    w->after = AFTER_NONE;
+    switch (k) {
+    case AFTER_UNLOCK:
+        if (w->after_fn)
+            w->after_fn(w->after_arg);
+        break;
+    case AFTER_YIELD:
+        atomic_store_explicit(&w->after_g->state, G_RUNNABLE,
+                              memory_order_relaxed);
+        runq_put(w, w->after_g, false);
+        break;
+    case AFTER_EXIT:
+        g_free_dead(w, w->after_g);
+        break;
+    default:
+        break;
+    }
+}
+
+static void check_stack(leash_g *g) {
+    if (unlikely(!stack_canary_ok(g->stack))) {
+        stack_overflow_report(g, "canary overwritten");
+        leash_fatal("leash: coroutine stack corrupted");
+    }
+}
+
+/* Switches from the running coroutine g to `to` (NULL: the scheduler
+ * context) and returns the worker g resumes on. */
+static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
+    check_stack(g);
+    if (to) {
+        w->cur = to;
+        to->w = w;
+        atomic_store_explicit(&to->state, G_RUNNING, memory_order_relaxed);
+    } else {
+        w->cur = NULL;
+    }
+#if defined(LEASH_ASAN)
+    void **fake = exiting ? NULL : &g->asan_fake;
+#else
+    void **fake = NULL;
+    (void)exiting;
+#endif
+    w = ctx_switch(w, &g->sp, fake, to);
+    do_after(w);
+    return w;
+}
+
+/* The next coroutine to run directly, or NULL to go through the scheduler
+ * context (nothing local, or it is time for the fairness checks). */
+static inline leash_g *next_local(worker *w) {
+    if (unlikely(++w->schedtick % 61 == 0))
+        return NULL;
+    return runq_get(w);
+}
+
+void sched_park(void (*unlockf)(void *), void *arg) {
+    worker *w = tls_w;
+    leash_g *g = w ? w->cur : NULL;
+    if (!g) {
+        g = tls_foreign;
+        if (!g)
+            leash_fatal("leash: park outside a coroutine or known thread");
+        if (unlockf)
+            unlockf(arg);
+        while (atomic_load_explicit(&g->parked, memory_order_acquire) == 0)
+            futex_wait(&g->parked, 0, T_INF);
+        return;
+    }
+    atomic_store_explicit(&g->state, G_WAITING, memory_order_relaxed);
+    w->after = AFTER_UNLOCK;
+    w->after_fn = unlockf;
+    w->after_arg = arg;
+    switch_from(w, g, next_local(w), false);
+}
+
+void leash_yield(void) {
+    worker *w = tls_w;
+    leash_g *g = w ? w->cur : NULL;
+    if (!g) {
+        sched_yield();
+        return;
+    }
+    leash_g *next = next_local(w);
+    if (!next && w->schedtick % 61 != 0 &&
+        atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
+        return; /* nothing else to run here */
+    w->after = AFTER_YIELD;
+    w->after_g = g;
+    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
+    switch_from(w, g, next, false);
+}
+
+_Noreturn void sched_exit_current(worker *w) {
+    leash_g *g = w->cur;
+    atomic_store_explicit(&g->state, G_DEAD, memory_order_relaxed);
+    w->after = AFTER_EXIT;
+    w->after_g = g;
+    switch_from(w, g, next_local(w), true);
+    __builtin_unreachable();
+}
+
+/* --------------------------------------------------------- find runnable */
+
+static leash_g *try_steal(worker *w) {
+    int n = S.nprocs;
+    int64_t now = 0;
+    for (int round = 0; round < 4; round++) {
+        uint32_t start = sched_rand() % (uint32_t)n;
+        for (int i = 0; i < n; i++) {
+            worker *v = &S.workers[(start + (uint32_t)i) % (uint32_t)n];
+            if (v == w)
+                continue;
+            if (round == 0) {
+                int64_t nw = atomic_load(&v->timers.next_when);
+                if (nw != T_INF) {
+                    if (!now)
+                        now = leash_now();
+                    if (nw <= now)
+                        timer_run_expired(&v->timers, now);
+                }
+                leash_g *g = runq_get(w); /* timers may have readied some */
+                if (g)
+                    return g;
+            }
+            leash_g *g = runq_steal(w, v, round == 3);
+            if (g)
+                return g;
+        }
+    }
+    return NULL;
+}
+
+static void sleep_idle(worker *w) {
+    int64_t deadline = T_INF;
+    int64_t next = timer_next_all();
+    llock_acquire(&S.lock);
+    if (next != T_INF && w->idle &&
+        (next < atomic_load(&S.sleep_until) || !S.timed_sleeper)) {
+        atomic_store(&S.sleep_until, next);
+        S.timed_sleeper = w;
+        deadline = next;
+    }
+    llock_release(&S.lock);
+    while (atomic_load_explicit(&w->wakeup, memory_order_acquire) == 0 &&
+           !atomic_load(&S.shutting_down)) {
+        if (futex_wait(&w->wakeup, 0, deadline) == -ETIMEDOUT)
+            break;
+    }
+    llock_acquire(&S.lock);
+    if (S.timed_sleeper == w) {
+        S.timed_sleeper = NULL;
+        atomic_store(&S.sleep_until, T_INF);
+    }
+    idle_remove(w);
+    llock_release(&S.lock);
+    atomic_store_explicit(&w->wakeup, 0, memory_order_relaxed);
+}
+
+static leash_g *find_runnable(worker *w) {
+    leash_g *g;
+top:
+    if (atomic_load_explicit(&S.shutting_down, memory_order_relaxed))
+        return NULL;
+    if (w->schedtick % 61 == 0 && (g = gq_get(w)))
+        return g;
+    int64_t nw = atomic_load_explicit(&w->timers.next_when,
+                                      memory_order_relaxed);
+    if (nw != T_INF) {
+        int64_t now = leash_now();
+        if (nw <= now)
+            timer_run_expired(&w->timers, now);
+    }
+    if ((g = runq_get(w)) || (g = gq_get(w)))
+        return g;
+    if (S.nprocs > 1 &&
+        (w->spinning || 2 * atomic_load(&S.nspinning) <
+                            S.nprocs - atomic_load(&S.nidle))) {
+        if (!w->spinning) {
+            w->spinning = true;
+            atomic_fetch_add(&S.nspinning, 1);
+        }
+        if ((g = try_steal(w))) {
+            stop_spinning(w);
+            return g;
+        }
+    }
+    /* Nothing found: publish ourselves idle, then look once more. */
+    llock_acquire(&S.lock);
+    if (atomic_load(&S.gq_len) > 0) {
+        llock_release(&S.lock);
+        goto top;
+    }
+    idle_push(w);
+    llock_release(&S.lock);
+    bool was_spinning = w->spinning;
+    if (was_spinning) {
+        w->spinning = false;
+        atomic_fetch_sub(&S.nspinning, 1);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+    if (any_work() || timer_next_all() <= leash_now()) {
+        llock_acquire(&S.lock);
+        bool mine = idle_remove(w);
+        llock_release(&S.lock);
+        if (mine) {
+            if (was_spinning) {
+                w->spinning = true;
+                atomic_fetch_add(&S.nspinning, 1);
+            }
+            goto top;
+        }
+        /* Somebody took us off the list and is waking us: wait for it. */
+    }
+    sleep_idle(w);
+    /* Expired timers anywhere: run them here. */
+    int64_t now = leash_now();
+    for (int i = 0; i < S.nprocs; i++) {
+        worker *v = &S.workers[i];
+        if (atomic_load(&v->timers.next_when) <= now)
+            timer_run_expired(&v->timers, now);
+    }
+    goto top;
+}
+
+static void run_g(worker *w, leash_g *g) {
+    w->cur = g;
+    g->w = w;
+    atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);
+#if defined(LEASH_ASAN)
+    void **fake = &w->asan_fake;
+#else
+    void **fake = NULL;
+#endif
+    w = ctx_switch(w, &w->g0_sp, fake, g);
+    w->cur = NULL;
+    do_after(w);
+}
+
+static void *worker_main(void *p) {
+    worker *w = p;
+    tls_w = w;
+    stack_t ss = {.ss_sp = w->altstack, .ss_size = 64 << 10, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t sz;
+        pthread_attr_getstack(&attr, &lo, &sz);
+        w->g0_stack_lo = lo;
+        w->g0_stack_size = sz;
+        pthread_attr_destroy(&attr);
+    }
+#if defined(LEASH_TSAN)
+    w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    leash_g *g;
+    while ((g = find_runnable(w)))
+        run_g(w, g);
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    return NULL;
+}
+
+/* ----------------------------------------------------------------- start */
+
+uint32_t sched_rand(void) {
+    static _Atomic uint64_t shared_seed = 0x9e3779b97f4a7c15ull;
+    worker *w = tls_w;
+    uint64_t x;
+    if (w) {
+        x = w->rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w->rng = x;
+    } else {
+        x = atomic_fetch_add(&shared_seed, 0x9e3779b97f4a7c15ull);
+        x ^= x >> 31;
+        x *= 0xbf58476d1ce4e5b9ull;
+        x ^= x >> 29;
+    }
+    return (uint32_t)(x >> 32);
+}
+
+int64_t sched_new_id(worker *w) {
+    if (!w)
+        return atomic_fetch_add(&S.next_id, 1);
+    if (w->id_next == w->id_end) {
+        w->id_next = atomic_fetch_add(&S.next_id, 16);
+        w->id_end = w->id_next + 16;
+    }
+    return w->id_next++;
+}
+
+static void free_workers(int n) {
+    for (int i = 0; i < n; i++) {
+        lfree(S.workers[i].altstack);
+        timer_heap_free(&S.workers[i].timers);
+    }
+    free(S.workers);
+    S.workers = NULL;
+}
+
+static int sched_start_slow(void) {
+    pthread_mutex_lock(&start_mu);
+    if (atomic_load(&S.state) == 2) {
+        pthread_mutex_unlock(&start_mu);
+        return 0;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    int n = (int)env_u64("LEASH_PROCS", (uint64_t)ncpu, 1, 1024);
+    stack_config();
+    size_t bytes = sizeof(worker) * (size_t)n;
+    S.workers = lalloc_should_fail() ? NULL : aligned_alloc(CACHELINE, bytes);
+    if (!S.workers) {
+        pthread_mutex_unlock(&start_mu);
+        return LEASH_ENOMEM;
+    }
+    memset(S.workers, 0, bytes);
+    S.nprocs = n;
+    S.idle = NULL;
+    atomic_store(&S.nidle, 0);
+    atomic_store(&S.nspinning, 0);
+    atomic_store(&S.sleep_until, T_INF);
+    S.timed_sleeper = NULL;
+    atomic_store(&S.shutting_down, 0);
+    if (atomic_load(&S.next_id) == 0)
+        atomic_store(&S.next_id, 1);
+    for (int i = 0; i < n; i++) {
+        worker *w = &S.workers[i];
+        w->idx = i;
+        w->rng = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1) | 1;
+        atomic_store(&w->timers.next_when, T_INF);
+        w->altstack = lmalloc(64 << 10);
+        if (!w->altstack) {
+            free_workers(i + 1);
+            pthread_mutex_unlock(&start_mu);
+            return LEASH_ENOMEM;
+        }
+    }
+    stack_install_overflow_handler();
+    atomic_store(&S.state, 2);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&S.workers[i].thread, NULL, worker_main,
+                           &S.workers[i]) != 0) {
+            atomic_store(&S.shutting_down, 1);
+            for (int j = 0; j < i; j++) {
+                worker_wake(&S.workers[j]);
+                pthread_join(S.workers[j].thread, NULL);
+            }
+            free_workers(n);
+            atomic_store(&S.state, 0);
+            pthread_mutex_unlock(&start_mu);
+            return LEASH_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&start_mu);
+    return 0;
+}
+
+int sched_ensure_started(void) {
+    if (likely(atomic_load_explicit(&S.state, memory_order_acquire) == 2))
+        return 0;
+    return sched_start_slow();
+}
+
+int leash_num_workers(void) {
+    return atomic_load(&S.state) == 2 ? S.nprocs : 0;
+}
+
+int leash_shutdown(void) {
+    if (tls_w)
+        return LEASH_EAGAIN; /* a coroutine cannot stop its own runtime */
+    pthread_mutex_lock(&start_mu);
+    if (atomic_load(&S.state) != 2) {
+        pthread_mutex_unlock(&start_mu);
+        return 0;
+    }
+    if (leash_num_coroutines() != 0) {
+        pthread_mutex_unlock(&start_mu);
+        return LEASH_EAGAIN;
+    }
+    atomic_store(&S.shutting_down, 1);
+    for (int i = 0; i < S.nprocs; i++)
+        worker_wake(&S.workers[i]);
+    for (int i = 0; i < S.nprocs; i++)
+        pthread_join(S.workers[i].thread, NULL);
+    for (int i = 0; i < S.nprocs; i++) {
+        worker *w = &S.workers[i];
+        do_after(w); /* a last exit may still be pending */
+        stack_drain_cache(w);
+    }
+    free_workers(S.nprocs);
+    S.nprocs = 0;
+    stack_release_all();
+    atomic_store(&S.state, 0);
+    pthread_mutex_unlock(&start_mu);
+    return 0;
+}
+
+/* ------------------------------------------------------- new coroutines */
+
+INTERNAL void coro_body(leash_g *g); /* coro.c: runs fn, then cleans up */
+
+/* First code a new coroutine runs (via leash_ctx_trampoline). */
+static void g_entry(void *wv, void *gv) {
+    worker *w = wv;
+    leash_g *g = gv;
+#if defined(LEASH_ASAN)
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    do_after(w);
+    coro_body(g);
+    sched_exit_current(g->w);
+}
+
+void *ctx_init(void *stack_top, void (*entry)(void *, void *), void *g) {
+    uintptr_t top = ((uintptr_t)stack_top & ~(uintptr_t)15) - 16;
+    uint64_t *sp = (uint64_t *)(top - 64); /* 16-aligned: see switch_*.S */
+    sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* MXCSR, x87 CW */
+    sp[1] = 0;                                 /* r15 */
+    sp[2] = 0;                                 /* r14 */
+    sp[3] = (uint64_t)(uintptr_t)entry;        /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)g;            /* r12 */
+    sp[5] = 0;                                 /* rbx */
+    sp[6] = 0;                                 /* rbp: ends frame walks */
+    sp[7] = (uint64_t)(uintptr_t)leash_ctx_trampoline;
+    return sp;
+}
+
+/* Prepares g's first switch; called by leash_go before sched_start_g. */
+void sched_init_g(leash_g *g) {
+    g->sp = ctx_init(g, g_entry, g); /* the stack ends where g starts */
+#if defined(LEASH_TSAN)
+    g->tsan_fiber = __tsan_create_fiber(0);
+#endif
+#if defined(LEASH_ASAN)
+    g->asan_fake = NULL;
+#endif
+}

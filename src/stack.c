@@ -1,0 +1,310 @@
+/*
+ * stack.c — coroutine stacks: mmap'd in chunks, committed lazily, pooled.
+ *
+ * Layout of one stack slot of `stack_size` bytes (addresses grow up):
+ *
+ *     base                lo                               hi
+ *     | guard page (opt.) | usable stack ... | leash_g | canary |
+ *
+ * The leash_g lives at the top of its own stack, so a parked coroutine
+ * with a shallow stack occupies one page. Slots are carved from chunks of
+ * CHUNK_SLOTS slots (one mapping each) preceded by one canary page.
+ *
+ * Overflow detection. A PROT_NONE guard page per stack is exact but each
+ * one splits a mapping, and vm.max_map_count (65530 by default) would cap
+ * the process at ~32k coroutines. So stacks get guard pages while fewer
+ * than max_map_count/4 are guarded, and beyond that a canary: the top word
+ * of every slot holds STACK_CANARY, and an overflow of the slot above runs
+ * into it first. The scheduler checks the canary below a coroutine's stack
+ * each time the coroutine switches out, so an overflow is reported with
+ * the coroutine's id, name and spawn site before the corruption spreads
+ * (like a stack protector, a frame that skips the word entirely is not
+ * caught; guard pages catch those).
+ *
+ * Pooling. A freed stack goes to its worker's cache (hot, no locking),
+ * then to a global pool. Beyond POOL_WARM pooled stacks, the pages below
+ * the top page are returned to the kernel (MADV_DONTNEED), so a burst of
+ * deep stacks does not pin memory forever while spawning stays cheap.
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(LEASH_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+#define CHUNK_SLOTS 64
+#define CACHE_MAX 64
+#define POOL_WARM 1024
+#define STACK_MIN (16u << 10)
+#define STACK_DEFAULT (64u << 10)
+
+typedef struct chunk {
+    char *base; /* canary page, then CHUNK_SLOTS slots */
+    struct chunk *next;
+} chunk;
+
+static struct {
+    llock lock;
+    size_t size;      /* slot size, guard included */
+    size_t page;
+    long guard_limit; /* stacks that may get a guard page */
+    long guarded;
+    chunk *chunks;
+    lstack *pool;     /* free stacks */
+    long npool;
+    char *carve;      /* next unused slot of the newest chunk */
+    int carve_left;
+    _Atomic int configured;
+} P = {.lock = LLOCK_INIT};
+
+static long read_max_map_count(void) {
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = 65530;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+void stack_config(void) {
+    if (atomic_load(&P.configured))
+        return;
+    llock_acquire(&P.lock);
+    if (!atomic_load(&P.configured)) {
+        P.page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t sz = env_u64("LEASH_STACK_SIZE", STACK_DEFAULT, STACK_MIN,
+                            (size_t)1 << 30);
+        P.size = (sz + P.page - 1) & ~(P.page - 1);
+        P.guard_limit = read_max_map_count() / 4;
+        atomic_store(&P.configured, 1);
+    }
+    llock_release(&P.lock);
+}
+
+size_t stack_size(void) {
+    stack_config();
+    return P.size;
+}
+
+/* The lstack descriptor sits just below the canary at the top of the slot;
+ * the g is placed below it by the caller (coro.c). */
+static lstack *slot_desc(char *base) {
+    char *hi = base + P.size;
+    return (lstack *)(hi - 64 - sizeof(lstack));
+}
+
+static bool new_chunk(void) {
+    if (lalloc_should_fail())
+        return false;
+    chunk *c = lmalloc(sizeof *c);
+    if (!c)
+        return false;
+    size_t len = P.page + (size_t)CHUNK_SLOTS * P.size;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        lfree(c);
+        return false;
+    }
+    /* The canary page guards the lowest slot's lower neighbour check. */
+    *(uint64_t *)(m + P.page - 8) = STACK_CANARY;
+    c->base = m;
+    c->next = P.chunks;
+    P.chunks = c;
+    P.carve = m + P.page;
+    P.carve_left = CHUNK_SLOTS;
+    return true;
+}
+
+static lstack *carve_slot(void) {
+    if (P.carve_left == 0 && !new_chunk())
+        return NULL;
+    char *base = P.carve;
+    P.carve += P.size;
+    P.carve_left--;
+    char *hi = base + P.size;
+    *(uint64_t *)(hi - 8) = STACK_CANARY;
+    lstack *s = slot_desc(base);
+    s->hi = hi;
+    s->size = P.size;
+    s->guarded = false;
+    s->lo = base;
+    if (P.guarded < P.guard_limit &&
+        mprotect(base, P.page, PROT_NONE) == 0) {
+        P.guarded++;
+        s->guarded = true;
+        s->lo = base + P.page;
+    }
+    s->next = NULL;
+    return s;
+}
+
+lstack *stack_get(worker *w) {
+    lstack *s;
+    if (w && w->stack_cache) {
+        if (unlikely(lalloc_should_fail()))
+            return NULL;
+        s = w->stack_cache;
+        w->stack_cache = s->next;
+        w->nstack_cache--;
+        return s;
+    }
+    stack_config();
+    llock_acquire(&P.lock);
+    if (P.pool) {
+        s = P.pool;
+        P.pool = s->next;
+        P.npool--;
+        llock_release(&P.lock);
+        if (unlikely(lalloc_should_fail())) {
+            stack_put(NULL, s);
+            return NULL;
+        }
+        return s;
+    }
+    s = carve_slot();
+    llock_release(&P.lock);
+    return s;
+}
+
+static void pool_push(lstack *s) {
+    llock_acquire(&P.lock);
+    bool trim = P.npool >= POOL_WARM;
+    s->next = P.pool;
+    P.pool = s;
+    P.npool++;
+    llock_release(&P.lock);
+    if (trim) {
+        /* Keep the top page: it holds the descriptor and the canary. */
+        char *top = (char *)(((uintptr_t)s->hi - 1) & ~(uintptr_t)(P.page - 1));
+        if (top > s->lo)
+            madvise(s->lo, (size_t)(top - s->lo), MADV_DONTNEED);
+    }
+}
+
+void stack_put(worker *w, lstack *s) {
+#if defined(LEASH_ASAN)
+    /* Frames that never returned left their redzones poisoned. */
+    __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
+    if (w && w->nstack_cache < CACHE_MAX) {
+        s->next = w->stack_cache;
+        w->stack_cache = s;
+        w->nstack_cache++;
+        return;
+    }
+    pool_push(s);
+}
+
+void stack_drain_cache(worker *w) {
+    while (w->stack_cache) {
+        lstack *s = w->stack_cache;
+        w->stack_cache = s->next;
+        w->nstack_cache--;
+        pool_push(s);
+    }
+}
+
+bool stack_canary_ok(const lstack *s) {
+    if (s->guarded)
+        return true;
+    /* The top word of the slot (or canary page) just below this stack. */
+    return *(const uint64_t *)(s->lo - 8) == STACK_CANARY &&
+           *(const uint64_t *)(s->hi - 8) == STACK_CANARY;
+}
+
+/* Unmaps everything; only when no coroutine is left (leash_shutdown). */
+void stack_release_all(void) {
+    llock_acquire(&P.lock);
+    size_t len = P.page + (size_t)CHUNK_SLOTS * P.size;
+    while (P.chunks) {
+        chunk *c = P.chunks;
+        P.chunks = c->next;
+        munmap(c->base, len);
+        lfree(c);
+    }
+    P.pool = NULL;
+    P.npool = 0;
+    P.carve = NULL;
+    P.carve_left = 0;
+    P.guarded = 0;
+    llock_release(&P.lock);
+}
+
+/* ---------------------------------------------------- overflow reporting */
+
+/* Finds the coroutine whose guard page holds addr; NULL if none. Runs in a
+ * signal handler: reads only, takes no lock (chunks are only prepended). */
+static leash_g *g_of_guard(const char *addr) {
+    for (chunk *c = P.chunks; c; c = c->next) {
+        char *slots = c->base + P.page;
+        if (addr < slots || addr >= slots + (size_t)CHUNK_SLOTS * P.size)
+            continue;
+        size_t i = (size_t)(addr - slots) / P.size;
+        char *base = slots + i * P.size;
+        if (addr >= base + P.page)
+            return NULL; /* not in the guard page */
+        lstack *s = slot_desc(base);
+        if (!s->guarded)
+            return NULL;
+        return stack_g(s);
+    }
+    return NULL;
+}
+
+static struct sigaction old_segv;
+
+static void write_str(const char *s) {
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+void stack_overflow_report(leash_g *g, const char *how) {
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "fatal error: leash: stack overflow (%s) in goroutine %lld%s%s%s, "
+             "created at %s:%d; stack size %zu bytes (set LEASH_STACK_SIZE)\n",
+             how, (long long)g->id, g->name[0] ? " \"" : "", g->name,
+             g->name[0] ? "\"" : "", g->spawn_file ? g->spawn_file : "?",
+             g->spawn_line, P.size);
+    write_str(buf);
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uc) {
+    leash_g *g = g_of_guard((const char *)si->si_addr);
+    if (g) {
+        stack_overflow_report(g, "guard page");
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: hand it to the previous handler or the default action. */
+    if (old_segv.sa_flags & SA_SIGINFO) {
+        if (old_segv.sa_sigaction) {
+            old_segv.sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old_segv.sa_handler != SIG_DFL &&
+               old_segv.sa_handler != SIG_IGN) {
+        old_segv.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* returning re-faults with the default action */
+}
+
+void stack_install_overflow_handler(void) {
+#if !defined(LEASH_ASAN) && !defined(LEASH_TSAN)
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+#endif
+}

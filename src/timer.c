@@ -1,0 +1,336 @@
+/*
+ * timer.c — timers: sleep, after, tickers, on a binary heap per worker.
+ *
+ * A timer goes on the heap of the worker that arms it (worker 0's for a
+ * plain thread). Each heap has its own lock and publishes its earliest
+ * deadline in next_when, so a worker can tell without locking whether any
+ * heap has work; the scheduler runs expired timers of its own heap on
+ * every pass and of other heaps when it is idle (sched.c).
+ *
+ * A timer's callback runs with the heap lock dropped. While it runs, the
+ * heap's `running` field names it, and timer_del waits for it to finish,
+ * so a ticker can be stopped and freed safely. The timer struct itself is
+ * never touched after its callback starts: a sleeping coroutine's timer
+ * lives on its stack and is gone as soon as the coroutine resumes.
+ *
+ * Invariants: t->idx >= 0 iff t is queued on t->heap; h->next_when equals
+ * the root's `when` (T_INF when empty), both under h->lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <time.h>
+
+struct leash_ticker {
+    lobj obj;
+    leash_timer t;
+    leash_chan *c;
+    _Atomic bool stopped;
+};
+
+int64_t leash_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ heap */
+
+static void heap_set(struct theap *h, int i, leash_timer *t) {
+    h->v[i] = t;
+    t->idx = i;
+}
+
+static void heap_up(struct theap *h, int i) {
+    leash_timer *t = h->v[i];
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (h->v[p]->when <= t->when)
+            break;
+        heap_set(h, i, h->v[p]);
+        i = p;
+    }
+    heap_set(h, i, t);
+}
+
+static void heap_down(struct theap *h, int i) {
+    leash_timer *t = h->v[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->v[c + 1]->when < h->v[c]->when)
+            c++;
+        if (t->when <= h->v[c]->when)
+            break;
+        heap_set(h, i, h->v[c]);
+        i = c;
+    }
+    heap_set(h, i, t);
+}
+
+static void heap_publish(struct theap *h) {
+    atomic_store_explicit(&h->next_when, h->n ? h->v[0]->when : T_INF,
+                          memory_order_release);
+}
+
+static void heap_remove_at(struct theap *h, int i) {
+    leash_timer *t = h->v[i];
+    h->n--;
+    if (i != h->n) {
+        heap_set(h, i, h->v[h->n]);
+        heap_down(h, i);
+        heap_up(h, h->v[i]->idx);
+    }
+    t->idx = -1;
+}
+
+/* Queues t on h (h->lock held). LEASH_ENOMEM if the heap cannot grow. */
+int timer_add_locked(struct theap *h, leash_timer *t) {
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 64;
+        leash_timer **v = lrealloc(h->v, sizeof *v * (size_t)cap);
+        if (!v)
+            return LEASH_ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    atomic_store_explicit(&t->heap, h, memory_order_relaxed);
+    heap_set(h, h->n++, t);
+    heap_up(h, t->idx);
+    if (h->v[0] == t) {
+        heap_publish(h);
+        timer_kick(t->when);
+    }
+    return 0;
+}
+
+struct theap *timer_heap_lock_for_add(void) {
+    worker *w = sched_worker();
+    struct theap *h = w ? &w->timers : &S.workers[0].timers;
+    llock_acquire(&h->lock);
+    return h;
+}
+
+int timer_add(leash_timer *t) {
+    struct theap *h = timer_heap_lock_for_add();
+    int rc = timer_add_locked(h, t);
+    llock_release(&h->lock);
+    return rc;
+}
+
+bool timer_del(leash_timer *t) {
+    for (;;) {
+        struct theap *h = atomic_load_explicit(&t->heap, memory_order_acquire);
+        if (!h)
+            return false;
+        llock_acquire(&h->lock);
+        if (atomic_load_explicit(&t->heap, memory_order_relaxed) != h) {
+            llock_release(&h->lock);
+            continue;
+        }
+        if (h->running == t) { /* its callback runs now: let it finish */
+            llock_release(&h->lock);
+            leash_yield();
+            continue;
+        }
+        bool queued = t->idx >= 0;
+        if (queued) {
+            heap_remove_at(h, t->idx);
+            heap_publish(h);
+        }
+        llock_release(&h->lock);
+        return queued;
+    }
+}
+
+/* Fires every timer of h due at `now`; returns how many. */
+int timer_run_expired(struct theap *h, int64_t now) {
+    int fired = 0;
+    if (!llock_try(&h->lock))
+        return 0; /* somebody else is on it */
+    while (h->n && h->v[0]->when <= now) {
+        leash_timer *t = h->v[0];
+        if (t->period > 0) {
+            t->when += t->period;
+            if (t->when <= now) /* missed ticks are dropped, as in Go */
+                t->when = now + t->period;
+            heap_down(h, 0);
+        } else {
+            heap_remove_at(h, 0);
+        }
+        heap_publish(h);
+        h->running = t;
+        void (*fn)(leash_timer *, int64_t) = t->fn;
+        llock_release(&h->lock);
+        fn(t, now); /* t may be gone once this returns */
+        fired++;
+        llock_acquire(&h->lock);
+        h->running = NULL;
+    }
+    heap_publish(h);
+    llock_release(&h->lock);
+    return fired;
+}
+
+int64_t timer_next_all(void) {
+    int64_t m = T_INF;
+    for (int i = 0; i < S.nprocs; i++) {
+        int64_t v = atomic_load_explicit(&S.workers[i].timers.next_when,
+                                         memory_order_acquire);
+        if (v < m)
+            m = v;
+    }
+    return m;
+}
+
+void timer_heap_free(struct theap *h) {
+    lfree(h->v);
+    h->v = NULL;
+    h->n = h->cap = 0;
+}
+
+/* ----------------------------------------------------------------- sleep */
+
+static void wake_sleeper(leash_timer *t, int64_t now) {
+    (void)now;
+    sched_ready((leash_g *)t->arg, false);
+}
+
+static void os_sleep_until(int64_t deadline) {
+    struct timespec ts = {.tv_sec = deadline / 1000000000,
+                          .tv_nsec = deadline % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+void leash_sleep(int64_t ns) {
+    leash_g *g = sched_getg();
+    if (ns <= 0) {
+        leash_yield();
+        return;
+    }
+    int64_t now = leash_now();
+    int64_t deadline = ns > T_INF - now ? T_INF : now + ns;
+    if (!g || g->foreign) {
+        os_sleep_until(deadline);
+        return;
+    }
+    leash_timer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .idx = -1};
+    struct theap *h = timer_heap_lock_for_add();
+    if (timer_add_locked(h, &t) < 0) {
+        llock_release(&h->lock);
+        while (leash_now() < deadline) /* out of memory: degrade, not fail */
+            leash_yield();
+        return;
+    }
+    g_set_wait(g, WR_SLEEP, NULL, now);
+    sched_park(llock_release_fn, &h->lock);
+    g_set_wait(g, WR_NONE, NULL, 0);
+}
+
+/* ----------------------------------------------------------------- after */
+
+typedef struct {
+    leash_timer t;
+    leash_chan *c;
+} after_timer;
+
+static void after_fire(leash_timer *t, int64_t now) {
+    after_timer *a = (after_timer *)t;
+    leash_try_send_n(a->c, &now, sizeof now);
+    obj_release_from(&a->c->obj, NULL); /* the runtime's reference */
+    lfree(a);
+}
+
+leash_chan *leash_after_at(const char *file, int line, int64_t ns) {
+    if (sched_ensure_started() < 0)
+        return NULL;
+    leash_chan *c = leash_chan_make_at(file, line, sizeof(int64_t), 1);
+    if (!c)
+        return NULL;
+    after_timer *a = lmalloc(sizeof *a);
+    if (!a || obj_retain_for(&c->obj, NULL, false) < 0) {
+        lfree(a);
+        leash_release(c);
+        return NULL;
+    }
+    if (ns < 0)
+        ns = 0;
+    int64_t now = leash_now();
+    *a = (after_timer){.t = {.when = ns > T_INF - now ? T_INF : now + ns,
+                             .fn = after_fire, .idx = -1},
+                       .c = c};
+    if (timer_add(&a->t) < 0) {
+        obj_release_from(&c->obj, NULL);
+        lfree(a);
+        leash_release(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------- ticker */
+
+static void ticker_fire(leash_timer *t, int64_t now) {
+    leash_ticker *tk = t->arg;
+    leash_try_send_n(tk->c, &now, sizeof now); /* full: the tick is dropped */
+}
+
+static void ticker_destroy(lobj *o) {
+    leash_ticker *tk = (leash_ticker *)o;
+    timer_del(&tk->t);
+    obj_release_from(&tk->c->obj, NULL);
+    obj_free_mem(o);
+}
+
+leash_ticker *leash_ticker_start_at(const char *file, int line,
+                                    int64_t period_ns) {
+    if (period_ns <= 0 || sched_ensure_started() < 0)
+        return NULL;
+    leash_ticker *tk = obj_alloc(OBJ_TICKER, sizeof *tk);
+    if (!tk)
+        return NULL;
+    tk->c = leash_chan_make_at(file, line, sizeof(int64_t), 1);
+    if (!tk->c) {
+        obj_free_mem_type(tk, OBJ_TICKER);
+        return NULL;
+    }
+    /* The ticker owns its channel: move the creator's reference to it. */
+    if (obj_retain_for(&tk->c->obj, NULL, false) < 0) {
+        leash_release(tk->c);
+        obj_free_mem_type(tk, OBJ_TICKER);
+        return NULL;
+    }
+    leash_release(tk->c);
+    obj_init(&tk->obj, OBJ_TICKER, file, line, ticker_destroy);
+    if (obj_retain_for(&tk->obj, sched_getg_or_foreign(), false) < 0) {
+        obj_destroy_unreferenced(&tk->obj);
+        return NULL;
+    }
+    tk->t = (leash_timer){.when = leash_now() + period_ns,
+                          .period = period_ns,
+                          .fn = ticker_fire,
+                          .arg = tk,
+                          .idx = -1};
+    if (timer_add(&tk->t) < 0) {
+        leash_release(tk);
+        return NULL;
+    }
+    return tk;
+}
+
+leash_chan *leash_ticker_chan(leash_ticker *tk) {
+    if (!obj_check(tk, OBJ_TICKER))
+        return NULL;
+    return tk->c;
+}
+
+void leash_ticker_stop(leash_ticker *tk) {
+    if (!obj_check(tk, OBJ_TICKER))
+        return;
+    bool was = atomic_exchange(&tk->stopped, true);
+    timer_del(&tk->t);
+    if (!was)
+        leash_release(tk);
+}
