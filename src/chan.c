@@ -84,20 +84,20 @@ static void chan_free(leash_chan *c) {
 
 static void chan_destroy(lobj *o) {
     leash_chan *c = (leash_chan *)o;
-    llock_acquire(&c->lock);
+    slock_acquire(&c->lock);
     if (c->nwaiters > 0) {
         c->zombie = true; /* freed by its last waiter */
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return;
     }
-    llock_release(&c->lock);
+    slock_release(&c->lock);
     chan_free(c);
 }
 
 /* Unlocks c; frees it if it was a zombie whose last waiter just left. */
 void chan_unlock(leash_chan *c) {
     bool dead = c->zombie && c->nwaiters == 0;
-    llock_release(&c->lock);
+    slock_release(&c->lock);
     if (dead)
         chan_free(c);
 }
@@ -117,7 +117,7 @@ leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
         return NULL;
     c->elem_size = elem_size;
     c->cap = cap;
-    c->lock = (llock)LLOCK_INIT;
+    c->lock = (slock)SLOCK_INIT;
     if (elem_size && cap) {
         c->buf = lmalloc(elem_size * cap);
         if (!c->buf) {
@@ -137,9 +137,9 @@ int leash_chan_len(leash_chan *ch) {
     leash_chan *c = chan_check(ch);
     if (!c)
         return LEASH_EINVAL;
-    llock_acquire(&c->lock);
+    slock_acquire(&c->lock);
     int n = (int)c->count;
-    llock_release(&c->lock);
+    slock_release(&c->lock);
     return n;
 }
 
@@ -196,7 +196,7 @@ void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
 void chan_block_forever(int reason) {
     leash_g *g = sched_prepare_park();
     if (g)
-        g_set_wait(g, reason, NULL, leash_now());
+        g_wait_begin(g, reason, NULL);
     for (;;)
         sched_park(NULL, NULL); /* nothing will ever ready it */
 }
@@ -204,9 +204,9 @@ void chan_block_forever(int reason) {
 /* ------------------------------------------------------------------ send */
 
 static int chan_send(leash_chan *c, const void *elem, bool block) {
-    llock_acquire(&c->lock);
+    slock_acquire(&c->lock);
     if (c->closed) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_ECLOSED;
     }
     sudog *s = waitq_dequeue(&c->recvq);
@@ -221,23 +221,23 @@ static int chan_send(leash_chan *c, const void *elem, bool block) {
         if (++c->sendx == c->cap)
             c->sendx = 0;
         c->count++;
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return 0;
     }
     if (!block) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_EAGAIN;
     }
     leash_g *g = sched_prepare_park();
     if (!g) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
     sudog me = {.g = g, .elem = (void *)elem, .c = c};
     waitq_enqueue(&c->sendq, &me);
-    g_set_wait(g, WR_CHAN_SEND, c, leash_now());
-    sched_park(llock_release_fn, &c->lock);
-    g_set_wait(g, WR_NONE, NULL, 0);
+    g_wait_begin(g, WR_CHAN_SEND, c);
+    sched_park(slock_release_fn, &c->lock);
+    g_wait_end(g);
     if (!me.success)
         return LEASH_ECLOSED; /* closed while we waited */
     return 0;
@@ -270,7 +270,7 @@ int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 /* ------------------------------------------------------------------ recv */
 
 static int chan_recv(leash_chan *c, void *out, bool block) {
-    llock_acquire(&c->lock);
+    slock_acquire(&c->lock);
     sudog *s = waitq_dequeue(&c->sendq);
     if (s) {
         chan_recv_from_waiter(c, s, out);
@@ -281,29 +281,29 @@ static int chan_recv(leash_chan *c, void *out, bool block) {
         if (++c->recvx == c->cap)
             c->recvx = 0;
         c->count--;
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return 0;
     }
     if (c->closed) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         if (out)
             memset(out, 0, c->elem_size);
         return LEASH_ECLOSED;
     }
     if (!block) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_EAGAIN;
     }
     leash_g *g = sched_prepare_park();
     if (!g) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
     sudog me = {.g = g, .elem = out, .c = c};
     waitq_enqueue(&c->recvq, &me);
-    g_set_wait(g, WR_CHAN_RECV, c, leash_now());
-    sched_park(llock_release_fn, &c->lock);
-    g_set_wait(g, WR_NONE, NULL, 0);
+    g_wait_begin(g, WR_CHAN_RECV, c);
+    sched_park(slock_release_fn, &c->lock);
+    g_wait_end(g);
     if (!me.success) {
         if (out)
             memset(out, 0, c->elem_size);
@@ -344,9 +344,9 @@ int leash_close(leash_chan *ch) {
     leash_chan *c = chan_check(ch);
     if (!c)
         return LEASH_EINVAL;
-    llock_acquire(&c->lock);
+    slock_acquire(&c->lock);
     if (c->closed) {
-        llock_release(&c->lock);
+        slock_release(&c->lock);
         return LEASH_ECLOSED;
     }
     c->closed = true;

@@ -164,9 +164,9 @@ int leash_run(int (*main_fn)(void *), void *arg) {
     llock_acquire(&r.lock);
     if (!r.done) {
         r.waiter = me;
-        g_set_wait(me, WR_JOIN, NULL, leash_now());
+        g_wait_begin(me, WR_JOIN, NULL);
         sched_park(llock_release_fn, &r.lock);
-        g_set_wait(me, WR_NONE, NULL, 0);
+        g_wait_end(me);
         /* The waker released the lock after readying us: wait for it so
          * r (on this stack) outlives its use. */
         llock_acquire(&r.lock);

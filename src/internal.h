@@ -106,6 +106,25 @@ static inline void llock_release(llock *l) {
     lunlock_slow(l);
 }
 INTERNAL void llock_release_fn(void *l); /* unlockf form */
+
+/* A spinlock for the channel locks: their critical sections are a few
+ * dozen instructions and never block, and a plain store to unlock saves an
+ * atomic exchange on every channel operation (a tenth of a round trip).
+ * Waiters spin, then yield the CPU, so a preempted holder is not fought. */
+typedef struct { _Atomic uint32_t v; } slock;
+#define SLOCK_INIT {0}
+INTERNAL void slock_slow(slock *l);
+static inline void slock_acquire(slock *l) {
+    uint32_t z = 0;
+    if (likely(atomic_compare_exchange_weak_explicit(
+            &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    slock_slow(l);
+}
+static inline void slock_release(slock *l) {
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+INTERNAL void slock_release_fn(void *l);
 INTERNAL int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 INTERNAL void futex_wake(_Atomic uint32_t *addr, int n);
 static inline void cpu_relax(void) {
@@ -143,6 +162,7 @@ INTERNAL lstack *stack_get(worker *w);
 INTERNAL void stack_put(worker *w, lstack *s);
 INTERNAL bool stack_canary_ok(const lstack *s);
 INTERNAL void stack_drain_cache(worker *w);
+INTERNAL void stack_trim(int budget);
 INTERNAL void stack_release_all(void);
 INTERNAL void stack_install_overflow_handler(void);
 INTERNAL void stack_overflow_report(leash_g *g, const char *how);
@@ -247,7 +267,7 @@ enum after_kind { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
 struct theap {
     llock lock;
     leash_timer *running;      /* whose callback runs now (lock dropped) */
-    leash_timer **v;
+    struct theap_ent { int64_t when; leash_timer *t; } *v;
     int n, cap;
     _Atomic int64_t next_when; /* T_INF when empty */
 };
@@ -256,7 +276,7 @@ struct worker {
     /* Owner-written hot fields. */
     leash_g *cur;           /* running coroutine, NULL on g0 */
     void *g0_sp;            /* scheduler context */
-    uint32_t schedtick;
+    _Atomic uint32_t schedtick; /* owner-written, sysmon reads */
     enum after_kind after;  /* action for whoever runs next (park protocol) */
     leash_g *after_g;
     void (*after_fn)(void *);
@@ -297,12 +317,21 @@ typedef struct sched {
     worker *idle;
     _Atomic int nidle;
     _Atomic int nspinning;
-    leash_g *gq_head, *gq_tail;  /* global run queue, linked by qnext */
+    /* Global run queue: a ring of pointers (spilling and taking batches
+     * touches no g), plus a list linked by qnext used only when the ring
+     * cannot grow. */
+    leash_g **gq_ring;
+    uint32_t gq_cap, gq_head, gq_nring;
+    leash_g *gq_ovf_head, *gq_ovf_tail;
     _Atomic int gq_len;
     _Atomic int64_t sleep_until; /* deadline of the timed idle worker */
     worker *timed_sleeper;
     _Atomic int64_t next_id;
     _Atomic int shutting_down;
+    _Atomic int64_t coarse_now;      /* sysmon's clock, ns */
+    _Atomic uint32_t sysmon_sleeping;
+    _Atomic uint32_t sysmon_stop;
+    pthread_t sysmon_thread;
 } sched_t;
 extern INTERNAL sched_t S;
 
@@ -322,12 +351,27 @@ INTERNAL void sched_start_g(leash_g *g); /* a new coroutine */
 INTERNAL _Noreturn void sched_exit_current(worker *w);
 INTERNAL uint32_t sched_rand(void);
 INTERNAL int64_t sched_new_id(worker *w);
+INTERNAL void sched_wake_idle(void);
 
-/* Sets what the current g waits on, for the diagnostics. */
-static inline void g_set_wait(leash_g *g, int reason, void *obj, int64_t since) {
-    atomic_store_explicit(&g->wait_reason, reason, memory_order_relaxed);
+/* ------------------------------------------------------------- sysmon.c */
+INTERNAL int sysmon_start(void);
+INTERNAL void sysmon_stop(void);
+INTERNAL void sysmon_worker_awake(void);
+
+/* The clock park times are taken from: refreshed every millisecond by
+ * sysmon while any worker runs (sysmon.c explains why). */
+static inline int64_t coarse_now(void) {
+    return atomic_load_explicit(&S.coarse_now, memory_order_relaxed);
+}
+
+/* Records what the current g is about to wait on, for the diagnostics. */
+static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
-    atomic_store_explicit(&g->wait_since, since, memory_order_relaxed);
+    atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
+    atomic_store_explicit(&g->wait_reason, reason, memory_order_release);
+}
+static inline void g_wait_end(leash_g *g) {
+    atomic_store_explicit(&g->wait_reason, WR_NONE, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------- coro.c */
@@ -409,7 +453,7 @@ typedef struct waitq { sudog *first, *last; } waitq;
 
 struct leash_chan {
     lobj obj;
-    llock lock;
+    slock lock;
     size_t elem_size;
     size_t cap;
     size_t count;       /* buffered elements */

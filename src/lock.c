@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -56,3 +57,20 @@ void lunlock_slow(llock *l) {
 }
 
 void llock_release_fn(void *l) { llock_release((llock *)l); }
+
+void slock_slow(slock *l) {
+    for (unsigned spins = 0;; spins++) {
+        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0) {
+            uint32_t z = 0;
+            if (atomic_compare_exchange_weak_explicit(
+                    &l->v, &z, 1, memory_order_acquire, memory_order_relaxed))
+                return;
+        }
+        if (spins < SPIN_ROUNDS)
+            cpu_relax();
+        else
+            sched_yield(); /* the holder may have been preempted */
+    }
+}
+
+void slock_release_fn(void *l) { slock_release((slock *)l); }

@@ -127,15 +127,58 @@ static uint32_t runq_len(worker *w) {
     return t - h;
 }
 
-static void gq_put_list(leash_g *head, leash_g *tail, int n) {
+/* Appends v[0..n) to the global queue (S.lock held). */
+static void gq_push_locked(leash_g *const *v, uint32_t n) {
+    if (!S.gq_ovf_head && S.gq_nring + n > S.gq_cap) {
+        uint32_t cap = S.gq_cap ? S.gq_cap : 1024;
+        while (cap < S.gq_nring + n)
+            cap *= 2;
+        leash_g **r = lmalloc(sizeof *r * cap);
+        if (r) {
+            for (uint32_t i = 0; i < S.gq_nring; i++)
+                r[i] = S.gq_ring[(S.gq_head + i) % S.gq_cap];
+            lfree(S.gq_ring);
+            S.gq_ring = r;
+            S.gq_cap = cap;
+            S.gq_head = 0;
+        }
+    }
+    uint32_t i = 0;
+    if (!S.gq_ovf_head)
+        for (; i < n && S.gq_nring < S.gq_cap; i++)
+            S.gq_ring[(S.gq_head + S.gq_nring++) % S.gq_cap] = v[i];
+    for (; i < n; i++) { /* out of memory: fall back to the list */
+        v[i]->qnext = NULL;
+        if (S.gq_ovf_tail)
+            S.gq_ovf_tail->qnext = v[i];
+        else
+            S.gq_ovf_head = v[i];
+        S.gq_ovf_tail = v[i];
+    }
+    atomic_fetch_add(&S.gq_len, (int)n);
+}
+
+/* Takes up to n from the global queue into out (S.lock held). */
+static uint32_t gq_pop_locked(leash_g **out, uint32_t n) {
+    uint32_t k = 0;
+    for (; k < n && S.gq_nring; k++) {
+        out[k] = S.gq_ring[S.gq_head];
+        S.gq_head = (S.gq_head + 1) % S.gq_cap;
+        S.gq_nring--;
+    }
+    for (; k < n && S.gq_ovf_head; k++) {
+        out[k] = S.gq_ovf_head;
+        S.gq_ovf_head = out[k]->qnext;
+        if (!S.gq_ovf_head)
+            S.gq_ovf_tail = NULL;
+    }
+    atomic_fetch_sub(&S.gq_len, (int)k);
+    return k;
+}
+
+static void gq_put(leash_g *const *v, uint32_t n) {
     llock_acquire(&S.lock);
-    tail->qnext = NULL;
-    if (S.gq_tail)
-        S.gq_tail->qnext = head;
-    else
-        S.gq_head = head;
-    S.gq_tail = tail;
-    atomic_fetch_add(&S.gq_len, n);
+    gq_push_locked(v, n);
     llock_release(&S.lock);
 }
 
@@ -152,9 +195,7 @@ static bool runq_spill(worker *w, leash_g *g, uint32_t h, uint32_t t) {
                                                  memory_order_relaxed))
         return false;
     batch[n] = g;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->qnext = batch[i + 1];
-    gq_put_list(batch[0], batch[n], (int)n + 1);
+    gq_put(batch, n + 1);
     return true;
 }
 
@@ -253,32 +294,19 @@ static leash_g *runq_steal(worker *w, worker *v, bool take_next) {
 static leash_g *gq_get(worker *w) {
     if (atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return NULL;
+    leash_g *batch[RUNQ_SIZE / 2];
     llock_acquire(&S.lock);
-    int len = atomic_load_explicit(&S.gq_len, memory_order_relaxed);
-    if (len == 0) {
-        llock_release(&S.lock);
-        return NULL;
-    }
-    int n = len / S.nprocs + 1;
-    if (n > len)
-        n = len;
+    uint32_t len = (uint32_t)atomic_load_explicit(&S.gq_len,
+                                                  memory_order_relaxed);
+    uint32_t n = len / (uint32_t)S.nprocs + 1;
     if (n > RUNQ_SIZE / 2)
         n = RUNQ_SIZE / 2;
-    leash_g *g = S.gq_head, *rest = g->qnext, *last = g;
-    for (int i = 1; i < n; i++)
-        last = last->qnext;
-    S.gq_head = last->qnext;
-    if (!S.gq_head)
-        S.gq_tail = NULL;
-    atomic_fetch_sub(&S.gq_len, n);
+    n = gq_pop_locked(batch, n);
     llock_release(&S.lock);
     /* Queue the rest locally without S.lock: runq_put may spill into it. */
-    for (int i = 1; i < n; i++) {
-        leash_g *x = rest;
-        rest = x->qnext;
-        runq_put(w, x, false);
-    }
-    return g;
+    for (uint32_t i = 1; i < n; i++)
+        runq_put(w, batch[i], false);
+    return n ? batch[0] : NULL;
 }
 
 /* -------------------------------------------------------- idle / wakeups */
@@ -310,6 +338,9 @@ static void worker_wake(worker *w) { /* w already taken off the idle list */
 }
 
 /* Wakes one idle worker to spin for work, unless one already spins. */
+static void wakep(void);
+void sched_wake_idle(void) { wakep(); }
+
 static void wakep(void) {
     if (atomic_load(&S.nidle) == 0 || atomic_load(&S.nspinning) != 0)
         return;
@@ -366,8 +397,7 @@ void sched_ready(leash_g *g, bool next) {
         if (runq_len(w) > 0)
             wakep();
     } else {
-        g->qnext = NULL;
-        gq_put_list(g, g, 1);
+        gq_put(&g, 1);
         wakep();
         if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
             wakep(); /* lost the race with a worker going idle: retry */
@@ -473,8 +503,14 @@ static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
 
 /* The next coroutine to run directly, or NULL to go through the scheduler
  * context (nothing local, or it is time for the fairness checks). */
+static inline uint32_t tick(worker *w) {
+    uint32_t t = atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->schedtick, t, memory_order_relaxed);
+    return t;
+}
+
 static inline leash_g *next_local(worker *w) {
-    if (unlikely(++w->schedtick % 61 == 0))
+    if (unlikely(tick(w) % 61 == 0))
         return NULL;
     return runq_get(w);
 }
@@ -507,7 +543,7 @@ void leash_yield(void) {
         return;
     }
     leash_g *next = next_local(w);
-    if (!next && w->schedtick % 61 != 0 &&
+    if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
     w->after = AFTER_YIELD;
@@ -557,6 +593,7 @@ static leash_g *try_steal(worker *w) {
 }
 
 static void sleep_idle(worker *w) {
+    stack_trim(64); /* idle time is the time for housekeeping */
     int64_t deadline = T_INF;
     int64_t next = timer_next_all();
     llock_acquire(&S.lock);
@@ -580,6 +617,7 @@ static void sleep_idle(worker *w) {
     idle_remove(w);
     llock_release(&S.lock);
     atomic_store_explicit(&w->wakeup, 0, memory_order_relaxed);
+    sysmon_worker_awake();
 }
 
 static leash_g *find_runnable(worker *w) {
@@ -587,7 +625,8 @@ static leash_g *find_runnable(worker *w) {
 top:
     if (atomic_load_explicit(&S.shutting_down, memory_order_relaxed))
         return NULL;
-    if (w->schedtick % 61 == 0 && (g = gq_get(w)))
+    if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
+        (g = gq_get(w)))
         return g;
     int64_t nw = atomic_load_explicit(&w->timers.next_when,
                                       memory_order_relaxed);
@@ -725,6 +764,9 @@ static void free_workers(int n) {
     }
     free(S.workers);
     S.workers = NULL;
+    lfree(S.gq_ring);
+    S.gq_ring = NULL;
+    S.gq_cap = S.gq_head = S.gq_nring = 0;
 }
 
 static int sched_start_slow(void) {
@@ -768,10 +810,17 @@ static int sched_start_slow(void) {
     }
     stack_install_overflow_handler();
     atomic_store(&S.state, 2);
+    if (sysmon_start() < 0) {
+        free_workers(n);
+        atomic_store(&S.state, 0);
+        pthread_mutex_unlock(&start_mu);
+        return LEASH_ENOMEM;
+    }
     for (int i = 0; i < n; i++) {
         if (pthread_create(&S.workers[i].thread, NULL, worker_main,
                            &S.workers[i]) != 0) {
             atomic_store(&S.shutting_down, 1);
+            sysmon_stop();
             for (int j = 0; j < i; j++) {
                 worker_wake(&S.workers[j]);
                 pthread_join(S.workers[j].thread, NULL);
@@ -809,6 +858,7 @@ int leash_shutdown(void) {
         return LEASH_EAGAIN;
     }
     atomic_store(&S.shutting_down, 1);
+    sysmon_stop();
     for (int i = 0; i < S.nprocs; i++)
         worker_wake(&S.workers[i]);
     for (int i = 0; i < S.nprocs; i++)

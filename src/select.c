@@ -28,7 +28,7 @@ typedef struct {
 
 static void lock_all(lockset *ls) {
     for (int i = 0; i < ls->nlocks; i++)
-        llock_acquire(&ls->locks[i]->lock);
+        slock_acquire(&ls->locks[i]->lock);
 }
 
 static void unlock_all(void *p) {
@@ -217,9 +217,9 @@ static int do_select(leash_case *cs, size_t n, bool block) {
         waitq_enqueue(k->dir == LEASH_SEND ? &k->ch->sendq : &k->ch->recvq,
                       &sg[i]);
     }
-    g_set_wait(g, WR_SELECT, cs, leash_now());
+    g_wait_begin(g, WR_SELECT, cs);
     sched_park(unlock_all, &ls);
-    g_set_wait(g, WR_NONE, NULL, 0);
+    g_wait_end(g);
 
     sudog *won = g->param;
     leash_case *k = &cs[won->case_idx];

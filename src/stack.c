@@ -22,9 +22,10 @@
  * caught; guard pages catch those).
  *
  * Pooling. A freed stack goes to its worker's cache (hot, no locking),
- * then to a global pool. Beyond POOL_WARM pooled stacks, the pages below
- * the top page are returned to the kernel (MADV_DONTNEED), so a burst of
- * deep stacks does not pin memory forever while spawning stays cheap.
+ * then to a global pool. Workers about to sleep return the pages below
+ * the top page of pooled stacks beyond POOL_WARM to the kernel
+ * (MADV_DONTNEED, stack_trim), so a burst of deep stacks does not pin
+ * memory forever, while spawn and exit never make a system call.
  */
 #include "internal.h"
 
@@ -55,8 +56,9 @@ static struct {
     long guard_limit; /* stacks that may get a guard page */
     long guarded;
     chunk *chunks;
-    lstack *pool;     /* free stacks */
+    lstack *pool;     /* free stacks, recently used */
     long npool;
+    lstack *cold;     /* free stacks whose deep pages were returned */
     char *carve;      /* next unused slot of the newest chunk */
     int carve_left;
     _Atomic int configured;
@@ -158,10 +160,15 @@ lstack *stack_get(worker *w) {
     }
     stack_config();
     llock_acquire(&P.lock);
-    if (P.pool) {
-        s = P.pool;
-        P.pool = s->next;
-        P.npool--;
+    if (P.pool || P.cold) {
+        if (P.pool) {
+            s = P.pool;
+            P.pool = s->next;
+            P.npool--;
+        } else {
+            s = P.cold;
+            P.cold = s->next;
+        }
         llock_release(&P.lock);
         if (unlikely(lalloc_should_fail())) {
             stack_put(NULL, s);
@@ -176,17 +183,42 @@ lstack *stack_get(worker *w) {
 
 static void pool_push(lstack *s) {
     llock_acquire(&P.lock);
-    bool trim = P.npool >= POOL_WARM;
     s->next = P.pool;
     P.pool = s;
     P.npool++;
     llock_release(&P.lock);
-    if (trim) {
+}
+
+/* Returns the deep pages of pooled stacks beyond POOL_WARM to the kernel
+ * and moves those stacks to the cold list, at most `budget` per call.
+ * Called by workers about to sleep, never on the spawn/exit path. */
+void stack_trim(int budget) {
+    if (P.npool <= POOL_WARM)
+        return;
+    lstack *batch[64];
+    int n = 0;
+    if (budget > 64)
+        budget = 64;
+    llock_acquire(&P.lock);
+    while (n < budget && P.npool > POOL_WARM) {
+        batch[n++] = P.pool;
+        P.pool = P.pool->next;
+        P.npool--;
+    }
+    llock_release(&P.lock);
+    for (int i = 0; i < n; i++) {
+        lstack *s = batch[i];
         /* Keep the top page: it holds the descriptor and the canary. */
         char *top = (char *)(((uintptr_t)s->hi - 1) & ~(uintptr_t)(P.page - 1));
         if (top > s->lo)
             madvise(s->lo, (size_t)(top - s->lo), MADV_DONTNEED);
     }
+    llock_acquire(&P.lock);
+    for (int i = 0; i < n; i++) {
+        batch[i]->next = P.cold;
+        P.cold = batch[i];
+    }
+    llock_release(&P.lock);
 }
 
 void stack_put(worker *w, lstack *s) {
@@ -230,7 +262,7 @@ void stack_release_all(void) {
         munmap(c->base, len);
         lfree(c);
     }
-    P.pool = NULL;
+    P.pool = P.cold = NULL;
     P.npool = 0;
     P.carve = NULL;
     P.carve_left = 0;

@@ -13,8 +13,9 @@
  * never touched after its callback starts: a sleeping coroutine's timer
  * lives on its stack and is gone as soon as the coroutine resumes.
  *
- * Invariants: t->idx >= 0 iff t is queued on t->heap; h->next_when equals
- * the root's `when` (T_INF when empty), both under h->lock.
+ * Invariants: t->idx >= 0 iff t is queued on t->heap, and then
+ * h->v[t->idx] == {t->when, t}; h->next_when equals the root's `when`
+ * (T_INF when empty); all under h->lock.
  */
 #include "internal.h"
 
@@ -36,51 +37,59 @@ int64_t leash_now(void) {
 
 /* ------------------------------------------------------------------ heap */
 
-static void heap_set(struct theap *h, int i, leash_timer *t) {
-    h->v[i] = t;
-    t->idx = i;
+/* A 4-ary heap whose entries carry `when`, so sifting compares without
+ * touching the timers themselves (each may sit on a different coroutine's
+ * stack page); only a moved timer's idx is written. */
+typedef struct theap_ent ent;
+
+static inline void heap_set(struct theap *h, int i, ent e) {
+    h->v[i] = e;
+    e.t->idx = i;
 }
 
 static void heap_up(struct theap *h, int i) {
-    leash_timer *t = h->v[i];
+    ent e = h->v[i];
     while (i > 0) {
-        int p = (i - 1) / 2;
-        if (h->v[p]->when <= t->when)
+        int p = (i - 1) / 4;
+        if (h->v[p].when <= e.when)
             break;
         heap_set(h, i, h->v[p]);
         i = p;
     }
-    heap_set(h, i, t);
+    heap_set(h, i, e);
 }
 
 static void heap_down(struct theap *h, int i) {
-    leash_timer *t = h->v[i];
+    ent e = h->v[i];
     for (;;) {
-        int c = 2 * i + 1;
+        int c = 4 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && h->v[c + 1]->when < h->v[c]->when)
-            c++;
-        if (t->when <= h->v[c]->when)
+        int m = c;
+        int end = c + 4 < h->n ? c + 4 : h->n;
+        for (int k = c + 1; k < end; k++)
+            if (h->v[k].when < h->v[m].when)
+                m = k;
+        if (e.when <= h->v[m].when)
             break;
-        heap_set(h, i, h->v[c]);
-        i = c;
+        heap_set(h, i, h->v[m]);
+        i = m;
     }
-    heap_set(h, i, t);
+    heap_set(h, i, e);
 }
 
 static void heap_publish(struct theap *h) {
-    atomic_store_explicit(&h->next_when, h->n ? h->v[0]->when : T_INF,
+    atomic_store_explicit(&h->next_when, h->n ? h->v[0].when : T_INF,
                           memory_order_release);
 }
 
 static void heap_remove_at(struct theap *h, int i) {
-    leash_timer *t = h->v[i];
+    leash_timer *t = h->v[i].t;
     h->n--;
     if (i != h->n) {
         heap_set(h, i, h->v[h->n]);
         heap_down(h, i);
-        heap_up(h, h->v[i]->idx);
+        heap_up(h, h->v[i].t->idx);
     }
     t->idx = -1;
 }
@@ -89,16 +98,16 @@ static void heap_remove_at(struct theap *h, int i) {
 int timer_add_locked(struct theap *h, leash_timer *t) {
     if (h->n == h->cap) {
         int cap = h->cap ? h->cap * 2 : 64;
-        leash_timer **v = lrealloc(h->v, sizeof *v * (size_t)cap);
+        ent *v = lrealloc(h->v, sizeof *v * (size_t)cap);
         if (!v)
             return LEASH_ENOMEM;
         h->v = v;
         h->cap = cap;
     }
     atomic_store_explicit(&t->heap, h, memory_order_relaxed);
-    heap_set(h, h->n++, t);
+    heap_set(h, h->n++, (ent){t->when, t});
     heap_up(h, t->idx);
-    if (h->v[0] == t) {
+    if (h->v[0].t == t) {
         heap_publish(h);
         timer_kick(t->when);
     }
@@ -149,12 +158,13 @@ int timer_run_expired(struct theap *h, int64_t now) {
     int fired = 0;
     if (!llock_try(&h->lock))
         return 0; /* somebody else is on it */
-    while (h->n && h->v[0]->when <= now) {
-        leash_timer *t = h->v[0];
+    while (h->n && h->v[0].when <= now) {
+        leash_timer *t = h->v[0].t;
         if (t->period > 0) {
             t->when += t->period;
             if (t->when <= now) /* missed ticks are dropped, as in Go */
                 t->when = now + t->period;
+            h->v[0].when = t->when;
             heap_down(h, 0);
         } else {
             heap_remove_at(h, 0);
@@ -224,9 +234,9 @@ void leash_sleep(int64_t ns) {
             leash_yield();
         return;
     }
-    g_set_wait(g, WR_SLEEP, NULL, now);
+    g_wait_begin(g, WR_SLEEP, NULL);
     sched_park(llock_release_fn, &h->lock);
-    g_set_wait(g, WR_NONE, NULL, 0);
+    g_wait_end(g);
 }
 
 /* ----------------------------------------------------------------- after */
@@ -334,3 +344,4 @@ void leash_ticker_stop(leash_ticker *tk) {
     if (!was)
         leash_release(tk);
 }
+

@@ -1,0 +1,93 @@
+/*
+ * sysmon.c — the watchdog thread (Go's sysmon).
+ *
+ * While any worker is busy it wakes every SYSMON_TICK_NS and:
+ *   - refreshes S.coarse_now, the clock that park times are taken from.
+ *     Reading the TSC or clock_gettime on every park costs 10-16 ns, a
+ *     tenth of a channel round trip; a shared word refreshed every
+ *     millisecond costs one load, and park times stay exact to the
+ *     millisecond, which is what dumps print;
+ *   - wakes an idle worker when a busy one has had runnable coroutines
+ *     queued for a whole tick (the scheduler does not wake workers for a
+ *     lone `runnext`, so a coroutine that computes for long would
+ *     otherwise keep its readied peer waiting);
+ *   - notes a coroutine running without yielding past the threshold
+ *     (w->schedtick unchanged), for the diagnostics.
+ * When every worker is idle it sleeps until one wakes up, so an idle
+ * process uses no CPU.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+#define SYSMON_TICK_NS 1000000
+
+static void *sysmon_main(void *arg) {
+    (void)arg;
+    uint32_t seen_tick[1024];
+    int64_t seen_since[1024];
+    int n = S.nprocs < 1024 ? S.nprocs : 1024;
+    for (int i = 0; i < n; i++) {
+        seen_tick[i] = 0;
+        seen_since[i] = 0;
+    }
+    while (!atomic_load(&S.shutting_down)) {
+        int64_t now = leash_now();
+        atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
+        if (atomic_load(&S.nidle) == S.nprocs &&
+            atomic_load(&S.gq_len) == 0) {
+            /* Everything idle: sleep until a worker wakes us. */
+            atomic_store(&S.sysmon_sleeping, 1);
+            if (atomic_load(&S.nidle) == S.nprocs &&
+                !atomic_load(&S.shutting_down))
+                futex_wait(&S.sysmon_sleeping, 1, T_INF);
+            atomic_store(&S.sysmon_sleeping, 0);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            worker *w = &S.workers[i];
+            uint32_t t = atomic_load_explicit(&w->schedtick,
+                                              memory_order_relaxed);
+            if (t != seen_tick[i]) {
+                seen_tick[i] = t;
+                seen_since[i] = now;
+                continue;
+            }
+            /* No scheduling decision on w for a whole tick: if it has
+             * queued work and somebody idles, let that one take it. */
+            if (now - seen_since[i] >= SYSMON_TICK_NS &&
+                (atomic_load(&w->runnext) ||
+                 atomic_load(&w->runq_tail) != atomic_load(&w->runq_head)))
+                sched_wake_idle();
+        }
+        int64_t deadline = now + SYSMON_TICK_NS;
+        while (leash_now() < deadline && !atomic_load(&S.shutting_down))
+            futex_wait(&S.sysmon_stop, 0, deadline);
+    }
+    return NULL;
+}
+
+int sysmon_start(void) {
+    atomic_store(&S.coarse_now, leash_now());
+    atomic_store(&S.sysmon_stop, 0);
+    return pthread_create(&S.sysmon_thread, NULL, sysmon_main, NULL) == 0
+               ? 0
+               : LEASH_ENOMEM;
+}
+
+void sysmon_stop(void) {
+    atomic_store(&S.sysmon_stop, 1);
+    futex_wake(&S.sysmon_stop, 1);
+    atomic_store(&S.sysmon_sleeping, 0);
+    futex_wake(&S.sysmon_sleeping, 1);
+    pthread_join(S.sysmon_thread, NULL);
+}
+
+/* A worker leaving idle: refresh the clock and wake sysmon if it sleeps. */
+void sysmon_worker_awake(void) {
+    atomic_store_explicit(&S.coarse_now, leash_now(), memory_order_relaxed);
+    if (atomic_load_explicit(&S.sysmon_sleeping, memory_order_relaxed)) {
+        atomic_store(&S.sysmon_sleeping, 0);
+        futex_wake(&S.sysmon_sleeping, 1);
+    }
+}
