@@ -164,6 +164,94 @@ leash_chan *leash_ticker_chan(leash_ticker *t);
 /* Stops the ticker and drops the reference leash_ticker_start gave. */
 void leash_ticker_stop(leash_ticker *t);
 
+
+/* ----------------------------------------------------------------- context */
+
+/* Go's context: a tree of cancellation scopes with deadlines and values.
+ * Contexts are leash objects (retain/release). Cancelling one cancels all
+ * its descendants; releasing the last reference cancels it. */
+typedef struct leash_ctx leash_ctx;
+
+leash_ctx *leash_ctx_background(void); /* borrowed, never cancelled */
+#define leash_ctx_with_cancel(parent) \
+    leash_ctx_with_cancel_at(__FILE__, __LINE__, (parent))
+#define leash_ctx_with_timeout(parent, ns) \
+    leash_ctx_with_timeout_at(__FILE__, __LINE__, (parent), (ns))
+#define leash_ctx_with_deadline(parent, abs_ns) \
+    leash_ctx_with_deadline_at(__FILE__, __LINE__, (parent), (abs_ns))
+#define leash_ctx_with_value(parent, key, value) \
+    leash_ctx_with_value_at(__FILE__, __LINE__, (parent), (key), (value))
+leash_ctx *leash_ctx_with_cancel_at(const char *file, int line,
+                                    leash_ctx *parent);
+leash_ctx *leash_ctx_with_deadline_at(const char *file, int line,
+                                      leash_ctx *parent, int64_t abs_ns);
+leash_ctx *leash_ctx_with_timeout_at(const char *file, int line,
+                                     leash_ctx *parent, int64_t ns);
+leash_ctx *leash_ctx_with_value_at(const char *file, int line,
+                                   leash_ctx *parent, const void *key,
+                                   void *value);
+/* The value stored under key by the nearest ancestor, or NULL. */
+void *leash_ctx_value(leash_ctx *ctx, const void *key);
+void leash_ctx_cancel(leash_ctx *ctx); /* idempotent; NULL is ignored */
+/* Closed when ctx is cancelled (borrowed; element size 0). NULL for a
+ * context that can never be cancelled, like Go's nil Done channel. */
+leash_chan *leash_ctx_done(leash_ctx *ctx);
+/* 0 while live, then LEASH_ECANCELED or LEASH_ETIMEDOUT; EINVAL on a bad
+ * pointer. */
+int leash_ctx_err(leash_ctx *ctx);
+/* The deadline (absolute leash_now() ns), or -1 if none. */
+int64_t leash_ctx_deadline(leash_ctx *ctx);
+
+/* ------------------------------------------------------- sync: plain values */
+
+/* These are plain values, like Go's sync types: put them anywhere,
+ * initialise with the macro, never copy one in use. They block the
+ * coroutine, not the worker thread, and work from plain threads too. */
+typedef struct {
+    int64_t count_;
+    void *waiters_;     /* waiting coroutines (internal) */
+    unsigned lock_;
+} leash_waitgroup;
+#define LEASH_WAITGROUP_INIT {0, 0, 0}
+/* Adds n (may be negative) to the counter; LEASH_EINVAL if it would go
+ * negative (Go panics). Waiters are released when it reaches zero. */
+int leash_waitgroup_add(leash_waitgroup *wg, int64_t n);
+int leash_waitgroup_done(leash_waitgroup *wg);
+/* Blocks until the counter is zero. A wait group may live on the waiter's
+ * stack: the last _done touches nothing after it wakes the waiter. */
+int leash_waitgroup_wait(leash_waitgroup *wg);
+
+typedef struct {
+    unsigned state_;    /* 0 free, 1 locked */
+    unsigned lock_;
+    void *head_, *tail_;
+    void *owner_;       /* holder, for the diagnostics */
+} leash_mutex;
+#define LEASH_MUTEX_INIT {0, 0, 0, 0, 0}
+int leash_mutex_lock(leash_mutex *mu);
+int leash_mutex_trylock(leash_mutex *mu); /* 0 or LEASH_EAGAIN */
+/* LEASH_EINVAL if the mutex is not locked (Go: fatal error). */
+int leash_mutex_unlock(leash_mutex *mu);
+
+/* ------------------------------------------------------------------- group */
+
+/* Go's errgroup with a context: members run as coroutines; the first one
+ * to return non-zero cancels the group's context; leash_group_wait joins
+ * every member and returns that first result, so nothing outlives it. */
+typedef struct leash_group leash_group;
+#define leash_group_new(parent) leash_group_new_at(__FILE__, __LINE__, (parent))
+leash_group *leash_group_new_at(const char *file, int line, leash_ctx *parent);
+/* The group's context (borrowed): cancelled by the first error or by
+ * leash_group_wait's return. */
+leash_ctx *leash_group_ctx(leash_group *g);
+#define leash_group_go(g, fn, ...) \
+    leash_group_go_at(__FILE__, __LINE__, (g), (fn), __VA_ARGS__, (void *)0)
+int64_t leash_group_go_at(const char *file, int line, leash_group *g,
+                          int (*fn)(void *), void *arg, ...);
+/* Waits for every member; returns the first non-zero result (0 if none).
+ * Releases nothing: the creator still releases the group. */
+int leash_group_wait(leash_group *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,13 +40,11 @@ void waitq_enqueue(waitq *q, sudog *s) {
     else
         q->first = s;
     q->last = s;
-    s->queued = true;
+    atomic_store_explicit(&s->queued, true, memory_order_relaxed);
     s->c->nwaiters++;
 }
 
-void waitq_remove(waitq *q, sudog *s) {
-    if (!s->queued)
-        return;
+static void waitq_unlink(waitq *q, sudog *s) {
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -56,21 +54,31 @@ void waitq_remove(waitq *q, sudog *s) {
     else
         q->last = s->prev;
     s->next = s->prev = NULL;
-    s->queued = false;
     s->c->nwaiters--;
 }
 
+void waitq_remove(waitq *q, sudog *s) {
+    if (!atomic_load_explicit(&s->queued, memory_order_relaxed))
+        return;
+    waitq_unlink(q, s);
+    atomic_store_explicit(&s->queued, false, memory_order_relaxed);
+}
+
 /* The first waiter that can still be woken: a select already won through
- * another channel is skipped (and unhooked here). */
+ * another channel is skipped and unhooked here. Clearing `queued` is the
+ * last touch of a skipped sudog, so its select, which may check `queued`
+ * without the lock (select.c), can return as soon as it sees it clear. */
 sudog *waitq_dequeue(waitq *q) {
     for (sudog *s; (s = q->first);) {
-        waitq_remove(q, s);
+        waitq_unlink(q, s);
+        bool claimed = true;
         if (s->is_select) {
             uint32_t z = 0;
-            if (!atomic_compare_exchange_strong(&s->g->selectdone, &z, 1))
-                continue;
+            claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
         }
-        return s;
+        atomic_store_explicit(&s->queued, false, memory_order_release);
+        if (claimed)
+            return s;
     }
     return NULL;
 }
@@ -104,13 +112,16 @@ void chan_unlock(leash_chan *c) {
 
 leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
                                size_t cap) {
-    if (elem_size > ELEM_MAX || cap > (size_t)INT32_MAX ||
-        (elem_size && cap > SIZE_MAX / elem_size))
-        return NULL;
     if (sched_ensure_started() < 0)
         return NULL;
     leash_g *owner = sched_getg_or_foreign();
-    if (!owner)
+    return owner ? chan_make(file, line, elem_size, cap, owner) : NULL;
+}
+
+leash_chan *chan_make(const char *file, int line, size_t elem_size,
+                      size_t cap, leash_g *owner) {
+    if (elem_size > ELEM_MAX || cap > (size_t)INT32_MAX ||
+        (elem_size && cap > SIZE_MAX / elem_size))
         return NULL;
     leash_chan *c = obj_alloc(OBJ_CHAN, sizeof *c);
     if (!c)
@@ -125,9 +136,9 @@ leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
             return NULL;
         }
     }
-    obj_init(&c->obj, OBJ_CHAN, file, line, chan_destroy);
-    if (obj_retain_for(&c->obj, owner, false) < 0) {
-        obj_destroy_unreferenced(&c->obj);
+    if (obj_init(&c->obj, OBJ_CHAN, file, line, chan_destroy, owner) < 0) {
+        lfree(c->buf);
+        obj_free_mem_type(c, OBJ_CHAN);
         return NULL;
     }
     return c;

@@ -17,7 +17,6 @@
 
 INTERNAL shard_t G_shards[NSHARDS];
 
-#define MAX_HANDED 16
 
 void g_register(leash_g *g) {
     shard_t *s = &G_shards[g->shard];
@@ -58,29 +57,12 @@ void coro_body(leash_g *g) {
     g_unregister(g);
 }
 
-int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
-                    ...) {
-    if (!fn)
-        return LEASH_EINVAL;
+/* Spawns fn(arg) at file:line, handing it a reference to each of objs. */
+int64_t coro_spawn(const char *file, int line, void (*fn)(void *), void *arg,
+                   lobj *const *objs, int nobj) {
     int rc = sched_ensure_started();
     if (rc < 0)
         return rc;
-
-    /* Validate the handed objects before touching anything. */
-    lobj *objs[MAX_HANDED];
-    int nobj = 0;
-    va_list ap;
-    va_start(ap, arg);
-    for (void *p; (p = va_arg(ap, void *));) {
-        lobj *o = obj_check(p, 0);
-        if (!o || nobj == MAX_HANDED) {
-            va_end(ap);
-            return LEASH_EINVAL;
-        }
-        objs[nobj++] = o;
-    }
-    va_end(ap);
-
     worker *w = sched_worker();
     lstack *st = stack_get(w);
     if (!st)
@@ -93,7 +75,6 @@ int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
     g->arg = arg;
     g->spawn_file = file;
     g->spawn_line = line;
-    g->spawn_pc = __builtin_return_address(0);
     g->parent_id = parent ? parent->id : 0;
 
     for (int i = 0; i < nobj; i++) {
@@ -110,6 +91,33 @@ int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
     int64_t id = g->id; /* g may run and exit before we return */
     sched_start_g(g);
     return id;
+}
+
+/* Collects a NULL-terminated list of leash objects; -1 if one is not a
+ * live leash object or there are more than max. */
+int coro_collect_objs(va_list ap, lobj **objs, int max) {
+    int n = 0;
+    for (void *p; (p = va_arg(ap, void *));) {
+        lobj *o = obj_check(p, 0);
+        if (!o || n == max)
+            return -1;
+        objs[n++] = o;
+    }
+    return n;
+}
+
+int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
+                    ...) {
+    if (!fn)
+        return LEASH_EINVAL;
+    lobj *objs[MAX_HANDED];
+    va_list ap;
+    va_start(ap, arg);
+    int n = coro_collect_objs(ap, objs, MAX_HANDED);
+    va_end(ap);
+    if (n < 0)
+        return LEASH_EINVAL;
+    return coro_spawn(file, line, fn, arg, objs, n);
 }
 
 int64_t leash_self(void) {

@@ -261,6 +261,8 @@ static inline leash_g *stack_g(lstack *s) {
 
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
+#define OBJ_CACHE_TYPES 8 /* > OBJ__COUNT */
+#define OBJ_CACHE_MAX 64
 
 enum after_kind { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
 
@@ -297,6 +299,8 @@ struct worker {
     struct theap timers;
     lstack *stack_cache;
     int nstack_cache;
+    void *obj_cache[OBJ_CACHE_TYPES]; /* dead object memory by type */
+    int obj_ncache[OBJ_CACHE_TYPES];
     pthread_t thread;
     char *g0_stack_lo;
     size_t g0_stack_size;
@@ -385,15 +389,22 @@ extern INTERNAL shard_t G_shards[NSHARDS];
 INTERNAL void g_register(leash_g *g);
 INTERNAL void g_unregister(leash_g *g);
 INTERNAL void g_release_refs(leash_g *g);
+#define MAX_HANDED 16 /* objects one leash_go can hand over */
+INTERNAL int64_t coro_spawn(const char *file, int line, void (*fn)(void *),
+                            void *arg, lobj *const *objs, int nobj);
+#include <stdarg.h>
+INTERNAL int coro_collect_objs(va_list ap, lobj **objs, int max);
 
 /* ------------------------------------------------------------- obj.c */
 enum obj_type { OBJ_CHAN = 1, OBJ_CTX, OBJ_TICKER, OBJ_GROUP, OBJ__COUNT };
+_Static_assert(OBJ__COUNT <= OBJ_CACHE_TYPES, "grow OBJ_CACHE_TYPES");
 #define OBJ_MAGIC 0x4c455348u /* "LESH" */
 #define OBJ_DEAD 0xdeadbeefu
 
 struct lobj {
     _Atomic uint32_t magic;
     uint8_t type;
+    bool immortal;          /* static (the background context): no counting */
     _Atomic int64_t refs;
     int64_t id;
     const char *file;
@@ -404,8 +415,8 @@ struct lobj {
     lobj *all_next, *all_prev; /* registry of live objects */
     void (*destroy)(lobj *);
 };
-INTERNAL void obj_init(lobj *o, int type, const char *file, int line,
-                       void (*destroy)(lobj *));
+INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
+                      void (*destroy)(lobj *), leash_g *owner);
 /* Validates a user pointer: the object, or NULL if not live / wrong type
  * (type 0: any). */
 INTERNAL lobj *obj_check(const void *p, int type);
@@ -413,10 +424,11 @@ INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, leash_g *holder);
+/* A runtime reference, only if o is still alive (count > 0). */
+INTERNAL bool obj_try_retain(lobj *o);
 INTERNAL size_t obj_count(int type);
 INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
-/* Unregisters and destroys an object whose count is 0. */
-INTERNAL void obj_destroy_unreferenced(lobj *o);
+INTERNAL void obj_drain_cache(worker *w);
 
 /* ------------------------------------------------------------- timer.c */
 struct leash_timer {
@@ -445,7 +457,8 @@ typedef struct sudog {
     void *elem;          /* where to copy from/to */
     struct leash_chan *c;
     bool is_select;
-    bool queued;         /* on c's sendq or recvq */
+    _Atomic bool queued; /* on c's sendq or recvq; cleared (release) as
+                          * the last touch of a dequeuer that skips it */
     bool success;        /* woken by a value (not by close) */
     int case_idx;
 } sudog;
@@ -474,6 +487,9 @@ INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);
 INTERNAL void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out);
 INTERNAL void chan_block_forever(int reason) __attribute__((noreturn));
 INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
+/* A channel whose first reference goes to `owner` (NULL: the runtime). */
+INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,
+                               size_t cap, leash_g *owner);
 
 /* ------------------------------------------------------------- misc */
 INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,

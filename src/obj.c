@@ -31,47 +31,85 @@ static struct {
 /* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
  * every object of one type must have one size. */
 void *obj_alloc(int type, size_t size) {
-    llock_acquire(&R.lock);
-    void *p = R.free_objs[type];
-    if (p)
-        R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
-    llock_release(&R.lock);
+    worker *w = sched_worker();
+    void *p = NULL;
+    if (w && (p = w->obj_cache[type])) { /* this worker's cache: no lock */
+        w->obj_cache[type] = *(void **)((char *)p + sizeof(lobj));
+        w->obj_ncache[type]--;
+    } else {
+        llock_acquire(&R.lock);
+        p = R.free_objs[type];
+        if (p)
+            R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+        llock_release(&R.lock);
+    }
     if (p) {
         if (lalloc_should_fail()) {
             obj_free_mem_type(p, type);
             return NULL;
         }
-        memset(p, 0, size);
-        return p;
+        memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
+        return p; /* the magic stays dead until obj_init */
     }
     return lcalloc(1, size);
 }
 
-/* Puts dead object memory on its type's free list. The link is stored
+/* Puts dead object memory on a free list of its type. The link is stored
  * just after the header, which keeps the magic word readable as dead. */
 void obj_free_mem_type(void *p, int type) {
     lobj *o = p;
     atomic_store(&o->magic, OBJ_DEAD);
+    worker *w = sched_worker();
+    if (w && w->obj_ncache[type] < OBJ_CACHE_MAX) {
+        *(void **)((char *)p + sizeof(lobj)) = w->obj_cache[type];
+        w->obj_cache[type] = p;
+        w->obj_ncache[type]++;
+        return;
+    }
     llock_acquire(&R.lock);
     *(void **)((char *)p + sizeof(lobj)) = R.free_objs[type];
     R.free_objs[type] = p;
     llock_release(&R.lock);
 }
 
+/* Moves a worker's cached object memory to the global lists (shutdown). */
+void obj_drain_cache(worker *w) {
+    for (int t = 0; t < OBJ__COUNT; t++) {
+        while (w->obj_cache[t]) {
+            void *p = w->obj_cache[t];
+            w->obj_cache[t] = *(void **)((char *)p + sizeof(lobj));
+            w->obj_ncache[t]--;
+            llock_acquire(&R.lock);
+            *(void **)((char *)p + sizeof(lobj)) = R.free_objs[t];
+            R.free_objs[t] = p;
+            llock_release(&R.lock);
+        }
+    }
+}
+
 void obj_free_mem(lobj *o) { obj_free_mem_type(o, o->type); }
 
-void obj_init(lobj *o, int type, const char *file, int line,
-              void (*destroy)(lobj *)) {
+static int retain_locked(lobj *o, leash_g *holder, bool handed);
+
+/* Registers a new object and gives `owner` (NULL: the runtime) its first
+ * reference, in one critical section. LEASH_ENOMEM leaves nothing behind:
+ * the caller frees the memory with obj_free_mem_type. */
+int obj_init(lobj *o, int type, const char *file, int line,
+             void (*destroy)(lobj *), leash_g *owner) {
     leash_g *g = sched_getg();
     o->type = (uint8_t)type;
     o->file = file;
     o->line = line;
     o->destroy = destroy;
     o->created_by = g ? g->id : 0;
-    o->created_at = leash_now();
+    o->created_at = coarse_now();
     atomic_store(&o->refs, 0);
     o->holders = NULL;
     llock_acquire(&R.lock);
+    if (retain_locked(o, owner, false) < 0) {
+        llock_release(&R.lock);
+        return LEASH_ENOMEM;
+    }
     o->id = ++R.next_id;
     o->all_prev = NULL;
     o->all_next = R.all;
@@ -81,6 +119,7 @@ void obj_init(lobj *o, int type, const char *file, int line,
     R.count[type]++;
     llock_release(&R.lock);
     atomic_store_explicit(&o->magic, OBJ_MAGIC, memory_order_release);
+    return 0;
 }
 
 lobj *obj_check(const void *p, int type) {
@@ -122,18 +161,15 @@ static void ref_unlink(lref *r) {
     R.free_refs = r;
 }
 
-/* Takes a reference for `holder` (NULL: the runtime itself). */
-int obj_retain_for(lobj *o, leash_g *holder, bool handed) {
-    llock_acquire(&R.lock);
+/* Takes a reference for `holder` (NULL: the runtime itself); R.lock held. */
+static int retain_locked(lobj *o, leash_g *holder, bool handed) {
     lref *r = ref_find(o, holder);
     if (!r) {
         r = R.free_refs;
         if (r && !lalloc_should_fail())
             R.free_refs = r->g_next;
-        else if (!(r = lmalloc(sizeof *r))) {
-            llock_release(&R.lock);
+        else if (!(r = lmalloc(sizeof *r)))
             return LEASH_ENOMEM;
-        }
         r->obj = o;
         r->holder = holder;
         r->count = 0;
@@ -156,12 +192,29 @@ int obj_retain_for(lobj *o, leash_g *holder, bool handed) {
     if (handed)
         r->handed++;
     atomic_fetch_add(&o->refs, 1);
-    llock_release(&R.lock);
     return 0;
 }
 
-void obj_destroy_unreferenced(lobj *o) {
+int obj_retain_for(lobj *o, leash_g *holder, bool handed) {
+    if (o->immortal)
+        return 0;
     llock_acquire(&R.lock);
+    int rc = retain_locked(o, holder, handed);
+    llock_release(&R.lock);
+    return rc;
+}
+
+bool obj_try_retain(lobj *o) {
+    if (o->immortal)
+        return true;
+    llock_acquire(&R.lock);
+    bool ok = atomic_load(&o->refs) > 0 && retain_locked(o, NULL, false) == 0;
+    llock_release(&R.lock);
+    return ok;
+}
+
+/* Takes a dead object off the registry (R.lock held). */
+static void unregister_locked(lobj *o) {
     if (o->all_prev)
         o->all_prev->all_next = o->all_next;
     else
@@ -169,7 +222,10 @@ void obj_destroy_unreferenced(lobj *o) {
     if (o->all_next)
         o->all_next->all_prev = o->all_prev;
     R.count[o->type]--;
-    llock_release(&R.lock);
+}
+
+/* Runs the destructor of an object already off the registry. */
+static void obj_destroy(lobj *o) {
     atomic_store(&o->magic, OBJ_DEAD);
     o->destroy(o);
 }
@@ -178,6 +234,8 @@ void obj_destroy_unreferenced(lobj *o) {
  * holder's (an ownership transfer: it was passed along and released by
  * the receiver). Destroys the object with the last one. */
 void obj_release_from(lobj *o, leash_g *holder) {
+    if (o->immortal)
+        return;
     llock_acquire(&R.lock);
     lref *r = ref_find(o, holder);
     if (!r)
@@ -191,9 +249,11 @@ void obj_release_from(lobj *o, leash_g *holder) {
     if (r->count == 0)
         ref_unlink(r);
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
+    if (last)
+        unregister_locked(o);
     llock_release(&R.lock);
     if (last)
-        obj_destroy_unreferenced(o);
+        obj_destroy(o);
 }
 
 /* Releases everything g still holds (g is returning). */
@@ -209,9 +269,11 @@ void g_release_refs(leash_g *g) {
         uint32_t n = r->count;
         ref_unlink(r);
         bool last = atomic_fetch_sub(&o->refs, n) == n;
+        if (last)
+            unregister_locked(o);
         llock_release(&R.lock);
         if (last)
-            obj_destroy_unreferenced(o);
+            obj_destroy(o);
     }
 }
 
@@ -243,6 +305,8 @@ int leash_release_checked(void *p) {
     lobj *o = obj_check(p, 0);
     if (!o)
         return LEASH_EINVAL;
+    if (o->immortal)
+        return 0;
     if (atomic_load(&o->refs) <= 0)
         return LEASH_EINVAL;
     obj_release_from(o, sched_getg());

@@ -867,6 +867,7 @@ int leash_shutdown(void) {
         worker *w = &S.workers[i];
         do_after(w); /* a last exit may still be pending */
         stack_drain_cache(w);
+        obj_drain_cache(w);
     }
     free_workers(S.nprocs);
     S.nprocs = 0;

@@ -11,7 +11,8 @@
  *      a sudog (on its own stack) on every channel and parks; the locks
  *      are released after the switch. The waker claims the select through
  *      g->selectdone, so exactly one case fires.
- *   5. Woken, it locks the channels again and unhooks its other sudogs.
+ *   5. Woken, it unhooks its other sudogs, locking only the channels
+ *      that still hold one.
  *
  * A send case on a closed channel makes the select return LEASH_ECLOSED
  * (Go panics), as does a send case whose channel is closed while the
@@ -224,15 +225,18 @@ static int do_select(leash_case *cs, size_t n, bool block) {
     sudog *won = g->param;
     leash_case *k = &cs[won->case_idx];
     size_t esz = k->ch->elem_size; /* k->ch may be freed after unlock */
-    lock_all(&ls);
+    /* Unhook the other sudogs. One seen unqueued is done with for good
+     * (waitq_dequeue), so only channels still holding one are locked. */
     for (int i = 0; i < m; i++) {
-        if (&sg[i] == won)
+        if (&sg[i] == won ||
+            !atomic_load_explicit(&sg[i].queued, memory_order_acquire))
             continue;
-        leash_case *k = &cs[sg[i].case_idx];
-        waitq_remove(k->dir == LEASH_SEND ? &k->ch->sendq : &k->ch->recvq,
+        leash_case *o = &cs[sg[i].case_idx];
+        slock_acquire(&o->ch->lock);
+        waitq_remove(o->dir == LEASH_SEND ? &o->ch->sendq : &o->ch->recvq,
                      &sg[i]);
+        chan_unlock(o->ch);
     }
-    unlock_all(&ls);
     if (k->dir == LEASH_RECV) {
         k->ok = won->success;
         if (!won->success && k->elem)

@@ -301,21 +301,15 @@ leash_ticker *leash_ticker_start_at(const char *file, int line,
     leash_ticker *tk = obj_alloc(OBJ_TICKER, sizeof *tk);
     if (!tk)
         return NULL;
-    tk->c = leash_chan_make_at(file, line, sizeof(int64_t), 1);
+    tk->c = chan_make(file, line, sizeof(int64_t), 1, NULL); /* the ticker's */
     if (!tk->c) {
         obj_free_mem_type(tk, OBJ_TICKER);
         return NULL;
     }
-    /* The ticker owns its channel: move the creator's reference to it. */
-    if (obj_retain_for(&tk->c->obj, NULL, false) < 0) {
-        leash_release(tk->c);
+    if (obj_init(&tk->obj, OBJ_TICKER, file, line, ticker_destroy,
+                 sched_getg_or_foreign()) < 0) {
+        obj_release_from(&tk->c->obj, NULL);
         obj_free_mem_type(tk, OBJ_TICKER);
-        return NULL;
-    }
-    leash_release(tk->c);
-    obj_init(&tk->obj, OBJ_TICKER, file, line, ticker_destroy);
-    if (obj_retain_for(&tk->obj, sched_getg_or_foreign(), false) < 0) {
-        obj_destroy_unreferenced(&tk->obj);
         return NULL;
     }
     tk->t = (leash_timer){.when = leash_now() + period_ns,

@@ -1,0 +1,283 @@
+/*
+ * ctx.c — Go's context: cancellation trees with deadlines and values.
+ *
+ * Every context but the background one is a cancellation scope with its
+ * own done channel (element size 0, closed exactly once on cancel). A
+ * child links itself into its parent's children list and holds a
+ * runtime reference on the parent, so a parent lives as long as any
+ * child; the parent's list holds no reference, so dropping the last user
+ * reference on a child cancels it (Go's "context leak" cannot pile up
+ * children forever).
+ *
+ * Cancel walks the subtree iteratively (a worklist, not recursion: a
+ * chain of nested contexts must not overflow a 64 KiB coroutine stack).
+ * Under a context's lock its error is set and its children are detached;
+ * each child is taken with a runtime reference only if it is still alive
+ * (obj_try_retain), so a child being destroyed concurrently is skipped
+ * and unlinks itself. No two context locks are ever held at once.
+ *
+ * A deadline arms a timer whose callback cancels with LEASH_ETIMEDOUT;
+ * destroying the context deletes the timer, waiting for a callback that
+ * is running (timer.c), so the callback never sees freed memory.
+ */
+#include "internal.h"
+
+struct leash_ctx {
+    lobj obj;
+    llock lock;
+    leash_ctx *parent;
+    leash_chan *done;
+    _Atomic int err;
+    leash_ctx *children, *sib_next, *sib_prev;
+    bool linked;         /* in parent->children (parent->lock) */
+    int64_t deadline;    /* T_INF: none */
+    bool has_timer;
+    leash_timer timer;
+    bool has_value;
+    const void *key;
+    void *value;
+};
+
+static struct leash_ctx background = {
+    .obj = {.magic = OBJ_MAGIC, .type = OBJ_CTX, .immortal = true,
+            .file = "leash_ctx_background", .line = 0},
+    .deadline = T_INF,
+};
+
+leash_ctx *leash_ctx_background(void) { return &background; }
+
+static leash_ctx *ctx_check(const void *p) {
+    return (leash_ctx *)obj_check(p, OBJ_CTX);
+}
+
+static void unlink_from_parent(leash_ctx *c) {
+    leash_ctx *p = c->parent;
+    if (!p || p == &background)
+        return;
+    llock_acquire(&p->lock);
+    if (c->linked) {
+        if (c->sib_prev)
+            c->sib_prev->sib_next = c->sib_next;
+        else
+            p->children = c->sib_next;
+        if (c->sib_next)
+            c->sib_next->sib_prev = c->sib_prev;
+        c->linked = false;
+    }
+    llock_release(&p->lock);
+}
+
+typedef struct {
+    leash_ctx **v;
+    int n, cap;
+    leash_ctx *small[16];
+} worklist;
+
+static bool work_push(worklist *wl, leash_ctx *c) {
+    if (wl->n == wl->cap) {
+        int cap = wl->cap * 2;
+        leash_ctx **v = lmalloc(sizeof *v * (size_t)cap);
+        if (!v)
+            return false;
+        memcpy(v, wl->v, sizeof *v * (size_t)wl->n);
+        if (wl->v != wl->small)
+            lfree(wl->v);
+        wl->v = v;
+        wl->cap = cap;
+    }
+    wl->v[wl->n++] = c;
+    return true;
+}
+
+static void ctx_cancel_tree(leash_ctx *root, int err, bool from_own_timer);
+
+/* Cancels one context: sets its error and detaches its children into wl
+ * (each with a runtime reference). */
+static void cancel_one(leash_ctx *c, int err, bool skip_timer, worklist *wl) {
+    llock_acquire(&c->lock);
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&c->err, &z, err)) {
+        llock_release(&c->lock);
+        return;
+    }
+    leash_ctx *ch = c->children;
+    c->children = NULL;
+    for (leash_ctx *next; ch; ch = next) {
+        next = ch->sib_next;
+        ch->linked = false;
+        ch->sib_next = ch->sib_prev = NULL;
+        if (obj_try_retain(&ch->obj)) {
+            if (!work_push(wl, ch)) {
+                /* Out of memory for the worklist: recurse for this one. */
+                ctx_cancel_tree(ch, err, false);
+                obj_release_from(&ch->obj, NULL);
+            }
+        }
+    }
+    llock_release(&c->lock);
+    leash_close(c->done);
+    if (c->has_timer && !skip_timer)
+        timer_del(&c->timer);
+    unlink_from_parent(c);
+}
+
+static void ctx_cancel_tree(leash_ctx *root, int err, bool from_own_timer) {
+    worklist wl = {.n = 0, .cap = 16};
+    wl.v = wl.small;
+    cancel_one(root, err, from_own_timer, &wl);
+    while (wl.n > 0) {
+        leash_ctx *c = wl.v[--wl.n];
+        cancel_one(c, err, false, &wl);
+        obj_release_from(&c->obj, NULL);
+    }
+    if (wl.v != wl.small)
+        lfree(wl.v);
+}
+
+static void ctx_timer_fire(leash_timer *t, int64_t now) {
+    (void)now;
+    leash_ctx *c = t->arg;
+    ctx_cancel_tree(c, LEASH_ETIMEDOUT, true);
+}
+
+static void ctx_destroy(lobj *o) {
+    leash_ctx *c = (leash_ctx *)o;
+    ctx_cancel_tree(c, LEASH_ECANCELED, false);
+    if (c->has_timer)
+        timer_del(&c->timer); /* waits for a callback in progress */
+    unlink_from_parent(c);
+    if (c->done)
+        obj_release_from(&c->done->obj, NULL);
+    if (c->parent && c->parent != &background)
+        obj_release_from(&c->parent->obj, NULL);
+    obj_free_mem(o);
+}
+
+static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
+                          int64_t deadline) {
+    leash_ctx *p = ctx_check(parent);
+    if (!p || sched_ensure_started() < 0)
+        return NULL;
+    leash_g *owner = sched_getg_or_foreign();
+    if (!owner)
+        return NULL;
+    leash_ctx *c = obj_alloc(OBJ_CTX, sizeof *c);
+    if (!c)
+        return NULL;
+    c->lock = (llock)LLOCK_INIT;
+    c->deadline = deadline < p->deadline ? deadline : p->deadline;
+    c->done = chan_make(file, line, 0, 0, NULL); /* owned by the context */
+    if (!c->done) {
+        obj_free_mem_type(c, OBJ_CTX);
+        return NULL;
+    }
+    if (p != &background && obj_retain_for(&p->obj, NULL, false) < 0) {
+        obj_release_from(&c->done->obj, NULL);
+        obj_free_mem_type(c, OBJ_CTX);
+        return NULL;
+    }
+    c->parent = p;
+    if (obj_init(&c->obj, OBJ_CTX, file, line, ctx_destroy, owner) < 0) {
+        obj_release_from(&c->done->obj, NULL);
+        if (p != &background)
+            obj_release_from(&p->obj, NULL);
+        obj_free_mem_type(c, OBJ_CTX);
+        return NULL;
+    }
+    /* Join the parent's tree, or start cancelled if it already is. */
+    int perr = 0;
+    if (p != &background) {
+        llock_acquire(&p->lock);
+        perr = atomic_load(&p->err);
+        if (!perr) {
+            c->sib_prev = NULL;
+            c->sib_next = p->children;
+            if (p->children)
+                p->children->sib_prev = c;
+            p->children = c;
+            c->linked = true;
+        }
+        llock_release(&p->lock);
+    }
+    if (perr) {
+        ctx_cancel_tree(c, perr, false);
+        return c;
+    }
+    if (c->deadline != T_INF) {
+        if (c->deadline <= leash_now()) {
+            ctx_cancel_tree(c, LEASH_ETIMEDOUT, false);
+            return c;
+        }
+        c->timer = (leash_timer){.when = c->deadline, .fn = ctx_timer_fire,
+                                 .arg = c, .idx = -1};
+        c->has_timer = true;
+        if (timer_add(&c->timer) < 0) {
+            c->has_timer = false;
+            leash_release(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+leash_ctx *leash_ctx_with_cancel_at(const char *file, int line,
+                                    leash_ctx *parent) {
+    return ctx_new(file, line, parent, T_INF);
+}
+
+leash_ctx *leash_ctx_with_deadline_at(const char *file, int line,
+                                      leash_ctx *parent, int64_t abs_ns) {
+    return ctx_new(file, line, parent, abs_ns < 0 ? 0 : abs_ns);
+}
+
+leash_ctx *leash_ctx_with_timeout_at(const char *file, int line,
+                                     leash_ctx *parent, int64_t ns) {
+    int64_t now = leash_now();
+    if (ns < 0)
+        ns = 0;
+    return ctx_new(file, line, parent, ns > T_INF - now ? T_INF : now + ns);
+}
+
+leash_ctx *leash_ctx_with_value_at(const char *file, int line,
+                                   leash_ctx *parent, const void *key,
+                                   void *value) {
+    if (!key)
+        return NULL;
+    leash_ctx *c = ctx_new(file, line, parent, T_INF);
+    if (c) {
+        c->has_value = true;
+        c->key = key;
+        c->value = value;
+    }
+    return c;
+}
+
+void *leash_ctx_value(leash_ctx *ctx, const void *key) {
+    for (leash_ctx *c = ctx_check(ctx); c; c = c->parent)
+        if (c->has_value && c->key == key)
+            return c->value;
+    return NULL;
+}
+
+void leash_ctx_cancel(leash_ctx *ctx) {
+    leash_ctx *c = ctx_check(ctx);
+    if (c && c != &background)
+        ctx_cancel_tree(c, LEASH_ECANCELED, false);
+}
+
+leash_chan *leash_ctx_done(leash_ctx *ctx) {
+    leash_ctx *c = ctx_check(ctx);
+    return c ? c->done : NULL;
+}
+
+int leash_ctx_err(leash_ctx *ctx) {
+    leash_ctx *c = ctx_check(ctx);
+    return c ? atomic_load(&c->err) : LEASH_EINVAL;
+}
+
+int64_t leash_ctx_deadline(leash_ctx *ctx) {
+    leash_ctx *c = ctx_check(ctx);
+    if (!c)
+        return LEASH_EINVAL;
+    return c->deadline == T_INF ? -1 : c->deadline;
+}
