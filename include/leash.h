@@ -252,6 +252,39 @@ int64_t leash_group_go_at(const char *file, int line, leash_group *g,
  * Releases nothing: the creator still releases the group. */
 int leash_group_wait(leash_group *g);
 
+/* --------------------------------------------------------------------- I/O */
+
+/* Non-blocking I/O through the runtime's epoll netpoller. Each call makes
+ * the fd non-blocking, parks the coroutine ("IO wait") until the fd is
+ * ready, and gives up at `deadline` (absolute leash_now() ns; -1: none)
+ * with LEASH_ETIMEDOUT. OS errors come back as -errno. On a plain thread
+ * they block the thread in poll(2).
+ *
+ * Close an fd that coroutines may wait on with leash_fd_close: it wakes
+ * them with LEASH_ECLOSED. A plain close(2) cannot wake them (the kernel
+ * drops the registration silently), but a waiter still notices the fd's
+ * number being reused at its next wait. */
+struct sockaddr;
+#define LEASH_POLLIN 0x001  /* same values as POLLIN / POLLOUT */
+#define LEASH_POLLOUT 0x004
+ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline);
+/* Writes all n bytes unless an error or the deadline stops it; returns n,
+ * or the bytes written so far if any, else the error. */
+ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline);
+int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
+                 int64_t deadline); /* new fd, non-blocking, CLOEXEC */
+int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
+                  int64_t deadline);
+/* Waits until fd is ready for `events` (LEASH_POLLIN/OUT): the ready ones,
+ * LEASH_ETIMEDOUT or LEASH_ECLOSED. */
+int leash_fd_wait(int fd, int events, int64_t deadline);
+int leash_fd_close(int fd);
+
+/* Runs fn(arg) on a helper thread while the calling coroutine parks, so
+ * a blocking library call does not stall its worker; returns fn's result
+ * (LEASH_ENOMEM if no helper could be had). On a plain thread, calls fn. */
+intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

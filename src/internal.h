@@ -333,6 +333,9 @@ typedef struct sched {
     _Atomic int64_t next_id;
     _Atomic int shutting_down;
     _Atomic int64_t coarse_now;      /* sysmon's clock, ns */
+    _Atomic int io_waiters;          /* coroutines in leash_fd_wait */
+    worker *_Atomic poller;          /* the worker blocked in epoll */
+    llock poll_lock;                 /* one non-blocking poller at a time */
     _Atomic uint32_t sysmon_sleeping;
     _Atomic uint32_t sysmon_stop;
     pthread_t sysmon_thread;
@@ -356,6 +359,15 @@ INTERNAL _Noreturn void sched_exit_current(worker *w);
 INTERNAL uint32_t sched_rand(void);
 INTERNAL int64_t sched_new_id(worker *w);
 INTERNAL void sched_wake_idle(void);
+
+INTERNAL void sched_netpoll_waiter_added(void);
+
+/* ------------------------------------------------------------- netpoll.c */
+INTERNAL int netpoll_init(void);
+INTERNAL void netpoll_fini(void);
+INTERNAL void netpoll_break(void);
+INTERNAL int netpoll(int64_t deadline); /* 0: don't block; T_INF: forever */
+INTERNAL int64_t netpoll_last(void);
 
 /* ------------------------------------------------------------- sysmon.c */
 INTERNAL int sysmon_start(void);

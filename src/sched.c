@@ -49,7 +49,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-INTERNAL sched_t S = {.lock = LLOCK_INIT};
+INTERNAL sched_t S = {.lock = LLOCK_INIT, .poll_lock = LLOCK_INIT};
 
 static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
 static __thread leash_g *tls_foreign __attribute__((tls_model("initial-exec")));
@@ -332,15 +332,36 @@ static bool idle_remove(worker *w) { /* S.lock held */
     return true;
 }
 
+static void wakep(void);
+
 static void worker_wake(worker *w) { /* w already taken off the idle list */
-    atomic_store_explicit(&w->wakeup, 1, memory_order_release);
-    futex_wake(&w->wakeup, 1);
+    atomic_store(&w->wakeup, 1);
+    if (atomic_load(&S.poller) == w)
+        netpoll_break(); /* it sleeps in epoll, not on its futex */
+    else
+        futex_wake(&w->wakeup, 1);
 }
 
-/* Wakes one idle worker to spin for work, unless one already spins. */
-static void wakep(void);
+/* A coroutine started waiting for I/O: make sure somebody will poll. */
+void sched_netpoll_waiter_added(void) {
+    if (!atomic_load(&S.poller) && atomic_load(&S.nidle) > 0)
+        wakep();
+}
+
+/* Polls without blocking, unless another worker is at it; the readied
+ * coroutines land on this worker's queue. */
+static leash_g *poll_ready(worker *w) {
+    if (atomic_load_explicit(&S.io_waiters, memory_order_relaxed) == 0 ||
+        !llock_try(&S.poll_lock))
+        return NULL;
+    int n = netpoll(0);
+    llock_release(&S.poll_lock);
+    return n > 0 ? runq_get(w) : NULL;
+}
+
 void sched_wake_idle(void) { wakep(); }
 
+/* Wakes one idle worker to spin for work, unless one already spins. */
 static void wakep(void) {
     if (atomic_load(&S.nidle) == 0 || atomic_load(&S.nspinning) != 0)
         return;
@@ -604,10 +625,23 @@ static void sleep_idle(worker *w) {
         deadline = next;
     }
     llock_release(&S.lock);
-    while (atomic_load_explicit(&w->wakeup, memory_order_acquire) == 0 &&
-           !atomic_load(&S.shutting_down)) {
-        if (futex_wait(&w->wakeup, 0, deadline) == -ETIMEDOUT)
-            break;
+    /* With coroutines waiting for I/O, one idle worker sleeps in epoll
+     * instead of on its futex (worker_wake knows to break it out). */
+    worker *none = NULL;
+    if (atomic_load(&S.io_waiters) > 0 &&
+        atomic_compare_exchange_strong(&S.poller, &none, w)) {
+        if (atomic_load(&w->wakeup) == 0 && !atomic_load(&S.shutting_down)) {
+            llock_acquire(&S.poll_lock);
+            netpoll(deadline);
+            llock_release(&S.poll_lock);
+        }
+        atomic_store(&S.poller, NULL);
+    } else {
+        while (atomic_load_explicit(&w->wakeup, memory_order_acquire) == 0 &&
+               !atomic_load(&S.shutting_down)) {
+            if (futex_wait(&w->wakeup, 0, deadline) == -ETIMEDOUT)
+                break;
+        }
     }
     llock_acquire(&S.lock);
     if (S.timed_sleeper == w) {
@@ -636,6 +670,8 @@ top:
             timer_run_expired(&w->timers, now);
     }
     if ((g = runq_get(w)) || (g = gq_get(w)))
+        return g;
+    if ((g = poll_ready(w)))
         return g;
     if (S.nprocs > 1 &&
         (w->spinning || 2 * atomic_load(&S.nspinning) <
@@ -809,6 +845,11 @@ static int sched_start_slow(void) {
         }
     }
     stack_install_overflow_handler();
+    if (netpoll_init() < 0) {
+        free_workers(n);
+        pthread_mutex_unlock(&start_mu);
+        return LEASH_ENOMEM;
+    }
     atomic_store(&S.state, 2);
     if (sysmon_start() < 0) {
         free_workers(n);
@@ -872,6 +913,7 @@ int leash_shutdown(void) {
     free_workers(S.nprocs);
     S.nprocs = 0;
     stack_release_all();
+    netpoll_fini();
     atomic_store(&S.state, 0);
     pthread_mutex_unlock(&start_mu);
     return 0;

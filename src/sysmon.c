@@ -11,8 +11,8 @@
  *     queued for a whole tick (the scheduler does not wake workers for a
  *     lone `runnext`, so a coroutine that computes for long would
  *     otherwise keep its readied peer waiting);
- *   - notes a coroutine running without yielding past the threshold
- *     (w->schedtick unchanged), for the diagnostics.
+ *   - polls the network when coroutines wait for I/O and no worker has
+ *     polled for 10 ms (all of them busy);
  * When every worker is idle it sleeps until one wakes up, so an idle
  * process uses no CPU.
  */
@@ -59,6 +59,13 @@ static void *sysmon_main(void *arg) {
                 (atomic_load(&w->runnext) ||
                  atomic_load(&w->runq_tail) != atomic_load(&w->runq_head)))
                 sched_wake_idle();
+        }
+        /* Busy workers do not poll: don't let I/O waiters starve. */
+        if (atomic_load(&S.io_waiters) > 0 && !atomic_load(&S.poller) &&
+            now - netpoll_last() > 10 * SYSMON_TICK_NS &&
+            llock_try(&S.poll_lock)) {
+            netpoll(0);
+            llock_release(&S.poll_lock);
         }
         int64_t deadline = now + SYSMON_TICK_NS;
         while (leash_now() < deadline && !atomic_load(&S.shutting_down))
