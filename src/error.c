@@ -72,6 +72,7 @@ static const char *const reasons[WR__COUNT] = {
     [WR_GROUP_WAIT] = "leash.Group.Wait",
     [WR_JOIN] = "leash.Run",
     [WR_PREEMPTED] = "runnable",
+    [WR_SYSCALL] = "syscall",
 };
 
 const char *wait_reason_str(int wr) {

@@ -196,6 +196,7 @@ enum wait_reason {
     WR_GROUP_WAIT,
     WR_JOIN,
     WR_PREEMPTED,
+    WR_SYSCALL,
     WR__COUNT
 };
 INTERNAL const char *wait_reason_str(int wr);
