@@ -285,6 +285,46 @@ int leash_fd_close(int fd);
  * (LEASH_ENOMEM if no helper could be had). On a plain thread, calls fn. */
 intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
 
+/* ------------------------------------------------------------- diagnostics */
+
+/* Dump formats (`debug`): 0, 1 and 2 are Go's, for its tools and people. */
+enum {
+    LEASH_DUMP_PPROF = 0,  /* gzipped pprof profile.proto (go tool pprof) */
+    LEASH_DUMP_COUNTS = 1, /* Go's goroutine profile text, stacks counted */
+    LEASH_DUMP_STACKS = 2, /* Go's runtime.Stack(all) text */
+    LEASH_DUMP_LEASH = 3,  /* leash's text: exact waits, wait objects */
+    LEASH_DUMP_JSON = 4    /* stable JSON (docs/FORMATS.md) */
+};
+/* Writes every live coroutine in the given format; returns how many. */
+int leash_dump(FILE *out, int debug);
+/* The same for the coroutines proven leaked only (Go's goroutineleak). */
+int leash_leak_dump(FILE *out, int debug);
+
+/* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
+ * a leak scope: coroutines the caller starts from then on (and theirs)
+ * belong to it, so a check sees only what its own test started. */
+typedef struct leash_snapshot leash_snapshot;
+leash_snapshot *leash_snapshot_take(void);
+/* Frees a snapshot and closes its scope. NULL is ignored. */
+void leash_snapshot_free(leash_snapshot *s);
+
+typedef struct {
+    int64_t timeout_ns;                /* retry until then; 0: 2 s */
+    FILE *out;                         /* report; NULL: stderr */
+    const char *const *ignore_top;     /* NULL-terminated function names */
+    const char *const *ignore_creator; /* NULL-terminated function names */
+    int quiet;                         /* non-zero: no report */
+} leash_leak_opts;
+
+/* Counts the coroutines of baseline's scope that are still alive (NULL
+ * baseline: every coroutine but the caller), retrying with backoff until
+ * they are gone or opts->timeout_ns passes; returns at once when every
+ * one left is provably stuck. Writes a report with each one's stack,
+ * wait object and spawn site. Returns the count (0: clean) or LEASH_E*.
+ * opts may be NULL (defaults). */
+int leash_leak_verify(const leash_snapshot *baseline,
+                      const leash_leak_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,6 +83,126 @@ sudog *waitq_dequeue(waitq *q) {
     return NULL;
 }
 
+/* --------------------------------------------------------------- orphans */
+
+/* The proof (DESIGN.md, "Leak rules"): a channel is orphaned when every
+ * reference to it is held by coroutines blocked on it, so no one else can
+ * ever complete their operations. It is checked when a release leaves the
+ * remaining holders (never merely because a holder blocks), under the
+ * channel's lock, against the channel's own wait queues.
+ *
+ * Borrowers keep it sound: a coroutine may use a channel without a
+ * reference while a lender holds one. Every operation notes a user that
+ * holds no reference (chan_note_user); a borrowed channel is proven
+ * orphaned only if its borrowers (two are remembered) are all gone. A
+ * select waiter is not counted as blocked: another case may wake it. */
+
+INTERNAL _Atomic int64_t leash_orphans_total;
+
+void chan_note_user_slow(leash_chan *c, leash_g *g) {
+    if (obj_held_by(&c->obj, g)) {
+        atomic_store_explicit(&g->held[g->held_next++ & 3], &c->obj,
+                              memory_order_relaxed);
+        return;
+    }
+    c->borrowed = true;
+    for (int i = 0; i < c->nborrowers && i < 2; i++)
+        if (c->borrower[i] == g->id)
+            return;
+    if (c->nborrowers < 2)
+        c->borrower[c->nborrowers] = g->id;
+    if (c->nborrowers < 3)
+        c->nborrowers++;
+}
+
+static bool waits_plainly_on(leash_chan *c, leash_g *g) {
+    for (sudog *s = c->sendq.first; s; s = s->next)
+        if (s->g == g && !s->is_select)
+            return true;
+    for (sudog *s = c->recvq.first; s; s = s->next)
+        if (s->g == g && !s->is_select)
+            return true;
+    return false;
+}
+
+static bool holder_is_stuck(leash_g *holder, void *arg) {
+    /* NULL holder: the runtime (a timer) will still use it. */
+    return holder && waits_plainly_on(arg, holder);
+}
+
+static bool borrowers_gone(leash_chan *c) {
+    if (!c->borrowed)
+        return true;
+    if (c->nborrowers > 2)
+        return false;
+    for (int i = 0; i < c->nborrowers; i++)
+        if (coro_alive(c->borrower[i]))
+            return false;
+    return true;
+}
+
+/* Decides the proof with c->lock held; true the first time it holds. */
+bool orphan_prove(leash_chan *c, void *pc, int64_t by) {
+    if (c->orphaned || c->closed || c->nwaiters == 0)
+        return false;
+    /* Released entirely (a zombie): every operation on it is now
+     * LEASH_EINVAL, for borrowers too, so nobody can complete a wait. */
+    if (!c->zombie && (!obj_all_holders(&c->obj, holder_is_stuck, c) ||
+                       !borrowers_gone(c)))
+        return false;
+    c->orphaned = true;
+    c->orphan_pc = pc;
+    c->orphan_by = by;
+    atomic_fetch_add(&leash_orphans_total, 1);
+    return true;
+}
+
+void chan_after_release(leash_chan *c, void *pc, int64_t by) {
+    slock_acquire(&c->lock);
+    /* Remembered: if the remaining holders block on it later, this is
+     * the release that stranded them. */
+    c->released = true;
+    c->release_pc = pc;
+    c->release_by = by;
+    bool proved = orphan_prove(c, pc, by);
+    slock_release(&c->lock);
+    if (proved)
+        orphan_queue(c);
+}
+
+/* A coroutine is about to park on c (c->lock held, its sudog queued):
+ * after a release left others holding c, this may complete the proof. */
+static inline void orphan_check_park(leash_chan *c) {
+    if (unlikely(c->released) && !c->orphaned &&
+        orphan_prove(c, c->release_pc, c->release_by))
+        orphan_queue(c);
+}
+
+/* Wakes every plain waiter of an orphaned channel with LEASH_EORPHANED
+ * (LEASH_ORPHANS=wake). */
+void orphan_wake(leash_chan *c, int64_t id) {
+    slock_acquire(&c->lock);
+    if (!c->orphaned || c->obj.id != id) { /* gone, or reused meanwhile */
+        slock_release(&c->lock);
+        return;
+    }
+    for (waitq *q = &c->sendq;; q = &c->recvq) {
+        for (sudog *s = q->first, *next; s; s = next) {
+            next = s->next;
+            if (s->is_select)
+                continue;
+            waitq_remove(q, s);
+            s->success = false;
+            s->err = LEASH_EORPHANED;
+            s->g->param = s;
+            sched_ready(s->g, false);
+        }
+        if (q == &c->recvq)
+            break;
+    }
+    chan_unlock(c);
+}
+
 /* ------------------------------------------------------------ lifetime */
 
 static void chan_free(leash_chan *c) {
@@ -95,7 +215,10 @@ static void chan_destroy(lobj *o) {
     slock_acquire(&c->lock);
     if (c->nwaiters > 0) {
         c->zombie = true; /* freed by its last waiter */
+        bool proved = orphan_prove(c, o->release_pc, o->release_by);
         slock_release(&c->lock);
+        if (proved)
+            orphan_queue(c);
         return;
     }
     slock_release(&c->lock);
@@ -136,6 +259,7 @@ leash_chan *chan_make(const char *file, int line, size_t elem_size,
             return NULL;
         }
     }
+    c->obj.internal = owner == NULL;
     if (obj_init(&c->obj, OBJ_CHAN, file, line, chan_destroy, owner) < 0) {
         lfree(c->buf);
         obj_free_mem_type(c, OBJ_CHAN);
@@ -215,7 +339,9 @@ void chan_block_forever(int reason) {
 /* ------------------------------------------------------------------ send */
 
 static int chan_send(leash_chan *c, const void *elem, bool block) {
+    leash_g *self = sched_getg();
     slock_acquire(&c->lock);
+    chan_note_user(c, self);
     if (c->closed) {
         slock_release(&c->lock);
         return LEASH_ECLOSED;
@@ -246,11 +372,12 @@ static int chan_send(leash_chan *c, const void *elem, bool block) {
     }
     sudog me = {.g = g, .elem = (void *)elem, .c = c};
     waitq_enqueue(&c->sendq, &me);
+    orphan_check_park(c);
     g_wait_begin(g, WR_CHAN_SEND, c);
     sched_park(slock_release_fn, &c->lock);
     g_wait_end(g);
     if (!me.success)
-        return LEASH_ECLOSED; /* closed while we waited */
+        return me.err ? me.err : LEASH_ECLOSED; /* closed meanwhile */
     return 0;
 }
 
@@ -281,7 +408,9 @@ int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 /* ------------------------------------------------------------------ recv */
 
 static int chan_recv(leash_chan *c, void *out, bool block) {
+    leash_g *self = sched_getg();
     slock_acquire(&c->lock);
+    chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);
     if (s) {
         chan_recv_from_waiter(c, s, out);
@@ -312,13 +441,14 @@ static int chan_recv(leash_chan *c, void *out, bool block) {
     }
     sudog me = {.g = g, .elem = out, .c = c};
     waitq_enqueue(&c->recvq, &me);
+    orphan_check_park(c);
     g_wait_begin(g, WR_CHAN_RECV, c);
     sched_park(slock_release_fn, &c->lock);
     g_wait_end(g);
     if (!me.success) {
         if (out)
-            memset(out, 0, c->elem_size);
-        return LEASH_ECLOSED;
+            memset(out, 0, me.err ? 0 : c->elem_size);
+        return me.err ? me.err : LEASH_ECLOSED;
     }
     return 0;
 }
@@ -356,6 +486,7 @@ int leash_close(leash_chan *ch) {
     if (!c)
         return LEASH_EINVAL;
     slock_acquire(&c->lock);
+    chan_note_user(c, sched_getg());
     if (c->closed) {
         slock_release(&c->lock);
         return LEASH_ECLOSED;

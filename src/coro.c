@@ -43,6 +43,16 @@ void g_unregister(leash_g *g) {
     llock_release(&s->lock);
 }
 
+bool coro_alive(int64_t id) {
+    shard_t *s = &G_shards[id % NSHARDS];
+    llock_acquire(&s->lock);
+    leash_g *g = s->head;
+    while (g && g->id != id)
+        g = g->all_next;
+    llock_release(&s->lock);
+    return g != NULL;
+}
+
 size_t leash_num_coroutines(void) {
     int64_t n = 0;
     for (int i = 0; i < NSHARDS; i++)
@@ -58,8 +68,9 @@ void coro_body(leash_g *g) {
 }
 
 /* Spawns fn(arg) at file:line, handing it a reference to each of objs. */
-int64_t coro_spawn(const char *file, int line, void (*fn)(void *), void *arg,
-                   lobj *const *objs, int nobj) {
+int64_t coro_spawn(const char *file, int line, void *spawn_pc,
+                   void (*fn)(void *), void *arg, lobj *const *objs,
+                   int nobj) {
     int rc = sched_ensure_started();
     if (rc < 0)
         return rc;
@@ -75,7 +86,9 @@ int64_t coro_spawn(const char *file, int line, void (*fn)(void *), void *arg,
     g->arg = arg;
     g->spawn_file = file;
     g->spawn_line = line;
+    g->spawn_pc = spawn_pc;
     g->parent_id = parent ? parent->id : 0;
+    g->scope = parent ? parent->scope : 0;
 
     for (int i = 0; i < nobj; i++) {
         if (obj_retain_for(objs[i], g, true) < 0) {
@@ -117,7 +130,8 @@ int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
     va_end(ap);
     if (n < 0)
         return LEASH_EINVAL;
-    return coro_spawn(file, line, fn, arg, objs, n);
+    return coro_spawn(file, line, __builtin_return_address(0), fn, arg, objs,
+                      n);
 }
 
 int64_t leash_self(void) {
@@ -131,7 +145,14 @@ void leash_set_name(const char *name) {
         return;
     if (!name)
         name = "";
+    if (g->foreign) {
+        snprintf(g->name, sizeof g->name, "%s", name);
+        return;
+    }
+    shard_t *s = &G_shards[g->shard]; /* dumps copy the name under it */
+    llock_acquire(&s->lock);
     snprintf(g->name, sizeof g->name, "%s", name);
+    llock_release(&s->lock);
 }
 
 /* ------------------------------------------------------------ leash_run */
@@ -166,7 +187,8 @@ int leash_run(int (*main_fn)(void *), void *arg) {
     leash_g *me = sched_prepare_park();
     if (!me)
         return LEASH_ENOMEM;
-    int64_t id = leash_go_at("leash_run", 0, main_coroutine, &r, (void *)0);
+    int64_t id = coro_spawn(NULL, 0, __builtin_return_address(0),
+                            main_coroutine, &r, NULL, 0);
     if (id < 0)
         return (int)id;
     llock_acquire(&r.lock);
@@ -180,5 +202,6 @@ int leash_run(int (*main_fn)(void *), void *arg) {
         llock_acquire(&r.lock);
     }
     llock_release(&r.lock);
+    leakcheck_after_run();
     return r.result;
 }

@@ -101,7 +101,8 @@ int64_t leash_group_go_at(const char *file, int line, leash_group *g,
         return LEASH_ENOMEM;
     *m = (member){.g = x, .fn = fn, .arg = arg};
     leash_waitgroup_add(&x->wg, 1);
-    int64_t id = coro_spawn(file, line, member_main, m, objs, n + 1);
+    int64_t id = coro_spawn(file, line, __builtin_return_address(0),
+                            member_main, m, objs, n + 1);
     if (id < 0) {
         lfree(m);
         leash_waitgroup_done(&x->wg);

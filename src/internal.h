@@ -22,7 +22,7 @@
  * Locking order (outer first):
  *   channel locks (several: in address order)
  *     > timer heap locks > sched.lock (idle list, global run queue)
- *     > registry shard locks > object holder lists > g->refs_lock
+ *     > registry shard locks > R.lock (objects, references; obj.c)
  *
  * TLS: the compiler may cache a thread-local's address across calls, and a
  * coroutine may resume on another thread. Inside the runtime the current
@@ -36,6 +36,7 @@
 #include "leash.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -206,8 +207,8 @@ INTERNAL const char *wait_reason_str(int wr);
 typedef struct lref {
     lobj *obj;
     leash_g *holder;
-    struct lref *g_next, *g_prev;     /* holder's list, under g->refs_lock */
-    struct lref *o_next, *o_prev;     /* object's list, under obj->lock */
+    struct lref *g_next, *g_prev;     /* holder's list, under R.lock */
+    struct lref *o_next, *o_prev;     /* object's list, under R.lock */
     uint32_t count;                   /* references in this record */
     uint32_t handed;                  /* of which leash_go handed over */
 } lref;
@@ -215,6 +216,8 @@ typedef struct lref {
 struct leash_g {
     void *sp;       /* saved stack pointer while switched out */
     worker *w;      /* worker it runs on (set at each resume) */
+    _Atomic uint32_t nresume; /* bumped at each resume: stack walkers
+                               * detect a walk that raced with one */
     int64_t id;
     int64_t parent_id;
     _Atomic int state;
@@ -238,13 +241,17 @@ struct leash_g {
     const char *spawn_file;
     int spawn_line;
     void *spawn_pc;
+    int64_t scope;             /* leak scope, inherited from the parent */
 
     lstack *stack;
     struct leash_g *all_next, *all_prev; /* registry shard list */
     struct leash_g *qnext;               /* global run queue link */
     int shard;
-    llock refs_lock;
-    lref *refs;          /* references this g holds */
+    lref *refs;          /* references this g holds (R.lock) */
+    /* Channels this g is known to hold a reference on (a cache for the
+     * borrower check on every channel operation; obj.c invalidates). */
+    lobj *_Atomic held[4];
+    unsigned held_next;
     char name[32];
 
 #ifdef LEASH_ASAN
@@ -340,6 +347,7 @@ typedef struct sched {
     _Atomic uint32_t sysmon_sleeping;
     _Atomic uint32_t sysmon_stop;
     pthread_t sysmon_thread;
+    _Atomic int orphans_queued;
 } sched_t;
 extern INTERNAL sched_t S;
 
@@ -370,10 +378,15 @@ INTERNAL void netpoll_break(void);
 INTERNAL int netpoll(int64_t deadline); /* 0: don't block; T_INF: forever */
 INTERNAL int64_t netpoll_last(void);
 
+/* ------------------------------------------------------- diag/leakcheck.c */
+INTERNAL void leakcheck_install(void);   /* at runtime start */
+INTERNAL void leakcheck_after_run(void); /* after leash_run's main */
+
 /* ------------------------------------------------------------- sysmon.c */
 INTERNAL int sysmon_start(void);
 INTERNAL void sysmon_stop(void);
 INTERNAL void sysmon_worker_awake(void);
+INTERNAL void sysmon_kick(void);
 
 /* The clock park times are taken from: refreshed every millisecond by
  * sysmon while any worker runs (sysmon.c explains why). */
@@ -403,8 +416,9 @@ INTERNAL void g_register(leash_g *g);
 INTERNAL void g_unregister(leash_g *g);
 INTERNAL void g_release_refs(leash_g *g);
 #define MAX_HANDED 16 /* objects one leash_go can hand over */
-INTERNAL int64_t coro_spawn(const char *file, int line, void (*fn)(void *),
-                            void *arg, lobj *const *objs, int nobj);
+INTERNAL int64_t coro_spawn(const char *file, int line, void *spawn_pc,
+                            void (*fn)(void *), void *arg, lobj *const *objs,
+                            int nobj);
 #include <stdarg.h>
 INTERNAL int coro_collect_objs(va_list ap, lobj **objs, int max);
 
@@ -418,6 +432,7 @@ struct lobj {
     _Atomic uint32_t magic;
     uint8_t type;
     bool immortal;          /* static (the background context): no counting */
+    bool internal;          /* owned by another object (a context's done) */
     _Atomic int64_t refs;
     int64_t id;
     const char *file;
@@ -427,6 +442,8 @@ struct lobj {
     lref *holders;
     lobj *all_next, *all_prev; /* registry of live objects */
     void (*destroy)(lobj *);
+    void *release_pc;       /* where the last reference went (R.lock) */
+    int64_t release_by;     /* by which coroutine */
 };
 INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
                       void (*destroy)(lobj *), leash_g *owner);
@@ -437,11 +454,32 @@ INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, leash_g *holder);
+/* The same, recording the call site (pc) for the orphan proof. */
+INTERNAL void obj_release_at(lobj *o, leash_g *holder, void *pc);
+INTERNAL bool obj_held_by(lobj *o, leash_g *g);
+/* Calls fn(holder, arg) for each holder record until it returns false;
+ * returns whether all returned true. R.lock held meanwhile. */
+INTERNAL bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *),
+                              void *arg);
 /* A runtime reference, only if o is still alive (count > 0). */
 INTERNAL bool obj_try_retain(lobj *o);
 INTERNAL size_t obj_count(int type);
 INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
 INTERNAL void obj_drain_cache(worker *w);
+/* An object whose last references went only because its owner returned
+ * (DESIGN.md: reported as leaked). Kept for LEASH_LEAKCHECK. */
+typedef struct {
+    int type;
+    int64_t id;
+    const char *file;
+    int line;
+    int64_t owner;
+    const char *owner_file;
+    int owner_line;
+} dropped_obj;
+INTERNAL int obj_dropped(dropped_obj *out, int max, int64_t *total);
+/* Calls fn for every live object (R.lock held: fn must not call back). */
+INTERNAL void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg);
 
 /* ------------------------------------------------------------- timer.c */
 struct leash_timer {
@@ -473,6 +511,7 @@ typedef struct sudog {
     _Atomic bool queued; /* on c's sendq or recvq; cleared (release) as
                           * the last touch of a dequeuer that skips it */
     bool success;        /* woken by a value (not by close) */
+    int err;             /* why it failed: LEASH_ECLOSED or EORPHANED */
     int case_idx;
 } sudog;
 typedef struct waitq { sudog *first, *last; } waitq;
@@ -488,6 +527,16 @@ struct leash_chan {
     bool closed;
     bool zombie;        /* released while coroutines still wait on it */
     int nwaiters;       /* sudogs queued on it */
+    /* The orphan proof (DESIGN.md "Leak rules"), under lock. */
+    bool borrowed;      /* used by a coroutine that held no reference */
+    int nborrowers;     /* how many (3 = too many to track) */
+    int64_t borrower[2];
+    bool released;      /* a release left other holders: check parks */
+    void *release_pc;   /* the latest such release */
+    int64_t release_by;
+    bool orphaned;      /* proven: nobody can ever complete a wait */
+    void *orphan_pc;    /* the release that proved it */
+    int64_t orphan_by;
     waitq recvq, sendq;
 };
 INTERNAL leash_chan *chan_check(const void *p);
@@ -500,9 +549,38 @@ INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);
 INTERNAL void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out);
 INTERNAL void chan_block_forever(int reason) __attribute__((noreturn));
 INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
+/* Notes that g uses c (c->lock held): a borrower if it holds no ref. */
+static inline void chan_note_user(leash_chan *c, leash_g *g);
+INTERNAL void chan_note_user_slow(leash_chan *c, leash_g *g);
+/* After a release left `remaining` references: prove orphans (chan.c). */
+INTERNAL void chan_after_release(leash_chan *c, void *pc, int64_t by);
+enum { ORPHANS_RECORD, ORPHANS_REPORT, ORPHANS_WAKE, ORPHANS_ABORT };
+INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
+INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by);
+/* Hands a freshly orphaned channel to sysmon, which acts on the policy
+ * (report, wake, abort) on its own big stack: the prover may be a
+ * coroutine about to park, holding the channel's lock. */
+INTERNAL void orphan_queue(leash_chan *c);
+INTERNAL void orphan_process(void); /* sysmon */
+INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
+INTERNAL void orphan_wake(leash_chan *c, int64_t id);
+INTERNAL bool coro_alive(int64_t id);
+extern INTERNAL _Atomic int64_t leash_orphans_total;
 /* A channel whose first reference goes to `owner` (NULL: the runtime). */
 INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,
                                size_t cap, leash_g *owner);
+
+static inline void chan_note_user(leash_chan *c, leash_g *g) {
+    if (!g)
+        return; /* the runtime itself (a timer): holds its own reference */
+    lobj *o = &c->obj;
+    if (atomic_load_explicit(&g->held[0], memory_order_relaxed) == o ||
+        atomic_load_explicit(&g->held[1], memory_order_relaxed) == o ||
+        atomic_load_explicit(&g->held[2], memory_order_relaxed) == o ||
+        atomic_load_explicit(&g->held[3], memory_order_relaxed) == o)
+        return;
+    chan_note_user_slow(c, g);
+}
 
 /* ------------------------------------------------------------- misc */
 INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,

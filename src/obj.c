@@ -26,6 +26,8 @@ static struct {
     void *free_objs[OBJ__COUNT];
     size_t count[OBJ__COUNT];
     int64_t next_id;
+    dropped_obj dropped[256]; /* the first ones, for the report */
+    int64_t ndropped;
 } R = {.lock = LLOCK_INIT};
 
 /* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
@@ -142,6 +144,12 @@ static lref *ref_find(lobj *o, leash_g *holder) {
 
 static void ref_unlink(lref *r) {
     lobj *o = r->obj;
+    if (r->holder) /* no longer a holder: drop it from its cache */
+        for (int i = 0; i < 4; i++)
+            if (atomic_load_explicit(&r->holder->held[i],
+                                     memory_order_relaxed) == o)
+                atomic_store_explicit(&r->holder->held[i], NULL,
+                                      memory_order_relaxed);
     if (r->o_prev)
         r->o_prev->o_next = r->o_next;
     else
@@ -232,8 +240,9 @@ static void obj_destroy(lobj *o) {
 
 /* Drops one reference of `holder`'s; if it holds none, one of another
  * holder's (an ownership transfer: it was passed along and released by
- * the receiver). Destroys the object with the last one. */
-void obj_release_from(lobj *o, leash_g *holder) {
+ * the receiver). Destroys the object with the last one. pc is the call
+ * site, for the orphan proof. */
+void obj_release_at(lobj *o, leash_g *holder, void *pc) {
     if (o->immortal)
         return;
     llock_acquire(&R.lock);
@@ -249,11 +258,37 @@ void obj_release_from(lobj *o, leash_g *holder) {
     if (r->count == 0)
         ref_unlink(r);
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
-    if (last)
+    int64_t by = holder ? holder->id : 0;
+    if (last) {
+        o->release_pc = pc;
+        o->release_by = by;
         unregister_locked(o);
+    }
     llock_release(&R.lock);
     if (last)
         obj_destroy(o);
+    else if (o->type == OBJ_CHAN)
+        chan_after_release((leash_chan *)o, pc, by);
+}
+
+void obj_release_from(lobj *o, leash_g *holder) {
+    obj_release_at(o, holder, NULL);
+}
+
+bool obj_held_by(lobj *o, leash_g *g) {
+    llock_acquire(&R.lock);
+    bool held = ref_find(o, g) != NULL;
+    llock_release(&R.lock);
+    return held;
+}
+
+bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *), void *arg) {
+    llock_acquire(&R.lock);
+    bool all = true;
+    for (lref *r = o->holders; r && all; r = r->o_next)
+        all = fn(r->holder, arg);
+    llock_release(&R.lock);
+    return all;
 }
 
 /* Releases everything g still holds (g is returning). */
@@ -267,14 +302,46 @@ void g_release_refs(leash_g *g) {
         }
         lobj *o = r->obj;
         uint32_t n = r->count;
+        if (r->count > r->handed && !g->foreign) {
+            /* References it took itself and never released. */
+            if (R.ndropped < (int64_t)(sizeof R.dropped / sizeof R.dropped[0]))
+                R.dropped[R.ndropped] = (dropped_obj){
+                    o->type, o->id, o->file, o->line, g->id, g->spawn_file,
+                    g->spawn_line};
+            R.ndropped++;
+        }
         ref_unlink(r);
         bool last = atomic_fetch_sub(&o->refs, n) == n;
-        if (last)
+        void *pc = (void *)g->fn; /* "released as fn returned" */
+        if (last) {
+            o->release_pc = pc;
+            o->release_by = g->id;
             unregister_locked(o);
+        }
         llock_release(&R.lock);
         if (last)
             obj_destroy(o);
+        else if (o->type == OBJ_CHAN)
+            chan_after_release((leash_chan *)o, pc, g->id);
     }
+}
+
+int obj_dropped(dropped_obj *out, int max, int64_t *total) {
+    llock_acquire(&R.lock);
+    int n = (int)(R.ndropped < max ? R.ndropped : max);
+    if (n > (int)(sizeof R.dropped / sizeof R.dropped[0]))
+        n = (int)(sizeof R.dropped / sizeof R.dropped[0]);
+    memcpy(out, R.dropped, sizeof *out * (size_t)n);
+    *total = R.ndropped;
+    llock_release(&R.lock);
+    return n;
+}
+
+void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg) {
+    llock_acquire(&R.lock);
+    for (lobj *o = R.all; o; o = o->all_next)
+        fn(o, arg);
+    llock_release(&R.lock);
 }
 
 size_t obj_count(int type) {
@@ -301,7 +368,7 @@ void *leash_retain(void *p) {
     return p;
 }
 
-int leash_release_checked(void *p) {
+static int release_at(void *p, void *pc) {
     lobj *o = obj_check(p, 0);
     if (!o)
         return LEASH_EINVAL;
@@ -309,16 +376,22 @@ int leash_release_checked(void *p) {
         return 0;
     if (atomic_load(&o->refs) <= 0)
         return LEASH_EINVAL;
-    obj_release_from(o, sched_getg());
+    obj_release_at(o, sched_getg(), pc);
     return 0;
 }
 
-void leash_release(void *p) { (void)leash_release_checked(p); }
+int leash_release_checked(void *p) {
+    return release_at(p, __builtin_return_address(0));
+}
+
+void leash_release(void *p) {
+    (void)release_at(p, __builtin_return_address(0));
+}
 
 void leash_release_ptr_(void *pp) {
     void **p = pp;
     if (p && *p) {
-        leash_release(*p);
+        (void)release_at(*p, __builtin_return_address(0));
         *p = NULL;
     }
 }

@@ -518,6 +518,10 @@ static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
     (void)exiting;
 #endif
     w = ctx_switch(w, &g->sp, fake, to);
+    atomic_store_explicit(&g->nresume,
+                          atomic_load_explicit(&g->nresume,
+                                               memory_order_relaxed) + 1,
+                          memory_order_release);
     do_after(w);
     return w;
 }
@@ -845,6 +849,7 @@ static int sched_start_slow(void) {
         }
     }
     stack_install_overflow_handler();
+    leakcheck_install();
     if (netpoll_init() < 0) {
         free_workers(n);
         pthread_mutex_unlock(&start_mu);

@@ -183,6 +183,9 @@ static int do_select(leash_case *cs, size_t n, bool block) {
     lockset ls = {locks, nl};
 
     lock_all(&ls);
+    leash_g *self = sched_getg();
+    for (int i = 0; i < nl; i++)
+        chan_note_user(locks[i], self);
     for (int i = 0; i < m; i++) {
         leash_case *k = &cs[order[i]];
         bool released;

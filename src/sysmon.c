@@ -32,10 +32,11 @@ static void *sysmon_main(void *arg) {
         seen_since[i] = 0;
     }
     while (!atomic_load(&S.shutting_down)) {
+        orphan_process();
         int64_t now = leash_now();
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
         if (atomic_load(&S.nidle) == S.nprocs &&
-            atomic_load(&S.gq_len) == 0) {
+            atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
             /* Everything idle: sleep until a worker wakes us. */
             atomic_store(&S.sysmon_sleeping, 1);
             if (atomic_load(&S.nidle) == S.nprocs &&
@@ -88,6 +89,13 @@ void sysmon_stop(void) {
     atomic_store(&S.sysmon_sleeping, 0);
     futex_wake(&S.sysmon_sleeping, 1);
     pthread_join(S.sysmon_thread, NULL);
+}
+
+/* Wakes sysmon for work (queued orphan reports). */
+void sysmon_kick(void) {
+    atomic_store(&S.sysmon_sleeping, 0);
+    futex_wake(&S.sysmon_sleeping, 1);
+    futex_wake(&S.sysmon_stop, 1);
 }
 
 /* A worker leaving idle: refresh the clock and wake sysmon if it sleeps. */

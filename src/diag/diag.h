@@ -1,0 +1,120 @@
+/*
+ * diag.h — the diagnostics' internal interfaces.
+ *
+ * A dump works on a snapshot: an array of dgor records copied out of the
+ * live coroutines (capture.c), each with its frames as raw return
+ * addresses. Formatters (text.c, pprof.c, json.c) symbolise those
+ * addresses through symbolize.c, which caches what it resolved.
+ */
+#ifndef LEASH_DIAG_H
+#define LEASH_DIAG_H
+
+#include "../internal.h"
+
+#include <stdio.h>
+
+#define DIAG_MAX_FRAMES 64
+
+/* ------------------------------------------------------------- capture.c */
+
+enum leak_kind {
+    LEAK_NONE = 0,
+    LEAK_NIL_CHAN,   /* blocked on a NULL channel, or select with none */
+    LEAK_ORPHAN,     /* its channel can never be used again */
+    LEAK_DEADLOCK,   /* part of a global deadlock */
+};
+
+/* One coroutine in a snapshot. */
+typedef struct dgor {
+    int64_t id, parent_id;
+    int64_t scope;      /* leak scope (leakcheck.c) */
+    int state;          /* G_* */
+    int reason;         /* WR_* (meaningful while waiting) */
+    int64_t wait_ns;    /* how long it has waited, -1 if not waiting */
+    const char *spawn_file;
+    int spawn_line;
+    uintptr_t spawn_pc; /* return address in the creating function */
+    char name[32];
+    bool self;          /* the coroutine taking the snapshot */
+    int nframes;
+    uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first */
+    /* What it waits on. */
+    bool has_chan;
+    struct {
+        int64_t id;
+        const char *file;
+        int line;
+        int len, cap, nsend, nrecv;
+        int64_t refs;
+        bool closed, dead;
+        bool orphaned;
+        uintptr_t orphan_pc;
+        int64_t orphan_by;
+        bool borrowed;
+    } chan;
+    int64_t mutex_owner;
+    bool select_nil;    /* a select whose channels are all NULL */
+    bool io_deadline;   /* IO wait with a deadline */
+    int leak;           /* enum leak_kind, set by diag_classify */
+} dgor;
+
+typedef struct {
+    dgor *g;
+    int n;
+    int64_t now;
+} dsnap;
+
+/* self: the coroutine asking (marked, its frames walked while parked). */
+INTERNAL int diag_capture(dsnap *snap, leash_g *self);
+INTERNAL void diag_snap_free(dsnap *snap);
+INTERNAL void diag_classify(dsnap *snap);
+INTERNAL int diag_write(FILE *out, int debug, bool leaked_only);
+INTERNAL intptr_t diag_on_thread(intptr_t (*fn)(void *), void *arg);
+/* Formats the selected records (sel NULL: all) of a snapshot. */
+INTERNAL int diag_format(FILE *out, int debug, const dsnap *s,
+                         const bool *sel, const char *profile_name);
+INTERNAL void diag_print_leash(FILE *out, const dsnap *s, const bool *sel);
+INTERNAL void diag_print_orphan_cause(FILE *out, const dgor *d);
+INTERNAL const char *diag_top_func(const dgor *d, bool hide_api);
+INTERNAL const char *diag_creator_func(const dgor *d);
+
+/* ------------------------------------------------------------ symbolize.c */
+
+/* What an address resolves to. Strings are owned by the symbol cache and
+ * stay valid for the life of the process. */
+typedef struct {
+    const char *func;   /* function name, "?" if unknown */
+    const char *file;   /* source file (absolute if known), NULL if unknown */
+    int line;           /* 0 if unknown */
+    uintptr_t offset;   /* pc - start of the function, 0 if unknown */
+    const char *module; /* path of the object file, NULL if unknown */
+} dsym;
+
+/* Resolves pc (a return address: looks up pc-1 for the line, as Go does
+ * for return addresses; `is_return` false for an exact pc). Thread-safe;
+ * never fails: unknown parts are filled as documented above. */
+INTERNAL void sym_lookup(uintptr_t pc, bool is_return, dsym *out);
+
+/* ------------------------------------------------------------- profiles */
+
+/* One sample of a goroutine-style profile: a stack (leaf first) and a
+ * count, with optional key=value labels. */
+typedef struct {
+    const uintptr_t *pcs; /* return addresses, leaf first */
+    int npcs;
+    int64_t count;
+    const char *const *label_keys;
+    const char *const *label_vals;
+    int nlabels;
+} dsample;
+
+/* Writes a gzipped pprof profile.proto (google/pprof's format) for a
+ * goroutine profile: sample type "goroutine"/"count", period type
+ * "goroutine"/"count", period 1, the given samples, with locations,
+ * functions and mappings (from /proc/self/maps) so that
+ * `go tool pprof -raw` and `-top` read it. `time_ns` is the wall-clock
+ * time of collection. Returns 0 or a negative LEASH_E* / -errno. */
+INTERNAL int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
+                                   int64_t time_ns);
+
+#endif /* LEASH_DIAG_H */

@@ -1,0 +1,520 @@
+/*
+ * dump.c — leash_dump and leash_leak_dump in Go's formats and leash's own.
+ *
+ *   debug=0  gzipped pprof profile.proto (pprof.c), one sample per stack
+ *   debug=1  Go's aggregated goroutine profile text
+ *   debug=2  Go's runtime.Stack(all) text (`goroutine N [reason, M minutes]:`)
+ *   debug=3  leash's text: exact wait times, wait objects, spawn sites
+ *   debug=4  a stable JSON document (docs/FORMATS.md)
+ *
+ * Frames: a parked coroutine's stack starts inside the runtime. Go's
+ * debug=2 hides runtime frames, so that format starts below the leash_*
+ * call that blocked; debug=1, pprof and leash's format keep that call as
+ * the top frame (it tells what blocks), and all drop the runtime's own
+ * frames above it and the coroutine entry frames below the user's.
+ */
+#include "diag.h"
+
+#include <inttypes.h>
+
+/* ------------------------------------------------------------ frames */
+
+static bool is_entry_frame(const char *f) {
+    return !strcmp(f, "coro_body") || !strcmp(f, "g_entry") ||
+           !strcmp(f, "leash_ctx_trampoline") ||
+           !strcmp(f, "main_coroutine") || !strcmp(f, "member_main");
+}
+
+/* The frames of d worth showing: [*first, *first + return) of d->pcs.
+ * The top is the deepest leash_* frame among the first 16 (the public
+ * call that blocked: internal frames above it may carry any name, and a
+ * public call may use another, as leash_dump uses leash_blocking); with
+ * hide_api that frame is dropped too. */
+static int visible_frames(const dgor *d, bool hide_api, int *first) {
+    int top = 0, api = -1;
+    for (int i = 0; i < d->nframes && i < 16; i++) {
+        dsym s;
+        sym_lookup(d->pcs[i], i > 0 || d->state != G_RUNNING, &s);
+        if (!strncmp(s.func, "leash_", 6) &&
+            strcmp(s.func, "leash_ctx_trampoline"))
+            api = i;
+    }
+    if (api >= 0)
+        top = hide_api ? api + 1 : api;
+    int end = d->nframes;
+    for (int i = top; i < d->nframes; i++) {
+        dsym s;
+        sym_lookup(d->pcs[i], true, &s);
+        if (is_entry_frame(s.func)) {
+            end = i;
+            break;
+        }
+    }
+    *first = top;
+    return end > top ? end - top : 0;
+}
+
+static const char *state_str(const dgor *d) {
+    switch (d->state) {
+    case G_RUNNING: return "running";
+    case G_RUNNABLE: return "runnable";
+    case G_WAITING: return wait_reason_str(d->reason);
+    case G_IDLE: return "idle";
+    default: return "dead";
+    }
+}
+
+static const char *leak_str(int k) {
+    switch (k) {
+    case LEAK_NIL_CHAN: return "blocked forever on a nil channel";
+    case LEAK_ORPHAN: return "orphaned: nobody can ever use its channel";
+    case LEAK_DEADLOCK: return "deadlocked";
+    default: return "";
+    }
+}
+
+/* ------------------------------------------------------------ proofs */
+
+/* Marks what the snapshot proves leaked (DESIGN.md, "Leak rules"). */
+void diag_classify(dsnap *s) {
+    for (int i = 0; i < s->n; i++) {
+        dgor *d = &s->g[i];
+        d->leak = LEAK_NONE;
+        if (d->state != G_WAITING)
+            continue;
+        switch (d->reason) {
+        case WR_CHAN_SEND_NIL:
+        case WR_CHAN_RECV_NIL:
+        case WR_SELECT_NO_CASES:
+            d->leak = LEAK_NIL_CHAN;
+            break;
+        case WR_SELECT:
+            if (d->select_nil)
+                d->leak = LEAK_NIL_CHAN;
+            break;
+        case WR_CHAN_SEND:
+        case WR_CHAN_RECV:
+            /* Released while it waited: every operation on it is now
+             * LEASH_EINVAL, so nobody can complete this one. */
+            if (d->has_chan && (d->chan.dead || d->chan.orphaned))
+                d->leak = LEAK_ORPHAN;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------ Go: debug=2 */
+
+static void print_frame_go(FILE *out, uintptr_t pc, bool is_return) {
+    dsym s;
+    sym_lookup(pc, is_return, &s);
+    fprintf(out, "%s(...)\n\t%s:%d +0x%" PRIxPTR "\n", s.func,
+            s.file ? s.file : "?", s.line, s.offset);
+}
+
+static void print_created_by(FILE *out, const dgor *d) {
+    if (!d->spawn_pc)
+        return;
+    dsym s;
+    sym_lookup(d->spawn_pc, true, &s);
+    if (d->parent_id)
+        fprintf(out, "created by %s in goroutine %" PRId64 "\n", s.func,
+                d->parent_id);
+    else
+        fprintf(out, "created by %s\n", s.func);
+    const char *file = d->spawn_file ? d->spawn_file : s.file;
+    int line = d->spawn_file ? d->spawn_line : s.line;
+    fprintf(out, "\t%s:%d +0x%" PRIxPTR "\n", file ? file : "?", line,
+            s.offset);
+}
+
+static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
+    for (int i = 0; i < s->n; i++) {
+        const dgor *d = &s->g[i];
+        if (sel && !sel[i])
+            continue;
+        fprintf(out, "goroutine %" PRId64 " [%s", d->id, state_str(d));
+        if (d->state == G_WAITING && d->wait_ns >= INT64_C(60000000000))
+            fprintf(out, ", %" PRId64 " minutes", d->wait_ns / INT64_C(60000000000));
+        fprintf(out, "]:\n");
+        int first, n = visible_frames(d, true, &first);
+        for (int k = 0; k < n; k++)
+            print_frame_go(out, d->pcs[first + k],
+                           first + k > 0 || d->state != G_RUNNING);
+        print_created_by(out, d);
+        fputc('\n', out);
+    }
+}
+
+/* ------------------------------------------------------ Go: debug=1 */
+
+typedef struct {
+    const uintptr_t *pcs;
+    int n;
+    int64_t count;
+} stackgroup;
+
+static int group_stacks(const dsnap *s, const bool *sel, stackgroup **out) {
+    stackgroup *gs = lmalloc(sizeof *gs * (size_t)(s->n ? s->n : 1));
+    if (!gs)
+        return LEASH_ENOMEM;
+    int ng = 0;
+    for (int i = 0; i < s->n; i++) {
+        const dgor *d = &s->g[i];
+        if (sel && !sel[i])
+            continue;
+        int first, n = visible_frames(d, false, &first);
+        const uintptr_t *pcs = d->pcs + first;
+        int k = 0;
+        for (; k < ng; k++)
+            if (gs[k].n == n && !memcmp(gs[k].pcs, pcs, sizeof *pcs * (size_t)n))
+                break;
+        if (k == ng)
+            gs[ng++] = (stackgroup){pcs, n, 0};
+        gs[k].count++;
+    }
+    /* Most frequent first, as Go prints them. */
+    for (int i = 1; i < ng; i++) {
+        stackgroup x = gs[i];
+        int j = i - 1;
+        while (j >= 0 && gs[j].count < x.count) {
+            gs[j + 1] = gs[j];
+            j--;
+        }
+        gs[j + 1] = x;
+    }
+    *out = gs;
+    return ng;
+}
+
+static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
+                           const char *name) {
+    stackgroup *gs;
+    int ng = group_stacks(s, sel, &gs);
+    if (ng < 0)
+        return ng;
+    int64_t total = 0;
+    for (int i = 0; i < ng; i++)
+        total += gs[i].count;
+    fprintf(out, "%s profile: total %" PRId64 "\n", name, total);
+    for (int i = 0; i < ng; i++) {
+        fprintf(out, "%" PRId64 " @", gs[i].count);
+        for (int k = 0; k < gs[i].n; k++)
+            fprintf(out, " 0x%" PRIxPTR, gs[i].pcs[k]);
+        fputc('\n', out);
+        for (int k = 0; k < gs[i].n; k++) {
+            dsym sy;
+            sym_lookup(gs[i].pcs[k], true, &sy);
+            fprintf(out, "#\t0x%" PRIxPTR "\t%s+0x%" PRIxPTR "\t%s:%d\n",
+                    gs[i].pcs[k] - 1, sy.func, sy.offset,
+                    sy.file ? sy.file : "?", sy.line);
+        }
+        fputc('\n', out);
+    }
+    lfree(gs);
+    return 0;
+}
+
+static int dump_pprof(FILE *out, const dsnap *s, const bool *sel) {
+    stackgroup *gs;
+    int ng = group_stacks(s, sel, &gs);
+    if (ng < 0)
+        return ng;
+    dsample *samples = lcalloc((size_t)(ng ? ng : 1), sizeof *samples);
+    if (!samples) {
+        lfree(gs);
+        return LEASH_ENOMEM;
+    }
+    for (int i = 0; i < ng; i++)
+        samples[i] = (dsample){.pcs = gs[i].pcs, .npcs = gs[i].n,
+                               .count = gs[i].count};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = pprof_write_goroutine(out, samples, ng,
+                                   (int64_t)ts.tv_sec * 1000000000 +
+                                       ts.tv_nsec);
+    lfree(samples);
+    lfree(gs);
+    return rc;
+}
+
+/* ------------------------------------------------------ leash: debug=3 */
+
+static void fmt_duration(char *buf, size_t n, int64_t ns) {
+    int64_t ms = ns / 1000000;
+    int64_t h = ms / 3600000, m = ms / 60000 % 60, sec = ms / 1000 % 60;
+    if (h)
+        snprintf(buf, n, "%" PRId64 "h%" PRId64 "m%" PRId64 ".%03" PRId64 "s",
+                 h, m, sec, ms % 1000);
+    else if (m)
+        snprintf(buf, n, "%" PRId64 "m%" PRId64 ".%03" PRId64 "s", m, sec,
+                 ms % 1000);
+    else
+        snprintf(buf, n, "%" PRId64 ".%03" PRId64 "s", sec, ms % 1000);
+}
+
+void diag_print_orphan_cause(FILE *out, const dgor *d) {
+    if (!d->has_chan || !d->chan.orphaned)
+        return;
+    dsym s;
+    sym_lookup(d->chan.orphan_pc, true, &s);
+    if (d->chan.orphan_pc)
+        fprintf(out, "    orphaned by goroutine %" PRId64 " releasing it in %s at %s:%d\n",
+                d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
+    else
+        fprintf(out, "    orphaned by goroutine %" PRId64 "\n", d->chan.orphan_by);
+}
+
+static void print_wait_obj(FILE *out, const dgor *d) {
+    if (d->has_chan) {
+        fprintf(out,
+                "    waiting on chan#%" PRId64 " made at %s:%d (%s%d/%d, "
+                "%d sender(s), %d receiver(s) waiting, %s, %" PRId64
+                " reference(s)%s)\n",
+                d->chan.id, d->chan.file ? d->chan.file : "?", d->chan.line,
+                d->chan.cap ? "buffered " : "unbuffered ", d->chan.len,
+                d->chan.cap, d->chan.nsend, d->chan.nrecv,
+                d->chan.closed ? "closed" : "open", d->chan.refs,
+                d->chan.dead ? ", released" : "");
+    } else if (d->reason == WR_MUTEX) {
+        fprintf(out, "    waiting on a mutex held by goroutine %" PRId64 "\n",
+                d->mutex_owner);
+    } else if (d->reason == WR_IO_WAIT) {
+        fprintf(out, "    waiting for I/O %s\n",
+                d->io_deadline ? "with a deadline" : "with no deadline");
+    }
+}
+
+void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
+    for (int i = 0; i < s->n; i++) {
+        const dgor *d = &s->g[i];
+        if (sel && !sel[i])
+            continue;
+        fprintf(out, "goroutine %" PRId64, d->id);
+        if (d->name[0])
+            fprintf(out, " \"%s\"", d->name);
+        fprintf(out, " [%s", state_str(d));
+        if (d->state == G_WAITING) {
+            char dur[48];
+            fmt_duration(dur, sizeof dur, d->wait_ns);
+            fprintf(out, ", %s", dur);
+        }
+        fprintf(out, "]:");
+        if (d->leak)
+            fprintf(out, " LEAKED (%s)", leak_str(d->leak));
+        fputc('\n', out);
+        print_wait_obj(out, d);
+        diag_print_orphan_cause(out, d);
+        if (d->spawn_file || d->spawn_pc) {
+            dsym sy;
+            sym_lookup(d->spawn_pc, true, &sy);
+            fprintf(out, "    spawned at %s:%d in %s by goroutine %" PRId64 "\n",
+                    d->spawn_file ? d->spawn_file : (sy.file ? sy.file : "?"),
+                    d->spawn_file ? d->spawn_line : sy.line, sy.func,
+                    d->parent_id);
+        }
+        int first, n = visible_frames(d, false, &first);
+        for (int k = 0; k < n; k++) {
+            dsym sy;
+            sym_lookup(d->pcs[first + k],
+                       first + k > 0 || d->state != G_RUNNING, &sy);
+            fprintf(out, "  %s\n\t%s:%d +0x%" PRIxPTR "\n", sy.func,
+                    sy.file ? sy.file : "?", sy.line, sy.offset);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* ------------------------------------------------------ leash: JSON */
+
+static void json_str(FILE *out, const char *s) {
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static const char *state_key(const dgor *d) {
+    switch (d->state) {
+    case G_RUNNING: return "running";
+    case G_RUNNABLE: return "runnable";
+    case G_WAITING: return "waiting";
+    default: return "idle";
+    }
+}
+
+static const char *leak_key(int k) {
+    switch (k) {
+    case LEAK_NIL_CHAN: return "nil_chan";
+    case LEAK_ORPHAN: return "orphan";
+    case LEAK_DEADLOCK: return "deadlock";
+    default: return NULL;
+    }
+}
+
+static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
+    fprintf(out, "{\"format\":\"leash-dump/1\",\"monotonic_ns\":%" PRId64
+                 ",\"coroutines\":[",
+            s->now);
+    bool firstg = true;
+    for (int i = 0; i < s->n; i++) {
+        const dgor *d = &s->g[i];
+        if (sel && !sel[i])
+            continue;
+        fprintf(out, "%s\n{\"id\":%" PRId64 ",\"parent\":%" PRId64 ",\"name\":",
+                firstg ? "" : ",", d->id, d->parent_id);
+        firstg = false;
+        json_str(out, d->name);
+        fprintf(out, ",\"state\":\"%s\"", state_key(d));
+        if (d->state == G_WAITING) {
+            fprintf(out, ",\"wait_reason\":");
+            json_str(out, wait_reason_str(d->reason));
+            fprintf(out, ",\"wait_ns\":%" PRId64, d->wait_ns);
+        }
+        fprintf(out, ",\"leak\":");
+        json_str(out, leak_key(d->leak));
+        dsym sy;
+        sym_lookup(d->spawn_pc, true, &sy);
+        fprintf(out, ",\"spawn\":{\"file\":");
+        json_str(out, d->spawn_file ? d->spawn_file : sy.file);
+        fprintf(out, ",\"line\":%d,\"func\":",
+                d->spawn_file ? d->spawn_line : sy.line);
+        json_str(out, sy.func);
+        fputc('}', out);
+        if (d->has_chan)
+            fprintf(out,
+                    ",\"wait_obj\":{\"kind\":\"chan\",\"id\":%" PRId64
+                    ",\"len\":%d,\"cap\":%d,\"senders\":%d,\"receivers\":%d,"
+                    "\"closed\":%s,\"released\":%s,\"refs\":%" PRId64
+                    ",\"line\":%d,\"file\":",
+                    d->chan.id, d->chan.len, d->chan.cap, d->chan.nsend,
+                    d->chan.nrecv, d->chan.closed ? "true" : "false",
+                    d->chan.dead ? "true" : "false", d->chan.refs,
+                    d->chan.line),
+                json_str(out, d->chan.file), fputc('}', out);
+        else if (d->reason == WR_MUTEX && d->state == G_WAITING)
+            fprintf(out, ",\"wait_obj\":{\"kind\":\"mutex\",\"owner\":%" PRId64
+                         "}",
+                    d->mutex_owner);
+        fprintf(out, ",\"frames\":[");
+        int first, n = visible_frames(d, false, &first);
+        for (int k = 0; k < n; k++) {
+            sym_lookup(d->pcs[first + k],
+                       first + k > 0 || d->state != G_RUNNING, &sy);
+            fprintf(out, "%s{\"pc\":\"0x%" PRIxPTR "\",\"func\":",
+                    k ? "," : "", d->pcs[first + k]);
+            json_str(out, sy.func);
+            fprintf(out, ",\"file\":");
+            json_str(out, sy.file);
+            fprintf(out, ",\"line\":%d}", sy.line);
+        }
+        fprintf(out, "]}");
+    }
+    fprintf(out, "\n]}\n");
+}
+
+/* ------------------------------------------------------------- API */
+
+int diag_format(FILE *out, int debug, const dsnap *s, const bool *sel,
+                const char *profile) {
+    int rc = 0;
+    switch (debug) {
+    case 0: rc = dump_pprof(out, s, sel); break;
+    case 1: rc = dump_go_profile(out, s, sel, profile); break;
+    case 2: dump_go_stacks(out, s, sel); break;
+    case 3: diag_print_leash(out, s, sel); break;
+    case 4: dump_json(out, s, sel); break;
+    default: return LEASH_EINVAL;
+    }
+    fflush(out);
+    return rc;
+}
+
+typedef struct {
+    FILE *out;
+    int debug;
+    bool leaked_only;
+    leash_g *self;
+} write_job;
+
+static intptr_t write_on_thread(void *p) {
+    write_job *j = p;
+    dsnap s;
+    int rc = diag_capture(&s, j->self);
+    if (rc < 0)
+        return rc;
+    diag_classify(&s);
+    bool *sel = NULL;
+    int n = s.n;
+    if (j->leaked_only) {
+        sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
+        if (!sel) {
+            diag_snap_free(&s);
+            return LEASH_ENOMEM;
+        }
+        n = 0;
+        for (int i = 0; i < s.n; i++)
+            if ((sel[i] = s.g[i].leak != LEAK_NONE))
+                n++;
+    }
+    rc = diag_format(j->out, j->debug, &s, sel,
+                     j->leaked_only ? "goroutineleak" : "goroutine");
+    lfree(sel);
+    diag_snap_free(&s);
+    return rc < 0 ? rc : n;
+}
+
+/* Symbolising with libdw needs far more stack than a coroutine has, so a
+ * coroutine hands the work to a helper thread (leash_blocking) and parks;
+ * its own frames are then walked like any parked coroutine's. */
+intptr_t diag_on_thread(intptr_t (*fn)(void *), void *arg) {
+    leash_g *g = sched_getg();
+    if (g && !g->foreign)
+        return leash_blocking(fn, arg);
+    return fn(arg);
+}
+
+int diag_write(FILE *out, int debug, bool leaked_only) {
+    if (!out || debug < 0 || debug > 4)
+        return LEASH_EINVAL;
+    if (sched_ensure_started() < 0)
+        return LEASH_ENOMEM;
+    write_job j = {out, debug, leaked_only, sched_getg()};
+    return (int)diag_on_thread(write_on_thread, &j);
+}
+
+/* The function on top of d's stack as a person reads it: the caller of
+ * the leash_* call that blocked (hide_api) or that call itself. */
+const char *diag_top_func(const dgor *d, bool hide_api) {
+    int first, n = visible_frames(d, hide_api, &first);
+    if (n <= 0)
+        return "";
+    dsym s;
+    sym_lookup(d->pcs[first], first > 0 || d->state != G_RUNNING, &s);
+    return s.func;
+}
+
+const char *diag_creator_func(const dgor *d) {
+    dsym s;
+    sym_lookup(d->spawn_pc, true, &s);
+    return d->spawn_pc ? s.func : "";
+}
+
+int leash_dump(FILE *out, int debug) { return diag_write(out, debug, false); }
+
+int leash_leak_dump(FILE *out, int debug) {
+    return diag_write(out, debug, true);
+}

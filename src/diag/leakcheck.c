@@ -1,0 +1,283 @@
+/*
+ * leakcheck.c — goleak-style checks for tests, leak scopes, and the
+ * LEASH_LEAKCHECK exit-time report.
+ *
+ * Scopes. leash_snapshot_take gives the caller a fresh scope whose parent
+ * is the scope it had; coroutines inherit their creator's scope at spawn.
+ * A check against a snapshot considers the coroutines whose scope chain
+ * reaches the snapshot's scope: what that test started, directly or not,
+ * and nothing a parallel test started. Scope parents live in a grow-only
+ * table (ids are never reused).
+ *
+ * A check retries with backoff (1 ms doubling to 100 ms) until its
+ * timeout, like goleak, but stops at once when every coroutine left is
+ * provably stuck (diag_classify): waiting longer cannot change that.
+ */
+#include "diag.h"
+
+#include <inttypes.h>
+#include <time.h>
+#include <unistd.h>
+
+struct leash_snapshot {
+    int64_t scope;
+    int64_t prev_scope;   /* the caller's scope before, restored by free */
+    leash_g *owner;
+};
+
+static struct {
+    llock lock;
+    int64_t *parent;      /* parent[scope] */
+    int64_t n, cap;
+} SC = {.lock = LLOCK_INIT, .n = 1};
+
+static int64_t scope_new(int64_t parent) {
+    llock_acquire(&SC.lock);
+    if (SC.n == SC.cap) {
+        int64_t cap = SC.cap ? SC.cap * 2 : 64;
+        int64_t *v = lrealloc(SC.parent, sizeof *v * (size_t)cap);
+        if (!v) {
+            llock_release(&SC.lock);
+            return -1;
+        }
+        SC.parent = v;
+        SC.cap = cap;
+    }
+    int64_t id = SC.n++;
+    SC.parent[id] = parent;
+    llock_release(&SC.lock);
+    return id;
+}
+
+static bool scope_within(int64_t s, int64_t ancestor) {
+    llock_acquire(&SC.lock);
+    while (s > 0 && s != ancestor)
+        s = s < SC.n ? SC.parent[s] : 0;
+    llock_release(&SC.lock);
+    return s == ancestor;
+}
+
+leash_snapshot *leash_snapshot_take(void) {
+    if (sched_ensure_started() < 0)
+        return NULL;
+    leash_g *g = sched_getg_or_foreign();
+    if (!g)
+        return NULL;
+    leash_snapshot *s = lmalloc(sizeof *s);
+    if (!s)
+        return NULL;
+    int64_t id = scope_new(g->scope);
+    if (id < 0) {
+        lfree(s);
+        return NULL;
+    }
+    *s = (leash_snapshot){.scope = id, .prev_scope = g->scope, .owner = g};
+    g->scope = id;
+    return s;
+}
+
+void leash_snapshot_free(leash_snapshot *s) {
+    if (!s)
+        return;
+    leash_g *g = sched_getg_or_foreign();
+    if (g == s->owner && g->scope == s->scope)
+        g->scope = s->prev_scope;
+    lfree(s);
+}
+
+static bool listed(const char *f, const char *const *list) {
+    for (; list && *list; list++)
+        if (!strcmp(f, *list))
+            return true;
+    return false;
+}
+
+static void nap(int64_t ns) {
+    leash_g *g = sched_getg();
+    if (g && !g->foreign) {
+        leash_sleep(ns);
+    } else {
+        struct timespec ts = {ns / 1000000000, ns % 1000000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Selects the coroutines a check is about; returns how many, and whether
+ * all of them are provably stuck. */
+static int select_suspects(const dsnap *s, bool *sel, const leash_snapshot *b,
+                           const leash_leak_opts *o, bool *all_stuck) {
+    int n = 0;
+    *all_stuck = true;
+    for (int i = 0; i < s->n; i++) {
+        const dgor *d = &s->g[i];
+        sel[i] = false;
+        if (d->self)
+            continue;
+        if (b && !scope_within(d->scope, b->scope))
+            continue;
+        if (o && (listed(diag_top_func(d, true), o->ignore_top) ||
+                  listed(diag_top_func(d, false), o->ignore_top) ||
+                  listed(diag_creator_func(d), o->ignore_creator)))
+            continue;
+        sel[i] = true;
+        n++;
+        if (!d->leak)
+            *all_stuck = false;
+    }
+    return n;
+}
+
+typedef struct {
+    const leash_snapshot *baseline;
+    const leash_leak_opts *opts;
+    leash_g *self;
+    bool *stuck;
+    bool report;
+} check_job;
+
+/* One pass of a check (on a thread with a big stack): how many suspects. */
+static intptr_t check_once(void *p) {
+    check_job *j = p;
+    dsnap s;
+    int rc = diag_capture(&s, j->self);
+    if (rc < 0)
+        return rc;
+    diag_classify(&s);
+    bool *sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
+    if (!sel) {
+        diag_snap_free(&s);
+        return LEASH_ENOMEM;
+    }
+    int n = select_suspects(&s, sel, j->baseline, j->opts, j->stuck);
+    if (j->report && n > 0 && !(j->opts && j->opts->quiet)) {
+        FILE *out = j->opts && j->opts->out ? j->opts->out : stderr;
+        fprintf(out, "leash: found %d unexpected goroutine(s)%s:\n\n", n,
+                *j->stuck ? ", all provably stuck" : "");
+        diag_print_leash(out, &s, sel);
+        fflush(out);
+    }
+    lfree(sel);
+    diag_snap_free(&s);
+    return n;
+}
+
+int leash_leak_verify(const leash_snapshot *baseline,
+                      const leash_leak_opts *opts) {
+    if (sched_ensure_started() < 0)
+        return LEASH_ENOMEM;
+    int64_t timeout = opts && opts->timeout_ns > 0 ? opts->timeout_ns
+                                                   : 2000000000;
+    int64_t deadline = leash_now() + timeout;
+    int64_t backoff = 1000000;
+    bool stuck = false;
+    check_job j = {baseline, opts, sched_getg(), &stuck, false};
+    for (;;) {
+        int n = (int)diag_on_thread(check_once, &j);
+        if (n <= 0)
+            return n;
+        if (stuck || leash_now() >= deadline) {
+            j.report = true; /* once more, to report what is left */
+            return (int)diag_on_thread(check_once, &j);
+        }
+        nap(backoff);
+        if (backoff < 100000000)
+            backoff *= 2;
+    }
+}
+
+/* ------------------------------------------------------ LEASH_LEAKCHECK */
+
+static const char *type_name(int t) {
+    switch (t) {
+    case OBJ_CHAN: return "channel";
+    case OBJ_CTX: return "context";
+    case OBJ_TICKER: return "ticker";
+    case OBJ_GROUP: return "group";
+    default: return "object";
+    }
+}
+
+typedef struct {
+    FILE *out;
+    int n;
+} objreport;
+
+static void report_obj(lobj *o, void *arg) {
+    objreport *r = arg;
+    if (o->immortal || o->internal)
+        return;
+    if (r->n++ == 0)
+        fprintf(r->out, "leash: objects never released:\n");
+    fprintf(r->out, "  %s#%" PRId64 " created at %s:%d by goroutine %" PRId64
+                    " (%" PRId64 " reference(s) left)\n",
+            type_name(o->type), o->id, o->file ? o->file : "?", o->line,
+            o->created_by, (int64_t)atomic_load(&o->refs));
+}
+
+static _Atomic int leakcheck_done;
+
+/* The LEASH_LEAKCHECK=1 report: every live coroutine, every object never
+ * released, and every object dropped only because its owner returned.
+ * Returns the number of findings (0: clean). */
+int leakcheck_report(FILE *out) {
+    leash_leak_opts o = {
+        .timeout_ns = (int64_t)env_u64("LEASH_LEAKCHECK_TIMEOUT_MS", 1000, 0,
+                                       3600000) * 1000000,
+        .out = out};
+    int findings = leash_leak_verify(NULL, &o);
+    if (findings < 0)
+        findings = 0;
+    objreport r = {out, 0};
+    obj_foreach(report_obj, &r);
+    findings += r.n;
+    dropped_obj d[64];
+    int64_t total;
+    int nd = obj_dropped(d, 64, &total);
+    if (total) {
+        fprintf(out, "leash: objects dropped only because their owner "
+                     "returned (release them, cancel contexts, stop "
+                     "tickers):\n");
+        for (int i = 0; i < nd; i++)
+            fprintf(out, "  %s#%" PRId64 " created at %s:%d, owned by "
+                         "goroutine %" PRId64 " (spawned at %s:%d)\n",
+                    type_name(d[i].type), d[i].id, d[i].file ? d[i].file : "?",
+                    d[i].line, d[i].owner,
+                    d[i].owner_file ? d[i].owner_file : "?", d[i].owner_line);
+        if (total > nd)
+            fprintf(out, "  ... and %" PRId64 " more\n", total - nd);
+        findings += (int)total;
+    }
+    if (findings)
+        fprintf(out, "leash: LEASH_LEAKCHECK: %d leak(s) found\n", findings);
+    fflush(out);
+    return findings;
+}
+
+static bool leakcheck_enabled(void) {
+    const char *e = getenv("LEASH_LEAKCHECK");
+    return e && *e && strcmp(e, "0");
+}
+
+/* After leash_run's main returned. */
+void leakcheck_after_run(void) {
+    if (!leakcheck_enabled() || atomic_exchange(&leakcheck_done, 1))
+        return;
+    if (leakcheck_report(stderr))
+        exit(23); /* like LeakSanitizer */
+}
+
+/* At process exit, for programs that never called leash_run. */
+static void leakcheck_atexit(void) {
+    if (atomic_load(&S.state) != 2 || atomic_exchange(&leakcheck_done, 1))
+        return;
+    if (leakcheck_report(stderr)) {
+        fflush(NULL);
+        _exit(23);
+    }
+}
+
+void leakcheck_install(void) {
+    static _Atomic int installed;
+    if (leakcheck_enabled() && !atomic_exchange(&installed, 1))
+        atexit(leakcheck_atexit);
+}

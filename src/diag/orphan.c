@@ -1,0 +1,125 @@
+/*
+ * orphan.c — what happens when a channel is proven orphaned (chan.c
+ * decides the proof): LEASH_ORPHANS=record|report|wake|abort.
+ *
+ *   record  (default) counted, and shown in dumps, the leak profile and
+ *           the tools;
+ *   report  also printed to stderr at that moment, naming the release
+ *           that made it so and every coroutine it strands;
+ *   wake    also wakes the stranded coroutines with LEASH_EORPHANED;
+ *   abort   prints a full dump and aborts.
+ */
+#include "diag.h"
+
+#include <inttypes.h>
+
+int orphan_policy(void) {
+    static _Atomic int policy = -1;
+    int p = atomic_load_explicit(&policy, memory_order_relaxed);
+    if (p >= 0)
+        return p;
+    const char *e = getenv("LEASH_ORPHANS");
+    p = ORPHANS_RECORD;
+    if (e && !strcmp(e, "report"))
+        p = ORPHANS_REPORT;
+    else if (e && !strcmp(e, "wake"))
+        p = ORPHANS_WAKE;
+    else if (e && !strcmp(e, "abort"))
+        p = ORPHANS_ABORT;
+    else if (e && *e && strcmp(e, "record"))
+        fprintf(stderr, "leash: ignoring LEASH_ORPHANS=%s "
+                        "(record|report|wake|abort)\n", e);
+    atomic_store(&policy, p);
+    return p;
+}
+
+typedef struct {
+    int64_t chan_id;
+    FILE *out;
+} report_job;
+
+static intptr_t report_on_thread(void *p) {
+    report_job *j = p;
+    dsnap s;
+    if (diag_capture(&s, NULL) < 0)
+        return LEASH_ENOMEM;
+    diag_classify(&s);
+    bool *sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
+    if (!sel) {
+        diag_snap_free(&s);
+        return LEASH_ENOMEM;
+    }
+    int n = 0;
+    const dgor *first = NULL;
+    for (int i = 0; i < s.n; i++)
+        if ((sel[i] = s.g[i].has_chan && s.g[i].chan.id == j->chan_id)) {
+            n++;
+            if (!first)
+                first = &s.g[i];
+        }
+    if (first) {
+        fprintf(j->out,
+                "leash: orphaned channel chan#%" PRId64 " (made at %s:%d): "
+                "%d goroutine(s) blocked on it forever\n",
+                j->chan_id, first->chan.file ? first->chan.file : "?",
+                first->chan.line, n);
+        diag_print_orphan_cause(j->out, first);
+        fputc('\n', j->out);
+        diag_print_leash(j->out, &s, sel);
+        fflush(j->out);
+    }
+    lfree(sel);
+    diag_snap_free(&s);
+    return n;
+}
+
+void orphan_report(int64_t chan_id, FILE *out) {
+    report_job j = {chan_id, out};
+    diag_on_thread(report_on_thread, &j);
+}
+
+/* Channels proven orphaned, waiting for sysmon to act on the policy. */
+static struct {
+    llock lock;
+    struct { leash_chan *c; int64_t id; } q[64];
+    int n;
+    int64_t dropped;
+} OQ = {.lock = LLOCK_INIT};
+
+void orphan_queue(leash_chan *c) {
+    if (orphan_policy() == ORPHANS_RECORD)
+        return; /* counted and shown in dumps: nothing to do now */
+    llock_acquire(&OQ.lock);
+    if (OQ.n < 64) {
+        OQ.q[OQ.n].c = c;
+        OQ.q[OQ.n].id = c->obj.id;
+        OQ.n++;
+    } else {
+        OQ.dropped++;
+    }
+    llock_release(&OQ.lock);
+    atomic_store(&S.orphans_queued, 1);
+    sysmon_kick();
+}
+
+void orphan_process(void) {
+    if (!atomic_exchange(&S.orphans_queued, 0))
+        return;
+    llock_acquire(&OQ.lock);
+    int n = OQ.n;
+    struct { leash_chan *c; int64_t id; } q[64];
+    memcpy(q, OQ.q, sizeof q[0] * (size_t)n);
+    OQ.n = 0;
+    llock_release(&OQ.lock);
+    int policy = orphan_policy();
+    for (int i = 0; i < n; i++) {
+        orphan_report(q[i].id, stderr);
+        if (policy == ORPHANS_WAKE)
+            orphan_wake(q[i].c, q[i].id);
+        else if (policy == ORPHANS_ABORT) {
+            leash_dump(stderr, LEASH_DUMP_STACKS);
+            fflush(stderr);
+            abort();
+        }
+    }
+}

@@ -1,0 +1,469 @@
+/*
+ * symbolize.c — pc -> function, file:line, offset, module; with a cache.
+ *
+ * Resolution:
+ *   - With elfutils' libdw (LEASH_HAVE_LIBDW): one process-wide Dwfl
+ *     session over /proc/self/maps. The function and its start come from
+ *     the ELF symbol tables (the debuginfo file's too, when one is found),
+ *     file:line from the DWARF line table. A return address is looked up
+ *     at pc-1 (inside the call instruction, as Go does), but the offset is
+ *     reported against the original pc (Go's "+0x1d" is pc - entry).
+ *     A module loaded after the session was built (dlopen) makes
+ *     dwfl_addrmodule miss, or hit the wrong module (a module reported
+ *     from the maps also claims the anonymous mappings after it): each
+ *     hit is checked against dladdr's load base, and on a miss or a
+ *     mismatch the maps are reported again and the lookup retried once —
+ *     if the dynamic linker's load/unload counters moved since the last
+ *     report (else dladdr's answer is used).
+ *   - Without libdw, or where libdw knows nothing: dladdr, which gives
+ *     exported (dynamic) symbol names and the module, no file:line.
+ *   - File:line is the line table's, i.e. the innermost inlined
+ *     function's; `func` is the symbol (the outermost, real frame).
+ *
+ * Invariants:
+ *   - Every string handed out lives in an intern table that is never freed
+ *     (the Dwfl session's own strings die when a re-report drops a
+ *     module, so none of them is ever handed out directly).
+ *   - The cache maps (pc, is_return) to a resolved dsym and only grows;
+ *     a result is cached only if every string could be interned, so an
+ *     allocation failure costs precision once, never correctness later.
+ *   - A dlclose()d object whose range is later reused by another keeps
+ *     its stale cached entries (Go has no dlclose; we accept this).
+ *
+ * Thread-safety: one mutex guards the cache, the intern table and the
+ * Dwfl session (libdw sessions are not thread-safe). Lookups from any
+ * thread may run concurrently; a pthread_atfork handler keeps a child from
+ * inheriting the mutex locked. Never call this from a signal handler.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include "diag.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef LEASH_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#endif
+
+/* ------------------------------------------------------------ state */
+
+typedef struct {
+    uintptr_t pc;
+    bool used;
+    bool is_return;
+    dsym sym;
+} sym_entry;
+
+typedef struct {
+    const char **slots; /* interned strings, NULL = empty */
+    size_t cap;         /* power of two */
+    size_t len;
+} str_set;
+
+static pthread_mutex_t sym_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t sym_once = PTHREAD_ONCE_INIT;
+static sym_entry *cache;    /* open addressing, linear probing */
+static size_t cache_cap;    /* power of two, 0 before the first insert */
+static size_t cache_len;
+static str_set strings;
+
+#ifdef LEASH_HAVE_LIBDW
+static Dwfl *dwfl;          /* NULL: not built yet, or failed */
+static bool dwfl_failed;    /* dwfl_begin/report failed: use dladdr only */
+static char *debuginfo_path; /* NULL: libdw's default search path */
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+#endif
+
+/* ------------------------------------------------------------ hashing */
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return mix64(h);
+}
+
+/* ------------------------------------------------------------ interning */
+
+/* Returns the interned copy of s (NULL in -> NULL out), or NULL on
+ * allocation failure (*ok is then cleared). Caller holds sym_mu. */
+static const char *intern(const char *s, bool *ok) {
+    if (!s)
+        return NULL;
+    if (strings.len * 2 >= strings.cap) {
+        size_t ncap = strings.cap ? strings.cap * 2 : 256;
+        const char **ns = lcalloc(ncap, sizeof *ns);
+        if (!ns) {
+            if (strings.len + 1 >= strings.cap) { /* no room at all */
+                *ok = false;
+                return NULL;
+            }
+        } else {
+            for (size_t i = 0; i < strings.cap; i++) {
+                const char *o = strings.slots[i];
+                if (!o)
+                    continue;
+                size_t j = hash_str(o) & (ncap - 1);
+                while (ns[j])
+                    j = (j + 1) & (ncap - 1);
+                ns[j] = o;
+            }
+            lfree(strings.slots);
+            strings.slots = ns;
+            strings.cap = ncap;
+        }
+    }
+    size_t mask = strings.cap - 1, i = hash_str(s) & mask;
+    for (; strings.slots[i]; i = (i + 1) & mask)
+        if (strcmp(strings.slots[i], s) == 0)
+            return strings.slots[i];
+    size_t n = strlen(s) + 1;
+    char *copy = lmalloc(n);
+    if (!copy) {
+        *ok = false;
+        return NULL;
+    }
+    memcpy(copy, s, n);
+    strings.slots[i] = copy;
+    strings.len++;
+    return copy;
+}
+
+/* ------------------------------------------------------------ the cache */
+
+static size_t cache_slot(uintptr_t pc, bool is_return) {
+    return mix64((uint64_t)pc * 2 + is_return) & (cache_cap - 1);
+}
+
+static const sym_entry *cache_find(uintptr_t pc, bool is_return) {
+    if (!cache_cap)
+        return NULL;
+    for (size_t i = cache_slot(pc, is_return); cache[i].used;
+         i = (i + 1) & (cache_cap - 1))
+        if (cache[i].pc == pc && cache[i].is_return == is_return)
+            return &cache[i];
+    return NULL;
+}
+
+/* Best effort: a failed growth just leaves the result uncached. */
+static void cache_put(uintptr_t pc, bool is_return, const dsym *s) {
+    if ((cache_len + 1) * 2 > cache_cap) {
+        size_t ncap = cache_cap ? cache_cap * 2 : 512;
+        sym_entry *nc = lcalloc(ncap, sizeof *nc);
+        if (!nc) {
+            if (cache_len + 1 >= cache_cap)
+                return;
+        } else {
+            size_t ocap = cache_cap;
+            sym_entry *old = cache;
+            cache = nc;
+            cache_cap = ncap;
+            for (size_t i = 0; i < ocap; i++) {
+                if (!old[i].used)
+                    continue;
+                size_t j = cache_slot(old[i].pc, old[i].is_return);
+                while (cache[j].used)
+                    j = (j + 1) & (ncap - 1);
+                cache[j] = old[i];
+            }
+            lfree(old);
+        }
+    }
+    size_t i = cache_slot(pc, is_return);
+    while (cache[i].used)
+        i = (i + 1) & (cache_cap - 1);
+    cache[i].pc = pc;
+    cache[i].is_return = is_return;
+    cache[i].sym = *s;
+    cache[i].used = true;
+    cache_len++;
+}
+
+/* ------------------------------------------------------------ resolvers */
+
+/* What a resolver found; strings are borrowed (valid until the next call
+ * into libdw or dladdr's object is unloaded) and get interned by the
+ * caller before the lock is dropped. */
+typedef struct {
+    const char *func, *file, *module;
+    int line;
+    uintptr_t start; /* function entry, 0 if unknown */
+} sym_raw;
+
+static void resolve_dladdr(uintptr_t addr, sym_raw *r) {
+    Dl_info info;
+    if (!dladdr((void *)addr, &info))
+        return;
+    if (!r->module && info.dli_fname && info.dli_fname[0])
+        r->module = info.dli_fname;
+    if (!r->func && info.dli_sname && info.dli_saddr) {
+        r->func = info.dli_sname;
+        r->start = (uintptr_t)info.dli_saddr;
+    }
+}
+
+#ifdef LEASH_HAVE_LIBDW
+static int gen_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    uint64_t *gen = data;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        *gen = (uint64_t)info->dlpi_adds * 0x100000001ull + info->dlpi_subs;
+    return 1; /* the counters are the same in every entry */
+}
+
+/* The dynamic linker's load/unload generation (0 if unknown). */
+static uint64_t objects_gen(void) {
+    uint64_t gen = 0;
+    dl_iterate_phdr(gen_cb, &gen);
+    return gen;
+}
+
+static uint64_t reported_gen; /* objects_gen() before the last report */
+
+/* (Re)reports the process's modules. Caller holds sym_mu. */
+static bool dwfl_report_self(void) {
+    reported_gen = objects_gen();
+    dwfl_report_begin(dwfl);
+    int rc = dwfl_linux_proc_report(dwfl, getpid());
+    /* dwfl_report_end must follow even a failed report. */
+    if (dwfl_report_end(dwfl, NULL, NULL) != 0 || rc != 0)
+        return false;
+    return true;
+}
+
+static bool dwfl_ready(void) {
+    if (dwfl)
+        return true;
+    if (dwfl_failed)
+        return false;
+    dwfl = dwfl_begin(&dwfl_callbacks);
+    if (!dwfl || !dwfl_report_self()) {
+        if (dwfl)
+            dwfl_end(dwfl);
+        dwfl = NULL;
+        dwfl_failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* The module holding addr, checked against the dynamic linker: a module
+ * whose range was taken from /proc/self/maps may also claim the
+ * anonymous mappings after it, where a later dlopen can land. On a miss
+ * or a disagreement the maps are reported again once, if objects were
+ * loaded or unloaded since the last report. */
+static Dwfl_Module *dwfl_module_of(uintptr_t addr) {
+    Dl_info info;
+    bool known = dladdr((void *)addr, &info) != 0;
+    for (int pass = 0;; pass++) {
+        Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
+        if (mod) {
+            Dwarf_Addr start = 0;
+            dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+            if (!known || start == (Dwarf_Addr)(uintptr_t)info.dli_fbase)
+                return mod;
+        }
+        if (pass > 0 || objects_gen() == reported_gen || !dwfl_report_self())
+            return NULL;
+    }
+}
+
+static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
+    if (!dwfl_ready())
+        return;
+    Dwfl_Module *mod = dwfl_module_of(addr);
+    if (!mod)
+        return;
+    /* The name reported from the maps: the object's absolute path. */
+    r->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    const char *name =
+        dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (name && name[0]) {
+        r->func = name;
+        r->start = addr - off;
+    }
+
+    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+    if (line) {
+        int lineno = 0;
+        const char *file =
+            dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file && lineno > 0) {
+            r->file = file;
+            r->line = lineno;
+        }
+    }
+}
+#endif
+
+/* ------------------------------------------------------------ resolver */
+
+/* libdw's line-table reader keeps ~150 KiB of arrays on the stack, more
+ * than a coroutine has (64 KiB by default). So libdw runs on a thread of
+ * our own: the caller, holding sym_mu (one request at a time), posts the
+ * address under res_mu and waits; the thread resolves it and goes away
+ * after a while without requests, to be started again on the next miss.
+ * Lock order: sym_mu > res_mu. */
+static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool res_running, res_posted, res_done;
+
+#ifdef LEASH_HAVE_LIBDW
+static pthread_cond_t res_cv = PTHREAD_COND_INITIALIZER;
+static uintptr_t res_addr;
+static sym_raw res_out;
+#define RES_IDLE_NS 2000000000ll /* the thread exits after 2 s idle */
+#define RES_STACK (1u << 20)
+
+static void *resolver_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&res_mu);
+    for (;;) {
+        while (!res_posted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t t = ts.tv_nsec + RES_IDLE_NS;
+            ts.tv_sec += t / 1000000000;
+            ts.tv_nsec = t % 1000000000;
+            if (pthread_cond_timedwait(&res_cv, &res_mu, &ts) != 0 &&
+                !res_posted) {
+                res_running = false;
+                pthread_mutex_unlock(&res_mu);
+                return NULL;
+            }
+        }
+        res_posted = false;
+        pthread_mutex_unlock(&res_mu);
+        sym_raw r = {0};
+        resolve_dwfl(res_addr, &r); /* the caller holds sym_mu */
+        pthread_mutex_lock(&res_mu);
+        res_out = r;
+        res_done = true;
+        pthread_cond_broadcast(&res_cv);
+    }
+}
+
+/* Resolves addr with libdw on the resolver thread; false if that thread
+ * could not be started. Caller holds sym_mu. */
+static bool resolve_remote(uintptr_t addr, sym_raw *r) {
+    pthread_mutex_lock(&res_mu);
+    if (!res_running) {
+        pthread_attr_t attr;
+        sigset_t all, old;
+        pthread_t t;
+        sigfillset(&all);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, RES_STACK);
+        /* The thread takes no signals: they are the runtime's business. */
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        res_running = pthread_create(&t, &attr, resolver_main, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (!res_running) {
+            pthread_mutex_unlock(&res_mu);
+            return false;
+        }
+    }
+    res_addr = addr;
+    res_done = false;
+    res_posted = true;
+    pthread_cond_broadcast(&res_cv);
+    while (!res_done)
+        pthread_cond_wait(&res_cv, &res_mu);
+    *r = res_out;
+    pthread_mutex_unlock(&res_mu);
+    return true;
+}
+#endif
+
+/* fork: no lookup is in flight in the child, and no resolver thread. */
+static void sym_atfork_prepare(void) {
+    pthread_mutex_lock(&sym_mu);
+    pthread_mutex_lock(&res_mu);
+}
+static void sym_atfork_parent(void) {
+    pthread_mutex_unlock(&res_mu);
+    pthread_mutex_unlock(&sym_mu);
+}
+static void sym_atfork_child(void) {
+    res_running = res_posted = res_done = false;
+    sym_atfork_parent();
+}
+static void sym_init_once(void) {
+    pthread_atfork(sym_atfork_prepare, sym_atfork_parent, sym_atfork_child);
+}
+
+/* ------------------------------------------------------------ entry */
+
+void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
+    out->func = "?";
+    out->file = NULL;
+    out->line = 0;
+    out->offset = 0;
+    out->module = NULL;
+    if (pc == 0 || (is_return && pc == 1))
+        return;
+
+    pthread_once(&sym_once, sym_init_once);
+    pthread_mutex_lock(&sym_mu);
+    const sym_entry *e = cache_find(pc, is_return);
+    if (e) {
+        *out = e->sym;
+        pthread_mutex_unlock(&sym_mu);
+        return;
+    }
+
+    uintptr_t addr = is_return ? pc - 1 : pc;
+    sym_raw r = {0};
+    bool ok = true; /* false: do not cache, a later lookup may do better */
+#ifdef LEASH_HAVE_LIBDW
+    ok = resolve_remote(addr, &r);
+#endif
+    if (!r.func || !r.module)
+        resolve_dladdr(addr, &r);
+
+    dsym s = {.func = "?", .file = NULL, .line = 0, .offset = 0,
+              .module = NULL};
+    if (r.func) {
+        const char *f = intern(r.func, &ok);
+        if (f) {
+            s.func = f;
+            if (r.start && r.start <= pc)
+                s.offset = pc - r.start;
+        }
+    }
+    if (r.file) {
+        s.file = intern(r.file, &ok);
+        if (s.file)
+            s.line = r.line;
+    }
+    s.module = intern(r.module, &ok);
+    if (ok)
+        cache_put(pc, is_return, &s);
+    pthread_mutex_unlock(&sym_mu);
+    *out = s;
+}
