@@ -96,3 +96,11 @@ intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg) {
     g_wait_end(g);
     return job.result;
 }
+
+/* Helper threads alive (the deadlock detector accounts for every thread). */
+int blocking_threads(void) {
+    llock_acquire(&B.lock);
+    int n = B.nthreads;
+    llock_release(&B.lock);
+    return n;
+}

@@ -344,7 +344,7 @@ static int chan_send(leash_chan *c, const void *elem, bool block) {
     chan_note_user(c, self);
     if (c->closed) {
         slock_release(&c->lock);
-        return LEASH_ECLOSED;
+        return strict_fail(LEASH_ECLOSED, "send on closed channel");
     }
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
@@ -377,7 +377,8 @@ static int chan_send(leash_chan *c, const void *elem, bool block) {
     sched_park(slock_release_fn, &c->lock);
     g_wait_end(g);
     if (!me.success)
-        return me.err ? me.err : LEASH_ECLOSED; /* closed meanwhile */
+        return me.err ? me.err
+                      : strict_fail(LEASH_ECLOSED, "send on closed channel");
     return 0;
 }
 
@@ -482,6 +483,8 @@ int leash_try_recv_n(leash_chan *ch, void *out, size_t size) {
 /* ----------------------------------------------------------------- close */
 
 int leash_close(leash_chan *ch) {
+    if (!ch)
+        return strict_fail(LEASH_EINVAL, "close of nil channel");
     leash_chan *c = chan_check(ch);
     if (!c)
         return LEASH_EINVAL;
@@ -489,7 +492,7 @@ int leash_close(leash_chan *ch) {
     chan_note_user(c, sched_getg());
     if (c->closed) {
         slock_release(&c->lock);
-        return LEASH_ECLOSED;
+        return strict_fail(LEASH_ECLOSED, "close of closed channel");
     }
     c->closed = true;
     sudog *list = NULL;

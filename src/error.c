@@ -78,3 +78,20 @@ static const char *const reasons[WR__COUNT] = {
 const char *wait_reason_str(int wr) {
     return (wr >= 0 && wr < WR__COUNT && reasons[wr]) ? reasons[wr] : "unknown";
 }
+
+int strict_fail(int err, const char *msg) {
+    static _Atomic int strict = -1;
+    int on = atomic_load_explicit(&strict, memory_order_relaxed);
+    if (on < 0) {
+        const char *e = getenv("LEASH_STRICT");
+        on = e && *e && strcmp(e, "0");
+        atomic_store(&strict, on);
+    }
+    if (!on)
+        return err;
+    fflush(stdout);
+    fprintf(stderr, "panic: %s\n\n", msg);
+    leash_dump(stderr, LEASH_DUMP_STACKS);
+    fflush(stderr);
+    abort();
+}

@@ -348,6 +348,7 @@ typedef struct sched {
     _Atomic uint32_t sysmon_stop;
     pthread_t sysmon_thread;
     _Atomic int orphans_queued;
+    _Atomic int foreign_parked;      /* plain threads parked in leash */
 } sched_t;
 extern INTERNAL sched_t S;
 
@@ -562,6 +563,8 @@ INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by);
  * coroutine about to park, holding the channel's lock. */
 INTERNAL void orphan_queue(leash_chan *c);
 INTERNAL void orphan_process(void); /* sysmon */
+INTERNAL bool deadlock_check(void); /* sysmon, when all workers idle */
+INTERNAL int blocking_threads(void);
 INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
 INTERNAL void orphan_wake(leash_chan *c, int64_t id);
 INTERNAL bool coro_alive(int64_t id);
@@ -587,5 +590,8 @@ INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,
                           uint64_t hi);
 INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+/* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's
+ * panic message with a dump of every coroutine and aborts. */
+INTERNAL int strict_fail(int err, const char *go_message);
 
 #endif /* LEASH_INTERNAL_H */

@@ -547,10 +547,13 @@ void sched_park(void (*unlockf)(void *), void *arg) {
         g = tls_foreign;
         if (!g)
             leash_fatal("leash: park outside a coroutine or known thread");
+        atomic_fetch_add(&S.foreign_parked, 1);
         if (unlockf)
             unlockf(arg);
+        sysmon_kick(); /* let it look for a deadlock */
         while (atomic_load_explicit(&g->parked, memory_order_acquire) == 0)
             futex_wait(&g->parked, 0, T_INF);
+        atomic_fetch_sub(&S.foreign_parked, 1);
         return;
     }
     atomic_store_explicit(&g->state, G_WAITING, memory_order_relaxed);

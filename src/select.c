@@ -196,7 +196,7 @@ static int do_select(leash_case *cs, size_t n, bool block) {
             unlock_all_but(&ls, k->ch);
         else
             unlock_all(&ls);
-        rc = r < 0 ? r : order[i];
+        rc = r < 0 ? strict_fail(r, "send on closed channel") : order[i];
         goto out;
     }
     if (!block) {
@@ -246,7 +246,8 @@ static int do_select(leash_case *cs, size_t n, bool block) {
             memset(k->elem, 0, esz);
         rc = won->case_idx;
     } else {
-        rc = won->success ? won->case_idx : LEASH_ECLOSED;
+        rc = won->success ? won->case_idx
+                          : strict_fail(LEASH_ECLOSED, "send on closed channel");
     }
 out:
     if (order != small_order) {

@@ -55,7 +55,7 @@ int leash_waitgroup_add(leash_waitgroup *wg, int64_t n) {
     int64_t v = wg->count_ + n;
     if (v < 0 || (n > 0 && v < wg->count_)) {
         uunlock(&wg->lock_);
-        return LEASH_EINVAL; /* negative counter: Go panics */
+        return strict_fail(LEASH_EINVAL, "sync: negative WaitGroup counter");
     }
     wg->count_ = v;
     wnode *list = NULL;
@@ -168,7 +168,7 @@ int leash_mutex_unlock(leash_mutex *mu) {
                                            __ATOMIC_RELAXED)))
         return 0;
     if (!(s & MU_LOCKED))
-        return LEASH_EINVAL; /* unlock of an unlocked mutex */
+        return strict_fail(LEASH_EINVAL, "sync: unlock of unlocked mutex");
     ulock(&mu->lock_);
     wnode *w = mu->head_;
     mu->head_ = w->next;

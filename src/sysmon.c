@@ -37,7 +37,9 @@ static void *sysmon_main(void *arg) {
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
         if (atomic_load(&S.nidle) == S.nprocs &&
             atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
-            /* Everything idle: sleep until a worker wakes us. */
+            /* Everything idle: unless that is a deadlock (which ends the
+             * process), sleep until a worker wakes us. */
+            deadlock_check();
             atomic_store(&S.sysmon_sleeping, 1);
             if (atomic_load(&S.nidle) == S.nprocs &&
                 !atomic_load(&S.shutting_down))

@@ -115,8 +115,8 @@ static void print_frame_go(FILE *out, uintptr_t pc, bool is_return) {
 }
 
 static void print_created_by(FILE *out, const dgor *d) {
-    if (!d->spawn_pc)
-        return;
+    if (!d->spawn_pc || !d->spawn_file)
+        return; /* leash_run's main coroutine: Go prints none for main */
     dsym s;
     sym_lookup(d->spawn_pc, true, &s);
     if (d->parent_id)

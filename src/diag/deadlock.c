@@ -1,0 +1,95 @@
+/*
+ * deadlock.c — Go's "all goroutines are asleep - deadlock!", for C.
+ *
+ * sysmon calls deadlock_check when every worker is idle. It is a proof,
+ * not a guess, so it asks for all of:
+ *   - no runnable coroutine (every worker idle, the global queue empty);
+ *   - no timer pending, no coroutine in I/O or in a leash_blocking call
+ *     (each of those can wake somebody);
+ *   - every live coroutine parked;
+ *   - every thread of the process accounted for and blocked: the workers,
+ *     sysmon, idle leash_blocking helpers, and plain threads parked inside
+ *     leash. A thread leash does not know about (counted in /proc) could
+ *     still send on a channel, so it silences the detector.
+ * The state must hold twice, 10 ms apart, with no scheduling in between.
+ * Then it prints Go's message and every coroutine (Go's debug=2 format)
+ * and exits with status 2, as Go does.
+ */
+#include "diag.h"
+
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+static int count_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Every coroutine parked on something nothing external can resolve. */
+static bool all_parked(int64_t *ticks) {
+    *ticks = 0;
+    for (int i = 0; i < S.nprocs; i++)
+        *ticks += atomic_load_explicit(&S.workers[i].schedtick,
+                                       memory_order_relaxed);
+    bool ok = true;
+    for (int s = 0; s < NSHARDS && ok; s++) {
+        shard_t *sh = &G_shards[s];
+        llock_acquire(&sh->lock);
+        for (leash_g *g = sh->head; g && ok; g = g->all_next) {
+            if (atomic_load(&g->state) != G_WAITING) {
+                ok = false;
+                break;
+            }
+            switch (atomic_load(&g->wait_reason)) {
+            case WR_SLEEP:
+            case WR_IO_WAIT:
+            case WR_SYSCALL:
+                ok = false;
+                break;
+            default:
+                break;
+            }
+        }
+        llock_release(&sh->lock);
+    }
+    return ok;
+}
+
+static bool quiescent(int64_t *ticks) {
+    if (atomic_load(&S.nidle) != S.nprocs || atomic_load(&S.gq_len) != 0 ||
+        atomic_load(&S.io_waiters) != 0 || timer_next_all() != T_INF)
+        return false;
+    if (leash_num_coroutines() == 0 && atomic_load(&S.foreign_parked) == 0)
+        return false; /* nothing waits on anything */
+    if (!all_parked(ticks))
+        return false;
+    int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
+                atomic_load(&S.foreign_parked);
+    return count_threads() == known;
+}
+
+bool deadlock_check(void) {
+    const char *e = getenv("LEASH_DEADLOCK");
+    if (e && !strcmp(e, "0"))
+        return false;
+    int64_t t1, t2;
+    if (!quiescent(&t1))
+        return false;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+    if (!quiescent(&t2) || t1 != t2)
+        return false;
+    fflush(stdout);
+    fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
+    leash_dump(stderr, LEASH_DUMP_STACKS);
+    fflush(stderr);
+    _exit(2);
+}
