@@ -36,6 +36,7 @@ struct leash_ctx {
     bool has_value;
     const void *key;
     void *value;
+    _Atomic int64_t cancelled_at; /* coarse clock, for the diagnostics */
 };
 
 static struct leash_ctx background = {
@@ -100,6 +101,7 @@ static void cancel_one(leash_ctx *c, int err, bool skip_timer, worklist *wl) {
         llock_release(&c->lock);
         return;
     }
+    atomic_store_explicit(&c->cancelled_at, coarse_now(), memory_order_relaxed);
     leash_ctx *ch = c->children;
     c->children = NULL;
     for (leash_ctx *next; ch; ch = next) {
@@ -280,4 +282,31 @@ int64_t leash_ctx_deadline(leash_ctx *ctx) {
     if (!c)
         return LEASH_EINVAL;
     return c->deadline == T_INF ? -1 : c->deadline;
+}
+
+typedef struct {
+    leash_g *g;
+    int64_t at;
+} held_scan;
+
+static void scan_ctx(lobj *o, void *arg) {
+    held_scan *h = arg;
+    if (o->type != OBJ_CTX || o->immortal)
+        return;
+    leash_ctx *c = (leash_ctx *)o;
+    void *waits = atomic_load_explicit(&h->g->wait_obj, memory_order_relaxed);
+    if (waits == c->done)
+        return; /* it waits for exactly this cancellation */
+    int64_t at = atomic_load_explicit(&c->cancelled_at, memory_order_relaxed);
+    if (atomic_load(&c->err) && at && (!h->at || at < h->at))
+        h->at = at;
+}
+
+/* "Canceled but still blocked": the earliest cancellation among the
+ * contexts g holds a reference on, unless g waits on that context's done
+ * channel. 0 if none. */
+int64_t ctx_cancelled_held(leash_g *g) {
+    held_scan h = {g, 0};
+    obj_foreach_held(g, scan_ctx, &h);
+    return h.at;
 }

@@ -242,6 +242,11 @@ struct leash_g {
     int spawn_line;
     void *spawn_pc;
     int64_t scope;             /* leak scope, inherited from the parent */
+    /* Set by sysmon while it runs without yielding past LEASH_HOG_MS:
+     * since when, and its stack sampled then. */
+    _Atomic int64_t hog_since;
+    int hog_n;
+    uintptr_t hog_pcs[16];
 
     lstack *stack;
     struct leash_g *all_next, *all_prev; /* registry shard list */
@@ -284,7 +289,8 @@ struct theap {
 
 struct worker {
     /* Owner-written hot fields. */
-    leash_g *cur;           /* running coroutine, NULL on g0 */
+    leash_g *cur;           /* running coroutine, NULL on g0; written with
+                             * __atomic_store_n (sysmon reads it) */
     void *g0_sp;            /* scheduler context */
     _Atomic uint32_t schedtick; /* owner-written, sysmon reads */
     enum after_kind after;  /* action for whoever runs next (park protocol) */
@@ -481,6 +487,9 @@ typedef struct {
 INTERNAL int obj_dropped(dropped_obj *out, int max, int64_t *total);
 /* Calls fn for every live object (R.lock held: fn must not call back). */
 INTERNAL void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg);
+/* Calls fn for every object g holds a reference on (R.lock held). */
+INTERNAL void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg),
+                               void *arg);
 
 /* ------------------------------------------------------------- timer.c */
 struct leash_timer {
@@ -564,6 +573,12 @@ INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by);
 INTERNAL void orphan_queue(leash_chan *c);
 INTERNAL void orphan_process(void); /* sysmon */
 INTERNAL bool deadlock_check(void); /* sysmon, when all workers idle */
+/* Samples the stack of g running on w by a signal (diag/capture.c). */
+INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
+                                 int max);
+/* The earliest cancellation among the contexts g holds, if it is waiting
+ * on something else: 0 if none (ctx.c). */
+INTERNAL int64_t ctx_cancelled_held(leash_g *g);
 INTERNAL int blocking_threads(void);
 INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
 INTERNAL void orphan_wake(leash_chan *c, int64_t id);

@@ -344,6 +344,13 @@ void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg) {
     llock_release(&R.lock);
 }
 
+void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg), void *arg) {
+    llock_acquire(&R.lock);
+    for (lref *r = g->refs; r; r = r->g_next)
+        fn(r->obj, arg);
+    llock_release(&R.lock);
+}
+
 size_t obj_count(int type) {
     llock_acquire(&R.lock);
     size_t n = 0;

@@ -505,11 +505,11 @@ static void check_stack(leash_g *g) {
 static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
     check_stack(g);
     if (to) {
-        w->cur = to;
+        __atomic_store_n(&w->cur, to, __ATOMIC_RELAXED);
         to->w = w;
         atomic_store_explicit(&to->state, G_RUNNING, memory_order_relaxed);
     } else {
-        w->cur = NULL;
+        __atomic_store_n(&w->cur, NULL, __ATOMIC_RELAXED);
     }
 #if defined(LEASH_ASAN)
     void **fake = exiting ? NULL : &g->asan_fake;
@@ -731,7 +731,7 @@ top:
 }
 
 static void run_g(worker *w, leash_g *g) {
-    w->cur = g;
+    __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
     g->w = w;
     atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);
 #if defined(LEASH_ASAN)
@@ -740,7 +740,7 @@ static void run_g(worker *w, leash_g *g) {
     void **fake = NULL;
 #endif
     w = ctx_switch(w, &w->g0_sp, fake, g);
-    w->cur = NULL;
+    __atomic_store_n(&w->cur, NULL, __ATOMIC_RELAXED);
     do_after(w);
 }
 

@@ -11,6 +11,8 @@
  *     queued for a whole tick (the scheduler does not wake workers for a
  *     lone `runnext`, so a coroutine that computes for long would
  *     otherwise keep its readied peer waiting);
+ *   - flags a coroutine that runs without yielding for LEASH_HOG_MS
+ *     (default 1000) as a suspect (an endless loop) and samples its stack;
  *   - polls the network when coroutines wait for I/O and no worker has
  *     polled for 10 ms (all of them busy);
  * When every worker is idle it sleeps until one wakes up, so an idle
@@ -26,10 +28,14 @@ static void *sysmon_main(void *arg) {
     (void)arg;
     uint32_t seen_tick[1024];
     int64_t seen_since[1024];
+    leash_g *hog[1024];
     int n = S.nprocs < 1024 ? S.nprocs : 1024;
+    int64_t hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) *
+                     1000000;
     for (int i = 0; i < n; i++) {
         seen_tick[i] = 0;
         seen_since[i] = 0;
+        hog[i] = NULL;
     }
     while (!atomic_load(&S.shutting_down)) {
         orphan_process();
@@ -54,7 +60,19 @@ static void *sysmon_main(void *arg) {
             if (t != seen_tick[i]) {
                 seen_tick[i] = t;
                 seen_since[i] = now;
+                if (hog[i]) { /* it yielded at last */
+                    atomic_store(&hog[i]->hog_since, 0);
+                    hog[i] = NULL;
+                }
                 continue;
+            }
+            leash_g *cur = __atomic_load_n(&w->cur, __ATOMIC_RELAXED);
+            if (cur && !hog[i] && now - seen_since[i] >= hog_ns) {
+                /* Running without a scheduling decision for that long:
+                 * an endless loop, as likely as not. Keep its stack. */
+                cur->hog_n = diag_sample_running(w, cur, cur->hog_pcs, 16);
+                atomic_store(&cur->hog_since, seen_since[i]);
+                hog[i] = cur;
             }
             /* No scheduling decision on w for a whole tick: if it has
              * queued work and somebody idles, let that one take it. */

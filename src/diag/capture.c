@@ -73,7 +73,7 @@ static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     (void)si;
     worker *w = sched_worker();
     leash_g *g = atomic_load(&SIG.target);
-    if (!w || !g || w->cur != g)
+    if (!w || !g || __atomic_load_n(&w->cur, __ATOMIC_RELAXED) != g)
         return;
     ucontext_t *uc = ucv;
 #if defined(__x86_64__)
@@ -103,7 +103,7 @@ static void install_sampler(void) {
 
 /* Samples the stack of g, running on worker w; 0 frames if it stopped
  * running meanwhile or did not answer within 100 ms. */
-static int sample_running(worker *w, leash_g *g, uintptr_t *pcs, int max) {
+int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs, int max) {
     pthread_mutex_lock(&SIG.mu);
     install_sampler();
     atomic_store(&SIG.done, 0);
@@ -200,6 +200,7 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     memcpy(d->name, g->name, sizeof d->name);
     d->name[sizeof d->name - 1] = 0;
     d->self = g == self;
+    d->hog_since = atomic_load_explicit(&g->hog_since, memory_order_relaxed);
 }
 
 int diag_capture(dsnap *snap, leash_g *self) {
@@ -252,6 +253,8 @@ int diag_capture(dsnap *snap, leash_g *self) {
                 d->reason = reason;
                 d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
                 capture_wait_obj(d, g);
+                if (st == G_WAITING && reason != WR_SELECT)
+                    d->ctx_cancelled_at = ctx_cancelled_held(g);
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&g->nresume, memory_order_relaxed) ==
                     r1)
@@ -265,7 +268,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
     for (int i = 0; i < nrunning; i++) {
         dgor *d = &snap->g[running[i].idx];
         d->state = G_RUNNING;
-        d->nframes = sample_running(running[i].w, running[i].g, d->pcs,
+        d->nframes = diag_sample_running(running[i].w, running[i].g, d->pcs,
                                     DIAG_MAX_FRAMES);
     }
     return 0;

@@ -56,7 +56,17 @@ typedef struct dgor {
     bool select_nil;    /* a select whose channels are all NULL */
     bool io_deadline;   /* IO wait with a deadline */
     int leak;           /* enum leak_kind, set by diag_classify */
+    int64_t hog_since;  /* running without yielding since (sysmon) */
+    int64_t ctx_cancelled_at; /* a context it holds was cancelled then */
+    int suspect;        /* enum suspect_kind, set by diag_classify */
 } dgor;
+
+enum suspect_kind {
+    SUSPECT_NONE = 0,
+    SUSPECT_HOG,          /* running without yielding (endless loop?) */
+    SUSPECT_IO_NO_DEADLINE,
+    SUSPECT_CANCELED_BLOCKED, /* its context is done, it still waits */
+};
 
 typedef struct {
     dgor *g;
@@ -68,6 +78,7 @@ typedef struct {
 INTERNAL int diag_capture(dsnap *snap, leash_g *self);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_classify(dsnap *snap);
+INTERNAL const char *diag_suspect_str(int kind);
 INTERNAL int diag_write(FILE *out, int debug, bool leaked_only);
 INTERNAL intptr_t diag_on_thread(intptr_t (*fn)(void *), void *arg);
 /* Formats the selected records (sel NULL: all) of a snapshot. */

@@ -102,6 +102,26 @@ void diag_classify(dsnap *s) {
         default:
             break;
         }
+        d->suspect = SUSPECT_NONE;
+        if (d->leak)
+            continue;
+        if (d->reason == WR_IO_WAIT && !d->io_deadline)
+            d->suspect = SUSPECT_IO_NO_DEADLINE;
+        else if (d->ctx_cancelled_at && !d->self && d->reason != WR_SYSCALL)
+            d->suspect = SUSPECT_CANCELED_BLOCKED;
+    }
+    for (int i = 0; i < s->n; i++)
+        if (s->g[i].state == G_RUNNING && s->g[i].hog_since)
+            s->g[i].suspect = SUSPECT_HOG;
+}
+
+const char *diag_suspect_str(int k) {
+    switch (k) {
+    case SUSPECT_HOG: return "runs without yielding (endless loop?)";
+    case SUSPECT_IO_NO_DEADLINE: return "waits for I/O with no deadline";
+    case SUSPECT_CANCELED_BLOCKED:
+        return "its context is canceled but it still waits on something else";
+    default: return "";
     }
 }
 
@@ -300,11 +320,22 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
             char dur[48];
             fmt_duration(dur, sizeof dur, d->wait_ns);
             fprintf(out, ", %s", dur);
+        } else if (d->state == G_RUNNING && d->hog_since) {
+            char dur[48];
+            fmt_duration(dur, sizeof dur, s->now - d->hog_since);
+            fprintf(out, ", %s without yielding", dur);
         }
         fprintf(out, "]:");
         if (d->leak)
             fprintf(out, " LEAKED (%s)", leak_str(d->leak));
+        else if (d->suspect)
+            fprintf(out, " SUSPECT (%s)", diag_suspect_str(d->suspect));
         fputc('\n', out);
+        if (d->suspect == SUSPECT_CANCELED_BLOCKED) {
+            char dur[48];
+            fmt_duration(dur, sizeof dur, s->now - d->ctx_cancelled_at);
+            fprintf(out, "    a context it holds was canceled %s ago\n", dur);
+        }
         print_wait_obj(out, d);
         diag_print_orphan_cause(out, d);
         if (d->spawn_file || d->spawn_pc) {
@@ -386,6 +417,12 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
         }
         fprintf(out, ",\"leak\":");
         json_str(out, leak_key(d->leak));
+        fprintf(out, ",\"suspect\":");
+        json_str(out, d->suspect == SUSPECT_HOG ? "hog"
+                      : d->suspect == SUSPECT_IO_NO_DEADLINE ? "io_no_deadline"
+                      : d->suspect == SUSPECT_CANCELED_BLOCKED
+                          ? "canceled_blocked"
+                          : NULL);
         dsym sy;
         sym_lookup(d->spawn_pc, true, &sy);
         fprintf(out, ",\"spawn\":{\"file\":");
