@@ -287,6 +287,23 @@ intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
 
 /* ------------------------------------------------------------- diagnostics */
 
+/* key=value labels on the current coroutine, inherited by the coroutines
+ * it starts and shown in every dump format (pprof sample labels, the
+ * `# labels:` line of Go's profile text). At most LEASH_MAX_LABELS; a
+ * NULL value removes the key. Strings are copied (interned for good). */
+#define LEASH_MAX_LABELS 8
+int leash_label_set(const char *key, const char *value);
+const char *leash_label_get(const char *key); /* NULL if unset */
+/* A context carrying a label; leash_label_apply(ctx) copies a context's
+ * labels (its own and its ancestors') to the current coroutine, like
+ * Go's pprof.Do. */
+#define leash_ctx_with_label(parent, key, value) \
+    leash_ctx_with_label_at(__FILE__, __LINE__, (parent), (key), (value))
+leash_ctx *leash_ctx_with_label_at(const char *file, int line,
+                                   leash_ctx *parent, const char *key,
+                                   const char *value);
+int leash_label_apply(leash_ctx *ctx);
+
 /* Dump formats (`debug`): 0, 1 and 2 are Go's, for its tools and people. */
 enum {
     LEASH_DUMP_PPROF = 0,  /* gzipped pprof profile.proto (go tool pprof) */

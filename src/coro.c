@@ -89,6 +89,11 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     g->spawn_pc = spawn_pc;
     g->parent_id = parent ? parent->id : 0;
     g->scope = parent ? parent->scope : 0;
+    if (parent && parent->nlabels) {
+        memcpy(g->label_key, parent->label_key, sizeof g->label_key);
+        memcpy(g->label_val, parent->label_val, sizeof g->label_val);
+        g->nlabels = parent->nlabels;
+    }
 
     for (int i = 0; i < nobj; i++) {
         if (obj_retain_for(objs[i], g, true) < 0) {

@@ -261,6 +261,15 @@ void *leash_ctx_value(leash_ctx *ctx, const void *key) {
     return NULL;
 }
 
+/* Every value stored under key along ctx's ancestry, nearest first. */
+int ctx_values(leash_ctx *ctx, const void *key, const void **out, int max) {
+    int n = 0;
+    for (leash_ctx *c = ctx_check(ctx); c && n < max; c = c->parent)
+        if (c->has_value && c->key == key)
+            out[n++] = c->value;
+    return n;
+}
+
 void leash_ctx_cancel(leash_ctx *ctx) {
     leash_ctx *c = ctx_check(ctx);
     if (c && c != &background)

@@ -242,6 +242,11 @@ struct leash_g {
     int spawn_line;
     void *spawn_pc;
     int64_t scope;             /* leak scope, inherited from the parent */
+    /* Labels (interned strings), inherited at spawn; written by the g
+     * itself under its shard lock (dumps read them under it). */
+    const char *label_key[LEASH_MAX_LABELS];
+    const char *label_val[LEASH_MAX_LABELS];
+    int nlabels;
     /* Set by sysmon while it runs without yielding past LEASH_HOG_MS:
      * since when, and its stack sampled then. */
     _Atomic int64_t hog_since;
@@ -579,10 +584,13 @@ INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
 /* The earliest cancellation among the contexts g holds, if it is waiting
  * on something else: 0 if none (ctx.c). */
 INTERNAL int64_t ctx_cancelled_held(leash_g *g);
+INTERNAL int ctx_values(leash_ctx *ctx, const void *key, const void **out,
+                       int max);
 INTERNAL int blocking_threads(void);
 INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
 INTERNAL void orphan_wake(leash_chan *c, int64_t id);
 INTERNAL bool coro_alive(int64_t id);
+INTERNAL const char *label_intern(const char *s); /* NULL on ENOMEM */
 extern INTERNAL _Atomic int64_t leash_orphans_total;
 /* A channel whose first reference goes to `owner` (NULL: the runtime). */
 INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,

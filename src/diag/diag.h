@@ -35,6 +35,9 @@ typedef struct dgor {
     int spawn_line;
     uintptr_t spawn_pc; /* return address in the creating function */
     char name[32];
+    int nlabels;        /* interned strings: valid for good */
+    const char *label_key[LEASH_MAX_LABELS];
+    const char *label_val[LEASH_MAX_LABELS];
     bool self;          /* the coroutine taking the snapshot */
     int nframes;
     uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first */

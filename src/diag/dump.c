@@ -174,7 +174,21 @@ typedef struct {
     const uintptr_t *pcs;
     int n;
     int64_t count;
+    const dgor *d; /* a representative, for its labels */
 } stackgroup;
+
+static bool same_labels(const dgor *a, const dgor *b) {
+    if (a->nlabels != b->nlabels)
+        return false;
+    for (int i = 0; i < a->nlabels; i++) {
+        int k = 0;
+        while (k < b->nlabels && b->label_key[k] != a->label_key[i])
+            k++;
+        if (k == b->nlabels || b->label_val[k] != a->label_val[i])
+            return false; /* interned: pointers compare */
+    }
+    return true;
+}
 
 static int group_stacks(const dsnap *s, const bool *sel, stackgroup **out) {
     stackgroup *gs = lmalloc(sizeof *gs * (size_t)(s->n ? s->n : 1));
@@ -189,10 +203,12 @@ static int group_stacks(const dsnap *s, const bool *sel, stackgroup **out) {
         const uintptr_t *pcs = d->pcs + first;
         int k = 0;
         for (; k < ng; k++)
-            if (gs[k].n == n && !memcmp(gs[k].pcs, pcs, sizeof *pcs * (size_t)n))
+            if (gs[k].n == n &&
+                !memcmp(gs[k].pcs, pcs, sizeof *pcs * (size_t)n) &&
+                same_labels(gs[k].d, d))
                 break;
         if (k == ng)
-            gs[ng++] = (stackgroup){pcs, n, 0};
+            gs[ng++] = (stackgroup){pcs, n, 0, d};
         gs[k].count++;
     }
     /* Most frequent first, as Go prints them. */
@@ -224,6 +240,14 @@ static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
         for (int k = 0; k < gs[i].n; k++)
             fprintf(out, " 0x%" PRIxPTR, gs[i].pcs[k]);
         fputc('\n', out);
+        const dgor *d = gs[i].d;
+        if (d->nlabels) {
+            fprintf(out, "# labels: {");
+            for (int k = 0; k < d->nlabels; k++)
+                fprintf(out, "%s\"%s\":\"%s\"", k ? ", " : "", d->label_key[k],
+                        d->label_val[k]);
+            fprintf(out, "}\n");
+        }
         for (int k = 0; k < gs[i].n; k++) {
             dsym sy;
             sym_lookup(gs[i].pcs[k], true, &sy);
@@ -249,7 +273,10 @@ static int dump_pprof(FILE *out, const dsnap *s, const bool *sel) {
     }
     for (int i = 0; i < ng; i++)
         samples[i] = (dsample){.pcs = gs[i].pcs, .npcs = gs[i].n,
-                               .count = gs[i].count};
+                               .count = gs[i].count,
+                               .label_keys = gs[i].d->label_key,
+                               .label_vals = gs[i].d->label_val,
+                               .nlabels = gs[i].d->nlabels};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int rc = pprof_write_goroutine(out, samples, ng,
@@ -336,6 +363,12 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
             fmt_duration(dur, sizeof dur, s->now - d->ctx_cancelled_at);
             fprintf(out, "    a context it holds was canceled %s ago\n", dur);
         }
+        if (d->nlabels) {
+            fprintf(out, "    labels:");
+            for (int k = 0; k < d->nlabels; k++)
+                fprintf(out, " %s=%s", d->label_key[k], d->label_val[k]);
+            fputc('\n', out);
+        }
         print_wait_obj(out, d);
         diag_print_orphan_cause(out, d);
         if (d->spawn_file || d->spawn_pc) {
@@ -409,7 +442,15 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
                 firstg ? "" : ",", d->id, d->parent_id);
         firstg = false;
         json_str(out, d->name);
-        fprintf(out, ",\"state\":\"%s\"", state_key(d));
+        fprintf(out, ",\"state\":\"%s\",\"labels\":{", state_key(d));
+        for (int k = 0; k < d->nlabels; k++) {
+            if (k)
+                fputc(',', out);
+            json_str(out, d->label_key[k]);
+            fputc(':', out);
+            json_str(out, d->label_val[k]);
+        }
+        fputc('}', out);
         if (d->state == G_WAITING) {
             fprintf(out, ",\"wait_reason\":");
             json_str(out, wait_reason_str(d->reason));
