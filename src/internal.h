@@ -578,6 +578,8 @@ INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by);
 INTERNAL void orphan_queue(leash_chan *c);
 INTERNAL void orphan_process(void); /* sysmon */
 INTERNAL bool deadlock_check(void); /* sysmon, when all workers idle */
+INTERNAL void sigdump_install(void);
+INTERNAL void sigdump_process(void); /* sysmon */
 /* Samples the stack of g running on w by a signal (diag/capture.c). */
 INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
                                  int max);

@@ -853,6 +853,7 @@ static int sched_start_slow(void) {
     }
     stack_install_overflow_handler();
     leakcheck_install();
+    sigdump_install();
     if (netpoll_init() < 0) {
         free_workers(n);
         pthread_mutex_unlock(&start_mu);

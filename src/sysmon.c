@@ -39,6 +39,7 @@ static void *sysmon_main(void *arg) {
     }
     while (!atomic_load(&S.shutting_down)) {
         orphan_process();
+        sigdump_process();
         int64_t now = leash_now();
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
         if (atomic_load(&S.nidle) == S.nprocs &&
