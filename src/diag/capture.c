@@ -168,6 +168,7 @@ static void capture_wait_obj(dgor *d, leash_g *g) {
         leash_g *owner = mu ? __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED)
                             : NULL;
         d->mutex_owner = owner ? owner->id : 0;
+        d->mutex_addr = (uintptr_t)mu;
         break;
     }
     case WR_SELECT:

@@ -56,6 +56,9 @@ typedef struct dgor {
         bool borrowed;
     } chan;
     int64_t mutex_owner;
+    uintptr_t mutex_addr;
+    int cycle_next;     /* index of the next coroutine in its wait-for
+                         * cycle (LEAK_DEADLOCK), -1 if none */
     bool select_nil;    /* a select whose channels are all NULL */
     bool io_deadline;   /* IO wait with a deadline */
     int leak;           /* enum leak_kind, set by diag_classify */

@@ -68,18 +68,59 @@ static const char *leak_str(int k) {
     switch (k) {
     case LEAK_NIL_CHAN: return "blocked forever on a nil channel";
     case LEAK_ORPHAN: return "orphaned: nobody can ever use its channel";
-    case LEAK_DEADLOCK: return "deadlocked";
+    case LEAK_DEADLOCK: return "deadlocked: a wait-for cycle";
     default: return "";
     }
 }
 
 /* ------------------------------------------------------------ proofs */
 
+static int find_id(const dsnap *s, int64_t id) {
+    for (int i = 0; i < s->n; i++)
+        if (s->g[i].id == id)
+            return i;
+    return -1;
+}
+
+/* Wait-for cycles through owned mutexes: each waits for a mutex the next
+ * one holds, and the last for one the first holds. */
+static void find_mutex_cycles(dsnap *s) {
+    for (int i = 0; i < s->n; i++)
+        s->g[i].cycle_next = -1;
+    for (int i = 0; i < s->n; i++) {
+        int cur = i;
+        for (int steps = 0; steps <= s->n; steps++) {
+            dgor *d = &s->g[cur];
+            if (d->state != G_WAITING || d->reason != WR_MUTEX ||
+                !d->mutex_owner)
+                break;
+            int next = find_id(s, d->mutex_owner);
+            if (next < 0)
+                break;
+            if (next == i) { /* back where we started: a cycle */
+                int k = i;
+                do {
+                    dgor *x = &s->g[k];
+                    x->leak = LEAK_DEADLOCK;
+                    x->cycle_next = find_id(s, x->mutex_owner);
+                    k = x->cycle_next;
+                } while (k != i && k >= 0);
+                break;
+            }
+            cur = next;
+        }
+    }
+}
+
 /* Marks what the snapshot proves leaked (DESIGN.md, "Leak rules"). */
 void diag_classify(dsnap *s) {
+    for (int i = 0; i < s->n; i++)
+        s->g[i].leak = LEAK_NONE;
+    find_mutex_cycles(s);
     for (int i = 0; i < s->n; i++) {
         dgor *d = &s->g[i];
-        d->leak = LEAK_NONE;
+        if (d->leak)
+            continue;
         if (d->state != G_WAITING)
             continue;
         switch (d->reason) {
@@ -326,8 +367,13 @@ static void print_wait_obj(FILE *out, const dgor *d) {
                 d->chan.closed ? "closed" : "open", d->chan.refs,
                 d->chan.dead ? ", released" : "");
     } else if (d->reason == WR_MUTEX) {
-        fprintf(out, "    waiting on a mutex held by goroutine %" PRId64 "\n",
-                d->mutex_owner);
+        dsym sy; /* a global mutex has a name in the symbol table */
+        sym_lookup(d->mutex_addr, false, &sy);
+        fprintf(out, "    waiting on mutex %s%s%#" PRIxPTR "%s held by goroutine %" PRId64
+                     "\n",
+                strcmp(sy.func, "?") ? sy.func : "",
+                strcmp(sy.func, "?") ? " (" : "", d->mutex_addr,
+                strcmp(sy.func, "?") ? ")" : "", d->mutex_owner);
     } else if (d->reason == WR_IO_WAIT) {
         fprintf(out, "    waiting for I/O %s\n",
                 d->io_deadline ? "with a deadline" : "with no deadline");
@@ -371,6 +417,20 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
         }
         print_wait_obj(out, d);
         diag_print_orphan_cause(out, d);
+        if (d->cycle_next >= 0) {
+            /* d waits for a mutex held by the next one, and so on back. */
+            fprintf(out, "    wait-for cycle: goroutine %" PRId64, d->id);
+            const dgor *cur = d;
+            for (int steps = 0; steps < s->n && cur->cycle_next >= 0; steps++) {
+                const dgor *next = &s->g[cur->cycle_next];
+                fprintf(out, " -> mutex %#" PRIxPTR " -> goroutine %" PRId64,
+                        cur->mutex_addr, next->id);
+                cur = next;
+                if (cur == d)
+                    break;
+            }
+            fputc('\n', out);
+        }
         if (d->spawn_file || d->spawn_pc) {
             dsym sy;
             sym_lookup(d->spawn_pc, true, &sy);
