@@ -580,6 +580,7 @@ INTERNAL void orphan_process(void); /* sysmon */
 INTERNAL bool deadlock_check(void); /* sysmon, when all workers idle */
 INTERNAL void sigdump_install(void);
 INTERNAL void sigdump_process(void); /* sysmon */
+INTERNAL void sites_sample(int64_t now); /* sysmon, once a second */
 /* Samples the stack of g running on w by a signal (diag/capture.c). */
 INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
                                  int max);

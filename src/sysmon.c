@@ -82,6 +82,7 @@ static void *sysmon_main(void *arg) {
                  atomic_load(&w->runq_tail) != atomic_load(&w->runq_head)))
                 sched_wake_idle();
         }
+        sites_sample(now);
         /* Busy workers do not poll: don't let I/O waiters starve. */
         if (atomic_load(&S.io_waiters) > 0 && !atomic_load(&S.poller) &&
             now - netpoll_last() > 10 * SYSMON_TICK_NS &&

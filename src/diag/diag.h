@@ -95,6 +95,16 @@ INTERNAL void diag_print_orphan_cause(FILE *out, const dgor *d);
 INTERNAL const char *diag_top_func(const dgor *d, bool hide_api);
 INTERNAL const char *diag_creator_func(const dgor *d);
 
+/* --------------------------------------------------------------- sites.c */
+
+typedef struct {
+    const char *file;
+    int line;
+    int64_t live;   /* live coroutines spawned there, at the last sample */
+    bool growing;   /* rose at each of the last samples */
+} dsite;
+INTERNAL int diag_sites(dsite *out, int max);
+
 /* ------------------------------------------------------------ symbolize.c */
 
 /* What an address resolves to. Strings are owned by the symbol cache and

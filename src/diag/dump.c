@@ -380,7 +380,19 @@ static void print_wait_obj(FILE *out, const dgor *d) {
     }
 }
 
+static void print_growing_sites(FILE *out) {
+    dsite v[8];
+    int n = diag_sites(v, 8);
+    for (int i = 0; i < n; i++)
+        if (v[i].growing)
+            fprintf(out, "SUSPECT: coroutines spawned at %s:%d keep growing "
+                         "(%" PRId64 " live)\n\n",
+                    v[i].file, v[i].line, v[i].live);
+}
+
 void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
+    if (!sel)
+        print_growing_sites(out);
     for (int i = 0; i < s->n; i++) {
         const dgor *d = &s->g[i];
         if (sel && !sel[i])
