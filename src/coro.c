@@ -65,6 +65,8 @@ void coro_body(leash_g *g) {
     g->fn(g->arg);
     g_release_refs(g);
     g_unregister(g);
+    if (g->exit_fn)
+        g->exit_fn(g->exit_arg);
 }
 
 /* Spawns fn(arg) at file:line, handing it a reference to each of objs. */
@@ -171,15 +173,25 @@ typedef struct {
     leash_g *waiter;
 } run_ctx;
 
-static void main_coroutine(void *p) {
+/* Tells leash_run's thread that coroutine 1 is gone: called by
+ * coro_body after the coroutine is unregistered, so leash_run returns
+ * with leash_num_coroutines() no longer counting it. */
+static void main_exited(void *p) {
     run_ctx *r = p;
-    r->result = r->fn(r->arg);
     llock_acquire(&r->lock);
     r->done = true;
     leash_g *w = r->waiter;
     if (w)
         sched_ready(w, false);
     llock_release(&r->lock);
+}
+
+static void main_coroutine(void *p) {
+    run_ctx *r = p;
+    leash_g *g = sched_getg();
+    g->exit_fn = main_exited;
+    g->exit_arg = r;
+    r->result = r->fn(r->arg);
 }
 
 int leash_run(int (*main_fn)(void *), void *arg) {

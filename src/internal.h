@@ -225,6 +225,9 @@ struct leash_g {
     bool is_main;     /* coroutine 1 of leash_run */
     void (*fn)(void *);
     void *arg;
+    void (*exit_fn)(void *); /* after it is unregistered (leash_run) */
+    void *exit_arg;
+    struct destroy_q *dq;    /* objects being destroyed (obj.c) */
 
     /* What it waits on; written by the g itself before it parks and read
      * racily by the diagnostics (hence atomics where torn reads matter). */
@@ -318,6 +321,7 @@ struct worker {
     struct theap timers;
     lstack *stack_cache;
     int nstack_cache;
+    struct destroy_q *dq;             /* obj.c, for the scheduler context */
     void *obj_cache[OBJ_CACHE_TYPES]; /* dead object memory by type */
     int obj_ncache[OBJ_CACHE_TYPES];
     pthread_t thread;

@@ -232,10 +232,42 @@ static void unregister_locked(lobj *o) {
     R.count[o->type]--;
 }
 
-/* Runs the destructor of an object already off the registry. */
+/* Destructors release references (a context its parent), which may
+ * destroy more objects: a chain of 10,000 contexts would recurse 10,000
+ * deep on a 64 KiB coroutine stack. So the outermost obj_destroy of a
+ * coroutine (or thread) drains a queue, and nested ones only enqueue.
+ * The queue's slot is in the g (a coroutine may migrate while a
+ * destructor yields), the worker (scheduler context) or the thread. */
+struct destroy_q {
+    lobj *head;
+};
+static __thread struct destroy_q *tls_dq;
+
+static struct destroy_q **dq_slot(void) {
+    leash_g *g = sched_getg();
+    if (g)
+        return &g->dq;
+    worker *w = sched_worker();
+    return w ? &w->dq : &tls_dq;
+}
+
 static void obj_destroy(lobj *o) {
     atomic_store(&o->magic, OBJ_DEAD);
+    struct destroy_q **slot = dq_slot();
+    if (*slot) { /* a destructor further up will get to it */
+        o->all_next = (*slot)->head; /* off the registry: free to reuse */
+        (*slot)->head = o;
+        return;
+    }
+    struct destroy_q q = {NULL};
+    *slot = &q;
     o->destroy(o);
+    while (q.head) {
+        lobj *x = q.head;
+        q.head = x->all_next;
+        x->destroy(x);
+    }
+    *dq_slot() = NULL;
 }
 
 /* Drops one reference of `holder`'s; if it holds none, one of another

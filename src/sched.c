@@ -903,7 +903,10 @@ int leash_shutdown(void) {
         pthread_mutex_unlock(&start_mu);
         return 0;
     }
-    if (leash_num_coroutines() != 0) {
+    /* Coroutines, pending timers (leash_after, tickers, deadlines) and
+     * I/O waits all need the workers: refuse rather than lose them. */
+    if (leash_num_coroutines() != 0 || timer_next_all() != T_INF ||
+        atomic_load(&S.io_waiters) != 0) {
         pthread_mutex_unlock(&start_mu);
         return LEASH_EAGAIN;
     }
