@@ -277,6 +277,8 @@ int leash_fd_wait(int fd, int events, int64_t deadline) {
     events &= LEASH_POLLIN | LEASH_POLLOUT;
     if (fd < 0 || !events)
         return LEASH_EINVAL;
+    if (fcntl(fd, F_GETFD) < 0)
+        return -errno; /* EBADF: not an open fd */
     if (deadline >= 0 && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
     leash_g *g = sched_getg();

@@ -173,10 +173,12 @@ static void ref_unlink(lref *r) {
 static int retain_locked(lobj *o, leash_g *holder, bool handed) {
     lref *r = ref_find(o, holder);
     if (!r) {
+        if (lalloc_should_fail())
+            return LEASH_ENOMEM; /* warm or cold, each site can fail */
         r = R.free_refs;
-        if (r && !lalloc_should_fail())
+        if (r)
             R.free_refs = r->g_next;
-        else if (!(r = lmalloc(sizeof *r)))
+        else if (!(r = malloc(sizeof *r)))
             return LEASH_ENOMEM;
         r->obj = o;
         r->holder = holder;

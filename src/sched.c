@@ -698,9 +698,10 @@ top:
         llock_release(&S.lock);
         goto top;
     }
+    /* Read before publishing: once on the idle list, a waker may set it. */
+    bool was_spinning = w->spinning;
     idle_push(w);
     llock_release(&S.lock);
-    bool was_spinning = w->spinning;
     if (was_spinning) {
         w->spinning = false;
         atomic_fetch_sub(&S.nspinning, 1);

@@ -27,9 +27,11 @@
  * (MADV_DONTNEED, stack_trim), so a burst of deep stacks does not pin
  * memory forever, while spawn and exit never make a system call.
  */
+#define _GNU_SOURCE 1 /* REG_RSP */
 #include "internal.h"
 
 #include <signal.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -57,7 +59,7 @@ static struct {
     long guarded;
     chunk *chunks;
     lstack *pool;     /* free stacks, recently used */
-    long npool;
+    _Atomic long npool; /* read without the lock by stack_trim */
     lstack *cold;     /* free stacks whose deep pages were returned */
     char *carve;      /* next unused slot of the newest chunk */
     int carve_left;
@@ -309,10 +311,42 @@ void stack_overflow_report(leash_g *g, const char *how) {
     write_str(buf);
 }
 
+/* The coroutine running on this thread, if its stack pointer (at the
+ * fault) is below its stack: it overflowed, whatever it then hit. */
+static leash_g *overflowed_running(void *ucv) {
+    worker *w = sched_worker();
+    leash_g *g = w ? __atomic_load_n(&w->cur, __ATOMIC_RELAXED) : NULL;
+    if (!g)
+        return NULL;
+#if defined(__x86_64__)
+    uintptr_t sp = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
+    if (sp < (uintptr_t)g->stack->lo)
+        return g;
+#else
+    (void)ucv;
+#endif
+    /* Its own top canary gone: the coroutine in the slot above ran into
+     * it; name that one (same chunk only). */
+    if (*(uint64_t *)(g->stack->hi - 8) != STACK_CANARY) {
+        for (chunk *c = P.chunks; c; c = c->next) {
+            char *end = c->base + P.page + (size_t)CHUNK_SLOTS * P.size;
+            if (g->stack->hi > c->base && g->stack->hi < end)
+                return stack_g(slot_desc(g->stack->hi));
+        }
+    }
+    return NULL;
+}
+
 static void segv_handler(int sig, siginfo_t *si, void *uc) {
+    leash_g *run = overflowed_running(uc);
     leash_g *g = g_of_guard((const char *)si->si_addr);
+    const char *how = "guard page";
+    if (run && run != g) { /* ran past canary stacks into something */
+        g = run;
+        how = "stack pointer below the stack";
+    }
     if (g) {
-        stack_overflow_report(g, "guard page");
+        stack_overflow_report(g, how);
         signal(SIGABRT, SIG_DFL);
         abort();
     }
