@@ -233,6 +233,44 @@ int leash_mutex_trylock(leash_mutex *mu); /* 0 or LEASH_EAGAIN */
 /* LEASH_EINVAL if the mutex is not locked (Go: fatal error). */
 int leash_mutex_unlock(leash_mutex *mu);
 
+/* Go's sync.RWMutex: many readers or one writer; a waiting writer keeps
+ * new readers out, so writers do not starve. Unlocking what is not
+ * locked is LEASH_EINVAL (Go: fatal error). */
+typedef struct {
+    unsigned lock_;
+    int readers_;       /* readers inside */
+    int writer_;        /* 1 while a writer is inside */
+    int wwait_;         /* writers waiting */
+    void *rhead_, *rtail_, *whead_, *wtail_;
+    void *owner_;       /* the writer inside, for the diagnostics */
+    void *rowners_[4];  /* some readers inside, for the diagnostics */
+} leash_rwmutex;
+#define LEASH_RWMUTEX_INIT {0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}}
+int leash_rwmutex_rlock(leash_rwmutex *rw);
+int leash_rwmutex_runlock(leash_rwmutex *rw);
+int leash_rwmutex_lock(leash_rwmutex *rw);
+int leash_rwmutex_unlock(leash_rwmutex *rw);
+
+/* Go's sync.Cond, with a leash_mutex. */
+typedef struct {
+    unsigned lock_;
+    void *head_, *tail_;
+} leash_cond;
+#define LEASH_COND_INIT {0, 0, 0}
+/* Atomically unlocks mu and waits for a signal, then locks mu again. */
+int leash_cond_wait(leash_cond *c, leash_mutex *mu);
+int leash_cond_signal(leash_cond *c);    /* wakes one waiter, if any */
+int leash_cond_broadcast(leash_cond *c); /* wakes them all */
+
+/* Go's sync.Once: fn runs exactly once; concurrent callers wait until
+ * that first call has returned. */
+typedef struct {
+    unsigned done_;
+    leash_mutex mu_;
+} leash_once;
+#define LEASH_ONCE_INIT {0, LEASH_MUTEX_INIT}
+int leash_once_do(leash_once *o, void (*fn)(void *), void *arg);
+
 /* ------------------------------------------------------------------- group */
 
 /* Go's errgroup with a context: members run as coroutines; the first one
@@ -341,6 +379,33 @@ typedef struct {
  * opts may be NULL (defaults). */
 int leash_leak_verify(const leash_snapshot *baseline,
                       const leash_leak_opts *opts);
+
+/* ---- debug endpoint, agent (issue 6) ---- */
+
+/* Starts the HTTP debug endpoint, served by the runtime's coroutines:
+ * /debug/pprof/ (index), /debug/pprof/goroutine?debug=0|1|2,
+ * /debug/pprof/goroutineleak?debug=0|1|2, /debug/leash?format=text|json,
+ * /metrics (Prometheus). addr is "host:port", ":port" or "port" (host
+ * 127.0.0.1), "[::1]:port", or NULL / "" for 127.0.0.1 with a free port;
+ * port 0 picks one. Returns the bound port, LEASH_EINVAL for a malformed
+ * address, -EACCES for a non-loopback one unless LEASH_DEBUG_ALLOW_REMOTE=1,
+ * or another -errno (bind). Also started at runtime start by
+ * LEASH_DEBUG_ADDR=addr. Requests: see docs/CLI.md. */
+int leash_debug_listen(const char *addr);
+
+/* Starts the agent the `leash` CLI talks to: a Unix socket
+ * $XDG_RUNTIME_DIR/leash/<pid>.sock (else /tmp/leash-<uid>/<pid>.sock),
+ * directory 0700, socket 0600, clients of another uid (but root) refused,
+ * removed at exit. 0 (also if already running) or -errno. Also started
+ * at runtime start by LEASH_AGENT=1. */
+int leash_agent_start(void);
+/* Stops the agent and removes its socket (no-op if not running). */
+void leash_agent_stop(void);
+/* The agent's socket path into buf: its length, or LEASH_EINVAL if the
+ * agent is not running or buf is too small. */
+int leash_agent_path(char *buf, size_t n);
+
+/* ---- end debug endpoint, agent (issue 6) ---- */
 
 #ifdef __cplusplus
 }

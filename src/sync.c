@@ -11,6 +11,8 @@
  * then wakes the waiters. It touches the wait group no more after the
  * unlock, so the wait group may live on a waiter's stack.
  *
+ * RWMutex, Cond and Once (below) reuse the same nodes and spinlock.
+ *
  * Mutex: state_ holds LOCKED (1) and WAITERS (2). Uncontended lock and
  * unlock are one CAS each. With waiters, unlock hands the mutex directly
  * to the first waiter in FIFO order (the state stays LOCKED): nobody can
@@ -181,4 +183,239 @@ int leash_mutex_unlock(leash_mutex *mu) {
     uunlock(&mu->lock_);
     sched_ready(g, true);
     return 0;
+}
+
+/* ---------------------------------------------------------------- rwmutex */
+
+/* All RWMutex state sits under lock_: readers_, writer_, the two FIFO
+ * queues and wwait_. A reader gets in only while no writer is inside or
+ * waiting; a writer when nobody is inside. Unlock by a writer lets every
+ * waiting reader in (Go's order), else the next writer; the last reader
+ * out hands over to the first waiting writer. */
+
+static void q_push(void **head, void **tail, wnode *n) {
+    n->next = NULL;
+    if (*tail)
+        ((wnode *)*tail)->next = n;
+    else
+        *head = n;
+    *tail = n;
+}
+
+static wnode *q_pop(void **head, void **tail) {
+    wnode *n = *head;
+    if (n) {
+        *head = n->next;
+        if (!*head)
+            *tail = NULL;
+    }
+    return n;
+}
+
+static int rw_wait(leash_rwmutex *rw, void **head, void **tail, int reason) {
+    leash_g *g = sched_prepare_park();
+    if (!g) {
+        uunlock(&rw->lock_);
+        return LEASH_ENOMEM;
+    }
+    wnode me = {.g = g};
+    q_push(head, tail, &me);
+    g_wait_begin(g, reason, rw);
+    sched_park(uunlock_fn, &rw->lock_);
+    g_wait_end(g);
+    return 0; /* the waker let us in */
+}
+
+/* Remembers up to four readers inside (lock_ held), so the diagnostics
+ * can follow a writer's wait to them. */
+static void rowner_add(leash_rwmutex *rw, leash_g *g) {
+    for (int i = 0; i < 4; i++)
+        if (!rw->rowners_[i]) {
+            __atomic_store_n(&rw->rowners_[i], g, __ATOMIC_RELAXED);
+            return;
+        }
+}
+
+static void rowner_del(leash_rwmutex *rw, leash_g *g) {
+    int any = -1;
+    for (int i = 0; i < 4; i++) {
+        if (rw->rowners_[i] == g) {
+            __atomic_store_n(&rw->rowners_[i], NULL, __ATOMIC_RELAXED);
+            return;
+        }
+        if (rw->rowners_[i])
+            any = i;
+    }
+    /* Unlocked by another coroutine than the one that locked (allowed):
+     * forget one, so the list never names more readers than are in. */
+    if (any >= 0 && rw->readers_ < 4)
+        __atomic_store_n(&rw->rowners_[any], NULL, __ATOMIC_RELAXED);
+}
+
+int leash_rwmutex_rlock(leash_rwmutex *rw) {
+    if (!rw)
+        return LEASH_EINVAL;
+    leash_g *self = sched_getg();
+    ulock(&rw->lock_);
+    if (!rw->writer_ && !rw->wwait_) {
+        rw->readers_++;
+        rowner_add(rw, self);
+        uunlock(&rw->lock_);
+        return 0;
+    }
+    return rw_wait(rw, &rw->rhead_, &rw->rtail_, WR_RWMUTEX_R);
+}
+
+int leash_rwmutex_lock(leash_rwmutex *rw) {
+    if (!rw)
+        return LEASH_EINVAL;
+    leash_g *self = sched_getg();
+    ulock(&rw->lock_);
+    if (!rw->writer_ && !rw->readers_) {
+        rw->writer_ = 1;
+        __atomic_store_n(&rw->owner_, self, __ATOMIC_RELAXED);
+        uunlock(&rw->lock_);
+        return 0;
+    }
+    rw->wwait_++;
+    return rw_wait(rw, &rw->whead_, &rw->wtail_, WR_RWMUTEX_W);
+}
+
+/* Lets the first waiting writer in (lock_ held); returns its g. */
+static leash_g *rw_admit_writer(leash_rwmutex *rw) {
+    wnode *w = q_pop(&rw->whead_, &rw->wtail_);
+    if (!w)
+        return NULL;
+    rw->wwait_--;
+    rw->writer_ = 1;
+    __atomic_store_n(&rw->owner_, w->g, __ATOMIC_RELAXED);
+    return w->g;
+}
+
+int leash_rwmutex_runlock(leash_rwmutex *rw) {
+    if (!rw)
+        return LEASH_EINVAL;
+    ulock(&rw->lock_);
+    if (rw->readers_ <= 0) {
+        uunlock(&rw->lock_);
+        return strict_fail(LEASH_EINVAL, "sync: RUnlock of unlocked RWMutex");
+    }
+    rowner_del(rw, sched_getg());
+    leash_g *next = --rw->readers_ == 0 ? rw_admit_writer(rw) : NULL;
+    uunlock(&rw->lock_);
+    if (next)
+        sched_ready(next, true);
+    return 0;
+}
+
+int leash_rwmutex_unlock(leash_rwmutex *rw) {
+    if (!rw)
+        return LEASH_EINVAL;
+    ulock(&rw->lock_);
+    if (!rw->writer_) {
+        uunlock(&rw->lock_);
+        return strict_fail(LEASH_EINVAL, "sync: Unlock of unlocked RWMutex");
+    }
+    rw->writer_ = 0;
+    __atomic_store_n(&rw->owner_, NULL, __ATOMIC_RELAXED);
+    wnode *readers = rw->rhead_;
+    leash_g *writer = NULL;
+    if (readers) { /* every waiting reader goes in together */
+        for (wnode *r = readers; r; r = r->next) {
+            rw->readers_++;
+            rowner_add(rw, r->g);
+        }
+        rw->rhead_ = rw->rtail_ = NULL;
+    } else {
+        writer = rw_admit_writer(rw);
+    }
+    uunlock(&rw->lock_);
+    while (readers) {
+        wnode *r = readers;
+        readers = r->next; /* read before the wake: r is on its stack */
+        sched_ready(r->g, false);
+    }
+    if (writer)
+        sched_ready(writer, true);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ cond */
+
+int leash_cond_wait(leash_cond *c, leash_mutex *mu) {
+    if (!c || !mu)
+        return LEASH_EINVAL;
+    leash_g *g = sched_prepare_park();
+    if (!g)
+        return LEASH_ENOMEM;
+    ulock(&c->lock_);
+    wnode me = {.g = g};
+    q_push(&c->head_, &c->tail_, &me);
+    /* Unlock mu while holding the cond's lock: a signal sent after the
+     * unlock finds us queued, so none is lost. */
+    int rc = leash_mutex_unlock(mu);
+    if (rc < 0) {
+        /* Not locked: take ourselves off again. */
+        wnode **pp = (wnode **)&c->head_;
+        wnode *prev = NULL;
+        while (*pp && *pp != &me) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = me.next;
+            if (c->tail_ == &me)
+                c->tail_ = prev;
+        }
+        uunlock(&c->lock_);
+        return rc;
+    }
+    g_wait_begin(g, WR_COND, c);
+    sched_park(uunlock_fn, &c->lock_);
+    g_wait_end(g);
+    return leash_mutex_lock(mu);
+}
+
+int leash_cond_signal(leash_cond *c) {
+    if (!c)
+        return LEASH_EINVAL;
+    ulock(&c->lock_);
+    wnode *w = q_pop(&c->head_, &c->tail_);
+    leash_g *g = w ? w->g : NULL;
+    uunlock(&c->lock_);
+    if (g)
+        sched_ready(g, false);
+    return 0;
+}
+
+int leash_cond_broadcast(leash_cond *c) {
+    if (!c)
+        return LEASH_EINVAL;
+    ulock(&c->lock_);
+    wnode *list = c->head_;
+    c->head_ = c->tail_ = NULL;
+    uunlock(&c->lock_);
+    while (list) {
+        wnode *w = list;
+        list = w->next;
+        sched_ready(w->g, false);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ once */
+
+int leash_once_do(leash_once *o, void (*fn)(void *), void *arg) {
+    if (!o || !fn)
+        return LEASH_EINVAL;
+    if (__atomic_load_n(&o->done_, __ATOMIC_ACQUIRE))
+        return 0;
+    int rc = leash_mutex_lock(&o->mu_);
+    if (rc < 0)
+        return rc;
+    if (!o->done_) {
+        fn(arg);
+        __atomic_store_n(&o->done_, 1, __ATOMIC_RELEASE);
+    }
+    return leash_mutex_unlock(&o->mu_);
 }

@@ -5,7 +5,18 @@
  */
 #include "proto.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+int agent_socket_dir(char *buf, size_t n) {
+    const char *x = getenv("XDG_RUNTIME_DIR");
+    int r = x && x[0] == '/' ? snprintf(buf, n, "%s/leash", x)
+                             : snprintf(buf, n, "/tmp/leash-%u",
+                                        (unsigned)geteuid());
+    return r < 0 || (size_t)r >= n ? -1 : 0;
+}
 
 static const char *const names[AC__COUNT] = {
     [AC_PS_INFO] = "ps-info", [AC_STATS] = "stats",   [AC_STACK] = "stack",

@@ -171,6 +171,19 @@ static void capture_wait_obj(dgor *d, leash_g *g) {
         d->mutex_addr = (uintptr_t)mu;
         break;
     }
+    case WR_RWMUTEX_R:
+    case WR_RWMUTEX_W: {
+        leash_rwmutex *rw = obj;
+        if (!rw)
+            break;
+        leash_g *owner = __atomic_load_n(&rw->owner_, __ATOMIC_RELAXED);
+        for (int i = 0; !owner && i < 4; i++)
+            owner = __atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED);
+        d->mutex_owner = owner && owner != g ? owner->id : 0;
+        d->mutex_addr = (uintptr_t)rw;
+        d->rw_readers = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+        break;
+    }
     case WR_SELECT:
         d->select_nil = obj == NULL;
         break;

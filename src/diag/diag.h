@@ -55,8 +55,10 @@ typedef struct dgor {
         int64_t orphan_by;
         bool borrowed;
     } chan;
-    int64_t mutex_owner;
+    int64_t mutex_owner;  /* holder of what it waits for (a mutex, or an
+                           * rwmutex's writer, else one of its readers) */
     uintptr_t mutex_addr;
+    int rw_readers;       /* rwmutex: readers inside */
     int cycle_next;     /* index of the next coroutine in its wait-for
                          * cycle (LEAK_DEADLOCK), -1 if none */
     bool select_nil;    /* a select whose channels are all NULL */

@@ -91,8 +91,9 @@ static void find_mutex_cycles(dsnap *s) {
         int cur = i;
         for (int steps = 0; steps <= s->n; steps++) {
             dgor *d = &s->g[cur];
-            if (d->state != G_WAITING || d->reason != WR_MUTEX ||
-                !d->mutex_owner)
+            if (d->state != G_WAITING || !d->mutex_owner ||
+                (d->reason != WR_MUTEX && d->reason != WR_RWMUTEX_R &&
+                 d->reason != WR_RWMUTEX_W))
                 break;
             int next = find_id(s, d->mutex_owner);
             if (next < 0)
@@ -374,6 +375,17 @@ static void print_wait_obj(FILE *out, const dgor *d) {
                 strcmp(sy.func, "?") ? sy.func : "",
                 strcmp(sy.func, "?") ? " (" : "", d->mutex_addr,
                 strcmp(sy.func, "?") ? ")" : "", d->mutex_owner);
+    } else if (d->reason == WR_RWMUTEX_R || d->reason == WR_RWMUTEX_W) {
+        dsym sy;
+        sym_lookup(d->mutex_addr, false, &sy);
+        bool named = strcmp(sy.func, "?") != 0;
+        fprintf(out, "    waiting on rwmutex %s%s%#" PRIxPTR "%s (%d reader(s) inside%s",
+                named ? sy.func : "", named ? " (" : "", d->mutex_addr,
+                named ? ")" : "", d->rw_readers,
+                d->mutex_owner ? ", held by goroutine " : "");
+        if (d->mutex_owner)
+            fprintf(out, "%" PRId64, d->mutex_owner);
+        fprintf(out, ")\n");
     } else if (d->reason == WR_IO_WAIT) {
         fprintf(out, "    waiting for I/O %s\n",
                 d->io_deadline ? "with a deadline" : "with no deadline");
@@ -435,7 +447,8 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
             const dgor *cur = d;
             for (int steps = 0; steps < s->n && cur->cycle_next >= 0; steps++) {
                 const dgor *next = &s->g[cur->cycle_next];
-                fprintf(out, " -> mutex %#" PRIxPTR " -> goroutine %" PRId64,
+                fprintf(out, " -> %s %#" PRIxPTR " -> goroutine %" PRId64,
+                        cur->reason == WR_MUTEX ? "mutex" : "rwmutex",
                         cur->mutex_addr, next->id);
                 cur = next;
                 if (cur == d)

@@ -94,6 +94,11 @@ INTERNAL int agent_parse_reply(const char *buf, size_t len, agent_reply *out);
 INTERNAL int agent_format_request(char *buf, size_t n, int cmd,
                                   const char *arg);
 
+/* The directory of the agents' sockets: $XDG_RUNTIME_DIR/leash if that
+ * variable holds an absolute path, else /tmp/leash-<euid>. 0, or -1 if
+ * buf is too small. Sockets are <dir>/<pid>.sock. */
+INTERNAL int agent_socket_dir(char *buf, size_t n);
+
 INTERNAL const char *agent_cmd_name(int cmd);   /* "ps-info", ... or NULL */
 INTERNAL int agent_cmd_lookup(const char *name, size_t n); /* AC_* or 0 */
 INTERNAL const char *agent_strerror(int err);

@@ -1,0 +1,518 @@
+/*
+ * http.c — the HTTP debug endpoint (leash_debug_listen, LEASH_DEBUG_ADDR),
+ * served by the runtime's own coroutines on its netpoller.
+ *
+ *   /debug/pprof/                     index page (like Go's)
+ *   /debug/pprof/goroutine?debug=N    0: gzipped pprof, 1: counts, 2: stacks
+ *   /debug/pprof/goroutineleak?debug=N  the same for proven leaks only
+ *   /debug/leash?format=text|json     leash's dump (formats 3 and 4)
+ *   /metrics                          Prometheus text format 0.0.4
+ *
+ * One coroutine ("leash/http") accepts; each connection gets its own
+ * ("leash/http-conn"), at most MAX_CONNS at once (more are closed at
+ * once). A connection carries one request: the head (request line and
+ * headers, at most HTTP_MAX_HEAD bytes) must arrive within
+ * LEASH_DEBUG_TIMEOUT_MS (default 5000) or the answer is 408; a malformed
+ * head gets 400 (413 too large, 414 target too long, 505 other version),
+ * an unknown path 404, a method other than GET or HEAD 405. Every answer
+ * carries `Connection: close`; the connection is then closed (after
+ * draining what the client still sends, briefly, so that it reads the
+ * answer rather than a reset).
+ *
+ * Bodies are built in memory (open_memstream) by the dump and metrics
+ * writers, which run on a helper thread (diag_on_thread): symbolising
+ * needs more stack than a coroutine has. Writes use send(MSG_NOSIGNAL)
+ * and leash_fd_wait, so a client that goes away never raises SIGPIPE.
+ *
+ * Security: binds 127.0.0.1 unless told otherwise, refuses a non-loopback
+ * address (-EACCES) unless LEASH_DEBUG_ALLOW_REMOTE=1, and answers 403 to
+ * a request whose Host header is not a loopback name (DNS rebinding).
+ */
+#define _GNU_SOURCE 1
+#include "debug.h"
+#include "http_parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_CONNS 32
+#define WRITE_TIMEOUT_NS (30 * INT64_C(1000000000))
+#define ACCEPT_SLICE_NS (3600 * INT64_C(1000000000))
+
+typedef struct {
+    int fd;
+    bool allow_remote;
+} server;
+
+static _Atomic int active_conns;
+
+static bool env_flag(const char *name) {
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0");
+}
+
+/* ------------------------------------------------------------ addresses */
+
+static bool is_loopback(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)ss;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) &&
+               a->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* "host:port", ":port", "[v6]:port", "port", NULL or "" (127.0.0.1:0). */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss,
+                      socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    char host[128] = "";
+    const char *port = addr ? addr : "";
+    if (addr && *addr) {
+        const char *colon;
+        if (addr[0] == '[') {
+            const char *rb = strchr(addr, ']');
+            if (!rb || rb[1] != ':' || (size_t)(rb - addr - 1) >= sizeof host)
+                return LEASH_EINVAL;
+            memcpy(host, addr + 1, (size_t)(rb - addr - 1));
+            host[rb - addr - 1] = 0;
+            port = rb + 2;
+        } else if ((colon = strrchr(addr, ':'))) {
+            if (memchr(addr, ':', (size_t)(colon - addr)) ||
+                (size_t)(colon - addr) >= sizeof host)
+                return LEASH_EINVAL; /* a bare IPv6 address needs [] */
+            memcpy(host, addr, (size_t)(colon - addr));
+            host[colon - addr] = 0;
+            port = colon + 1;
+        }
+    }
+    long p = 0;
+    if (*port) {
+        if (strlen(port) > 5)
+            return LEASH_EINVAL;
+        for (const char *c = port; *c; c++) {
+            if (*c < '0' || *c > '9')
+                return LEASH_EINVAL;
+            p = p * 10 + (*c - '0');
+        }
+        if (p > 65535)
+            return LEASH_EINVAL;
+    } else if (addr && *addr) {
+        return LEASH_EINVAL; /* "host:" */
+    }
+    struct sockaddr_in *a4 = (void *)ss;
+    struct sockaddr_in6 *a6 = (void *)ss;
+    if (!host[0] || !strcmp(host, "localhost")) {
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a4->sin_port = htons((uint16_t)p);
+        *len = sizeof *a4;
+    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)p);
+        *len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)p);
+        *len = sizeof *a6;
+    } else {
+        return LEASH_EINVAL; /* names other than localhost: not resolved */
+    }
+    return 0;
+}
+
+/* Host header of a request to a loopback listener: a loopback name. */
+static bool host_ok(const char *h) {
+    char name[256];
+    snprintf(name, sizeof name, "%s", h);
+    if (name[0] == '[') {
+        char *rb = strchr(name, ']');
+        if (!rb)
+            return false;
+        *rb = 0;
+        memmove(name, name + 1, strlen(name + 1) + 1);
+    } else {
+        char *colon = strrchr(name, ':');
+        if (colon && !memchr(name, ':', (size_t)(colon - name)))
+            *colon = 0;
+    }
+    if (!strcasecmp(name, "localhost"))
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, name, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int send_all(int fd, const char *p, size_t n, int64_t deadline) {
+    while (n) {
+        ssize_t r = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno != EAGAIN)
+            return -errno;
+        int rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+typedef struct {
+    int fd;
+    bool head_only;
+    int64_t deadline;
+} conn;
+
+static void respond(conn *c, int status, const char *ctype,
+                    const char *extra, const char *body, size_t n) {
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\n"
+                      "Content-Type: %s\r\n"
+                      "Content-Length: %zu\r\n"
+                      "X-Content-Type-Options: nosniff\r\n"
+                      "%s"
+                      "Connection: close\r\n\r\n",
+                      status, http_status_text(status), ctype, n,
+                      extra ? extra : "");
+    if (hn < 0 || (size_t)hn >= sizeof head)
+        return;
+    if (send_all(c->fd, head, (size_t)hn, c->deadline) < 0)
+        return;
+    if (!c->head_only && n)
+        send_all(c->fd, body, n, c->deadline);
+}
+
+static void respond_error(conn *c, int status, const char *detail) {
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s%s%s\n", status,
+                     http_status_text(status), detail ? ": " : "",
+                     detail ? detail : "");
+    const char *extra = status == 405 ? "Allow: GET, HEAD\r\n" : NULL;
+    respond(c, status, "text/plain; charset=utf-8", extra, body,
+            n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
+/* ------------------------------------------------------------ routes */
+
+enum { B_DUMP, B_LEAK_DUMP, B_METRICS };
+
+/* Builds a body in memory; 0 or LEASH_E*. */
+static int build(int what, int debug, char **buf, size_t *n) {
+    *buf = NULL;
+    *n = 0;
+    FILE *f = open_memstream(buf, n);
+    if (!f)
+        return LEASH_ENOMEM;
+    int rc;
+    switch (what) {
+    case B_DUMP: rc = leash_dump(f, debug); break;
+    case B_LEAK_DUMP: rc = leash_leak_dump(f, debug); break;
+    default: rc = dbg_write_metrics(f); break;
+    }
+    if (fclose(f) != 0 && rc >= 0)
+        rc = LEASH_ENOMEM;
+    if (rc < 0) {
+        free(*buf);
+        *buf = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+static void serve_built(conn *c, int what, int debug, const char *ctype,
+                        const char *extra) {
+    char *buf;
+    size_t n;
+    int rc = build(what, debug, &buf, &n);
+    if (rc < 0) {
+        respond_error(c, 500, leash_strerror(rc));
+        return;
+    }
+    respond(c, 200, ctype, extra, buf, n);
+    free(buf);
+}
+
+static void serve_profile(conn *c, const http_request *r, bool leak) {
+    char v[16];
+    int debug = 0;
+    int q = http_query_get(r->query, "debug", v, sizeof v);
+    if (q < 0 || (q == 1 && (strlen(v) != 1 || v[0] < '0' || v[0] > '2'))) {
+        respond_error(c, 400, "debug must be 0, 1 or 2");
+        return;
+    }
+    if (q == 1)
+        debug = v[0] - '0';
+    int what = leak ? B_LEAK_DUMP : B_DUMP;
+    if (debug == 0)
+        serve_built(c, what, 0, "application/octet-stream",
+                    leak ? "Content-Disposition: attachment; "
+                           "filename=\"goroutineleak\"\r\n"
+                         : "Content-Disposition: attachment; "
+                           "filename=\"goroutine\"\r\n");
+    else
+        serve_built(c, what, debug, "text/plain; charset=utf-8", NULL);
+}
+
+static void serve_leash(conn *c, const http_request *r) {
+    char v[16];
+    int q = http_query_get(r->query, "format", v, sizeof v);
+    bool json = q == 1 && !strcmp(v, "json");
+    if (q < 0 || (q == 1 && !json && strcmp(v, "text"))) {
+        respond_error(c, 400, "format must be text or json");
+        return;
+    }
+    if (json)
+        serve_built(c, B_DUMP, LEASH_DUMP_JSON, "application/json", NULL);
+    else
+        serve_built(c, B_DUMP, LEASH_DUMP_LEASH, "text/plain; charset=utf-8",
+                    NULL);
+}
+
+static void serve_index(conn *c) {
+    dbg_vitals v;
+    if (dbg_vitals_get(&v) < 0)
+        memset(&v, 0, sizeof v);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    fprintf(f,
+        "<html>\n<head>\n<title>/debug/pprof/</title>\n"
+        "<style>.profile-name{display:inline-block; width:8rem;}</style>\n"
+        "</head>\n<body>\n/debug/pprof/\n<br>\n"
+        "<p>Set debug=1 as a query parameter to export in legacy text "
+        "format</p>\n<br>\nTypes of profiles available:\n<table>\n"
+        "<thead><td>Count</td><td>Profile</td></thead>\n"
+        "<tr><td>%" PRId64 "</td><td><a href='/debug/pprof/goroutine?debug=1'>"
+        "goroutine</a></td></tr>\n"
+        "<tr><td>%" PRId64 "</td><td><a href='/debug/pprof/goroutineleak?debug=1'>"
+        "goroutineleak</a></td></tr>\n</table>\n"
+        "<a href='/debug/pprof/goroutine?debug=2'>full goroutine stack dump</a>\n"
+        "<br>\n<p>\nProfile Descriptions:\n<ul>\n"
+        "<li><div class=profile-name>goroutine: </div> Stack traces of all "
+        "current coroutines. Use debug=2 as a query parameter to export in "
+        "the same format as an unrecovered panic.</li>\n"
+        "<li><div class=profile-name>goroutineleak: </div> Stack traces of "
+        "the coroutines proven leaked: blocked forever on a nil or orphaned "
+        "channel, or deadlocked.</li>\n</ul>\n</p>\n"
+        "<p>leash: <a href='/debug/leash'>leash dump</a> (exact waits, wait "
+        "objects, spawn sites; <a href='/debug/leash?format=json'>JSON</a>), "
+        "<a href='/metrics'>metrics</a> (Prometheus).</p>\n"
+        "</body>\n</html>\n",
+        v.coroutines, v.leaked);
+    if (fclose(f) != 0) {
+        free(buf);
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    respond(c, 200, "text/html; charset=utf-8", NULL, buf, n);
+    free(buf);
+}
+
+static void route(conn *c, const http_request *r, bool allow_remote) {
+    bool get = !strcmp(r->method, "GET");
+    c->head_only = !strcmp(r->method, "HEAD");
+    if (!get && !c->head_only) {
+        respond_error(c, 405, "only GET and HEAD");
+        return;
+    }
+    if (!allow_remote && r->has_host && !host_ok(r->host)) {
+        respond_error(c, 403, "Host is not a loopback name "
+                              "(LEASH_DEBUG_ALLOW_REMOTE=1 allows it)");
+        return;
+    }
+    const char *p = r->path;
+    if (!strcmp(p, "/debug/pprof/") || !strcmp(p, "/debug/pprof"))
+        serve_index(c);
+    else if (!strcmp(p, "/debug/pprof/goroutine"))
+        serve_profile(c, r, false);
+    else if (!strcmp(p, "/debug/pprof/goroutineleak"))
+        serve_profile(c, r, true);
+    else if (!strcmp(p, "/debug/leash"))
+        serve_leash(c, r);
+    else if (!strcmp(p, "/metrics"))
+        serve_built(c, B_METRICS, 0, "text/plain; version=0.0.4; charset=utf-8",
+                    NULL);
+    else
+        respond_error(c, 404, "see /debug/pprof/");
+}
+
+/* ------------------------------------------------------------ connections */
+
+static int64_t read_timeout_ns(void) {
+    return (int64_t)env_u64("LEASH_DEBUG_TIMEOUT_MS", 5000, 1, 3600000) *
+           1000000;
+}
+
+/* After answering: stop sending, and read (bounded) until the client
+ * closes, so that unread input does not turn our close into a reset
+ * that could destroy the answer in flight. */
+static void linger_close(int fd) {
+    shutdown(fd, SHUT_WR);
+    char sink[1024];
+    int64_t until = leash_now() + 500000000;
+    for (int i = 0; i < 64; i++)
+        if (leash_read(fd, sink, sizeof sink, until) <= 0)
+            break;
+    leash_fd_close(fd);
+}
+
+typedef struct {
+    int fd;
+    bool allow_remote;
+} conn_arg;
+
+static void serve_conn(void *p) {
+    conn_arg a = *(conn_arg *)p;
+    free(p);
+    leash_set_name("leash/http-conn");
+    char *buf = malloc(HTTP_MAX_HEAD);
+    http_request *req = malloc(sizeof *req);
+    conn c = {.fd = a.fd, .deadline = leash_now() + read_timeout_ns()};
+    if (!buf || !req) {
+        respond_error(&c, 503, "out of memory");
+        goto out;
+    }
+    size_t len = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t r = leash_read(a.fd, buf + len, HTTP_MAX_HEAD - len,
+                               c.deadline);
+        if (r == LEASH_ETIMEDOUT) {
+            c.deadline = leash_now() + 1000000000;
+            respond_error(&c, 408, "request head not received in time");
+            goto out;
+        }
+        if (r <= 0)
+            goto out; /* the client went away */
+        len += (size_t)r;
+        rc = http_parse_request(buf, len, req);
+        if (rc != 0)
+            break;
+    }
+    c.deadline = leash_now() + WRITE_TIMEOUT_NS;
+    if (rc < 0)
+        respond_error(&c, -rc, rc == -413 ? "request head too large"
+                               : rc == -414 ? "request target too long"
+                               : rc == -505 ? "only HTTP/1.0 and 1.1"
+                                            : "malformed request");
+    else
+        route(&c, req, a.allow_remote);
+out:
+    free(buf);
+    free(req);
+    linger_close(a.fd);
+    atomic_fetch_sub(&active_conns, 1);
+}
+
+static void accept_loop(void *p) {
+    server *sv = p;
+    leash_set_name("leash/http");
+    for (;;) {
+        /* A deadline, renewed: waiting for clients is not a suspect. */
+        int c = leash_accept(sv->fd, NULL, NULL, leash_now() + ACCEPT_SLICE_NS);
+        if (c == LEASH_ETIMEDOUT)
+            continue;
+        if (c == LEASH_ECLOSED || c == -EBADF || c == -EINVAL ||
+            c == -ENOTSOCK)
+            break;
+        if (c < 0) { /* EMFILE and the like: back off */
+            leash_sleep(100000000);
+            continue;
+        }
+        conn_arg *a = malloc(sizeof *a);
+        if (!a || atomic_fetch_add(&active_conns, 1) >= MAX_CONNS) {
+            if (a)
+                atomic_fetch_sub(&active_conns, 1);
+            free(a);
+            close(c);
+            continue;
+        }
+        *a = (conn_arg){c, sv->allow_remote};
+        if (leash_go(serve_conn, a) < 0) {
+            atomic_fetch_sub(&active_conns, 1);
+            free(a);
+            close(c);
+        }
+    }
+    free(sv);
+}
+
+int leash_debug_listen(const char *addr) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int rc = parse_addr(addr, &ss, &sl);
+    if (rc < 0)
+        return rc;
+    bool allow_remote = env_flag("LEASH_DEBUG_ALLOW_REMOTE");
+    if (!is_loopback(&ss) && !allow_remote)
+        return -EACCES;
+    if ((rc = sched_ensure_started()) < 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    int port = ntohs(bound.ss_family == AF_INET
+                         ? ((struct sockaddr_in *)&bound)->sin_port
+                         : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    server *sv = malloc(sizeof *sv);
+    if (!sv) {
+        close(fd);
+        return LEASH_ENOMEM;
+    }
+    *sv = (server){fd, allow_remote};
+    /* The server belongs to no test's leak scope. */
+    leash_g *g = sched_getg();
+    int64_t scope = g ? g->scope : 0;
+    if (g)
+        g->scope = 0;
+    int64_t id = leash_go(accept_loop, sv);
+    if (g)
+        g->scope = scope;
+    if (id < 0) {
+        free(sv);
+        close(fd);
+        return (int)id;
+    }
+    return port;
+}
