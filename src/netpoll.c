@@ -105,17 +105,18 @@ static pdesc *pd_get(int fd) {
         page = atomic_load(&NP.pages[fd / PD_PAGE]);
         if (!page) {
             page = lcalloc(PD_PAGE, sizeof *page);
-            if (page)
+            if (page) {
+                for (int i = 0; i < PD_PAGE; i++) /* fixed for good */
+                    page[i].fd = fd / PD_PAGE * PD_PAGE + i;
                 atomic_store_explicit(&NP.pages[fd / PD_PAGE], page,
                                       memory_order_release);
+            }
         }
         llock_release(&NP.grow);
         if (!page)
             return NULL;
     }
-    pdesc *pd = &page[fd % PD_PAGE];
-    pd->fd = fd;
-    return pd;
+    return &page[fd % PD_PAGE];
 }
 
 /* --------------------------------------------------------------- waiters */
