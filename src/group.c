@@ -3,7 +3,8 @@
  *
  * A group owns a child context of its parent and a wait group. Members
  * are coroutines spawned at the caller's file:line (the macro passes it
- * through), each holding a reference on the group until it returns. The
+ * through), each holding a runtime reference on the group until it is
+ * gone (it is released after the member is unregistered). The
  * first member to return non-zero records its result and cancels the
  * group's context; leash_group_wait joins every member, then cancels the
  * context too, so nothing started in the group outlives the wait.
@@ -68,19 +69,30 @@ leash_ctx *leash_group_ctx(leash_group *g) {
     return x ? x->ctx : NULL;
 }
 
+/* Runs after the member is unregistered (coro_body), so leash_group_wait
+ * returns only when every member is really gone. The member's runtime
+ * reference keeps the group (and its wait group) alive until here. */
+static void member_exited(void *p) {
+    member *m = p;
+    leash_group *g = m->g;
+    lfree(m);
+    leash_waitgroup_done(&g->wg);
+    obj_release_from(&g->obj, NULL);
+}
+
 static void member_main(void *p) {
-    member m = *(member *)p;
-    lfree(p);
-    int rc = m.fn(m.arg);
+    member *m = p;
+    leash_g *self = sched_getg();
+    self->exit_fn = member_exited;
+    self->exit_arg = m;
+    int rc = m->fn(m->arg);
     if (rc != 0) {
         bool z = false;
-        if (atomic_compare_exchange_strong(&m.g->has_err, &z, true)) {
-            atomic_store(&m.g->first_err, rc);
-            leash_ctx_cancel(m.g->ctx);
+        if (atomic_compare_exchange_strong(&m->g->has_err, &z, true)) {
+            atomic_store(&m->g->first_err, rc);
+            leash_ctx_cancel(m->g->ctx);
         }
     }
-    leash_waitgroup_done(&m.g->wg);
-    /* The reference leash_go handed over is released as we return. */
 }
 
 int64_t leash_group_go_at(const char *file, int line, leash_group *g,
@@ -89,23 +101,27 @@ int64_t leash_group_go_at(const char *file, int line, leash_group *g,
     if (!x || !fn)
         return LEASH_EINVAL;
     lobj *objs[MAX_HANDED];
-    objs[0] = &x->obj; /* a member keeps its group alive */
     va_list ap;
     va_start(ap, arg);
-    int n = coro_collect_objs(ap, objs + 1, MAX_HANDED - 1);
+    int n = coro_collect_objs(ap, objs, MAX_HANDED);
     va_end(ap);
     if (n < 0)
         return LEASH_EINVAL;
     member *m = lmalloc(sizeof *m);
     if (!m)
         return LEASH_ENOMEM;
+    if (obj_retain_for(&x->obj, NULL, false) < 0) {
+        lfree(m);
+        return LEASH_ENOMEM;
+    }
     *m = (member){.g = x, .fn = fn, .arg = arg};
     leash_waitgroup_add(&x->wg, 1);
     int64_t id = coro_spawn(file, line, __builtin_return_address(0),
-                            member_main, m, objs, n + 1);
+                            member_main, m, objs, n);
     if (id < 0) {
         lfree(m);
         leash_waitgroup_done(&x->wg);
+        obj_release_from(&x->obj, NULL);
     }
     return id;
 }
