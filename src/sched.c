@@ -370,14 +370,17 @@ static void wakep(void) {
         return;
     llock_acquire(&S.lock);
     worker *w = S.idle;
-    if (w)
+    if (w) {
         idle_remove(w);
+        /* Under S.lock: w may be waking by a timeout right now, and it
+         * takes S.lock before it looks at its flag again. */
+        w->spinning = true;
+    }
     llock_release(&S.lock);
     if (!w) {
         atomic_fetch_sub(&S.nspinning, 1);
         return;
     }
-    w->spinning = true; /* read by w after its futex wake (acquire) */
     worker_wake(w);
 }
 
