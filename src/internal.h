@@ -410,14 +410,24 @@ static inline int64_t coarse_now(void) {
     return atomic_load_explicit(&S.coarse_now, memory_order_relaxed);
 }
 
-/* Records what the current g is about to wait on, for the diagnostics. */
+/* Records what the current g is about to wait on, for the diagnostics.
+ * LEASH_TRACKING=0 (a build option, for measuring its cost) compiles the
+ * per-operation tracking out: wait records and the borrower check. */
 static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
+#if LEASH_TRACKING
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
     atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
     atomic_store_explicit(&g->wait_reason, reason, memory_order_release);
+#else
+    (void)g, (void)reason, (void)obj;
+#endif
 }
 static inline void g_wait_end(leash_g *g) {
+#if LEASH_TRACKING
     atomic_store_explicit(&g->wait_reason, WR_NONE, memory_order_relaxed);
+#else
+    (void)g;
+#endif
 }
 
 /* ------------------------------------------------------------- coro.c */
@@ -604,6 +614,10 @@ INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,
                                size_t cap, leash_g *owner);
 
 static inline void chan_note_user(leash_chan *c, leash_g *g) {
+#if !LEASH_TRACKING
+    (void)c, (void)g;
+    return;
+#endif
     if (!g)
         return; /* the runtime itself (a timer): holds its own reference */
     lobj *o = &c->obj;
