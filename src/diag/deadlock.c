@@ -12,6 +12,8 @@
  *     leash. A thread leash does not know about (counted in /proc) could
  *     still send on a channel, so it silences the detector.
  * The state must hold twice, 10 ms apart, with no scheduling in between.
+ * When only an unaccounted thread stands in the way, sysmon asks again
+ * with a growing delay (50 ms to 5 s) rather than sleeping for good.
  * Then it prints Go's message and every coroutine (Go's debug=2 format)
  * and exits with status 2, as Go does.
  */
@@ -63,30 +65,38 @@ static bool all_parked(int64_t *ticks) {
     return ok;
 }
 
-static bool quiescent(int64_t *ticks) {
+/* DL_NO: something can still run. DL_MAYBE: everything leash knows of is
+ * parked, but some thread of the process is not accounted for (it may be
+ * the user's, or one of ours just exiting): look again later. */
+enum { DL_NO, DL_MAYBE, DL_YES };
+
+static int quiescent(int64_t *ticks) {
     if (atomic_load(&S.nidle) != S.nprocs || atomic_load(&S.gq_len) != 0 ||
         atomic_load(&S.io_waiters) != 0 || timer_next_all() != T_INF)
-        return false;
+        return DL_NO;
     if (leash_num_coroutines() == 0 && atomic_load(&S.foreign_parked) == 0)
-        return false; /* nothing waits on anything */
+        return DL_NO; /* nothing waits on anything */
     if (!all_parked(ticks))
-        return false;
+        return DL_NO;
     int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
-                atomic_load(&S.foreign_parked);
-    return count_threads() == known;
+                sym_threads() + atomic_load(&S.foreign_parked);
+    return count_threads() == known ? DL_YES : DL_MAYBE;
 }
 
+/* Returns true when it should be asked again later (DL_MAYBE). */
 bool deadlock_check(void) {
     const char *e = getenv("LEASH_DEADLOCK");
     if (e && !strcmp(e, "0"))
         return false;
     int64_t t1, t2;
-    if (!quiescent(&t1))
-        return false;
+    int q = quiescent(&t1);
+    if (q != DL_YES)
+        return q == DL_MAYBE;
     struct timespec ts = {0, 10000000};
     nanosleep(&ts, NULL);
-    if (!quiescent(&t2) || t1 != t2)
-        return false;
+    q = quiescent(&t2);
+    if (q != DL_YES || t1 != t2)
+        return q == DL_MAYBE;
     fflush(stdout);
     fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
     leash_dump(stderr, LEASH_DUMP_STACKS);

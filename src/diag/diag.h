@@ -123,6 +123,7 @@ typedef struct {
  * for return addresses; `is_return` false for an exact pc). Thread-safe;
  * never fails: unknown parts are filled as documented above. */
 INTERNAL void sym_lookup(uintptr_t pc, bool is_return, dsym *out);
+INTERNAL int sym_threads(void); /* libdw's resolver thread: 0 or 1 */
 
 /* ------------------------------------------------------------- profiles */
 

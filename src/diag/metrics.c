@@ -471,7 +471,7 @@ static void write_top(FILE *out, const dsnap *s, const int *kind) {
     int ng = group_records(s, true, NULL, kind, &gs, NULL);
     for (int i = 0; i < ng; i++) {
         const dgor *d = &s->g[gs[i].first];
-        char site[512], num[128];
+        char site[512];
         const char *func;
         site_of(d, site, sizeof site, &func);
         if (d->name[0] && dbg_internal_g(d))
@@ -479,10 +479,9 @@ static void write_top(FILE *out, const dsnap *s, const int *kind) {
         tsv_field(out, site, false);
         tsv_field(out, func, false);
         tsv_field(out, state_name(d), false);
-        snprintf(num, sizeof num, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64,
-                 gs[i].count, gs[i].leaked, gs[i].suspects,
-                 gs[i].max_wait > 0 ? gs[i].max_wait / 1000000 : 0);
-        tsv_field(out, num, true);
+        fprintf(out, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+                gs[i].count, gs[i].leaked, gs[i].suspects,
+                gs[i].max_wait > 0 ? gs[i].max_wait / 1000000 : 0);
     }
     free(gs);
 }

@@ -30,10 +30,18 @@
  *   - A dlclose()d object whose range is later reused by another keeps
  *     its stale cached entries (Go has no dlclose; we accept this).
  *
- * Thread-safety: one mutex guards the cache, the intern table and the
- * Dwfl session (libdw sessions are not thread-safe). Lookups from any
- * thread may run concurrently; a pthread_atfork handler keeps a child from
- * inheriting the mutex locked. Never call this from a signal handler.
+ * Stack: libdw's line-table reader needs ~160 KiB of stack, more than a
+ * coroutine has, so every libdw call runs on a resolver thread of ours
+ * (1 MiB stack, all signals blocked), started on a cache miss and gone
+ * after 2 s without one; the caller uses < 10 KiB. Cache hits and dladdr
+ * run on the caller's stack.
+ *
+ * Thread-safety: one mutex (sym_mu) guards the cache, the intern table
+ * and, through the hand-off to the resolver, the Dwfl session (libdw
+ * sessions are not thread-safe): one miss is resolved at a time. Lookups
+ * from any thread may run concurrently; pthread_atfork handlers keep a
+ * child from inheriting a lock held or a resolver that does not exist.
+ * Never call this from a signal handler.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -400,6 +408,14 @@ static bool resolve_remote(uintptr_t addr, sym_raw *r) {
 }
 #endif
 
+/* Resolver threads alive (0 or 1), for the deadlock detector's count. */
+int sym_threads(void) {
+    pthread_mutex_lock(&res_mu);
+    int n = res_running ? 1 : 0;
+    pthread_mutex_unlock(&res_mu);
+    return n;
+}
+
 /* fork: no lookup is in flight in the child, and no resolver thread. */
 static void sym_atfork_prepare(void) {
     pthread_mutex_lock(&sym_mu);
@@ -411,6 +427,10 @@ static void sym_atfork_parent(void) {
 }
 static void sym_atfork_child(void) {
     res_running = res_posted = res_done = false;
+#ifdef LEASH_HAVE_LIBDW
+    /* The parent's resolver may have been waiting on it: start afresh. */
+    pthread_cond_init(&res_cv, NULL);
+#endif
     sym_atfork_parent();
 }
 static void sym_init_once(void) {
