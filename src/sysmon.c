@@ -32,6 +32,7 @@ static void *sysmon_main(void *arg) {
     int n = S.nprocs < 1024 ? S.nprocs : 1024;
     int64_t hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) *
                      1000000;
+    int64_t recheck = 50000000; /* deadlock re-check delay, grows */
     for (int i = 0; i < n; i++) {
         seen_tick[i] = 0;
         seen_since[i] = 0;
@@ -46,12 +47,14 @@ static void *sysmon_main(void *arg) {
             atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
             /* Everything idle: unless that is a deadlock (which ends the
              * process), sleep until a worker wakes us. */
-            deadlock_check();
+            bool again = deadlock_check();
             atomic_store(&S.sysmon_sleeping, 1);
             if (atomic_load(&S.nidle) == S.nprocs &&
                 !atomic_load(&S.shutting_down))
-                futex_wait(&S.sysmon_sleeping, 1, T_INF);
+                futex_wait(&S.sysmon_sleeping, 1,
+                           again ? leash_now() + recheck : T_INF);
             atomic_store(&S.sysmon_sleeping, 0);
+            recheck = again && recheck < 5000000000 ? recheck * 2 : 50000000;
             continue;
         }
         for (int i = 0; i < n; i++) {
