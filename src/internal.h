@@ -63,6 +63,10 @@
 #define LEASH_TRACKING 1
 #endif
 
+#if !defined(__x86_64__)
+#error "leash: only x86-64 (System V) has a context switch so far (src/arch/)"
+#endif
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define INTERNAL __attribute__((visibility("hidden")))
