@@ -223,6 +223,27 @@ bool obj_try_retain(lobj *o) {
     return ok;
 }
 
+static void obj_destroy(lobj *o);
+static void unregister_locked(lobj *o);
+
+/* Drops the runtime reference pin_for_proof_locked took; no proof runs
+ * again for it (the proof just ran). */
+static void unpin(lobj *o, void *pc, int64_t by) {
+    llock_acquire(&R.lock);
+    lref *r = ref_find(o, NULL);
+    if (r && --r->count == 0)
+        ref_unlink(r);
+    bool last = atomic_fetch_sub(&o->refs, 1) == 1;
+    if (last) { /* the release we pinned for was the last after all */
+        o->release_pc = pc;
+        o->release_by = by;
+        unregister_locked(o);
+    }
+    llock_release(&R.lock);
+    if (last)
+        obj_destroy(o);
+}
+
 /* Takes a dead object off the registry (R.lock held). */
 static void unregister_locked(lobj *o) {
     if (o->all_prev)
@@ -276,6 +297,16 @@ static void obj_destroy(lobj *o) {
  * holder's (an ownership transfer: it was passed along and released by
  * the receiver). Destroys the object with the last one. pc is the call
  * site, for the orphan proof. */
+/* After a release left a channel with other holders, the orphan proof
+ * runs without R.lock: the channel is pinned with a runtime reference
+ * taken under the lock, or it could be destroyed and reused meanwhile. */
+static bool pin_for_proof_locked(lobj *o) {
+    return o->type == OBJ_CHAN && retain_locked(o, NULL, false) == 0;
+}
+
+static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
+                                int64_t by);
+
 void obj_release_at(lobj *o, leash_g *holder, void *pc) {
     if (o->immortal)
         return;
@@ -293,16 +324,27 @@ void obj_release_at(lobj *o, leash_g *holder, void *pc) {
         ref_unlink(r);
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
     int64_t by = holder ? holder->id : 0;
+    bool pinned = false;
     if (last) {
         o->release_pc = pc;
         o->release_by = by;
         unregister_locked(o);
+    } else {
+        pinned = pin_for_proof_locked(o);
     }
     llock_release(&R.lock);
-    if (last)
+    release_locked_done(o, last, pinned, pc, by);
+}
+
+/* The part of a release after R.lock: destroy, or prove orphans. */
+static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
+                                int64_t by) {
+    if (last) {
         obj_destroy(o);
-    else if (o->type == OBJ_CHAN)
+    } else if (pinned) {
         chan_after_release((leash_chan *)o, pc, by);
+        unpin(o, pc, by);
+    }
 }
 
 void obj_release_from(lobj *o, leash_g *holder) {
@@ -347,16 +389,16 @@ void g_release_refs(leash_g *g) {
         ref_unlink(r);
         bool last = atomic_fetch_sub(&o->refs, n) == n;
         void *pc = (void *)g->fn; /* "released as fn returned" */
+        bool pinned = false;
         if (last) {
             o->release_pc = pc;
             o->release_by = g->id;
             unregister_locked(o);
+        } else {
+            pinned = pin_for_proof_locked(o);
         }
         llock_release(&R.lock);
-        if (last)
-            obj_destroy(o);
-        else if (o->type == OBJ_CHAN)
-            chan_after_release((leash_chan *)o, pc, g->id);
+        release_locked_done(o, last, pinned, pc, g->id);
     }
 }
 

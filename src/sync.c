@@ -54,8 +54,8 @@ int leash_waitgroup_add(leash_waitgroup *wg, int64_t n) {
     if (!wg)
         return LEASH_EINVAL;
     ulock(&wg->lock_);
-    int64_t v = wg->count_ + n;
-    if (v < 0 || (n > 0 && v < wg->count_)) {
+    int64_t v;
+    if (__builtin_add_overflow(wg->count_, n, &v) || v < 0) {
         uunlock(&wg->lock_);
         return strict_fail(LEASH_EINVAL, "sync: negative WaitGroup counter");
     }
