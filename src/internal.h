@@ -528,7 +528,7 @@ INTERNAL int timer_add_locked(struct theap *h, leash_timer *t);
 INTERNAL struct theap *timer_heap_lock_for_add(void);
 INTERNAL int timer_add(leash_timer *t);
 INTERNAL bool timer_del(leash_timer *t); /* true if it was queued */
-INTERNAL int timer_run_expired(struct theap *h, int64_t now);
+INTERNAL int timers_run_due(int64_t now); /* every heap, earliest first */
 INTERNAL int64_t timer_next_all(void);
 INTERNAL void timer_heap_free(struct theap *h);
 INTERNAL void timer_kick(int64_t when);

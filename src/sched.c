@@ -596,25 +596,18 @@ _Noreturn void sched_exit_current(worker *w) {
 
 static leash_g *try_steal(worker *w) {
     int n = S.nprocs;
-    int64_t now = 0;
+    /* Timers due on any heap first: they may ready coroutines here. */
+    if (timer_next_all() != T_INF && timers_run_due(leash_now()) > 0) {
+        leash_g *g = runq_get(w);
+        if (g)
+            return g;
+    }
     for (int round = 0; round < 4; round++) {
         uint32_t start = sched_rand() % (uint32_t)n;
         for (int i = 0; i < n; i++) {
             worker *v = &S.workers[(start + (uint32_t)i) % (uint32_t)n];
             if (v == w)
                 continue;
-            if (round == 0) {
-                int64_t nw = atomic_load(&v->timers.next_when);
-                if (nw != T_INF) {
-                    if (!now)
-                        now = leash_now();
-                    if (nw <= now)
-                        timer_run_expired(&v->timers, now);
-                }
-                leash_g *g = runq_get(w); /* timers may have readied some */
-                if (g)
-                    return g;
-            }
             leash_g *g = runq_steal(w, v, round == 3);
             if (g)
                 return g;
@@ -677,7 +670,7 @@ top:
     if (nw != T_INF) {
         int64_t now = leash_now();
         if (nw <= now)
-            timer_run_expired(&w->timers, now);
+            timers_run_due(now);
     }
     if ((g = runq_get(w)) || (g = gq_get(w)))
         return g;
@@ -724,13 +717,7 @@ top:
         /* Somebody took us off the list and is waking us: wait for it. */
     }
     sleep_idle(w);
-    /* Expired timers anywhere: run them here. */
-    int64_t now = leash_now();
-    for (int i = 0; i < S.nprocs; i++) {
-        worker *v = &S.workers[i];
-        if (atomic_load(&v->timers.next_when) <= now)
-            timer_run_expired(&v->timers, now);
-    }
+    timers_run_due(leash_now()); /* expired anywhere: run them here */
     goto top;
 }
 

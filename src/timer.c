@@ -153,12 +153,12 @@ bool timer_del(leash_timer *t) {
     }
 }
 
-/* Fires every timer of h due at `now`; returns how many. */
-int timer_run_expired(struct theap *h, int64_t now) {
+/* Fires up to max timers of h due at `now`; returns how many. */
+static int run_expired(struct theap *h, int64_t now, int max) {
     int fired = 0;
     if (!llock_try(&h->lock))
         return 0; /* somebody else is on it */
-    while (h->n && h->v[0].when <= now) {
+    while (fired < max && h->n && h->v[0].when <= now) {
         leash_timer *t = h->v[0].t;
         if (t->period > 0) {
             t->when += t->period;
@@ -181,6 +181,29 @@ int timer_run_expired(struct theap *h, int64_t now) {
     heap_publish(h);
     llock_release(&h->lock);
     return fired;
+}
+
+/* Fires every timer due at `now`, on every worker's heap, earliest
+ * first across heaps: one worker delayed (preempted by the OS) must not
+ * let a later timer of another heap overtake its earlier one. */
+int timers_run_due(int64_t now) {
+    int fired = 0;
+    for (;;) {
+        struct theap *best = NULL;
+        int64_t bw = now + 1;
+        for (int i = 0; i < S.nprocs; i++) {
+            struct theap *h = &S.workers[i].timers;
+            int64_t nw = atomic_load_explicit(&h->next_when,
+                                              memory_order_acquire);
+            if (nw < bw) {
+                bw = nw;
+                best = h;
+            }
+        }
+        if (!best || run_expired(best, now, 1) == 0)
+            return fired; /* none due, or another worker is at it */
+        fired++;
+    }
 }
 
 int64_t timer_next_all(void) {

@@ -43,12 +43,64 @@
 #define WRITE_TIMEOUT_NS (30 * INT64_C(1000000000))
 #define ACCEPT_SLICE_NS (3600 * INT64_C(1000000000))
 
-typedef struct {
+/* Servers and connections are linked into lists reachable from here:
+ * their coroutines' stacks are not scanned by leak checkers (LSan), and
+ * the tools should not look leaky themselves. */
+typedef struct server {
     int fd;
     bool allow_remote;
+    struct server *next;
 } server;
 
+typedef struct conn_state {
+    struct conn_state *next, *prev;
+    http_request req;
+    char buf[HTTP_MAX_HEAD];
+} conn_state;
+
+static llock reg_lock = LLOCK_INIT;
+static server *servers;
+static conn_state *conns;
 static _Atomic int active_conns;
+
+static void server_free(server *sv) {
+    llock_acquire(&reg_lock);
+    for (server **p = &servers; *p; p = &(*p)->next)
+        if (*p == sv) {
+            *p = sv->next;
+            break;
+        }
+    llock_release(&reg_lock);
+    free(sv);
+}
+
+static conn_state *conn_new(void) {
+    conn_state *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    llock_acquire(&reg_lock);
+    c->prev = NULL;
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    llock_release(&reg_lock);
+    return c;
+}
+
+static void conn_free(conn_state *c) {
+    if (!c)
+        return;
+    llock_acquire(&reg_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    llock_release(&reg_lock);
+    free(c);
+}
 
 static bool env_flag(const char *name) {
     const char *e = getenv(name);
@@ -391,13 +443,14 @@ static void serve_conn(void *p) {
     conn_arg a = *(conn_arg *)p;
     free(p);
     leash_set_name("leash/http-conn");
-    char *buf = malloc(HTTP_MAX_HEAD);
-    http_request *req = malloc(sizeof *req);
+    conn_state *st = conn_new();
     conn c = {.fd = a.fd, .deadline = leash_now() + read_timeout_ns()};
-    if (!buf || !req) {
+    if (!st) {
         respond_error(&c, 503, "out of memory");
         goto out;
     }
+    char *buf = st->buf;
+    http_request *req = &st->req;
     size_t len = 0;
     int rc = 0;
     for (;;) {
@@ -424,8 +477,7 @@ static void serve_conn(void *p) {
     else
         route(&c, req, a.allow_remote);
 out:
-    free(buf);
-    free(req);
+    conn_free(st);
     linger_close(a.fd);
     atomic_fetch_sub(&active_conns, 1);
 }
@@ -460,7 +512,7 @@ static void accept_loop(void *p) {
             close(c);
         }
     }
-    free(sv);
+    server_free(sv);
 }
 
 int leash_debug_listen(const char *addr) {
@@ -500,7 +552,11 @@ int leash_debug_listen(const char *addr) {
         close(fd);
         return LEASH_ENOMEM;
     }
-    *sv = (server){fd, allow_remote};
+    *sv = (server){fd, allow_remote, NULL};
+    llock_acquire(&reg_lock);
+    sv->next = servers;
+    servers = sv;
+    llock_release(&reg_lock);
     /* The server belongs to no test's leak scope. */
     leash_g *g = sched_getg();
     int64_t scope = g ? g->scope : 0;
@@ -510,7 +566,7 @@ int leash_debug_listen(const char *addr) {
     if (g)
         g->scope = scope;
     if (id < 0) {
-        free(sv);
+        server_free(sv);
         close(fd);
         return (int)id;
     }
