@@ -142,7 +142,7 @@ static bool borrowers_gone(leash_chan *c) {
 }
 
 /* Decides the proof with c->lock held; true the first time it holds. */
-bool orphan_prove(leash_chan *c, void *pc, int64_t by) {
+bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     if (c->orphaned || c->closed || c->nwaiters == 0)
         return false;
     /* Released entirely (a zombie): every operation on it is now
@@ -153,18 +153,20 @@ bool orphan_prove(leash_chan *c, void *pc, int64_t by) {
     c->orphaned = true;
     c->orphan_pc = pc;
     c->orphan_by = by;
+    c->orphan_exit = at_exit;
     atomic_fetch_add(&leash_orphans_total, 1);
     return true;
 }
 
-void chan_after_release(leash_chan *c, void *pc, int64_t by) {
+void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     slock_acquire(&c->lock);
     /* Remembered: if the remaining holders block on it later, this is
      * the release that stranded them. */
     c->released = true;
     c->release_pc = pc;
     c->release_by = by;
-    bool proved = orphan_prove(c, pc, by);
+    c->release_exit = at_exit;
+    bool proved = orphan_prove(c, pc, by, at_exit);
     slock_release(&c->lock);
     if (proved)
         orphan_queue(c);
@@ -174,7 +176,7 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by) {
  * after a release left others holding c, this may complete the proof. */
 static inline void orphan_check_park(leash_chan *c) {
     if (unlikely(c->released) && !c->orphaned &&
-        orphan_prove(c, c->release_pc, c->release_by))
+        orphan_prove(c, c->release_pc, c->release_by, c->release_exit))
         orphan_queue(c);
 }
 
@@ -215,7 +217,7 @@ static void chan_destroy(lobj *o) {
     slock_acquire(&c->lock);
     if (c->nwaiters > 0) {
         c->zombie = true; /* freed by its last waiter */
-        bool proved = orphan_prove(c, o->release_pc, o->release_by);
+        bool proved = orphan_prove(c, o->release_pc, o->release_by, false);
         slock_release(&c->lock);
         if (proved)
             orphan_queue(c);

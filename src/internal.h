@@ -567,9 +567,11 @@ struct leash_chan {
     bool released;      /* a release left other holders: check parks */
     void *release_pc;   /* the latest such release */
     int64_t release_by;
+    bool release_exit;  /* ... made by its holder returning */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
+    bool orphan_exit;   /* that release was its holder returning */
     waitq recvq, sendq;
 };
 INTERNAL leash_chan *chan_check(const void *p);
@@ -586,10 +588,13 @@ INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
 static inline void chan_note_user(leash_chan *c, leash_g *g);
 INTERNAL void chan_note_user_slow(leash_chan *c, leash_g *g);
 /* After a release left `remaining` references: prove orphans (chan.c). */
-INTERNAL void chan_after_release(leash_chan *c, void *pc, int64_t by);
+/* at_exit: the reference went as its holder returned; pc is then the
+ * holder's function. */
+INTERNAL void chan_after_release(leash_chan *c, void *pc, int64_t by,
+                                 bool at_exit);
 enum { ORPHANS_RECORD, ORPHANS_REPORT, ORPHANS_WAKE, ORPHANS_ABORT };
 INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
-INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by);
+INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit);
 /* Hands a freshly orphaned channel to sysmon, which acts on the policy
  * (report, wake, abort) on its own big stack: the prover may be a
  * coroutine about to park, holding the channel's lock. */

@@ -230,9 +230,6 @@ static void unregister_locked(lobj *o);
  * again for it (the proof just ran). */
 static void unpin(lobj *o, void *pc, int64_t by) {
     llock_acquire(&R.lock);
-    lref *r = ref_find(o, NULL);
-    if (r && --r->count == 0)
-        ref_unlink(r);
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
     if (last) { /* the release we pinned for was the last after all */
         o->release_pc = pc;
@@ -301,11 +298,16 @@ static void obj_destroy(lobj *o) {
  * runs without R.lock: the channel is pinned with a runtime reference
  * taken under the lock, or it could be destroyed and reused meanwhile. */
 static bool pin_for_proof_locked(lobj *o) {
-    return o->type == OBJ_CHAN && retain_locked(o, NULL, false) == 0;
+    if (o->type != OBJ_CHAN)
+        return false;
+    /* A bare count with no holder record: the proof must not see the pin
+     * as a holder (a runtime holder would make any proof fail). */
+    atomic_fetch_add(&o->refs, 1);
+    return true;
 }
 
 static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
-                                int64_t by);
+                                int64_t by, bool at_exit);
 
 void obj_release_at(lobj *o, leash_g *holder, void *pc) {
     if (o->immortal)
@@ -333,16 +335,16 @@ void obj_release_at(lobj *o, leash_g *holder, void *pc) {
         pinned = pin_for_proof_locked(o);
     }
     llock_release(&R.lock);
-    release_locked_done(o, last, pinned, pc, by);
+    release_locked_done(o, last, pinned, pc, by, false);
 }
 
 /* The part of a release after R.lock: destroy, or prove orphans. */
 static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
-                                int64_t by) {
+                                int64_t by, bool at_exit) {
     if (last) {
         obj_destroy(o);
     } else if (pinned) {
-        chan_after_release((leash_chan *)o, pc, by);
+        chan_after_release((leash_chan *)o, pc, by, at_exit);
         unpin(o, pc, by);
     }
 }
@@ -398,7 +400,7 @@ void g_release_refs(leash_g *g) {
             pinned = pin_for_proof_locked(o);
         }
         llock_release(&R.lock);
-        release_locked_done(o, last, pinned, pc, g->id);
+        release_locked_done(o, last, pinned, pc, g->id, true);
     }
 }
 

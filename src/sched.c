@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
+#include "diag/debug.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -509,7 +510,7 @@ static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
     check_stack(g);
     if (to) {
         __atomic_store_n(&w->cur, to, __ATOMIC_RELAXED);
-        to->w = w;
+        __atomic_store_n(&to->w, w, __ATOMIC_RELAXED); /* dumps read it */
         atomic_store_explicit(&to->state, G_RUNNING, memory_order_relaxed);
     } else {
         __atomic_store_n(&w->cur, NULL, __ATOMIC_RELAXED);
@@ -723,7 +724,7 @@ top:
 
 static void run_g(worker *w, leash_g *g) {
     __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
-    g->w = w;
+    __atomic_store_n(&g->w, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);
 #if defined(LEASH_ASAN)
     void **fake = &w->asan_fake;
@@ -879,7 +880,10 @@ static int sched_start_slow(void) {
 int sched_ensure_started(void) {
     if (likely(atomic_load_explicit(&S.state, memory_order_acquire) == 2))
         return 0;
-    return sched_start_slow();
+    int rc = sched_start_slow();
+    if (rc == 0)
+        debug_env_start(); /* LEASH_DEBUG_ADDR, LEASH_AGENT: once */
+    return rc;
 }
 
 int leash_num_workers(void) {

@@ -28,7 +28,15 @@
 
 /* --------------------------------------------------------- frame walking */
 
-static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
+/* The walks read another coroutine's stack while it may run: racy by
+ * design (nresume tells a torn walk), so TSan is told not to look. */
+#if defined(LEASH_TSAN)
+#define RACY_READS __attribute__((no_sanitize_thread, noinline))
+#else
+#define RACY_READS
+#endif
+
+RACY_READS static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
                        uintptr_t *pcs, int max) {
     int n = 0;
     if (pc && n < max)
@@ -48,7 +56,7 @@ static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
 
 /* The frames of a switched-out coroutine: see switch_x86_64.S for the
  * layout at the saved stack pointer (rbp at [6], return address at [7]). */
-static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
+RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
     uintptr_t sp = (uintptr_t)g->sp;
     uintptr_t lo = (uintptr_t)g->stack->lo, hi = (uintptr_t)g;
     if (sp < lo || sp + 64 > hi)
@@ -151,6 +159,7 @@ static void capture_chan(dgor *d, leash_chan *c) {
     d->chan.orphaned = c->orphaned;
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;
+    d->chan.orphan_exit = c->orphan_exit;
     d->chan.borrowed = c->borrowed;
     slock_release(&c->lock);
 }
@@ -260,9 +269,10 @@ int diag_capture(dsnap *snap, leash_g *self) {
                                                    memory_order_acquire);
                 int st = atomic_load_explicit(&g->state, memory_order_acquire);
                 if (st == G_RUNNING) {
-                    if (nrunning < 64 && g->w)
+                    worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
+                    if (nrunning < 64 && gw)
                         running[nrunning++] = (typeof(running[0])){
-                            snap->n - 1, g, g->w};
+                            snap->n - 1, g, gw};
                     break;
                 }
                 int reason = atomic_load(&g->wait_reason);

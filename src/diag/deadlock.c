@@ -18,6 +18,7 @@
  * and exits with status 2, as Go does.
  */
 #include "diag.h"
+#include "debug.h"
 
 #include <dirent.h>
 #include <time.h>
@@ -79,7 +80,8 @@ static int quiescent(int64_t *ticks) {
     if (!all_parked(ticks))
         return DL_NO;
     int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
-                sym_threads() + atomic_load(&S.foreign_parked);
+                sym_threads() + agent_threads() +
+                atomic_load(&S.foreign_parked);
     return count_threads() == known ? DL_YES : DL_MAYBE;
 }
 

@@ -53,6 +53,7 @@ typedef struct dgor {
         bool orphaned;
         uintptr_t orphan_pc;
         int64_t orphan_by;
+        bool orphan_exit;
         bool borrowed;
     } chan;
     int64_t mutex_owner;  /* holder of what it waits for (a mutex, or an

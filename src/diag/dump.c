@@ -348,8 +348,12 @@ void diag_print_orphan_cause(FILE *out, const dgor *d) {
     if (!d->has_chan || !d->chan.orphaned)
         return;
     dsym s;
-    sym_lookup(d->chan.orphan_pc, true, &s);
-    if (d->chan.orphan_pc)
+    sym_lookup(d->chan.orphan_pc, !d->chan.orphan_exit, &s);
+    if (d->chan.orphan_pc && d->chan.orphan_exit)
+        fprintf(out, "    orphaned by goroutine %" PRId64 " returning from %s "
+                     "(%s:%d) while still holding it\n",
+                d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
+    else if (d->chan.orphan_pc)
         fprintf(out, "    orphaned by goroutine %" PRId64 " releasing it in %s at %s:%d\n",
                 d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
     else

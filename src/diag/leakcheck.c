@@ -111,8 +111,8 @@ static int select_suspects(const dsnap *s, bool *sel, const leash_snapshot *b,
     for (int i = 0; i < s->n; i++) {
         const dgor *d = &s->g[i];
         sel[i] = false;
-        if (d->self)
-            continue;
+        if (d->self || !strncmp(d->name, "leash/", 6))
+            continue; /* the runtime's own (debug endpoint) */
         if (b && !scope_within(d->scope, b->scope))
             continue;
         if (o && (listed(diag_top_func(d, true), o->ignore_top) ||

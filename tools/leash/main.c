@@ -1,0 +1,248 @@
+/*
+ * main.c — `leash`: look at live leash processes (through their agent)
+ * and at goroutine dumps. See docs/CLI.md.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leash.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"ps", cmd_ps, "list the processes that run a leash agent",
+     "usage: leash ps [--json]\n\n"
+     "Lists the processes whose leash agent answers (LEASH_AGENT=1 or\n"
+     "leash_agent_start()): PID, parent PID, name, live coroutines and\n"
+     "coroutines proven leaked. Sockets of processes that are gone are\n"
+     "skipped.\n\n"
+     "  --json   one JSON array of {pid, ppid, name, coroutines, leaked}\n"},
+    {"stack", cmd_stack, "print every coroutine's stack",
+     "usage: leash stack PID [--debug 1|2|3|4] [--json]\n\n"
+     "Prints the stack of every coroutine of PID. The default is Go's\n"
+     "runtime.Stack(all) format (debug=2); --debug 3 is leash's own format\n"
+     "(exact wait times, wait objects, spawn sites), 1 Go's counted\n"
+     "profile text, 4 (or --json) the JSON dump.\n"},
+    {"stats", cmd_stats, "print the process's vitals",
+     "usage: leash stats PID [--json]     (alias: leash vitals PID)\n\n"
+     "Prints coroutines (running, runnable, waiting, by wait reason), OS\n"
+     "threads, workers, CPUs, coroutines proven leaked, suspects (by kind),\n"
+     "live channels/contexts/tickers/groups, orphaned channels, the longest\n"
+     "wait, uptime and resident memory.\n\n"
+     "  --json   one JSON object\n"},
+    {"vitals", cmd_stats, "alias of stats", NULL},
+    {"leaks", cmd_leaks, "print proven leaks, then suspects",
+     "usage: leash leaks PID [--json] [--strict]\n\n"
+     "Prints the coroutines of PID proven leaked (blocked forever on a nil\n"
+     "or orphaned channel, or deadlocked), then the suspects (I/O with no\n"
+     "deadline, running without yielding, canceled but still blocked, many\n"
+     "parked at one site, parked for long), each with its stack, what it\n"
+     "waits on and where it was spawned.\n\n"
+     "  --json     a JSON document (leaked and suspect dumps)\n"
+     "  --strict   suspects count as leaks for the exit status\n\n"
+     "Exit status 4 when leaks were found, 0 when none.\n"},
+    {"profile", cmd_profile, "write a pprof goroutine profile",
+     "usage: leash profile PID -o FILE [--leak]\n\n"
+     "Writes PID's goroutine profile (gzipped pprof profile.proto, for\n"
+     "`go tool pprof FILE`) to FILE (\"-\": standard output, refused on a\n"
+     "terminal).\n\n"
+     "  -o FILE   where to write it\n"
+     "  --leak    the goroutineleak profile: proven leaks only\n"},
+    {"top", cmd_top, "live view of coroutines by spawn site and state",
+     "usage: leash top PID [--sort count|wait|leaked|site|state]\n"
+     "                     [--interval MS] [-n COUNT] [--json]\n\n"
+     "Shows PID's coroutines grouped by spawn site and state, refreshed\n"
+     "every second, like tokio-console. Keys: c count, w longest wait,\n"
+     "l leaked, s site, t state (pressing the same key again reverses the\n"
+     "order), r refresh now, q quit.\n\n"
+     "  --sort KEY      initial order (default count)\n"
+     "  --interval MS   refresh period (default 1000, at least 100)\n"
+     "  -n COUNT        stop after COUNT refreshes\n"
+     "  --json          print the groups once as JSON and exit\n"},
+    {"analyze", cmd_analyze, "summarise a goroutine dump (Go's or leash's)",
+     "usage: leash analyze FILE|- [--json] [--crowd N] [--long MINUTES]\n"
+     "                            [--top N]\n\n"
+     "Reads a goroutine dump: Go's runtime.Stack(all) / pprof debug=2\n"
+     "text (also from a panic or SIGQUIT), Go's debug=1 profile text, or\n"
+     "leash's debug=2 and debug=3 dumps. Prints counts by state and wait\n"
+     "reason, by creating location, the groups of identical stacks (most\n"
+     "first), and flags:\n"
+     "  leak     blocked forever: nil-channel waits, select with no cases,\n"
+     "           coroutines leash marked LEAKED;\n"
+     "  suspect  I/O waits (no deadline known), N or more parked at one\n"
+     "           site (--crowd, default 10), parked MINUTES or more\n"
+     "           (--long, default 1).\n\n"
+     "  --json   the summary as JSON\n"
+     "  --top N  groups to show (default 20; 0: all)\n\n"
+     "Exit status 4 when a leak was flagged, 3 when the input is not a\n"
+     "goroutine dump, 2 when the file cannot be read.\n"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+void cli_err(const char *fmt, ...) {
+    va_list ap;
+    fputs("leash: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+pid_t cli_pid(const char *s) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v <= 0 || v > INT_MAX) {
+        cli_err("bad PID '%s': want a positive process id", s ? s : "");
+        return -1;
+    }
+    return (pid_t)v;
+}
+
+void cli_json_str(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+bool cli_is_help(const char *a) {
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* Parses "PID [flags...]": the PID and the flags left in argv order.
+ * Every flag must be in `known` (NULL-terminated; a trailing '=' in an
+ * entry means it takes a value, which is stored in vals[k]). */
+int cli_args(int argc, char **argv, const char *const *known,
+                      bool *set, const char **vals, pid_t *pid) {
+    const char *pid_s = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1]) {
+            if (pid_s) {
+                cli_err("%s: unexpected argument '%s'", argv[0], a);
+                return EXIT_USAGE;
+            }
+            pid_s = a;
+            continue;
+        }
+        int k = 0;
+        for (; known[k]; k++) {
+            size_t n = strcspn(known[k], "=");
+            if (strlen(a) == n && !strncmp(a, known[k], n))
+                break;
+        }
+        if (!known[k]) {
+            cli_err("%s: unknown option '%s' (see leash %s --help)", argv[0],
+                    a, argv[0]);
+            return EXIT_USAGE;
+        }
+        set[k] = true;
+        if (strchr(known[k], '=')) {
+            if (i + 1 >= argc) {
+                cli_err("%s: option %s needs a value", argv[0], a);
+                return EXIT_USAGE;
+            }
+            vals[k] = argv[++i];
+        }
+    }
+    if (pid) {
+        if (!pid_s) {
+            cli_err("%s: missing PID (see leash %s --help)", argv[0], argv[0]);
+            return EXIT_USAGE;
+        }
+        if ((*pid = cli_pid(pid_s)) < 0)
+            return EXIT_USAGE;
+    } else if (pid_s) {
+        cli_err("%s: unexpected argument '%s'", argv[0], pid_s);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: leash <command> [arguments]\n\n"
+                 "Looks at live leash processes through their agent "
+                 "(LEASH_AGENT=1) and at\ngoroutine dumps.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-9s %s\n  %-9s %s\n", "help", "help on a command",
+            "version", "print the version");
+    fprintf(out, "\n`leash <command> --help` tells more. Exit status: 0 ok, "
+                 "1 usage error,\n2 no such process/agent/file, 3 protocol "
+                 "or format error, 4 leaks found.\n");
+}
+
+static const command *find(const char *name) {
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static int help_for(const command *c, FILE *out) {
+    if (!c->help)
+        c = find("stats");
+    fputs(c->help, out);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (cli_is_help(name)) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "version") || !strcmp(name, "--version")) {
+        printf("leash %d.%d.%d (agent protocol 1)\n", LEASH_VERSION_MAJOR,
+               LEASH_VERSION_MINOR, LEASH_VERSION_PATCH);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        const command *c = find(argv[2]);
+        if (!c) {
+            cli_err("no such command: %s", argv[2]);
+            return EXIT_USAGE;
+        }
+        return help_for(c, stdout);
+    }
+    const command *c = find(name);
+    if (!c) {
+        cli_err("no such command: %s (see leash --help)", name);
+        return EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++)
+        if (cli_is_help(argv[i]))
+            return help_for(c, stdout);
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,317 @@
+/*
+ * proc.c — the commands that ask a live process's agent: ps, stack,
+ * stats (vitals), leaks, profile.
+ */
+#define _GNU_SOURCE 1
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ ps */
+
+typedef struct {
+    int pid;
+    char *info;
+} psrow;
+
+static int cmp_row(const void *a, const void *b) {
+    return ((const psrow *)a)->pid - ((const psrow *)b)->pid;
+}
+
+int cmd_ps(int argc, char **argv) {
+    static const char *const known[] = {"--json", NULL};
+    bool set[1] = {0};
+    const char *vals[1] = {0};
+    int rc = cli_args(argc, argv, known, set, vals, NULL);
+    if (rc)
+        return rc;
+    char *dirs[64];
+    int nd = agent_dirs(dirs, 64);
+    psrow *rows = NULL;
+    int nrows = 0, cap = 0;
+    for (int i = 0; i < nd; i++) {
+        DIR *d = opendir(dirs[i]);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            char *end;
+            long pid = strtol(e->d_name, &end, 10);
+            if (end == e->d_name || strcmp(end, ".sock") || pid <= 0)
+                continue;
+            bool dup = false;
+            for (int k = 0; k < nrows; k++)
+                dup |= rows[k].pid == pid;
+            if (dup)
+                continue;
+            agent_conn c;
+            if (agent_open(&c, (pid_t)pid, 2000, true))
+                continue; /* stale: its process is gone */
+            char *body;
+            size_t len;
+            int r = agent_call(&c, AC_PS_INFO, NULL, &body, &len, true);
+            agent_close(&c);
+            if (r)
+                continue;
+            if (nrows == cap) {
+                cap = cap ? cap * 2 : 16;
+                psrow *v = realloc(rows, sizeof *v * (size_t)cap);
+                if (!v) {
+                    free(body);
+                    break;
+                }
+                rows = v;
+            }
+            rows[nrows++] = (psrow){(int)pid, body};
+        }
+        if (d)
+            closedir(d);
+        free(dirs[i]);
+    }
+    if (nrows)
+        qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
+    if (set[0]) {
+        fputc('[', stdout);
+        for (int i = 0; i < nrows; i++) {
+            fputs(i ? ",\n" : "\n", stdout);
+            kv_json(stdout, rows[i].info);
+        }
+        fputs(nrows ? "\n]\n" : "]\n", stdout);
+    } else {
+        printf("%-8s %-8s %-20s %11s %7s\n", "PID", "PPID", "NAME",
+               "COROUTINES", "LEAKED");
+        for (int i = 0; i < nrows; i++) {
+            char name[64];
+            if (!kv_get(rows[i].info, "name", name, sizeof name))
+                snprintf(name, sizeof name, "?");
+            printf("%-8d %-8lld %-20s %11lld %7lld\n", rows[i].pid,
+                   kv_num(rows[i].info, "ppid", 0), name,
+                   kv_num(rows[i].info, "coroutines", 0),
+                   kv_num(rows[i].info, "leaked", 0));
+        }
+    }
+    for (int i = 0; i < nrows; i++)
+        free(rows[i].info);
+    free(rows);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ stack */
+
+int cmd_stack(int argc, char **argv) {
+    static const char *const known[] = {"--debug=", "--json", NULL};
+    bool set[2] = {0};
+    const char *vals[2] = {0};
+    pid_t pid;
+    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    if (rc)
+        return rc;
+    const char *debug = set[1] ? "4" : "2";
+    if (set[0]) {
+        if (strlen(vals[0]) != 1 || vals[0][0] < '1' || vals[0][0] > '4') {
+            cli_err("stack: --debug must be 1, 2, 3 or 4 (0 is `leash "
+                    "profile`)");
+            return EXIT_USAGE;
+        }
+        debug = vals[0];
+    }
+    char *body;
+    size_t len;
+    if ((rc = agent_query(pid, AC_STACK, debug, &body, &len)))
+        return rc;
+    fwrite(body, 1, len, stdout);
+    free(body);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ stats */
+
+static void human_bytes(char *buf, size_t n, long long b) {
+    if (b < 0)
+        snprintf(buf, n, "?");
+    else if (b >= 1 << 30)
+        snprintf(buf, n, "%.1f GiB", (double)b / (1 << 30));
+    else if (b >= 1 << 20)
+        snprintf(buf, n, "%.1f MiB", (double)b / (1 << 20));
+    else
+        snprintf(buf, n, "%.1f KiB", (double)b / 1024);
+}
+
+static void human_secs(char *buf, size_t n, double s) {
+    long long t = (long long)s;
+    if (s < 0)
+        snprintf(buf, n, "?");
+    else if (t >= 86400)
+        snprintf(buf, n, "%lldd%lldh%lldm", t / 86400, t / 3600 % 24, t / 60 % 60);
+    else if (t >= 3600)
+        snprintf(buf, n, "%lldh%lldm%llds", t / 3600, t / 60 % 60, t % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%lldm%llds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%.1fs", s);
+}
+
+/* Prints "prefix.key value" lines as "key N, key N". */
+static void print_group(const char *body, const char *prefix) {
+    size_t pn = strlen(prefix);
+    bool first = true;
+    for (const char *l = body; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t ln = e ? (size_t)(e - l) : strlen(l);
+        if (ln > pn && !strncmp(l, prefix, pn)) {
+            printf("%s%.*s", first ? "" : ", ", (int)(ln - pn), l + pn);
+            first = false;
+        }
+        l = e ? e + 1 : NULL;
+    }
+    if (first)
+        printf("none");
+}
+
+int cmd_stats(int argc, char **argv) {
+    static const char *const known[] = {"--json", NULL};
+    bool set[1] = {0};
+    const char *vals[1] = {0};
+    pid_t pid;
+    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    if (rc)
+        return rc;
+    char *b;
+    size_t len;
+    if ((rc = agent_query(pid, AC_STATS, NULL, &b, &len)))
+        return rc;
+    if (set[0]) {
+        kv_json(stdout, b);
+        fputc('\n', stdout);
+        free(b);
+        return EXIT_OK;
+    }
+    char name[64] = "?", ver[32] = "?", up[32], rss[32], tmp[64];
+    kv_get(b, "name", name, sizeof name);
+    kv_get(b, "version", ver, sizeof ver);
+    human_secs(up, sizeof up, kv_get(b, "uptime_s", tmp, sizeof tmp)
+                                  ? strtod(tmp, NULL) : -1);
+    human_bytes(rss, sizeof rss, kv_num(b, "rss_bytes", -1));
+    printf("pid:            %lld\n", kv_num(b, "pid", 0));
+    printf("ppid:           %lld\n", kv_num(b, "ppid", 0));
+    printf("name:           %s\n", name);
+    printf("leash version:  %s\n", ver);
+    printf("coroutines:     %lld (running %lld, runnable %lld, waiting %lld)\n",
+           kv_num(b, "coroutines", 0), kv_num(b, "running", 0),
+           kv_num(b, "runnable", 0), kv_num(b, "waiting", 0));
+    printf("waiting on:     ");
+    print_group(b, "wait.");
+    printf("\nleaked:         %lld (proven: blocked forever)\n",
+           kv_num(b, "leaked", 0));
+    printf("suspects:       %lld (", kv_num(b, "suspects", 0));
+    print_group(b, "suspect.");
+    printf(")\nlongest wait:   %lld ms\n", kv_num(b, "max_wait_ms", 0));
+    printf("OS threads:     %lld\n", kv_num(b, "os_threads", 0));
+    printf("workers:        %lld\n", kv_num(b, "workers", 0));
+    printf("CPUs:           %lld\n", kv_num(b, "cpus", 0));
+    printf("objects:        ");
+    print_group(b, "objects.");
+    printf("\norphaned chans: %lld (since start)\n", kv_num(b, "orphans_total", 0));
+    printf("uptime:         %s\n", up);
+    printf("RSS:            %s\n", rss);
+    free(b);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ leaks */
+
+int cmd_leaks(int argc, char **argv) {
+    static const char *const known[] = {"--json", "--strict", NULL};
+    bool set[2] = {0};
+    const char *vals[2] = {0};
+    pid_t pid;
+    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    if (rc)
+        return rc;
+    char *b;
+    size_t len;
+    if ((rc = agent_query(pid, AC_LEAKS, set[0] ? "json" : NULL, &b, &len)))
+        return rc;
+    fwrite(b, 1, len, stdout);
+    long long leaked = -1, suspects = 0;
+    const char *p;
+    if (set[0]) {
+        if ((p = strstr(b, "\"leaked\":")))
+            leaked = strtoll(p + 9, NULL, 10);
+        if ((p = strstr(b, "\"suspects\":")))
+            suspects = strtoll(p + 11, NULL, 10);
+    } else {
+        if (sscanf(b, "leash: %lld coroutine", &leaked) != 1)
+            leaked = -1;
+        if ((p = strstr(b, "\nleash: ")) &&
+            sscanf(p, "\nleash: %lld suspect", &suspects) != 1)
+            suspects = 0;
+    }
+    free(b);
+    if (leaked < 0) {
+        cli_err("leaks: unexpected reply from the agent");
+        return EXIT_PROTO;
+    }
+    return leaked > 0 || (set[1] && suspects > 0) ? EXIT_LEAKS : EXIT_OK;
+}
+
+/* ------------------------------------------------------------ profile */
+
+int cmd_profile(int argc, char **argv) {
+    static const char *const known[] = {"-o=", "--output=", "--leak", NULL};
+    bool set[3] = {0};
+    const char *vals[3] = {0};
+    pid_t pid;
+    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    if (rc)
+        return rc;
+    const char *file = set[0] ? vals[0] : set[1] ? vals[1] : NULL;
+    if (!file) {
+        cli_err("profile: missing -o FILE (\"-o -\" for standard output)");
+        return EXIT_USAGE;
+    }
+    bool to_stdout = !strcmp(file, "-");
+    if (to_stdout && isatty(STDOUT_FILENO)) {
+        cli_err("profile: refusing to write a binary profile to a terminal");
+        return EXIT_USAGE;
+    }
+    char *b;
+    size_t len;
+    if ((rc = agent_query(pid, AC_PROFILE, set[2] ? "leak" : NULL, &b, &len)))
+        return rc;
+    if (len < 2 || (unsigned char)b[0] != 0x1f || (unsigned char)b[1] != 0x8b) {
+        free(b);
+        cli_err("profile: the agent's reply is not a gzipped profile");
+        return EXIT_PROTO;
+    }
+    int fd = to_stdout ? STDOUT_FILENO
+                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                              0644);
+    if (fd < 0) {
+        cli_err("profile: cannot write %s: %s", file, strerror(errno));
+        free(b);
+        return EXIT_NOPROC;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, b + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (!to_stdout && close(fd) < 0)
+        off = 0;
+    free(b);
+    if (off != len) {
+        cli_err("profile: cannot write %s: %s", file, strerror(errno));
+        return EXIT_NOPROC;
+    }
+    if (!to_stdout)
+        fprintf(stderr, "leash: wrote %zu bytes to %s (go tool pprof %s)\n",
+                len, file, file);
+    return EXIT_OK;
+}
