@@ -40,6 +40,7 @@ void waitq_enqueue(waitq *q, sudog *s) {
     else
         q->first = s;
     q->last = s;
+    q->n++;
     atomic_store_explicit(&s->queued, true, memory_order_relaxed);
     s->c->nwaiters++;
 }
@@ -54,6 +55,7 @@ static void waitq_unlink(waitq *q, sudog *s) {
     else
         q->last = s->prev;
     s->next = s->prev = NULL;
+    q->n--;
     s->c->nwaiters--;
 }
 
@@ -100,6 +102,8 @@ sudog *waitq_dequeue(waitq *q) {
 INTERNAL _Atomic int64_t leash_orphans_total;
 
 void chan_note_user_slow(leash_chan *c, leash_g *g) {
+    if (c->nborrowers > 2)
+        return; /* too many borrowers to prove anything: stop looking */
     if (obj_held_by(&c->obj, g)) {
         atomic_store_explicit(&g->held[g->held_next++ & 3], &c->obj,
                               memory_order_relaxed);
@@ -144,6 +148,13 @@ static bool borrowers_gone(leash_chan *c) {
 /* Decides the proof with c->lock held; true the first time it holds. */
 bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     if (c->orphaned || c->closed || c->nwaiters == 0)
+        return false;
+    /* More holders than waiters: one of them is not waiting here. This
+     * keeps the proof (run at parks after a release) O(1) on a busy
+     * channel with many holders. */
+    if (!c->zombie &&
+        atomic_load_explicit(&c->obj.nholders, memory_order_relaxed) >
+            c->nwaiters)
         return false;
     /* Released entirely (a zombie): every operation on it is now
      * LEASH_EINVAL, for borrowers too, so nobody can complete a wait. */

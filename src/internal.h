@@ -241,6 +241,7 @@ struct leash_g {
 
     /* Wake-up plumbing. */
     _Atomic uint32_t parked;   /* foreign: futex word, 1 = woken */
+    _Atomic int in_park;       /* foreign: counted in S.foreign_parked */
     _Atomic uint32_t selectdone;
     void *param;               /* set by the waker: the sudog that fired */
 
@@ -283,6 +284,12 @@ struct leash_g {
 static inline leash_g *stack_g(lstack *s) {
     return (leash_g *)(((uintptr_t)s - sizeof(leash_g)) & ~(uintptr_t)63);
 }
+
+/* A cond waiter's wait object (on its stack): the cond and its mutex. */
+typedef struct {
+    leash_cond *cond;
+    leash_mutex *mu;
+} cond_wait_obj;
 
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
@@ -470,6 +477,7 @@ struct lobj {
     int64_t created_by;     /* coroutine id */
     int64_t created_at;     /* leash_now() */
     lref *holders;
+    _Atomic int nholders;   /* records in holders (written under R.lock) */
     lobj *all_next, *all_prev; /* registry of live objects */
     void (*destroy)(lobj *);
     void *release_pc;       /* where the last reference went (R.lock) */
@@ -547,7 +555,7 @@ typedef struct sudog {
     int err;             /* why it failed: LEASH_ECLOSED or EORPHANED */
     int case_idx;
 } sudog;
-typedef struct waitq { sudog *first, *last; } waitq;
+typedef struct waitq { sudog *first, *last; int n; } waitq;
 
 struct leash_chan {
     lobj obj;

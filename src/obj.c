@@ -144,6 +144,7 @@ static lref *ref_find(lobj *o, leash_g *holder) {
 
 static void ref_unlink(lref *r) {
     lobj *o = r->obj;
+    atomic_fetch_sub_explicit(&o->nholders, 1, memory_order_relaxed);
     if (r->holder) /* no longer a holder: drop it from its cache */
         for (int i = 0; i < 4; i++)
             if (atomic_load_explicit(&r->holder->held[i],
@@ -189,6 +190,7 @@ static int retain_locked(lobj *o, leash_g *holder, bool handed) {
         if (o->holders)
             o->holders->o_prev = r;
         o->holders = r;
+        atomic_fetch_add_explicit(&o->nholders, 1, memory_order_relaxed);
         r->g_prev = NULL;
         r->g_next = NULL;
         if (holder) {

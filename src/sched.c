@@ -411,6 +411,10 @@ static void stop_spinning(worker *w) {
 
 void sched_ready(leash_g *g, bool next) {
     if (g->foreign) {
+        /* Not parked any more as far as the deadlock detector goes, even
+         * before the thread runs again. */
+        if (atomic_exchange(&g->in_park, 0))
+            atomic_fetch_sub(&S.foreign_parked, 1);
         atomic_store_explicit(&g->parked, 1, memory_order_release);
         futex_wake(&g->parked, 1);
         return;
@@ -551,13 +555,15 @@ void sched_park(void (*unlockf)(void *), void *arg) {
         g = tls_foreign;
         if (!g)
             leash_fatal("leash: park outside a coroutine or known thread");
+        atomic_store(&g->in_park, 1);
         atomic_fetch_add(&S.foreign_parked, 1);
         if (unlockf)
             unlockf(arg);
         sysmon_kick(); /* let it look for a deadlock */
         while (atomic_load_explicit(&g->parked, memory_order_acquire) == 0)
             futex_wait(&g->parked, 0, T_INF);
-        atomic_fetch_sub(&S.foreign_parked, 1);
+        if (atomic_exchange(&g->in_park, 0)) /* unless the waker did */
+            atomic_fetch_sub(&S.foreign_parked, 1);
         return;
     }
     atomic_store_explicit(&g->state, G_WAITING, memory_order_relaxed);
@@ -663,9 +669,12 @@ static leash_g *find_runnable(worker *w) {
 top:
     if (atomic_load_explicit(&S.shutting_down, memory_order_relaxed))
         return NULL;
-    if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
-        (g = gq_get(w)))
-        return g;
+    if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0) {
+        /* Keep the park clock fresh even while sysmon is busy (a dump). */
+        atomic_store_explicit(&S.coarse_now, leash_now(), memory_order_relaxed);
+        if ((g = gq_get(w)))
+            return g;
+    }
     int64_t nw = atomic_load_explicit(&w->timers.next_when,
                                       memory_order_relaxed);
     if (nw != T_INF) {
@@ -723,6 +732,7 @@ top:
 }
 
 static void run_g(worker *w, leash_g *g) {
+    tick(w); /* sysmon tells a hog by a tick count that does not move */
     __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
     __atomic_store_n(&g->w, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);
@@ -754,8 +764,10 @@ static void *worker_main(void *p) {
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
     leash_g *g;
-    while ((g = find_runnable(w)))
+    while ((g = find_runnable(w))) {
+        stop_spinning(w); /* found work: let another worker spin */
         run_g(w, g);
+    }
     ss.ss_flags = SS_DISABLE;
     sigaltstack(&ss, NULL);
     return NULL;

@@ -370,7 +370,8 @@ int leash_cond_wait(leash_cond *c, leash_mutex *mu) {
         uunlock(&c->lock_);
         return rc;
     }
-    g_wait_begin(g, WR_COND, c);
+    cond_wait_obj wo = {c, mu}; /* what the diagnostics show */
+    g_wait_begin(g, WR_COND, &wo);
     sched_park(uunlock_fn, &c->lock_);
     g_wait_end(g);
     return leash_mutex_lock(mu);

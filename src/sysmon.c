@@ -34,8 +34,8 @@ static void *sysmon_main(void *arg) {
                      1000000;
     int64_t recheck = 50000000; /* deadlock re-check delay, grows */
     for (int i = 0; i < n; i++) {
-        seen_tick[i] = 0;
-        seen_since[i] = 0;
+        seen_tick[i] = atomic_load(&S.workers[i].schedtick);
+        seen_since[i] = leash_now();
         hog[i] = NULL;
     }
     while (!atomic_load(&S.shutting_down)) {

@@ -1,5 +1,5 @@
 /*
- * timer.c — timers: sleep, after, tickers, on a binary heap per worker.
+ * timer.c — timers: sleep, after, tickers, on a 4-ary heap per worker.
  *
  * A timer goes on the heap of the worker that arms it (worker 0's for a
  * plain thread). Each heap has its own lock and publishes its earliest

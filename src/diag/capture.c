@@ -148,13 +148,8 @@ static void capture_chan(dgor *d, leash_chan *c) {
     d->chan.closed = c->closed;
     d->chan.dead = c->zombie ||
                    atomic_load(&c->obj.magic) != OBJ_MAGIC;
-    int ns = 0, nr = 0;
-    for (sudog *s = c->sendq.first; s; s = s->next)
-        ns++;
-    for (sudog *s = c->recvq.first; s; s = s->next)
-        nr++;
-    d->chan.nsend = ns;
-    d->chan.nrecv = nr;
+    d->chan.nsend = c->sendq.n; /* counts: O(1) per waiter, not O(queue) */
+    d->chan.nrecv = c->recvq.n;
     d->chan.refs = atomic_load(&c->obj.refs);
     d->chan.orphaned = c->orphaned;
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
@@ -193,6 +188,17 @@ static void capture_wait_obj(dgor *d, leash_g *g) {
         d->rw_readers = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
         break;
     }
+    case WR_COND: {
+        cond_wait_obj *wo = obj;
+        if (!wo)
+            break;
+        leash_mutex *mu = wo->mu;
+        leash_g *owner = __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED);
+        d->cond_addr = (uintptr_t)wo->cond;
+        d->mutex_addr = (uintptr_t)mu;
+        d->mutex_owner = owner && owner != g ? owner->id : 0;
+        break;
+    }
     case WR_SELECT:
         d->select_nil = obj == NULL;
         break;
@@ -226,13 +232,13 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     memcpy(d->label_key, g->label_key, sizeof d->label_key);
     memcpy(d->label_val, g->label_val, sizeof d->label_val);
     d->self = g == self;
+    if (d->self) /* it is parked only to have this dump written */
+        d->state = G_RUNNING;
     d->hog_since = atomic_load_explicit(&g->hog_since, memory_order_relaxed);
 }
 
 int diag_capture(dsnap *snap, leash_g *self) {
-    snap->now = coarse_now();
-    if (!snap->now)
-        snap->now = leash_now();
+    snap->now = leash_now();
     snap->n = 0;
     size_t cap = leash_num_coroutines() + 64;
     snap->g = lmalloc(sizeof *snap->g * cap);
@@ -276,7 +282,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
                     break;
                 }
                 int reason = atomic_load(&g->wait_reason);
-                d->state = st;
+                d->state = d->self ? G_RUNNING : st;
                 d->reason = reason;
                 d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
                 capture_wait_obj(d, g);
@@ -297,8 +303,23 @@ int diag_capture(dsnap *snap, leash_g *self) {
         d->state = G_RUNNING;
         d->nframes = diag_sample_running(running[i].w, running[i].g, d->pcs,
                                     DIAG_MAX_FRAMES);
+        /* The interrupted pc is exact; every consumer treats pcs as return
+         * addresses (looking up pc-1, as Go does), so store pc+1. */
+        if (d->nframes > 0)
+            d->pcs[0]++;
     }
+    diag_snap_sort(snap);
     return 0;
+}
+
+static int by_id(const void *a, const void *b) {
+    const dgor *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Go lists goroutines in creation order: so do dumps. */
+void diag_snap_sort(dsnap *snap) {
+    qsort(snap->g, (size_t)snap->n, sizeof *snap->g, by_id);
 }
 
 void diag_snap_free(dsnap *snap) {

@@ -40,7 +40,8 @@ typedef struct dgor {
     const char *label_val[LEASH_MAX_LABELS];
     bool self;          /* the coroutine taking the snapshot */
     int nframes;
-    uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first */
+    uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first (an
+                                     * interrupted leaf: its pc + 1) */
     /* What it waits on. */
     bool has_chan;
     struct {
@@ -60,6 +61,7 @@ typedef struct dgor {
                            * rwmutex's writer, else one of its readers) */
     uintptr_t mutex_addr;
     int rw_readers;       /* rwmutex: readers inside */
+    uintptr_t cond_addr;  /* cond wait: the cond (mutex_addr: its mutex) */
     int cycle_next;     /* index of the next coroutine in its wait-for
                          * cycle (LEAK_DEADLOCK), -1 if none */
     bool select_nil;    /* a select whose channels are all NULL */
@@ -86,6 +88,7 @@ typedef struct {
 /* self: the coroutine asking (marked, its frames walked while parked). */
 INTERNAL int diag_capture(dsnap *snap, leash_g *self);
 INTERNAL void diag_snap_free(dsnap *snap);
+INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
 INTERNAL const char *diag_suspect_str(int kind);
 INTERNAL int diag_write(FILE *out, int debug, bool leaked_only);

@@ -34,7 +34,7 @@ static int visible_frames(const dgor *d, bool hide_api, int *first) {
     int top = 0, api = -1;
     for (int i = 0; i < d->nframes && i < 16; i++) {
         dsym s;
-        sym_lookup(d->pcs[i], i > 0 || d->state != G_RUNNING, &s);
+        sym_lookup(d->pcs[i], true, &s);
         if (!strncmp(s.func, "leash_", 6) &&
             strcmp(s.func, "leash_ctx_trampoline"))
             api = i;
@@ -181,11 +181,9 @@ static void print_created_by(FILE *out, const dgor *d) {
         return; /* leash_run's main coroutine: Go prints none for main */
     dsym s;
     sym_lookup(d->spawn_pc, true, &s);
-    if (d->parent_id)
-        fprintf(out, "created by %s in goroutine %" PRId64 "\n", s.func,
-                d->parent_id);
-    else
-        fprintf(out, "created by %s\n", s.func);
+    /* Go's form always names a goroutine; 0 is a plain thread. */
+    fprintf(out, "created by %s in goroutine %" PRId64 "\n", s.func,
+            d->parent_id);
     const char *file = d->spawn_file ? d->spawn_file : s.file;
     int line = d->spawn_file ? d->spawn_line : s.line;
     fprintf(out, "\t%s:%d +0x%" PRIxPTR "\n", file ? file : "?", line,
@@ -204,7 +202,7 @@ static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
         int first, n = visible_frames(d, true, &first);
         for (int k = 0; k < n; k++)
             print_frame_go(out, d->pcs[first + k],
-                           first + k > 0 || d->state != G_RUNNING);
+                           true);
         print_created_by(out, d);
         fputc('\n', out);
     }
@@ -283,11 +281,21 @@ static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
             fprintf(out, " 0x%" PRIxPTR, gs[i].pcs[k]);
         fputc('\n', out);
         const dgor *d = gs[i].d;
-        if (d->nlabels) {
+        if (d->nlabels) { /* sorted by key, as Go prints them */
+            int ord[LEASH_MAX_LABELS];
+            for (int k = 0; k < d->nlabels; k++) {
+                int j = k;
+                while (j > 0 && strcmp(d->label_key[ord[j - 1]],
+                                       d->label_key[k]) > 0) {
+                    ord[j] = ord[j - 1];
+                    j--;
+                }
+                ord[j] = k;
+            }
             fprintf(out, "# labels: {");
             for (int k = 0; k < d->nlabels; k++)
-                fprintf(out, "%s\"%s\":\"%s\"", k ? ", " : "", d->label_key[k],
-                        d->label_val[k]);
+                fprintf(out, "%s\"%s\":\"%s\"", k ? ", " : "",
+                        d->label_key[ord[k]], d->label_val[ord[k]]);
             fprintf(out, "}\n");
         }
         for (int k = 0; k < gs[i].n; k++) {
@@ -390,6 +398,14 @@ static void print_wait_obj(FILE *out, const dgor *d) {
         if (d->mutex_owner)
             fprintf(out, "%" PRId64, d->mutex_owner);
         fprintf(out, ")\n");
+    } else if (d->reason == WR_COND && d->cond_addr) {
+        dsym sy;
+        sym_lookup(d->cond_addr, false, &sy);
+        fprintf(out, "    waiting on cond %s%s%#" PRIxPTR "%s with mutex %#" PRIxPTR
+                     "\n",
+                strcmp(sy.func, "?") ? sy.func : "",
+                strcmp(sy.func, "?") ? " (" : "", d->cond_addr,
+                strcmp(sy.func, "?") ? ")" : "", d->mutex_addr);
     } else if (d->reason == WR_IO_WAIT) {
         fprintf(out, "    waiting for I/O %s\n",
                 d->io_deadline ? "with a deadline" : "with no deadline");
@@ -472,7 +488,7 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
         for (int k = 0; k < n; k++) {
             dsym sy;
             sym_lookup(d->pcs[first + k],
-                       first + k > 0 || d->state != G_RUNNING, &sy);
+                       true, &sy);
             fprintf(out, "  %s\n\t%s:%d +0x%" PRIxPTR "\n", sy.func,
                     sy.file ? sy.file : "?", sy.line, sy.offset);
         }
@@ -580,7 +596,7 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
         int first, n = visible_frames(d, false, &first);
         for (int k = 0; k < n; k++) {
             sym_lookup(d->pcs[first + k],
-                       first + k > 0 || d->state != G_RUNNING, &sy);
+                       true, &sy);
             fprintf(out, "%s{\"pc\":\"0x%" PRIxPTR "\",\"func\":",
                     k ? "," : "", d->pcs[first + k]);
             json_str(out, sy.func);
@@ -670,7 +686,7 @@ const char *diag_top_func(const dgor *d, bool hide_api) {
     if (n <= 0)
         return "";
     dsym s;
-    sym_lookup(d->pcs[first], first > 0 || d->state != G_RUNNING, &s);
+    sym_lookup(d->pcs[first], true, &s);
     return s.func;
 }
 

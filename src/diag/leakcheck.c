@@ -33,7 +33,7 @@ static struct {
 
 static int64_t scope_new(int64_t parent) {
     llock_acquire(&SC.lock);
-    if (SC.n == SC.cap) {
+    if (SC.n >= SC.cap) {
         int64_t cap = SC.cap ? SC.cap * 2 : 64;
         int64_t *v = lrealloc(SC.parent, sizeof *v * (size_t)cap);
         if (!v) {

@@ -469,7 +469,18 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
     dsym s = {.func = "?", .file = NULL, .line = 0, .offset = 0,
               .module = NULL};
     if (r.func) {
-        const char *f = intern(r.func, &ok);
+        /* GCC's clones (f.isra.0, f.constprop.1, f.part.2, f.cold) are
+         * still f to a reader. */
+        char name[256];
+        snprintf(name, sizeof name, "%s", r.func);
+        static const char *const clones[] = {".isra.", ".constprop.",
+                                             ".part.", ".cold"};
+        for (size_t i = 0; i < sizeof clones / sizeof clones[0]; i++) {
+            char *c = strstr(name, clones[i]);
+            if (c && c != name)
+                *c = 0;
+        }
+        const char *f = intern(name, &ok);
         if (f) {
             s.func = f;
             if (r.start && r.start <= pc)

@@ -96,7 +96,11 @@ static void settle(int want_leaked) {
         int leaked = leash_leak_dump(f, 2);
         int all = f ? leash_dump(f, 2) : 0;
         fclose(f);
-        bool busy = strstr(buf, "[runnable") || strstr(buf, "[running");
+        /* The caller itself shows as [running] in each of the 2 dumps. */
+        int running = 0;
+        for (const char *p = buf; (p = strstr(p, "[running")); p++)
+            running++;
+        bool busy = strstr(buf, "[runnable") || running > 2;
         free(buf);
         if (leaked == want_leaked && all > 0 && !busy)
             return;
