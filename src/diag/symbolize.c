@@ -281,6 +281,22 @@ static bool dwfl_ready(void) {
  * anonymous mappings after it, where a later dlopen can land. On a miss
  * or a disagreement the maps are reported again once, if objects were
  * loaded or unloaded since the last report. */
+typedef struct {
+    Dwarf_Addr base;
+    Dwfl_Module *mod;
+} base_find;
+
+static int find_by_base(Dwfl_Module *mod, void **ud, const char *name,
+                        Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name;
+    base_find *f = arg;
+    if (start == f->base) {
+        f->mod = mod;
+        return DWARF_CB_ABORT;
+    }
+    return DWARF_CB_OK;
+}
+
 static Dwfl_Module *dwfl_module_of(uintptr_t addr) {
     Dl_info info;
     bool known = dladdr((void *)addr, &info) != 0;
@@ -293,8 +309,16 @@ static Dwfl_Module *dwfl_module_of(uintptr_t addr) {
                 return mod;
         }
         if (pass > 0 || objects_gen() == reported_gen || !dwfl_report_self())
-            return NULL;
+            break;
     }
+    /* Zero-initialised data (.bss) past the object's file-backed pages is
+     * an anonymous mapping, outside the module's range in the maps: find
+     * the module by the object the dynamic linker says holds addr. */
+    if (!known)
+        return NULL;
+    base_find f = {(Dwarf_Addr)(uintptr_t)info.dli_fbase, NULL};
+    dwfl_getmodules(dwfl, find_by_base, &f, 0);
+    return f.mod;
 }
 
 static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
