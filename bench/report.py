@@ -7,7 +7,12 @@ whose lines are
     PROCS IMPL WORKLOAD - STATUS -           (STATUS: n/a, fail, timeout)
 prints a table to stdout and writes the Markdown report to $DOC.
 Exit status: 1 if a run failed or timed out (or, with BENCH_STRICT=1, a
-ratio missed its goal), else 0.
+goal was missed), else 0.
+
+IMPL is leash, go, or notrack (the LEASH_TRACKING=0 build, for the
+tracking_<w> metrics). Besides the leash/Go rows, the table has derived
+rows: tracking_<w> (tracked/notrack - 1, in %) and fanout_speedup (time
+per task at 1 proc / at P procs, per implementation).
 """
 import os
 import statistics
@@ -20,6 +25,11 @@ PROCS = ENV.get("PROC_LIST", "1 2").split()
 # Metrics each workload prints, in table order (extra ones are appended).
 METRICS = {
     "parked": ["parked", "parked_spawn"],
+    "sync": ["mutex", "rwmutex", "once"],
+    "tcpecho": ["tcpecho", "tcpecho1"],
+    "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
+    "leakverify10k": ["leakverify10k", "leakverify10k_live"],
+    "tracking": ["tracking_pingpong", "tracking_spawn", "tracking_select"],
 }
 # leash/Go ratio to reach (lower is better). Metrics without one are shown
 # for information.
@@ -31,8 +41,15 @@ GOALS = {
     "buffered": 0.6,
     "sleepers": 0.5,
     "ctx": 0.5,
+    "ctxcancel": 0.5,
+    "ctxtree": 0.5,
+    "tcpecho": 0.7,
+    "tcpecho1": 0.7,
     "parked": 1.0,
 }
+# Goals on leash's own value rather than on the ratio.
+TRACKING_GOAL = 3.0        # % overhead at most
+SCALING_GOAL = 0.8         # speedup at least 0.8 x procs
 WHAT = {
     "spawn": "spawn a coroutine that only signals an unbuffered signal "
              "channel, wait for the signal (spawn + exit + wait)",
@@ -49,8 +66,46 @@ WHAT = {
                 "are done",
     "ctx": "cancel-and-wake cycle: WithCancel(Background), hand it to a "
            "waiter blocked on Done, cancel, wait for its ack, release",
+    "ctxcancel": "WithCancel(Background) then cancel and release it, no "
+                 "waiter (Go: `ctx, cancel := context.WithCancel(...); "
+                 "cancel()`)",
+    "ctxtree": "a cancel tree under one root, depth 3 (10, 100, 10,000: "
+               "10,110 contexts) built, cancelled from the root, each "
+               "context checked cancelled, each released (Go: each cancel "
+               "func called); time per context",
+    "mutex": "uncontended mutex lock + unlock on one coroutine "
+             "(Go: sync.Mutex)",
+    "rwmutex": "uncontended RWMutex read lock + read unlock "
+               "(Go: sync.RWMutex RLock/RUnlock)",
+    "once": "Once.Do after the first call (Go: sync.Once)",
+    "tcpecho": "TCP echo over loopback, 1,000 connections at once, 64-byte "
+               "messages (leash_read/leash_write with no deadline; Go: "
+               "net.Dial/net.Listen): total wall time / total round trips",
+    "tcpecho1": "the same over a single connection: time per round trip",
     "fanout": "8 workers take 512 CPU-bound hashing tasks from a channel and "
               "return results on another; wall time per task",
+    "fanout_speedup": "fanout's time per task at 1 proc / at P procs "
+                      "(leash and Go columns: each one's own speedup; ratio: "
+                      "leash/Go; goal: leash >= 0.8 x P)",
+    "dump100k_2": "100,000 coroutines each parked on its own channel: one "
+                  "`leash_dump(f, 2)` (Go's runtime.Stack text) to /dev/null "
+                  "(Go: `runtime.Stack(buf, true)` written to /dev/null)",
+    "dump100k_3": "the same with `leash_dump(f, 3)` (leash's text with wait "
+                  "objects); Go column: the same runtime.Stack time",
+    "dump_shared": "1,000 coroutines parked on one shared channel: one "
+                   "`leash_dump(f, 2)` (Go: runtime.Stack)",
+    "leakverify10k": "`leash_leak_verify` over 10,000 coroutines parked for "
+                     "good on nil channels (proven stuck: returns at once); "
+                     "report to /dev/null; no Go equivalent (goleak is not "
+                     "in the standard library)",
+    "leakverify10k_live": "the same over 10,000 coroutines each parked on "
+                          "its own live channel, timeout_ns = 1 ms (a pass, "
+                          "a 1 ms nap, a pass, the report pass)",
+    "tracking_pingpong": "cost of always-on tracking: pingpong's fastest "
+                         "run with the runtime as built / its fastest with "
+                         "LEASH_TRACKING=0, minus 1, in % (goal at most 3%)",
+    "tracking_spawn": "the same for spawn",
+    "tracking_select": "the same for select",
 }
 
 
@@ -85,46 +140,102 @@ def main():
             if w in metrics and metric not in metrics[w]:
                 metrics[w].append(metric)
 
-    def cell(p, impl, w, metric):
+    partial = []   # cells where some runs failed but others gave values
+
+    def cell(p, impl, w, metric, agg=statistics.median):
+        """(text, agg of values): the median (or agg) of the runs that gave
+        a value, marked with * when other runs failed or timed out; else
+        the status."""
         st = status.get((p, impl, w), set())
+        vals = values.get((p, impl, metric))
+        if vals and st & {"timeout", "fail"}:
+            med = agg(vals)
+            key = (metric, p, impl)
+            if key not in partial:
+                partial.append(key)
+            return fmt(med) + "*", med
         for bad in ("timeout", "fail", "n/a"):
             if bad in st:
                 return bad, None
-        vals = values.get((p, impl, metric))
         if not vals:
             return "n/a", None
-        med = statistics.median(vals)
+        med = agg(vals)
         return fmt(med), med
 
     rows = []
     failed = False
     missed = False
+    tracking = []  # (metric, procs, tracked, notrack, overhead %)
+    scaling = []   # (procs, leash speedup, Go speedup)
+
+    def bad(t):
+        return t in ("fail", "timeout") or t.endswith("*")
+
+    def verdict_of(ok):
+        nonlocal missed
+        if ok is None:
+            return ""
+        missed |= not ok
+        return "ok" if ok else "MISS"
+
     for w in WORKLOADS:
         for metric in metrics[w]:
             for p in PROCS:
+                if w == "tracking":
+                    # tracked / LEASH_TRACKING=0 - 1, in %.
+                    # Each tracked program is its own status key. The
+                    # fastest run of each build: a few % must be resolved
+                    # and load on the machine only ever adds time.
+                    lt, lv = cell(p, "leash", metric, metric, min)
+                    nt, nv = cell(p, "notrack", metric, metric, min)
+                    failed |= bad(lt) or bad(nt)
+                    ov = (lv / nv - 1) * 100 if lv is not None and nv else None
+                    if ov is not None:
+                        tracking.append((metric, p, lv, nv, ov))
+                    rows.append([
+                        metric, p,
+                        ("%+.1f" % ov) + ("*" if bad(lt) or bad(nt) else "")
+                        if ov is not None else (lt if lv is None else nt),
+                        "n/a", "%", "—", "≤%.0f%%" % TRACKING_GOAL,
+                        verdict_of(ov <= TRACKING_GOAL
+                                   if ov is not None else None),
+                    ])
+                    continue
                 lt, lv = cell(p, "leash", w, metric)
                 gt, gv = cell(p, "go", w, metric)
-                failed |= lt in ("fail", "timeout") or gt in ("fail", "timeout")
+                failed |= bad(lt) or bad(gt)
                 ratio = lv / gv if lv is not None and gv else None
                 goal = GOALS.get(metric)
-                verdict = ""
-                if goal is not None and ratio is not None:
-                    verdict = "ok" if ratio <= goal else "MISS"
-                    missed |= verdict == "MISS"
                 rows.append([
                     metric, p, lt, gt, units.get(metric, ""),
                     "%.2f" % ratio if ratio is not None else "—",
                     "≤%.1f" % goal if goal is not None else "—",
-                    verdict,
+                    verdict_of(ratio <= goal if goal is not None and
+                               ratio is not None else None),
                 ])
-
-    # Fan-out scaling: time per task at 1 proc / at 2 procs.
-    scaling = []
-    if "fanout" in WORKLOADS and "1" in PROCS and "2" in PROCS:
-        for impl, name in (("leash", "leash"), ("go", "Go")):
-            a = cell("1", impl, "fanout", "fanout")[1]
-            b = cell("2", impl, "fanout", "fanout")[1]
-            scaling.append((name, a / b if a is not None and b else None))
+        if w == "fanout" and "1" in PROCS:
+            # Scaling: time per task at 1 proc / at P procs.
+            for p in PROCS:
+                if p == "1":
+                    continue
+                sp = {}
+                for impl in ("leash", "go"):
+                    a = cell("1", impl, "fanout", "fanout")[1]
+                    b = cell(p, impl, "fanout", "fanout")[1]
+                    sp[impl] = a / b if a is not None and b else None
+                goal = SCALING_GOAL * float(p)
+                scaling.append((p, sp["leash"], sp["go"]))
+                rows.append([
+                    "fanout_speedup", p,
+                    "%.2f" % sp["leash"] if sp["leash"] is not None else "n/a",
+                    "%.2f" % sp["go"] if sp["go"] is not None else "n/a",
+                    "x",
+                    "%.2f" % (sp["leash"] / sp["go"])
+                    if sp["leash"] is not None and sp["go"] else "—",
+                    "≥%.1f" % goal,
+                    verdict_of(sp["leash"] >= goal
+                               if sp["leash"] is not None else None),
+                ])
 
     header = ["workload", "procs", "leash", "go", "unit", "ratio", "goal", ""]
     widths = [max(len(str(r[i])) for r in rows + [header])
@@ -137,11 +248,24 @@ def main():
     print(line(["-" * wd for wd in widths]))
     for r in rows:
         print(line(r))
-    if scaling:
+    if partial:
         print()
-        print("fanout speedup, 2 procs vs 1: " + ", ".join(
-            "%s %s" % (n, "%.2fx" % s if s is not None else "n/a")
-            for n, s in scaling))
+        print("* median of the runs that succeeded; others failed or timed "
+              "out (see %s/): %s" % (ENV.get("LOGDIR", "build/bench/logs"),
+                                      ", ".join("%s %s procs %s" % (i, m, p)
+                                                for m, p, i in partial)))
+    if tracking:
+        print()
+        print("tracking (as built / LEASH_TRACKING=0): " + "; ".join(
+            "%s p%s %s/%s ns %+.1f%%" % (m[len("tracking_"):], p, fmt(a),
+                                          fmt(b), o)
+            for m, p, a, b, o in tracking))
+    for p, ls, gs in scaling:
+        print()
+        print("fanout speedup, %s procs vs 1: leash %s, Go %s (goal: leash "
+              ">= %.1fx)" % (p, "%.2fx" % ls if ls is not None else "n/a",
+                             "%.2fx" % gs if gs is not None else "n/a",
+                             SCALING_GOAL * float(p)))
 
     md = []
     md.append("# Performance: leash vs Go\n")
@@ -149,11 +273,16 @@ def main():
               "command below). Same algorithm on both sides: `bench/NAME.c` "
               "on leash, `bench/go/main.go` on Go. Every metric is a time or a "
               "size, so **lower is better**, and *ratio* = leash / Go: below "
-              "1 leash wins. *goal* is the ratio leash aims for.\n")
+              "1 leash wins. *goal* is the ratio leash aims for; on the "
+              "tracking_* rows (overhead in %) and fanout_speedup it bounds "
+              "leash's own value instead.\n")
     md.append("| | |\n|---|---|")
     md.append("| Date | %s |" % ENV.get("DATE", "?"))
     md.append("| Machine | %s, %s CPUs (nproc) |"
               % (ENV.get("CPU", "?") or "?", ENV.get("NPROC", "?")))
+    md.append("| Load | 1-minute load average %s at the start, %s at the end "
+              "(anything else running on the machine shows up as noise) |"
+              % (ENV.get("LOAD_START", "?"), ENV.get("LOAD_END", "?")))
     md.append("| Go | %s |" % ENV.get("GO_VERSION", "n/a"))
     md.append("| leash | %s |" % ENV.get("REV", "?"))
     md.append("| Mode | %s: %s runs of each program, alternating leash and "
@@ -169,27 +298,61 @@ def main():
     for r in rows:
         md.append("| " + " | ".join(str(c) for c in r) + " |")
     md.append("")
-    if scaling:
-        md.append("Fan-out speedup at 2 procs over 1 (time per task at 1 / "
-                  "at 2; 2.00x is perfect): " + ", ".join(
-                      "%s **%s**" % (n, "%.2fx" % s if s is not None else "n/a")
-                      for n, s in scaling) + ".\n")
-    if any(r[2] == "n/a" for r in rows):
+    for p, ls, gs in scaling:
+        md.append("Fan-out speedup at %s procs over 1 (time per task at 1 / "
+                  "at %s; %s.00x is perfect, the goal is %.1fx): leash **%s**, "
+                  "Go **%s**.\n" % (p, p, p, SCALING_GOAL * float(p),
+                                     "%.2fx" % ls if ls is not None else "n/a",
+                                     "%.2fx" % gs if gs is not None else "n/a"))
+    if tracking:
+        md.append("Always-on tracking, fastest run in ns/op (of %s each, "
+                  "alternating) as built vs built with `LEASH_TRACKING=0` "
+                  "(`bench_<w>_notrack`): " % ENV.get("TRACKING_RUNS", "?") +
+                  "; ".join("%s at %s procs %s vs %s (%+.1f%%)"
+                            % (m[len("tracking_"):], p, fmt(a), fmt(b), o)
+                            for m, p, a, b, o in tracking) + ".\n")
+    if any(r[2] == "n/a" for r in rows) or any(
+            r[3] == "n/a" and not r[0].startswith(("tracking_", "leakverify"))
+            for r in rows):
         md.append("*n/a*: that program was not built (run `make`) or its "
                   "workload is not available yet.\n")
+    if any(r[0].startswith(("tracking_", "leakverify")) for r in rows):
+        md.append("leakverify10k and tracking have no Go side (Go: *n/a*); "
+                  "a tracking row's leash column is the overhead in %, not "
+                  "a time.\n")
     if failed:
         md.append("*fail* / *timeout*: a run crashed, printed no result or "
-                  "ran past %ss; see `%s/`.\n"
-                  % (ENV.get("TIMEOUT", "?"), ENV.get("LOGDIR", "build/bench/logs")))
+                  "ran past %ss; see `%s/`. A value marked * is the median "
+                  "of the runs that succeeded where others failed (%s).\n"
+                  % (ENV.get("TIMEOUT", "?"),
+                     ENV.get("LOGDIR", "build/bench/logs"),
+                     ", ".join("%s %s procs %s" % (i, m, p)
+                               for m, p, i in partial) or "none"))
     md.append("## What each workload measures\n")
     for w in WORKLOADS:
         for metric in metrics[w]:
             if metric in WHAT:
                 md.append("- **%s**: %s." % (metric, WHAT[metric]))
+        if w == "fanout" and scaling:
+            md.append("- **fanout_speedup**: %s." % WHAT["fanout_speedup"])
     md.append("")
     md.append("Untimed warm-up iterations (N/10, at most 100,000) precede the "
-              "timed ones in spawn, pingpong, select and ctx on both sides. "
+              "timed ones in spawn, pingpong, select, ctx, ctxcancel and sync "
+              "on both sides; one untimed round, call or dump precedes "
+              "ctxtree, tcpecho, dump100k and leakverify10k. "
               "RSS is read from `/proc/self/statm` on both sides.")
+    cg = ENV.get("CALLGRIND_TXT", "")
+    if cg and os.path.exists(cg):
+        with open(cg) as f:
+            text = f.read().rstrip()
+        md.append("")
+        md.append("## Instruction counts (callgrind)\n")
+        md.append("From the last `bash bench/run.sh callgrind` (not this run; "
+                  "its own date and revision are in the first lines). "
+                  "Instruction counts do not depend on the machine's load, "
+                  "so they show small changes that wall times on a shared "
+                  "VM cannot.\n")
+        md.append("```\n" + text + "\n```")
     with open(ENV["DOC"], "w") as f:
         f.write("\n".join(md) + "\n")
 

@@ -2,19 +2,36 @@
 # bench/run.sh — leash vs Go on the same machine, same algorithms.
 #
 #   bash bench/run.sh [quick|full] [WORKLOAD...]
-#   make bench [BENCH_MODE=quick|full]
+#   bash bench/run.sh callgrind [WORKLOAD...]
+#   make bench [BENCH_MODE=quick|full|callgrind]
 #
 # Runs every workload (or the ones named) at 1 and 2 procs, alternating the
 # C program build/bench_<name> (LEASH_PROCS=P) and the Go program built from
-# bench/go (GOMAXPROCS=P), R times each (quick: R=3 and small N, well under
-# a minute; full: R=5 and larger N, a few minutes), takes medians, prints a
+# bench/go (GOMAXPROCS=P), R times each (quick: R=3 and small N, about a
+# minute; full: R=5 and larger N, several minutes), takes medians, prints a
 # table and writes it with the machine details to docs/PERFORMANCE.md (or,
 # when only some workloads run, to build/bench/PERFORMANCE.md).
 #
 # Every metric is a time or a size: lower is better, and ratio = leash/Go,
-# so a ratio below 1 means leash wins. A C program that is missing shows as
-# "n/a" (run `make` first); one that crashes or times out shows as "fail" or
-# "timeout" and makes the script exit 1 after the report is written.
+# so a ratio below 1 means leash wins. Two kinds of rows are not leash/Go
+# ratios: tracking_<w> is the cost of always-on tracking in % (build/
+# bench_<w> against build/bench_<w>_notrack, the runtime built with
+# LEASH_TRACKING=0; twice as many runs, alternating, fastest of each; goal
+# <= 3%), and fanout_speedup is time per task at 1 proc over that at P
+# procs (goal >= 0.8 x P). Workloads without a Go side (leakverify10k,
+# tracking) show Go as n/a. A C program that is missing shows as "n/a" (run
+# `make` first); one that crashes or times out shows as "fail" or "timeout"
+# (or, when other runs of it succeeded, as their median marked *) and makes
+# the script exit 1 after the report is written.
+#
+# callgrind mode runs pingpong, spawn, select and buffered (and the
+# _notrack builds) under `valgrind --tool=callgrind` at LEASH_PROCS=1,
+# twice each (N and 2N), and prints instructions per operation from the
+# difference, so start-up cost cancels: repeatable on a noisy machine,
+# where wall times are not (about 15 s). Only leash: Go cannot be measured
+# usefully under valgrind. Results: build/bench/callgrind.txt (quoted in
+# the next docs/PERFORMANCE.md), profiles of the 2N runs in
+# build/bench/callgrind/ (callgrind_annotate FILE).
 #
 # Environment:
 #   BUILD_DIR      where the C binaries are (default: <repo>/build)
@@ -22,7 +39,7 @@
 #   BENCH_RUNS     runs per program (default: 3 quick, 5 full)
 #   BENCH_TIMEOUT  seconds one run may take (default: 60 quick, 300 full)
 #   BENCH_DOC      where to write the report (default: see above)
-#   BENCH_STRICT=1 also exit 1 when a ratio misses its goal
+#   BENCH_STRICT=1 also exit 1 when a goal is missed
 set -u
 set -o pipefail
 
@@ -30,12 +47,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUTDIR=$BUILD/bench
-ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx fanout)
+ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
+    ctxcancel ctxtree sync tcpecho fanout dump100k leakverify10k tracking)
+# Workloads with no Go program: Go shows as n/a.
+NO_GO=" leakverify10k tracking "
+# tracking compares these with their bench_<w>_notrack builds.
+TRACKED=(pingpong spawn select)
+CALLGRIND_WORKLOADS=(pingpong spawn select buffered)
 
 MODE=quick
 if [ $# -gt 0 ]; then
     case $1 in
-        quick | full) MODE=$1; shift ;;
+        quick | full | callgrind) MODE=$1; shift ;;
         -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         "") shift ;;
     esac
@@ -53,18 +76,36 @@ n_for() {
         parked)   q=100000;  f=1000000 ;;
         sleepers) q=100000;  f=100000 ;;
         ctx)      q=200000;  f=2000000 ;;
+        ctxcancel) q=1000000; f=5000000 ;;
+        ctxtree)  q=10;      f=50 ;;       # rounds of 10,110 contexts
+        sync)     q=2000000; f=20000000 ;;
+        tcpecho)  q=20000;   f=200000 ;;   # round trips over 1,000 conns
         fanout)   q=40000;   f=200000 ;;
+        dump100k) q=100000;  f=100000 ;;   # parked coroutines
+        leakverify10k) q=10000; f=10000 ;; # coroutines checked
+        tracking) q=-;       f=- ;;        # the N of each tracked workload
     esac
     if [ "$MODE" = full ]; then echo "$f"; else echo "$q"; fi
 }
 
+# Runs per program: the tracking pairs get twice as many (a few % is
+# what they must resolve), the slow diagnostics ones fewer in quick mode.
+runs_for() {
+    case $1 in
+        tracking) echo $((RUNS * 2)) ;;
+        dump100k) if [ "$MODE" = quick ]; then echo 2; else echo 3; fi ;;
+        *) echo "$RUNS" ;;
+    esac
+}
+
+[ "$MODE" = callgrind ] && ALL_WORKLOADS=("${CALLGRIND_WORKLOADS[@]}")
 if [ $# -gt 0 ]; then
     WORKLOADS=()
     for w in "$@"; do
         ok=0
         for a in "${ALL_WORKLOADS[@]}"; do [ "$w" = "$a" ] && ok=1; done
         if [ $ok = 0 ]; then
-            echo "bench: unknown workload '$w' (known: ${ALL_WORKLOADS[*]})" >&2
+            echo "bench: unknown workload '$w' for mode $MODE (known: ${ALL_WORKLOADS[*]})" >&2
             exit 2
         fi
         WORKLOADS+=("$w")
@@ -90,9 +131,11 @@ else
 fi
 
 mkdir -p "$OUTDIR/logs"
-rm -f "$OUTDIR"/logs/*.err
 RAW=$OUTDIR/raw.txt
-: >"$RAW"
+if [ "$MODE" != callgrind ]; then
+    rm -f "$OUTDIR"/logs/*.err
+    : >"$RAW"
+fi
 
 have() { command -v "$1" >/dev/null 2>&1; }
 apt_install() {
@@ -110,6 +153,84 @@ have python3 || apt_install python3 || {
     exit 2
 }
 have timeout || { echo "bench: timeout (coreutils) is needed" >&2; exit 2; }
+
+# ------------------------------------------------------------- callgrind
+# Instructions per operation under callgrind, from two runs (N and 2N):
+# (Ir(2N) - Ir(N)) / (ops(2N) - ops(N)), where ops counts the untimed
+# warm-up iterations too (the programs run them on top of N).
+cg_n() {
+    case $1 in
+        buffered) echo 200000 ;;
+        *) echo 20000 ;;
+    esac
+}
+cg_ops() { # ops WORKLOAD N: iterations the program runs for N
+    local w=$1 n=$2 wu
+    case $w in
+        buffered) echo "$n" ;;
+        *) wu=$((n / 10)); [ $wu -gt 100000 ] && wu=100000; echo $((n + wu)) ;;
+    esac
+}
+cg_ir() { # cg_ir PROGRAM N OUTFILE: total instructions (Ir), all threads
+    local ir
+    ir=$(LEASH_PROCS=1 timeout -k 5 600 valgrind --tool=callgrind \
+        --callgrind-out-file="$3" "$1" "$2" 2>&1 >/dev/null |
+        sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p')
+    [ -n "$ir" ] && echo "$ir"
+}
+run_callgrind() {
+    have valgrind || apt_install valgrind || {
+        echo "bench: callgrind mode needs valgrind (apt-get install valgrind)" >&2
+        exit 2
+    }
+    local out=$OUTDIR/callgrind.txt dir=$OUTDIR/callgrind w prog n a b ops v
+    local -a progs
+    mkdir -p "$dir"
+    rm -f "$dir"/callgrind.out.*
+    {
+        echo "leash instructions per operation under callgrind (LEASH_PROCS=1)"
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ] && echo ' (with uncommitted changes)'), $(valgrind --version)"
+        echo "from the difference of runs at N and 2N, so start-up cancels"
+        echo
+        printf '%-22s %8s %12s  %s\n' program N Ir/op "vs tracked"
+    } | tee "$out"
+    local start failed=0
+    start=$(date +%s)
+    for w in "${WORKLOADS[@]}"; do
+        progs=("bench_$w")
+        for t in "${TRACKED[@]}"; do
+            [ "$t" = "$w" ] && progs+=("bench_${w}_notrack")
+        done
+        local tracked=""
+        for prog in "${progs[@]}"; do
+            n=$(cg_n "$w")
+            if [ ! -x "$BUILD/$prog" ]; then
+                printf '%-22s %8s %12s\n' "$prog" "$n" "n/a" | tee -a "$out"
+                continue
+            fi
+            a=$(cg_ir "$BUILD/$prog" "$n" /dev/null)
+            b=$(cg_ir "$BUILD/$prog" $((2 * n)) "$dir/callgrind.out.$prog")
+            if [ -z "$a" ] || [ -z "$b" ]; then
+                printf '%-22s %8s %12s\n' "$prog" "$n" "fail" | tee -a "$out"
+                failed=1
+                continue
+            fi
+            ops=$(($(cg_ops "$w" $((2 * n))) - $(cg_ops "$w" "$n")))
+            v=$(python3 -c "print('%.1f' % (($b - $a) / $ops))")
+            local rel=""
+            if [ "$prog" = "bench_$w" ]; then
+                tracked=$v
+            elif [ -n "$tracked" ]; then
+                rel=$(python3 -c "print('tracking costs %+.1f%%' % (($tracked / $v - 1) * 100))")
+            fi
+            printf '%-22s %8s %12s  %s\n' "$prog" "$n" "$v" "$rel" | tee -a "$out"
+        done
+    done
+    echo >&2
+    echo "bench: written to ${out#"$ROOT"/}; profiles (2N runs) in ${dir#"$ROOT"/}/ ($(($(date +%s) - start))s)" >&2
+    exit $failed
+}
+[ "$MODE" = callgrind ] && run_callgrind
 
 # ---------------------------------------------------------------- Go side
 GOBIN=$OUTDIR/leashbench-go
@@ -135,41 +256,45 @@ fi
 # ----------------------------------------------------------------- C side
 MISSING=()
 for w in "${WORKLOADS[@]}"; do
-    [ -x "$BUILD/bench_$w" ] || MISSING+=("bench_$w")
+    if [ "$w" = tracking ]; then
+        for t in "${TRACKED[@]}"; do
+            [ -x "$BUILD/bench_$t" ] || MISSING+=("bench_$t")
+            [ -x "$BUILD/bench_${t}_notrack" ] || MISSING+=("bench_${t}_notrack")
+        done
+    else
+        [ -x "$BUILD/bench_$w" ] || MISSING+=("bench_$w")
+    fi
 done
 if [ ${#MISSING[@]} -gt 0 ]; then
     echo "bench: missing in $BUILD: ${MISSING[*]} — shown as n/a (run \`make\` to build them)" >&2
 fi
 
-# run_one IMPL WORKLOAD PROCS RUN: runs one program, appends to $RAW:
+# run_cmd IMPL WORKLOAD PROCS RUN PREFIX CMD...: runs one program, appends
+# to $RAW (a metric M printed by the program is recorded as PREFIX M):
 #   P IMPL WORKLOAD METRIC VALUE UNIT      for each result line
 #   P IMPL WORKLOAD - STATUS -             for n/a, fail, timeout
-run_one() {
-    local impl=$1 w=$2 p=$3 r=$4 n out err rc line
-    n=$(n_for "$w")
-    local -a cmd
-    if [ "$impl" = leash ]; then
-        cmd=("$BUILD/bench_$w" "$n")
-    else
-        cmd=("$GOBIN" "$w" "$n")
-    fi
-    if [ ! -x "${cmd[0]}" ]; then
+# (the tracking workload records each program as WORKLOAD tracking_<w>)
+run_cmd() {
+    local impl=$1 w=$2 p=$3 r=$4 prefix=$5 out err rc line tag
+    shift 5
+    if [ ! -x "$1" ]; then
         echo "$p $impl $w - n/a -" >>"$RAW"
         return
     fi
-    err=$OUTDIR/logs/${impl}_${w}_p${p}_r${r}.err
-    out=$(LEASH_PROCS=$p GOMAXPROCS=$p timeout -k 5 "$TIMEOUT" "${cmd[@]}" 2>"$err")
+    tag="$impl $w${prefix:+ ($(basename "$1"))}"
+    err=$OUTDIR/logs/${impl}_${w}_$(basename "$1")_p${p}_r${r}.err
+    out=$(LEASH_PROCS=$p GOMAXPROCS=$p timeout -k 5 "$TIMEOUT" "$@" 2>"$err")
     rc=$?
     if [ $rc = 124 ] || [ $rc = 137 ]; then
         echo "$p $impl $w - timeout -" >>"$RAW"
-        printf '\nbench: %s %s (procs %s, run %s) timed out after %ss\n' \
-            "$impl" "$w" "$p" "$r" "$TIMEOUT" >&2
+        printf '\nbench: %s (procs %s, run %s) timed out after %ss\n' \
+            "$tag" "$p" "$r" "$TIMEOUT" >&2
         return
     fi
     if [ $rc != 0 ]; then
         echo "$p $impl $w - fail -" >>"$RAW"
-        printf '\nbench: %s %s (procs %s, run %s) exited with %s; stderr in %s:\n' \
-            "$impl" "$w" "$p" "$r" "$rc" "${err#"$ROOT"/}" >&2
+        printf '\nbench: %s (procs %s, run %s) exited with %s; stderr in %s:\n' \
+            "$tag" "$p" "$r" "$rc" "${err#"$ROOT"/}" >&2
         tail -n 5 "$err" | sed 's/^/    /' >&2
         return
     fi
@@ -178,31 +303,62 @@ run_one() {
         # shellcheck disable=SC2086
         set -- $line
         if [ $# = 3 ] && [[ $2 =~ ^[0-9.eE+-]+$ ]]; then
-            echo "$p $impl $w $1 $2 $3" >>"$RAW"
+            echo "$p $impl $w $prefix$1 $2 $3" >>"$RAW"
             got=1
         fi
     done <<<"$out"
     if [ $got = 0 ]; then
         echo "$p $impl $w - fail -" >>"$RAW"
-        printf '\nbench: %s %s (procs %s, run %s) printed no result\n' \
-            "$impl" "$w" "$p" "$r" >&2
+        printf '\nbench: %s (procs %s, run %s) printed no result\n' \
+            "$tag" "$p" "$r" >&2
+    fi
+}
+
+# run_one IMPL WORKLOAD PROCS RUN
+run_one() {
+    local impl=$1 w=$2 p=$3 r=$4
+    if [ "$impl" = go ]; then
+        if [[ $NO_GO == *" $w "* ]]; then
+            echo "$p go $w - n/a -" >>"$RAW"
+        else
+            run_cmd go "$w" "$p" "$r" "" "$GOBIN" "$w" "$(n_for "$w")"
+        fi
+    elif [ "$w" = tracking ]; then
+        # Tracked (impl leash) and LEASH_TRACKING=0 (impl notrack) builds,
+        # in alternating order from one run to the next.
+        local t
+        for t in "${TRACKED[@]}"; do
+            if ((r % 2)); then
+                run_cmd leash "tracking_$t" "$p" "$r" tracking_ "$BUILD/bench_$t" "$(n_for "$t")"
+                run_cmd notrack "tracking_$t" "$p" "$r" tracking_ "$BUILD/bench_${t}_notrack" "$(n_for "$t")"
+            else
+                run_cmd notrack "tracking_$t" "$p" "$r" tracking_ "$BUILD/bench_${t}_notrack" "$(n_for "$t")"
+                run_cmd leash "tracking_$t" "$p" "$r" tracking_ "$BUILD/bench_$t" "$(n_for "$t")"
+            fi
+        done
+    else
+        run_cmd leash "$w" "$p" "$r" "" "$BUILD/bench_$w" "$(n_for "$w")"
     fi
 }
 
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 echo "bench: mode $MODE, procs ${PROCS[*]}, $RUNS runs each, workloads: ${WORKLOADS[*]}" >&2
 for p in "${PROCS[@]}"; do
     for w in "${WORKLOADS[@]}"; do
-        printf 'bench: procs %s %-9s' "$p" "$w" >&2
-        for ((r = 1; r <= RUNS; r++)); do
+        printf 'bench: procs %s %-13s ' "$p" "$w" >&2
+        runs=$(runs_for "$w")
+        t_w=$(date +%s)
+        for ((r = 1; r <= runs; r++)); do
             run_one leash "$w" "$p" "$r"
             run_one go "$w" "$p" "$r"
             printf '.' >&2
         done
-        echo >&2
+        echo " $(($(date +%s) - t_w))s" >&2
     done
 done
 ELAPSED=$(($(date +%s) - START))
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 
 # ---------------------------------------------------------------- report
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -215,12 +371,15 @@ CMD="bash bench/run.sh $MODE"
 [ $SUBSET = 1 ] && CMD="$CMD ${WORKLOADS[*]}"
 
 mkdir -p "$(dirname "$DOC")"
-export RAW DOC MODE RUNS CPU REV CMD GO_VERSION ELAPSED TIMEOUT
+export RAW DOC MODE RUNS CPU REV CMD GO_VERSION ELAPSED TIMEOUT LOAD_START LOAD_END
 export LOGDIR=${OUTDIR#"$ROOT"/}/logs
 NPROC=$(nproc 2>/dev/null || echo "?")
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-N_LIST=$(for w in "${WORKLOADS[@]}"; do printf '%s=%s ' "$w" "$(n_for "$w")"; done)
+N_LIST=$(for w in "${WORKLOADS[@]}"; do [ "$w" = tracking ] || printf '%s=%s ' "$w" "$(n_for "$w")"; done)
 export NPROC DATE N_LIST WORKLOAD_LIST="${WORKLOADS[*]}" PROC_LIST="${PROCS[*]}"
+export CALLGRIND_TXT=$OUTDIR/callgrind.txt
+TRACKING_RUNS=$(runs_for tracking)
+export TRACKING_RUNS
 python3 "$ROOT/bench/report.py"
 rc=$?
 echo "bench: report written to ${DOC#"$ROOT"/} (raw results: ${RAW#"$ROOT"/}; ${ELAPSED}s)" >&2

@@ -11,13 +11,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -307,19 +313,323 @@ func benchFanout(n int64) {
 	fmt.Fprintf(os.Stderr, "fanout checksum %016x\n", sum)
 }
 
+// 10. ctxcancel: WithCancel(Background) and cancel, no waiter.
+func benchCtxcancel(n int64) {
+	w := warmup(n)
+	var t0 time.Time
+	for i := int64(0); i < w+n; i++ {
+		if i == w {
+			t0 = time.Now()
+		}
+		_, cancel := context.WithCancel(context.Background())
+		cancel()
+	}
+	perOp("ctxcancel", time.Since(t0), n)
+}
+
+// 11. ctxtree: a cancel tree of depth 3 under one root (10 -> 100 ->
+// 10,000 contexts), the root cancelled, every context checked, every
+// cancel func called (where leash releases); n rounds after one warm-up.
+const (
+	ctxtA     = 10
+	ctxtB     = 10
+	ctxtC     = 100
+	ctxtTotal = ctxtA + ctxtA*ctxtB + ctxtA*ctxtB*ctxtC
+)
+
+func benchCtxtree(n int64) {
+	all := make([]context.Context, ctxtTotal)
+	cancels := make([]context.CancelFunc, ctxtTotal)
+	round := func() {
+		root, cancelRoot := context.WithCancel(context.Background())
+		k := 0
+		for a := 0; a < ctxtA; a++ {
+			ca, cf := context.WithCancel(root)
+			all[k], cancels[k] = ca, cf
+			k++
+			for b := 0; b < ctxtB; b++ {
+				cb, cf := context.WithCancel(ca)
+				all[k], cancels[k] = cb, cf
+				k++
+				for c := 0; c < ctxtC; c++ {
+					all[k], cancels[k] = context.WithCancel(cb)
+					k++
+				}
+			}
+		}
+		cancelRoot()
+		for i, c := range all {
+			if c.Err() != context.Canceled {
+				fail("ctxtree: context %d not cancelled", i)
+			}
+		}
+		for _, cf := range cancels {
+			cf()
+		}
+	}
+	round()
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		round()
+	}
+	perOp("ctxtree", time.Since(t0), n*ctxtTotal)
+}
+
+// 12. sync: uncontended Mutex Lock+Unlock, RWMutex RLock+RUnlock, and
+// Once.Do after the first call.
+var onceCalls int64
+
+func benchSync(n int64) {
+	w := warmup(n)
+	var mu sync.Mutex
+	for i := int64(0); i < w; i++ {
+		mu.Lock()
+		mu.Unlock()
+	}
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		mu.Lock()
+		mu.Unlock()
+	}
+	perOp("mutex", time.Since(t0), n)
+
+	var rw sync.RWMutex
+	for i := int64(0); i < w; i++ {
+		rw.RLock()
+		rw.RUnlock()
+	}
+	t0 = time.Now()
+	for i := int64(0); i < n; i++ {
+		rw.RLock()
+		rw.RUnlock()
+	}
+	perOp("rwmutex", time.Since(t0), n)
+
+	var once sync.Once
+	f := func() { onceCalls++ }
+	for i := int64(0); i < w+1; i++ {
+		once.Do(f)
+	}
+	t0 = time.Now()
+	for i := int64(0); i < n; i++ {
+		once.Do(f)
+	}
+	el := time.Since(t0)
+	if onceCalls != 1 {
+		fail("once: f ran %d times", onceCalls)
+	}
+	perOp("once", el, n)
+}
+
+// 13. tcpecho: TCP echo over loopback. One goroutine per accepted
+// connection echoes; clients send a tcpeMsg-byte message and read the
+// echo back. tcpecho1: one connection, n/4 round trips (at most 20,000),
+// µs per round trip; tcpecho: tcpeConns connections at once, n/tcpeConns
+// round trips each, total wall time / total round trips. Connections are
+// made before the clock starts; everything is closed at the end.
+const (
+	tcpeConns = 1000
+	tcpeMsg   = 64
+)
+
+func raiseNofile() {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}
+
+func tcpeClients(addr string, conns int, rounds int64) time.Duration {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	ready.Add(conns)
+	done.Add(conns)
+	for i := 0; i < conns; i++ {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				fail("tcpecho: dial: %v", err)
+			}
+			ready.Done()
+			<-start
+			msg := bytes.Repeat([]byte{'x'}, tcpeMsg)
+			got := make([]byte, tcpeMsg)
+			for i := int64(0); i < rounds; i++ {
+				for b := 0; b < 8; b++ {
+					msg[b] = byte(i >> (8 * b))
+				}
+				if _, err := c.Write(msg); err != nil {
+					fail("tcpecho: client write: %v", err)
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					fail("tcpecho: client read: %v", err)
+				}
+				if !bytes.Equal(msg, got) {
+					fail("tcpecho: bad echo")
+				}
+			}
+			c.Close()
+			done.Done()
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	return time.Since(t0)
+}
+
+func benchTcpecho(n int64) {
+	raiseNofile()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail("tcpecho: listen: %v", err)
+	}
+	var handlers sync.WaitGroup
+	accDone := make(chan struct{})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					break
+				}
+				fail("tcpecho: accept: %v", err)
+			}
+			handlers.Add(1)
+			go func() {
+				buf := make([]byte, tcpeMsg)
+				for {
+					r, err := c.Read(buf)
+					if r > 0 {
+						if _, werr := c.Write(buf[:r]); werr != nil {
+							fail("tcpecho: server write: %v", werr)
+						}
+					}
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						fail("tcpecho: server read: %v", err)
+					}
+				}
+				c.Close()
+				handlers.Done()
+			}()
+		}
+		close(accDone)
+	}()
+	addr := ln.Addr().String()
+	n1 := n / 4
+	if n1 > 20000 {
+		n1 = 20000
+	}
+	if n1 < 1 {
+		n1 = 1
+	}
+	rounds := n / tcpeConns
+	if rounds < 1 {
+		rounds = 1
+	}
+	tcpeClients(addr, 1, n1/10+1) // warm-up
+	el1 := tcpeClients(addr, 1, n1)
+	el := tcpeClients(addr, tcpeConns, rounds)
+	ln.Close()
+	<-accDone
+	handlers.Wait()
+	report("tcpecho", float64(el.Nanoseconds())/1e3/float64(rounds*tcpeConns), "us/op")
+	report("tcpecho1", float64(el1.Nanoseconds())/1e3/float64(n1), "us/op")
+}
+
+// 14. dump100k: runtime.Stack(buf, true) to /dev/null with n goroutines
+// each parked on its own channel, after one untimed call; reported under
+// both dump100k_2 and dump100k_3 (the reference for leash's formats 2 and
+// 3). dump_shared: the same with dumpShared goroutines on one channel.
+const dumpShared = 1000
+
+func dumpOnce(f *os.File, buf *[]byte) time.Duration {
+	t0 := time.Now()
+	for {
+		k := runtime.Stack(*buf, true)
+		if k < len(*buf) {
+			if _, err := f.Write((*buf)[:k]); err != nil {
+				fail("dump: write: %v", err)
+			}
+			break
+		}
+		*buf = make([]byte, 2*len(*buf))
+	}
+	return time.Since(t0)
+}
+
+func dumpParked(f *os.File, buf *[]byte, total int64, shared bool) time.Duration {
+	chans := make([]chan struct{}, total)
+	one := make(chan struct{})
+	var started int64
+	var wg sync.WaitGroup
+	wg.Add(int(total))
+	for i := range chans {
+		if shared {
+			chans[i] = one
+		} else {
+			chans[i] = make(chan struct{})
+		}
+		ch := chans[i]
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-ch
+			wg.Done()
+		}()
+	}
+	for atomic.LoadInt64(&started) < total {
+		runtime.Gosched()
+	}
+	dumpOnce(f, buf)
+	el := dumpOnce(f, buf)
+	if shared {
+		close(one)
+	} else {
+		for _, ch := range chans {
+			close(ch)
+		}
+	}
+	wg.Wait()
+	return el
+}
+
+func benchDump100k(n int64) {
+	f, err := os.OpenFile("/dev/null", os.O_WRONLY, 0)
+	if err != nil {
+		fail("dump: %v", err)
+	}
+	buf := make([]byte, 1<<20)
+	elShared := dumpParked(f, &buf, dumpShared, true)
+	el := dumpParked(f, &buf, n, false)
+	f.Close()
+	report("dump100k_2", float64(el.Nanoseconds())/1e6, "ms")
+	report("dump100k_3", float64(el.Nanoseconds())/1e6, "ms")
+	report("dump_shared", float64(elShared.Nanoseconds())/1e6, "ms")
+}
+
 var workloads = map[string]struct {
 	run func(int64)
 	n   int64
 }{
-	"spawn":    {benchSpawn, 200000},
-	"yield":    {benchYield, 500000},
-	"pingpong": {benchPingpong, 200000},
-	"buffered": {benchBuffered, 1000000},
-	"select":   {benchSelect, 200000},
-	"parked":   {benchParked, 100000},
-	"sleepers": {benchSleepers, 100000},
-	"ctx":      {benchCtx, 200000},
-	"fanout":   {benchFanout, 20000},
+	"spawn":     {benchSpawn, 200000},
+	"yield":     {benchYield, 500000},
+	"pingpong":  {benchPingpong, 200000},
+	"buffered":  {benchBuffered, 1000000},
+	"select":    {benchSelect, 200000},
+	"parked":    {benchParked, 100000},
+	"sleepers":  {benchSleepers, 100000},
+	"ctx":       {benchCtx, 200000},
+	"fanout":    {benchFanout, 20000},
+	"ctxcancel": {benchCtxcancel, 1000000},
+	"ctxtree":   {benchCtxtree, 20},
+	"sync":      {benchSync, 10000000},
+	"tcpecho":   {benchTcpecho, 100000},
+	"dump100k":  {benchDump100k, 100000},
 }
 
 func main() {

@@ -1,0 +1,78 @@
+/*
+ * queryall_buffered.c — fix 1 for queryall.c: a buffered channel.
+ *
+ * The number of senders is known (3), so the channel gets room for all of
+ * them: the slower queries drop their answers into the buffer and return.
+ * The only change from queryall.c is the capacity, `make(chan int, 3)`.
+ * The count stays at 1 (main), and the leak checks come back clean.
+ *
+ * Run:   make demo SCENARIO=queryall_buffered
+ * Exit:  0 (also under LEASH_LEAKCHECK=1: nothing is left at exit)
+ */
+#include <leash.h>
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MS (1000 * 1000LL)
+
+static int rand_intn(int n)
+{
+    static _Atomic uint64_t state = 0x2545F4914F6CDD1DULL;
+    uint64_t x = atomic_fetch_add(&state, 0x9E3779B97F4A7C15ULL);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return (int)((x ^ (x >> 31)) % (uint64_t)n);
+}
+
+static int query(void)
+{
+    int n = rand_intn(100);
+    leash_sleep(n * MS);
+    return n;
+}
+
+static void ask(void *arg)
+{
+    leash_chan *ch = arg;
+    int v = query();
+    leash_send(ch, &v); /* never blocks: there is room for every answer */
+}
+
+static int query_all(void)
+{
+    leash_chan *ch = leash_chan_make(sizeof(int), 3); /* make(chan int, 3) */
+    leash_go(ask, ch, ch);
+    leash_go(ask, ch, ch);
+    leash_go(ask, ch, ch);
+    int v = 0;
+    leash_recv(ch, &v);
+    leash_release(ch); /* the last query to return frees the channel */
+    return v;
+}
+
+static int run(void *arg)
+{
+    (void)arg;
+    leash_snapshot *snap = leash_snapshot_take();
+    for (int i = 0; i < 4; i++) {
+        query_all();
+        leash_sleep(150 * MS); /* as in queryall.c */
+        printf("#goroutines: %zu\n", leash_num_coroutines());
+    }
+
+    leash_leak_opts opts = {.timeout_ns = 1000 * MS, .out = stdout};
+    int left = leash_leak_verify(snap, &opts);
+    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
+    printf("#goroutines: %zu\n", leash_num_coroutines());
+    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
+           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
+    leash_snapshot_free(snap);
+    return 0;
+}
+
+int main(void)
+{
+    return leash_run(run, NULL);
+}
