@@ -307,7 +307,8 @@ struct sockaddr;
 #define LEASH_POLLOUT 0x004
 ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline);
 /* Writes all n bytes unless an error or the deadline stops it; returns n,
- * or the bytes written so far if any, else the error. */
+ * or the bytes written so far if any, else the error. On a socket it
+ * never raises SIGPIPE: a peer that went away is -EPIPE. */
 ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline);
 int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
                  int64_t deadline); /* new fd, non-blocking, CLOEXEC */

@@ -48,6 +48,7 @@ typedef struct iowaiter {
 typedef struct pdesc {
     llock lock;
     int fd;
+    _Atomic bool nonblock; /* O_NONBLOCK already set on this fd */
     bool closing;
     iowaiter *waiters;
 } pdesc;
@@ -239,6 +240,19 @@ int64_t netpoll_last(void) {
 
 /* -------------------------------------------------------------- waiting */
 
+static int set_nonblock(int fd);
+
+/* Sets O_NONBLOCK once per descriptor (leash_fd_close forgets it). */
+static int make_nonblock(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (pd && atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
+        return 0;
+    int rc = set_nonblock(fd);
+    if (rc == 0 && pd)
+        atomic_store_explicit(&pd->nonblock, true, memory_order_relaxed);
+    return rc;
+}
+
 static int set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
@@ -278,8 +292,8 @@ int leash_fd_wait(int fd, int events, int64_t deadline) {
     events &= LEASH_POLLIN | LEASH_POLLOUT;
     if (fd < 0 || !events)
         return LEASH_EINVAL;
-    if (fcntl(fd, F_GETFD) < 0)
-        return -errno; /* EBADF: not an open fd */
+    if (fd >= PD_PAGE * PD_PAGES)
+        return -EBADF; /* beyond any descriptor this table serves */
     if (deadline >= 0 && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
     leash_g *g = sched_getg();
@@ -289,7 +303,7 @@ int leash_fd_wait(int fd, int events, int64_t deadline) {
         return LEASH_ENOMEM;
     pdesc *pd = pd_get(fd);
     if (!pd)
-        return fd < 0 ? LEASH_EINVAL : LEASH_ENOMEM;
+        return LEASH_ENOMEM;
     iowaiter me = {.g = g, .events = events, .pd = pd};
     leash_timer t = {.when = deadline, .fn = io_timeout, .arg = &me,
                      .idx = -1};
@@ -308,7 +322,7 @@ int leash_fd_wait(int fd, int events, int64_t deadline) {
     if (rc < 0) {
         waiter_unlink(pd, &me);
         llock_release(&pd->lock);
-        return rc == -EBADF ? LEASH_ECLOSED : rc;
+        return rc; /* -EBADF for a closed fd */
     }
     if (deadline >= 0 && timer_add(&t) < 0) {
         waiter_unlink(pd, &me);
@@ -340,6 +354,7 @@ int leash_fd_close(int fd) {
         /* The number may be reused from now on: a fresh descriptor. */
         llock_acquire(&pd->lock);
         pd->closing = false;
+        atomic_store(&pd->nonblock, false);
         llock_release(&pd->lock);
     }
     return r < 0 ? -errno : 0;
@@ -347,19 +362,32 @@ int leash_fd_close(int fd) {
 
 /* ------------------------------------------------------------ operations */
 
+/* fds are made non-blocking once (DESIGN.md), and sockets are read and
+ * written with MSG_DONTWAIT too, so a number reused behind leash's back
+ * (close(2) instead of leash_fd_close) can never block a worker; other
+ * fds get their flag checked on every call. Writes to a socket use
+ * MSG_NOSIGNAL: a peer that went away is -EPIPE, not a SIGPIPE that
+ * kills the process. */
 ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
     if (fd < 0 || (!buf && n))
         return LEASH_EINVAL;
-    int rc = set_nonblock(fd);
+    bool sock = true;
+    int rc = make_nonblock(fd); /* once per fd: DESIGN.md's contract */
     if (rc < 0)
         return rc;
     for (;;) {
-        ssize_t r = read(fd, buf, n);
+        ssize_t r = sock ? recv(fd, buf, n, MSG_DONTWAIT) : read(fd, buf, n);
         if (r >= 0)
             return r;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN)
+        if (errno == ENOTSOCK && sock) {
+            sock = false; /* a pipe or tty: its flag is what counts */
+            if ((rc = set_nonblock(fd)) < 0)
+                return rc;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
         rc = leash_fd_wait(fd, LEASH_POLLIN, deadline);
         if (rc < 0)
@@ -370,19 +398,28 @@ ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
 ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
     if (fd < 0 || (!buf && n))
         return LEASH_EINVAL;
-    int rc = set_nonblock(fd);
+    bool sock = true;
+    int rc = make_nonblock(fd);
     if (rc < 0)
         return rc;
     size_t done = 0;
     while (done < n) {
-        ssize_t r = write(fd, (const char *)buf + done, n - done);
+        const char *p = (const char *)buf + done;
+        ssize_t r = sock ? send(fd, p, n - done, MSG_DONTWAIT | MSG_NOSIGNAL)
+                         : write(fd, p, n - done);
         if (r >= 0) {
             done += (size_t)r;
             continue;
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN)
+        if (errno == ENOTSOCK && sock) {
+            sock = false;
+            if ((rc = set_nonblock(fd)) < 0)
+                return done ? (ssize_t)done : rc;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
             return done ? (ssize_t)done : -errno;
         rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
         if (rc < 0)
