@@ -2,7 +2,8 @@
  * ctx.c — Go's context: cancellation trees with deadlines and values.
  *
  * Every context but the background one is a cancellation scope with its
- * own done channel (element size 0, closed exactly once on cancel). A
+ * own done channel (element size 0, closed exactly once on cancel), made
+ * when first asked for. A
  * child links itself into its parent's children list and holds a
  * runtime reference on the parent, so a parent lives as long as any
  * child; the parent's list holds no reference, so dropping the last user
@@ -26,7 +27,9 @@ struct leash_ctx {
     lobj obj;
     llock lock;
     leash_ctx *parent;
-    leash_chan *done;
+    leash_chan *done;    /* made on demand (leash_ctx_done), under lock */
+    const char *file;    /* creation site, for the done channel */
+    int line;
     _Atomic int err;
     leash_ctx *children, *sib_next, *sib_prev;
     bool linked;         /* in parent->children (parent->lock) */
@@ -116,8 +119,10 @@ static void cancel_one(leash_ctx *c, int err, bool skip_timer, worklist *wl) {
             }
         }
     }
+    leash_chan *done = c->done; /* made on demand: maybe never */
     llock_release(&c->lock);
-    leash_close(c->done);
+    if (done)
+        leash_close(done);
     if (c->has_timer && !skip_timer)
         timer_del(&c->timer);
     unlink_from_parent(c);
@@ -168,19 +173,14 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
         return NULL;
     c->lock = (llock)LLOCK_INIT;
     c->deadline = deadline < p->deadline ? deadline : p->deadline;
-    c->done = chan_make(file, line, 0, 0, NULL); /* owned by the context */
-    if (!c->done) {
-        obj_free_mem_type(c, OBJ_CTX);
-        return NULL;
-    }
+    c->file = file;
+    c->line = line;
     if (p != &background && obj_retain_for(&p->obj, NULL, false) < 0) {
-        obj_release_from(&c->done->obj, NULL);
         obj_free_mem_type(c, OBJ_CTX);
         return NULL;
     }
     c->parent = p;
     if (obj_init(&c->obj, OBJ_CTX, file, line, ctx_destroy, owner) < 0) {
-        obj_release_from(&c->done->obj, NULL);
         if (p != &background)
             obj_release_from(&p->obj, NULL);
         obj_free_mem_type(c, OBJ_CTX);
@@ -276,9 +276,23 @@ void leash_ctx_cancel(leash_ctx *ctx) {
         ctx_cancel_tree(c, LEASH_ECANCELED, false);
 }
 
+/* The done channel is made on first request, as Go does: a context that
+ * nobody waits on costs no channel. One asked for after the cancel comes
+ * back already closed. NULL on allocation failure (like a nil channel:
+ * never ready). */
 leash_chan *leash_ctx_done(leash_ctx *ctx) {
     leash_ctx *c = ctx_check(ctx);
-    return c ? c->done : NULL;
+    if (!c || c == &background)
+        return NULL;
+    llock_acquire(&c->lock);
+    if (!c->done) {
+        c->done = chan_make(c->file, c->line, 0, 0, NULL);
+        if (c->done && atomic_load(&c->err))
+            leash_close(c->done); /* cancelled before anyone asked */
+    }
+    leash_chan *d = c->done;
+    llock_release(&c->lock);
+    return d;
 }
 
 int leash_ctx_err(leash_ctx *ctx) {
@@ -304,7 +318,7 @@ static void scan_ctx(lobj *o, void *arg) {
         return;
     leash_ctx *c = (leash_ctx *)o;
     void *waits = atomic_load_explicit(&h->g->wait_obj, memory_order_relaxed);
-    if (waits == c->done)
+    if (waits && waits == (void *)__atomic_load_n(&c->done, __ATOMIC_RELAXED))
         return; /* it waits for exactly this cancellation */
     int64_t at = atomic_load_explicit(&c->cancelled_at, memory_order_relaxed);
     if (atomic_load(&c->err) && at && (!h->at || at < h->at))
