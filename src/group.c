@@ -54,6 +54,7 @@ leash_group *leash_group_new_at(const char *file, int line,
         return NULL;
     }
     leash_release(ctx); /* the group holds the context now */
+    ((lobj *)ctx)->internal = true; /* not the user's to release */
     g->ctx = ctx;
     g->wg = (leash_waitgroup)LEASH_WAITGROUP_INIT;
     if (obj_init(&g->obj, OBJ_GROUP, file, line, group_destroy, owner) < 0) {

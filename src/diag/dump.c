@@ -516,6 +516,21 @@ static void json_str(FILE *out, const char *s) {
     fputc('"', out);
 }
 
+/* The release that orphaned d's channel, inside its wait_obj. */
+static void json_orphan(FILE *out, const dgor *d) {
+    if (!d->chan.orphaned)
+        return;
+    dsym sy;
+    sym_lookup(d->chan.orphan_pc, !d->chan.orphan_exit, &sy);
+    fprintf(out, ",\"orphaned_by\":{\"goroutine\":%" PRId64
+                 ",\"at_exit\":%s,\"func\":",
+            d->chan.orphan_by, d->chan.orphan_exit ? "true" : "false");
+    json_str(out, d->chan.orphan_pc ? sy.func : NULL);
+    fprintf(out, ",\"file\":");
+    json_str(out, sy.file);
+    fprintf(out, ",\"line\":%d}", sy.line);
+}
+
 static const char *state_key(const dgor *d) {
     switch (d->state) {
     case G_RUNNING: return "running";
@@ -587,7 +602,8 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
                     d->chan.nrecv, d->chan.closed ? "true" : "false",
                     d->chan.dead ? "true" : "false", d->chan.refs,
                     d->chan.line),
-                json_str(out, d->chan.file), fputc('}', out);
+                json_str(out, d->chan.file), json_orphan(out, d),
+                fputc('}', out);
         else if (d->reason == WR_MUTEX && d->state == G_WAITING)
             fprintf(out, ",\"wait_obj\":{\"kind\":\"mutex\",\"owner\":%" PRId64
                          "}",
