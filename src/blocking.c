@@ -60,7 +60,7 @@ static void *helper_main(void *arg) {
     }
 }
 
-intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg) {
+API_FRAME intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg) {
     if (!fn)
         return LEASH_EINVAL;
     leash_g *g = sched_getg();

@@ -351,7 +351,8 @@ void chan_block_forever(int reason) {
 
 /* ------------------------------------------------------------------ send */
 
-static int chan_send(leash_chan *c, const void *elem, bool block) {
+static inline __attribute__((always_inline)) int
+chan_send(leash_chan *c, const void *elem, bool block) {
     leash_g *self = sched_getg();
     slock_acquire(&c->lock);
     chan_note_user(c, self);
@@ -401,7 +402,7 @@ static int check_elem(leash_chan *c, const void *elem, size_t size) {
     return 0;
 }
 
-int leash_send_n(leash_chan *ch, const void *elem, size_t size) {
+API_FRAME int leash_send_n(leash_chan *ch, const void *elem, size_t size) {
     if (!ch)
         chan_block_forever(WR_CHAN_SEND_NIL);
     leash_chan *c = chan_check(ch);
@@ -410,7 +411,7 @@ int leash_send_n(leash_chan *ch, const void *elem, size_t size) {
     return chan_send(c, elem, true);
 }
 
-int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
+API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
     if (!ch)
         return LEASH_EAGAIN; /* a nil channel is never ready */
     leash_chan *c = chan_check(ch);
@@ -421,7 +422,8 @@ int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 
 /* ------------------------------------------------------------------ recv */
 
-static int chan_recv(leash_chan *c, void *out, bool block) {
+static inline __attribute__((always_inline)) int
+chan_recv(leash_chan *c, void *out, bool block) {
     leash_g *self = sched_getg();
     slock_acquire(&c->lock);
     chan_note_user(c, self);
@@ -475,7 +477,7 @@ static int check_out(leash_chan *c, void *out, size_t size) {
     return size == c->elem_size ? 0 : LEASH_EINVAL;
 }
 
-int leash_recv_n(leash_chan *ch, void *out, size_t size) {
+API_FRAME int leash_recv_n(leash_chan *ch, void *out, size_t size) {
     if (!ch)
         chan_block_forever(WR_CHAN_RECV_NIL);
     leash_chan *c = chan_check(ch);
@@ -484,7 +486,7 @@ int leash_recv_n(leash_chan *ch, void *out, size_t size) {
     return chan_recv(c, out, true);
 }
 
-int leash_try_recv_n(leash_chan *ch, void *out, size_t size) {
+API_FRAME int leash_try_recv_n(leash_chan *ch, void *out, size_t size) {
     if (!ch)
         return LEASH_EAGAIN;
     leash_chan *c = chan_check(ch);
@@ -495,7 +497,7 @@ int leash_try_recv_n(leash_chan *ch, void *out, size_t size) {
 
 /* ----------------------------------------------------------------- close */
 
-int leash_close(leash_chan *ch) {
+API_FRAME int leash_close(leash_chan *ch) {
     if (!ch)
         return strict_fail(LEASH_EINVAL, "close of nil channel");
     leash_chan *c = chan_check(ch);

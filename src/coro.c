@@ -194,7 +194,7 @@ static void main_coroutine(void *p) {
     r->result = r->fn(r->arg);
 }
 
-int leash_run(int (*main_fn)(void *), void *arg) {
+API_FRAME int leash_run(int (*main_fn)(void *), void *arg) {
     if (!main_fn)
         return LEASH_EINVAL;
     leash_g *self = sched_getg();

@@ -127,7 +127,7 @@ int64_t leash_group_go_at(const char *file, int line, leash_group *g,
     return id;
 }
 
-int leash_group_wait(leash_group *g) {
+API_FRAME int leash_group_wait(leash_group *g) {
     leash_group *x = group_check(g);
     if (!x)
         return LEASH_EINVAL;

@@ -67,6 +67,15 @@
 #error "leash: only x86-64 (System V) has a context switch so far (src/arch/)"
 #endif
 
+/* A public entry point that may park keeps its own frame (no tail call
+ * out of it), so dumps show the leash_* call that blocked on top of the
+ * caller's frame; the rest of the library keeps its tail calls. */
+#if defined(__clang__)
+#define API_FRAME __attribute__((disable_tail_calls))
+#else
+#define API_FRAME __attribute__((optimize("no-optimize-sibling-calls")))
+#endif
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define INTERNAL __attribute__((visibility("hidden")))

@@ -288,7 +288,7 @@ static int poll_thread(int fd, int events, int64_t deadline) {
     }
 }
 
-int leash_fd_wait(int fd, int events, int64_t deadline) {
+API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
     events &= LEASH_POLLIN | LEASH_POLLOUT;
     if (fd < 0 || !events)
         return LEASH_EINVAL;
@@ -368,7 +368,7 @@ int leash_fd_close(int fd) {
  * fds get their flag checked on every call. Writes to a socket use
  * MSG_NOSIGNAL: a peer that went away is -EPIPE, not a SIGPIPE that
  * kills the process. */
-ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
+API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
     if (fd < 0 || (!buf && n))
         return LEASH_EINVAL;
     bool sock = true;
@@ -395,7 +395,7 @@ ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
     }
 }
 
-ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
+API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
     if (fd < 0 || (!buf && n))
         return LEASH_EINVAL;
     bool sock = true;
@@ -428,7 +428,7 @@ ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
     return (ssize_t)done;
 }
 
-int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
+API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
                  int64_t deadline) {
     if (fd < 0)
         return LEASH_EINVAL;
@@ -450,7 +450,7 @@ int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
     }
 }
 
-int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
+API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
                   int64_t deadline) {
     if (fd < 0 || !addr)
         return LEASH_EINVAL;

@@ -573,7 +573,7 @@ void sched_park(void (*unlockf)(void *), void *arg) {
     switch_from(w, g, next_local(w), false);
 }
 
-void leash_yield(void) {
+API_FRAME void leash_yield(void) {
     worker *w = tls_w;
     leash_g *g = w ? w->cur : NULL;
     if (!g) {

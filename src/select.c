@@ -128,7 +128,8 @@ static int try_case(leash_case *k, bool *released) {
     return 0;
 }
 
-static int do_select(leash_case *cs, size_t n, bool block) {
+static inline __attribute__((always_inline)) int
+do_select(leash_case *cs, size_t n, bool block) {
     if (n > INT32_MAX)
         return LEASH_EINVAL;
     int rc = validate(cs, n);
@@ -258,13 +259,13 @@ out:
     return rc;
 }
 
-int leash_select(leash_case *cases, size_t n) {
+API_FRAME int leash_select(leash_case *cases, size_t n) {
     if (!cases && n)
         return LEASH_EINVAL;
     return do_select(cases, n, true);
 }
 
-int leash_try_select(leash_case *cases, size_t n) {
+API_FRAME int leash_try_select(leash_case *cases, size_t n) {
     if (!cases && n)
         return LEASH_EINVAL;
     return do_select(cases, n, false);

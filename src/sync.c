@@ -50,7 +50,7 @@ static void uunlock_fn(void *l) { uunlock(l); }
 
 /* ------------------------------------------------------------ wait group */
 
-int leash_waitgroup_add(leash_waitgroup *wg, int64_t n) {
+API_FRAME int leash_waitgroup_add(leash_waitgroup *wg, int64_t n) {
     if (!wg)
         return LEASH_EINVAL;
     ulock(&wg->lock_);
@@ -75,11 +75,11 @@ int leash_waitgroup_add(leash_waitgroup *wg, int64_t n) {
     return 0;
 }
 
-int leash_waitgroup_done(leash_waitgroup *wg) {
+API_FRAME int leash_waitgroup_done(leash_waitgroup *wg) {
     return leash_waitgroup_add(wg, -1);
 }
 
-int leash_waitgroup_wait(leash_waitgroup *wg) {
+API_FRAME int leash_waitgroup_wait(leash_waitgroup *wg) {
     if (!wg)
         return LEASH_EINVAL;
     ulock(&wg->lock_);
@@ -119,7 +119,7 @@ int leash_mutex_trylock(leash_mutex *mu) {
     return 0;
 }
 
-int leash_mutex_lock(leash_mutex *mu) {
+API_FRAME int leash_mutex_lock(leash_mutex *mu) {
     if (!mu)
         return LEASH_EINVAL;
     unsigned z = 0;
@@ -160,7 +160,7 @@ int leash_mutex_lock(leash_mutex *mu) {
     return 0;
 }
 
-int leash_mutex_unlock(leash_mutex *mu) {
+API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
     if (!mu)
         return LEASH_EINVAL;
     unsigned s = MU_LOCKED;
@@ -252,7 +252,7 @@ static void rowner_del(leash_rwmutex *rw, leash_g *g) {
         __atomic_store_n(&rw->rowners_[any], NULL, __ATOMIC_RELAXED);
 }
 
-int leash_rwmutex_rlock(leash_rwmutex *rw) {
+API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
     leash_g *self = sched_getg();
@@ -266,7 +266,7 @@ int leash_rwmutex_rlock(leash_rwmutex *rw) {
     return rw_wait(rw, &rw->rhead_, &rw->rtail_, WR_RWMUTEX_R);
 }
 
-int leash_rwmutex_lock(leash_rwmutex *rw) {
+API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
     leash_g *self = sched_getg();
@@ -292,7 +292,7 @@ static leash_g *rw_admit_writer(leash_rwmutex *rw) {
     return w->g;
 }
 
-int leash_rwmutex_runlock(leash_rwmutex *rw) {
+API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
     ulock(&rw->lock_);
@@ -308,7 +308,7 @@ int leash_rwmutex_runlock(leash_rwmutex *rw) {
     return 0;
 }
 
-int leash_rwmutex_unlock(leash_rwmutex *rw) {
+API_FRAME int leash_rwmutex_unlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
     ulock(&rw->lock_);
@@ -342,7 +342,7 @@ int leash_rwmutex_unlock(leash_rwmutex *rw) {
 
 /* ------------------------------------------------------------------ cond */
 
-int leash_cond_wait(leash_cond *c, leash_mutex *mu) {
+API_FRAME int leash_cond_wait(leash_cond *c, leash_mutex *mu) {
     if (!c || !mu)
         return LEASH_EINVAL;
     leash_g *g = sched_prepare_park();
@@ -406,7 +406,7 @@ int leash_cond_broadcast(leash_cond *c) {
 
 /* ------------------------------------------------------------------ once */
 
-int leash_once_do(leash_once *o, void (*fn)(void *), void *arg) {
+API_FRAME int leash_once_do(leash_once *o, void (*fn)(void *), void *arg) {
     if (!o || !fn)
         return LEASH_EINVAL;
     if (__atomic_load_n(&o->done_, __ATOMIC_ACQUIRE))

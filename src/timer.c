@@ -237,7 +237,7 @@ static void os_sleep_until(int64_t deadline) {
         ;
 }
 
-void leash_sleep(int64_t ns) {
+API_FRAME void leash_sleep(int64_t ns) {
     leash_g *g = sched_getg();
     if (ns <= 0) {
         leash_yield();

@@ -712,8 +712,8 @@ const char *diag_creator_func(const dgor *d) {
     return d->spawn_pc ? s.func : "";
 }
 
-int leash_dump(FILE *out, int debug) { return diag_write(out, debug, false); }
+API_FRAME int leash_dump(FILE *out, int debug) { return diag_write(out, debug, false); }
 
-int leash_leak_dump(FILE *out, int debug) {
+API_FRAME int leash_leak_dump(FILE *out, int debug) {
     return diag_write(out, debug, true);
 }

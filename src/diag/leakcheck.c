@@ -161,7 +161,7 @@ static intptr_t check_once(void *p) {
     return n;
 }
 
-int leash_leak_verify(const leash_snapshot *baseline,
+API_FRAME int leash_leak_verify(const leash_snapshot *baseline,
                       const leash_leak_opts *opts) {
     if (sched_ensure_started() < 0)
         return LEASH_ENOMEM;
