@@ -66,20 +66,20 @@ typedef struct {
 } wcase;
 
 static wcase W[W_N] = {
-    [W_SEND] = {"waiting:chan send", "chan send", "w_send", "leash_send_n", NULL, NULL, 0, 0},
-    [W_RECV] = {"waiting:chan receive", "chan receive", "w_recv", "leash_recv_n", NULL, NULL, 0, 0},
-    [W_SEND_NIL] = {"waiting:chan send (nil chan)", "chan send (nil chan)", "w_send_nil", "leash_send_n", "nil_chan", NULL, 0, 0},
-    [W_RECV_NIL] = {"waiting:chan receive (nil chan)", "chan receive (nil chan)", "w_recv_nil", "leash_recv_n", "nil_chan", NULL, 0, 0},
-    [W_SELECT] = {"waiting:select", "select", "w_select", "leash_select", NULL, NULL, 0, 0},
-    [W_SELECT0] = {"waiting:select (no cases)", "select (no cases)", "w_select0", "leash_select", "nil_chan", NULL, 0, 0},
-    [W_SLEEP] = {"waiting:sleep", "sleep", "w_sleep", "leash_sleep", NULL, NULL, 0, 0},
-    [W_IO] = {"waiting:IO wait", "IO wait", "w_io", "leash_read", NULL, "io_no_deadline", 0, 0},
-    [W_MUTEX] = {"waiting:sync.Mutex.Lock", "sync.Mutex.Lock", "w_mutex", "leash_mutex_lock", NULL, NULL, 0, 0},
-    [W_RLOCK] = {"waiting:sync.RWMutex.RLock", "sync.RWMutex.RLock", "w_rlock", "leash_rwmutex_rlock", NULL, NULL, 0, 0},
-    [W_WLOCK] = {"waiting:sync.RWMutex.Lock", "sync.RWMutex.Lock", "w_wlock", "leash_rwmutex_lock", NULL, NULL, 0, 0},
-    [W_COND] = {"waiting:sync.Cond.Wait", "sync.Cond.Wait", "w_cond", "leash_cond_wait", NULL, NULL, 0, 0},
-    [W_WG] = {"waiting:sync.WaitGroup.Wait", "sync.WaitGroup.Wait", "w_wg", "leash_waitgroup_wait", NULL, NULL, 0, 0},
-    [W_SYSCALL] = {"waiting:syscall", "syscall", "w_syscall", "leash_blocking", NULL, NULL, 0, 0},
+    [W_SEND] = {"waiting:chan send", "chan send", "w_send", "leash_send_n", NULL, NULL, 0, 0, NULL},
+    [W_RECV] = {"waiting:chan receive", "chan receive", "w_recv", "leash_recv_n", NULL, NULL, 0, 0, NULL},
+    [W_SEND_NIL] = {"waiting:chan send (nil chan)", "chan send (nil chan)", "w_send_nil", "leash_send_n", "nil_chan", NULL, 0, 0, NULL},
+    [W_RECV_NIL] = {"waiting:chan receive (nil chan)", "chan receive (nil chan)", "w_recv_nil", "leash_recv_n", "nil_chan", NULL, 0, 0, NULL},
+    [W_SELECT] = {"waiting:select", "select", "w_select", "leash_select", NULL, NULL, 0, 0, NULL},
+    [W_SELECT0] = {"waiting:select (no cases)", "select (no cases)", "w_select0", "leash_select", "nil_chan", NULL, 0, 0, NULL},
+    [W_SLEEP] = {"waiting:sleep", "sleep", "w_sleep", "leash_sleep", NULL, NULL, 0, 0, NULL},
+    [W_IO] = {"waiting:IO wait", "IO wait", "w_io", "leash_read", NULL, "io_no_deadline", 0, 0, NULL},
+    [W_MUTEX] = {"waiting:sync.Mutex.Lock", "sync.Mutex.Lock", "w_mutex", "leash_mutex_lock", NULL, NULL, 0, 0, NULL},
+    [W_RLOCK] = {"waiting:sync.RWMutex.RLock", "sync.RWMutex.RLock", "w_rlock", "leash_rwmutex_rlock", NULL, NULL, 0, 0, NULL},
+    [W_WLOCK] = {"waiting:sync.RWMutex.Lock", "sync.RWMutex.Lock", "w_wlock", "leash_rwmutex_lock", NULL, NULL, 0, 0, NULL},
+    [W_COND] = {"waiting:sync.Cond.Wait", "sync.Cond.Wait", "w_cond", "leash_cond_wait", NULL, NULL, 0, 0, NULL},
+    [W_WG] = {"waiting:sync.WaitGroup.Wait", "sync.WaitGroup.Wait", "w_wg", "leash_waitgroup_wait", NULL, NULL, 0, 0, NULL},
+    [W_SYSCALL] = {"waiting:syscall", "syscall", "w_syscall", "leash_blocking", NULL, NULL, 0, 0, NULL},
     [W_SPIN] = {"running", "running", "spin_inner", NULL, NULL, NULL, 0, 0, "spawn_spinner"},
 };
 
@@ -1434,14 +1434,20 @@ typedef struct {
 } qa_arg;
 static qa_arg qa_args[4][3];
 
-/* noipa: no clone (queryAll.isra.0) of these; see test_leakcheck.c. */
-static __attribute__((noipa)) void ask(void *arg) {
+/* noipa: no clone (queryAll.isra.0) of these; see test_leakcheck.c.
+ * clang makes no such clones and has no noipa. */
+#if defined(__clang__)
+#define NOIPA __attribute__((noinline))
+#else
+#define NOIPA __attribute__((noipa))
+#endif
+static NOIPA void ask(void *arg) {
     qa_arg *a = arg;
     leash_sleep(qa_delay_ms[a->i] * MS);
     leash_send(a->ch, &a->i); /* the two losers block here for good */
 }
 
-static __attribute__((noipa)) int queryAll(int round) {
+static NOIPA int queryAll(int round) {
     leash_chan *ch = leash_chan_make(sizeof(int), 0);
     for (int i = 0; i < 3; i++) {
         qa_args[round][i] = (qa_arg){ch, i};

@@ -222,7 +222,12 @@ static NOINLINE void ign_top_fn(void *a) {
     leash_recv((leash_chan *)a, &v);
 }
 
-static NOINLINE __attribute__((noipa)) int64_t ign_creator_fn(leash_chan *ch) {
+#if defined(__clang__)
+#define NOIPA_ /* clang has no noipa and makes no such clones */
+#else
+#define NOIPA_ __attribute__((noipa))
+#endif
+static NOINLINE NOIPA_ int64_t ign_creator_fn(leash_chan *ch) {
     return leash_go(leak_recv_fn, ch);
 }
 

@@ -39,7 +39,11 @@
 
 #define MS CU_MS
 #define NOINLINE __attribute__((noinline))
+#if defined(__clang__)
+#define NOIPA __attribute__((noinline)) /* clang has no noipa */
+#else
 #define NOIPA __attribute__((noinline, noipa))
+#endif
 
 static void setup(void) { setenv("LEASH_PROCS", "2", 1); }
 
