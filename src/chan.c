@@ -455,6 +455,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
         slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
+    size_t esz = c->elem_size; /* c may be freed by the time we wake */
     sudog me = {.g = g, .elem = out, .c = c};
     waitq_enqueue(&c->recvq, &me);
     orphan_check_park(c);
@@ -463,7 +464,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
     g_wait_end(g);
     if (!me.success) {
         if (out)
-            memset(out, 0, me.err ? 0 : c->elem_size);
+            memset(out, 0, me.err ? 0 : esz);
         return me.err ? me.err : LEASH_ECLOSED;
     }
     return 0;

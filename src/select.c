@@ -228,7 +228,9 @@ do_select(leash_case *cs, size_t n, bool block) {
 
     sudog *won = g->param;
     leash_case *k = &cs[won->case_idx];
-    size_t esz = k->ch->elem_size; /* k->ch may be freed after unlock */
+    /* Not k->ch->elem_size: the waker may have freed the channel. A
+     * receive case with an elem was checked to have the element size. */
+    size_t esz = k->size;
     /* Unhook the other sudogs. One seen unqueued is done with for good
      * (waitq_dequeue), so only channels still holding one are locked. */
     for (int i = 0; i < m; i++) {

@@ -8,7 +8,7 @@
  * succeeded — and was then received exactly once — or returned
  * LEASH_ECLOSED. Plain threads take part beside coroutines.
  *
- * Sizes shrink under ASan (/3) and TSan (/10); each test stays within a
+ * Sizes shrink under ASan (/2) and TSan (/10); each test stays within a
  * few seconds on 2 cores in a normal build.
  *
  * LEASH_TEST_TIMEOUT 180
@@ -52,8 +52,8 @@
 #endif
 #define SAN (ASAN || TSAN)
 /* Work sizes: full in a normal build, smaller under the sanitizers. */
-#define SCALE(n) ((TSAN ? (n) / 10 : ASAN ? (n) / 3 : (n)) > 0 \
-                      ? (TSAN ? (n) / 10 : ASAN ? (n) / 3 : (n)) : 1)
+#define SCALE(n) ((TSAN ? (n) / 10 : ASAN ? (n) / 2 : (n)) > 0 \
+                      ? (TSAN ? (n) / 10 : ASAN ? (n) / 2 : (n)) : 1)
 #define TMO(s) ((double)(s) * (TSAN ? 5 : ASAN ? 3 : 1)) /* Criterion .timeout */
 #define MS (1000000LL)
 #define SEC (1000000000LL)
