@@ -58,36 +58,7 @@
 #define MS (1000000LL)
 #define SEC (1000000000LL)
 
-static _Atomic int g_nfail;
-static char g_failmsg[512];
-
-static void note_fail(const char *file, int line, const char *what,
-                      long long a, long long b) {
-    int n = atomic_fetch_add(&g_nfail, 1);
-    if (n == 0)
-        snprintf(g_failmsg, sizeof g_failmsg, "%s:%d: %s (got %lld, %lld)",
-                 file, line, what, a, b);
-    if (n < 10)
-        fprintf(stderr, "FAIL %s:%d: %s (got %lld, %lld)\n", file, line, what,
-                a, b);
-}
-
-/* Usable anywhere (coroutines, threads); an expression: true if it held. */
-#define CHECK(c) \
-    ((c) ? true : (note_fail(__FILE__, __LINE__, #c, 0, 0), false))
-#define CHECK_EQ(a, b)                                                     \
-    ({                                                                     \
-        long long _a = (long long)(a), _b = (long long)(b);                \
-        _a == _b ? true                                                    \
-                 : (note_fail(__FILE__, __LINE__, #a " == " #b, _a, _b),   \
-                    false);                                                \
-    })
-
-/* On the test thread only. */
-static void finish(void) {
-    int n = atomic_load(&g_nfail);
-    cr_assert(n == 0, "%d check(s) failed; first: %s", n, g_failmsg);
-}
+#include "chan_checks.h"
 
 /* Watchdog on a plain thread with an OS sleep (independent of leash's
  * timers): if a test is still running long after it should have ended,
