@@ -4,10 +4,10 @@
  *
  * Three senders, each handed a reference to an unbuffered channel: the
  * first sends at once, the two losers after 100 and 150 ms. Main receives
- * one value and releases its reference at once (printed as
- * "release-site=FILE:LINE" and "releaser=ID"): when the losers block, they
- * are proven orphaned (tests/test_proofs.c checks the proof at the
- * release itself separately). Then, by the policy given in LEASH_ORPHANS:
+ * one value, waits for the winner to be gone, and releases its reference
+ * (printed as "release-site=FILE:LINE" and "releaser=ID"): when the losers
+ * block, they are proven orphaned (tests/test_proofs.c checks the proof
+ * at the release itself separately). Then, by the policy in LEASH_ORPHANS:
  *   unset/record  prints "leaked N" (leash_leak_dump's count), exits 0;
  *   report        waits 500 ms for the report on stderr, exits 0;
  *   wake          waits for the losers, which print "sender I: EORPHANED"
@@ -54,6 +54,11 @@ static int run(void *arg) {
         leash_go(sender, ch, ch);
     int v;
     leash_recv(ch, &v);
+    /* The winner still holds its reference until it has returned: wait
+     * for it, so that main's release below is the last one before the
+     * losers block and the report must name it (not the winner's exit). */
+    while (leash_num_coroutines() > 3)
+        leash_sleep(1 * MS);
     printf("releaser=%lld\n", (long long)leash_self());
     printf("release-site=%s:%d\n", __FILE__, __LINE__ + 2);
     fflush(stdout);
