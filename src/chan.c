@@ -246,6 +246,16 @@ void chan_unlock(leash_chan *c) {
         chan_free(c);
 }
 
+bool chan_has_receivers(leash_chan *c) {
+    bool any = false;
+    slock_acquire(&c->lock);
+    for (sudog *s = c->recvq.first; s && !any; s = s->next)
+        any = !s->g->system &&
+              !(s->is_select && atomic_load(&s->g->selectdone));
+    slock_release(&c->lock);
+    return any;
+}
+
 leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
                                size_t cap) {
     if (sched_ensure_started() < 0)

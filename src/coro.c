@@ -91,6 +91,8 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     g->spawn_pc = spawn_pc;
     g->parent_id = parent ? parent->id : 0;
     g->scope = parent ? parent->scope : 0;
+    if (parent && !parent->foreign && atomic_load(&parent->system))
+        atomic_store_explicit(&g->system, true, memory_order_relaxed);
     if (parent && parent->nlabels) {
         memcpy(g->label_key, parent->label_key, sizeof g->label_key);
         memcpy(g->label_val, parent->label_val, sizeof g->label_val);

@@ -160,6 +160,40 @@ static void ctx_destroy(lobj *o) {
     obj_free_mem(o);
 }
 
+/* For the deadlock detector: would a cancel of c (its deadline timer
+ * firing) wake anybody? Walks the live, uncancelled subtree one lock at a
+ * time, as cancel does; true when unsure (out of memory). */
+bool ctx_cancel_may_wake(leash_ctx *root) {
+    worklist wl = {.n = 0, .cap = 16};
+    wl.v = wl.small;
+    bool may = false, ok = obj_try_retain(&root->obj);
+    if (ok)
+        ok = work_push(&wl, root);
+    while (wl.n > 0) {
+        leash_ctx *c = wl.v[--wl.n];
+        leash_chan *done = NULL;
+        llock_acquire(&c->lock);
+        if (!may && ok && !atomic_load(&c->err)) {
+            if (c->done && obj_try_retain(&c->done->obj))
+                done = c->done;
+            for (leash_ctx *k = c->children; k && ok; k = k->sib_next)
+                if (obj_try_retain(&k->obj) && !work_push(&wl, k)) {
+                    obj_release_from(&k->obj, NULL);
+                    ok = false;
+                }
+        }
+        llock_release(&c->lock);
+        if (done) {
+            may = may || chan_has_receivers(done);
+            obj_release_from(&done->obj, NULL);
+        }
+        obj_release_from(&c->obj, NULL);
+    }
+    if (wl.v != wl.small)
+        lfree(wl.v);
+    return may || !ok;
+}
+
 static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
                           int64_t deadline) {
     leash_ctx *p = ctx_check(parent);
@@ -211,7 +245,8 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
             return c;
         }
         c->timer = (leash_timer){.when = c->deadline, .fn = ctx_timer_fire,
-                                 .arg = c, .idx = -1};
+                                 .arg = c, .idx = -1, .wakes = TW_CTX,
+                                 .target = c};
         c->has_timer = true;
         if (timer_add(&c->timer) < 0) {
             c->has_timer = false;

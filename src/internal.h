@@ -236,6 +236,10 @@ struct leash_g {
     _Atomic int state;
     bool foreign;     /* an OS thread, not a coroutine */
     bool is_main;     /* coroutine 1 of leash_run */
+    /* The runtime's own (the debug endpoint's), inherited by its
+     * children: it can wake no user coroutine, so the deadlock check
+     * leaves it out. Set by itself as it starts; read by sysmon. */
+    _Atomic bool system;
     void (*fn)(void *);
     void *arg;
     void (*exit_fn)(void *); /* after it is unregistered (leash_run) */
@@ -532,6 +536,11 @@ INTERNAL void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg),
                                void *arg);
 
 /* ------------------------------------------------------------- timer.c */
+/* What a timer's firing can wake, for the deadlock detector (which must
+ * not be silenced by a timer that wakes nobody): `target` is the
+ * coroutine, the channel it sends to, or the context it cancels. */
+enum { TW_G, TW_CHAN, TW_CTX };
+
 struct leash_timer {
     int64_t when;
     int64_t period;         /* > 0: re-armed by the heap before firing */
@@ -540,6 +549,8 @@ struct leash_timer {
     struct theap *_Atomic heap;
     int idx;                /* in heap, -1 if not queued */
     _Atomic int running;    /* fn in progress */
+    int wakes;              /* TW_* */
+    void *target;
 };
 INTERNAL int timer_add_locked(struct theap *h, leash_timer *t);
 INTERNAL struct theap *timer_heap_lock_for_add(void);
@@ -547,6 +558,9 @@ INTERNAL int timer_add(leash_timer *t);
 INTERNAL bool timer_del(leash_timer *t); /* true if it was queued */
 INTERNAL int timers_run_due(int64_t now); /* every heap, earliest first */
 INTERNAL int64_t timer_next_all(void);
+/* Whether some pending timer, when it fires, can wake a coroutine that is
+ * not a system one (deadlock.c); conservative (true) when unsure. */
+INTERNAL bool timers_may_wake(void);
 INTERNAL void timer_heap_free(struct theap *h);
 INTERNAL void timer_kick(int64_t when);
 
@@ -601,6 +615,8 @@ INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);
 INTERNAL void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out);
 INTERNAL void chan_block_forever(int reason) __attribute__((noreturn));
 INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
+/* Whether a coroutine (not a system one) waits to receive from c now. */
+INTERNAL bool chan_has_receivers(leash_chan *c);
 /* Notes that g uses c (c->lock held): a borrower if it holds no ref. */
 static inline void chan_note_user(leash_chan *c, leash_g *g);
 INTERNAL void chan_note_user_slow(leash_chan *c, leash_g *g);
@@ -627,6 +643,9 @@ INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
 /* The earliest cancellation among the contexts g holds, if it is waiting
  * on something else: 0 if none (ctx.c). */
 INTERNAL int64_t ctx_cancelled_held(leash_g *g);
+/* Whether cancelling c now would wake a coroutine: one waits on the done
+ * channel of c or of a descendant still live and not yet cancelled. */
+INTERNAL bool ctx_cancel_may_wake(leash_ctx *c);
 INTERNAL int ctx_values(leash_ctx *ctx, const void *key, const void **out,
                        int max);
 INTERNAL int blocking_threads(void);

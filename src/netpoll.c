@@ -306,7 +306,7 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
         return LEASH_ENOMEM;
     iowaiter me = {.g = g, .events = events, .pd = pd};
     leash_timer t = {.when = deadline, .fn = io_timeout, .arg = &me,
-                     .idx = -1};
+                     .idx = -1, .wakes = TW_G, .target = g};
     llock_acquire(&pd->lock);
     if (pd->closing) {
         llock_release(&pd->lock);

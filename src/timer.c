@@ -217,6 +217,68 @@ int64_t timer_next_all(void) {
     return m;
 }
 
+/* ------------------------------------------------- what timers can wake */
+
+/* A timer that wakes a user coroutine decides at once; channels and
+ * contexts are collected (each with a reference, under the heap lock,
+ * while their timer keeps them alive) and looked at after the heap lock
+ * is dropped: their locks come before heap locks in the lock order. */
+typedef struct {
+    lobj **v;
+    int n, cap;
+    bool unsure;
+} objlist;
+
+static void objlist_add(objlist *l, lobj *o) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 32;
+        lobj **v = lrealloc(l->v, sizeof *v * (size_t)cap);
+        if (!v) {
+            l->unsure = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if (obj_try_retain(o))
+        l->v[l->n++] = o;
+    else
+        l->unsure = true; /* being destroyed: a context's destroy cancels */
+}
+
+static bool heap_collect(struct theap *h, objlist *l) {
+    bool wakes_g = false;
+    llock_acquire(&h->lock);
+    if (h->running)
+        wakes_g = true; /* a callback in progress: anything may follow */
+    for (int i = 0; i < h->n && !wakes_g && !l->unsure; i++) {
+        leash_timer *t = h->v[i].t;
+        if (t->wakes == TW_G)
+            wakes_g = !((leash_g *)t->target)->system;
+        else
+            objlist_add(l, t->target);
+    }
+    llock_release(&h->lock);
+    return wakes_g;
+}
+
+bool timers_may_wake(void) {
+    objlist l = {0};
+    bool may = false;
+    for (int i = 0; i < S.nprocs && !may; i++)
+        may = heap_collect(&S.workers[i].timers, &l);
+    may = may || l.unsure;
+    for (int i = 0; i < l.n; i++) {
+        lobj *o = l.v[i];
+        if (!may)
+            may = o->type == OBJ_CHAN ? chan_has_receivers((leash_chan *)o)
+                                      : ctx_cancel_may_wake((leash_ctx *)o);
+        obj_release_from(o, NULL);
+    }
+    lfree(l.v);
+    return may;
+}
+
 void timer_heap_free(struct theap *h) {
     lfree(h->v);
     h->v = NULL;
@@ -249,7 +311,8 @@ API_FRAME void leash_sleep(int64_t ns) {
         os_sleep_until(deadline);
         return;
     }
-    leash_timer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .idx = -1};
+    leash_timer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .idx = -1,
+                     .wakes = TW_G, .target = g};
     struct theap *h = timer_heap_lock_for_add();
     if (timer_add_locked(h, &t) < 0) {
         llock_release(&h->lock);
@@ -292,7 +355,8 @@ leash_chan *leash_after_at(const char *file, int line, int64_t ns) {
         ns = 0;
     int64_t now = leash_now();
     *a = (after_timer){.t = {.when = ns > T_INF - now ? T_INF : now + ns,
-                             .fn = after_fire, .idx = -1},
+                             .fn = after_fire, .idx = -1,
+                             .wakes = TW_CHAN, .target = c},
                        .c = c};
     if (timer_add(&a->t) < 0) {
         obj_release_from(&c->obj, NULL);
@@ -339,7 +403,9 @@ leash_ticker *leash_ticker_start_at(const char *file, int line,
                           .period = period_ns,
                           .fn = ticker_fire,
                           .arg = tk,
-                          .idx = -1};
+                          .idx = -1,
+                          .wakes = TW_CHAN,
+                          .target = tk->c};
     if (timer_add(&tk->t) < 0) {
         leash_release(tk);
         return NULL;

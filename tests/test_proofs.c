@@ -584,6 +584,28 @@ Test(deadlock, plain_thread_parked_in_leash_cannot_wake_anyone,
 Test(deadlock, not_while_a_timer_can_wake_someone, .timeout = 60) {
     expect_no_deadlock("timer");
 }
+Test(deadlock, a_ticker_nobody_reads_does_not_hide_it, .timeout = 60) {
+    expect_deadlock("ticker", "chan receive");
+}
+Test(deadlock, a_pending_after_nobody_reads_does_not_hide_it, .timeout = 60) {
+    expect_deadlock("after", "chan receive");
+}
+Test(deadlock, a_deadline_nobody_waits_for_does_not_hide_it, .timeout = 60) {
+    expect_deadlock("ctxtimeout", "chan receive");
+}
+Test(deadlock, the_debug_endpoint_does_not_hide_it, .timeout = 60) {
+    expect_deadlock("debug", "chan receive");
+}
+Test(deadlock, not_while_a_ticker_wakes_a_reader, .timeout = 60) {
+    expect_no_deadlock("tickerwait");
+}
+Test(deadlock, not_while_an_after_wakes_a_reader, .timeout = 60) {
+    expect_no_deadlock("afterwait");
+}
+Test(deadlock, not_while_a_deadline_closes_a_done_channel_waited_on,
+     .timeout = 60) {
+    expect_no_deadlock("ctxwait");
+}
 Test(deadlock, not_while_io_with_a_deadline_can_wake_someone,
      .timeout = 60) {
     expect_no_deadlock("iodeadline");

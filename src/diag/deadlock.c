@@ -4,9 +4,17 @@
  * sysmon calls deadlock_check when every worker is idle. It is a proof,
  * not a guess, so it asks for all of:
  *   - no runnable coroutine (every worker idle, the global queue empty);
- *   - no timer pending, no coroutine in I/O or in a leash_blocking call
- *     (each of those can wake somebody);
- *   - every live coroutine parked;
+ *   - every live coroutine parked, none asleep, in I/O or in a
+ *     leash_blocking call (each of those can wake somebody);
+ *   - no pending timer that can wake a coroutine when it fires. leash
+ *     knows what each timer wakes: a sleeper; the receivers of the
+ *     channel an after or a ticker sends to (none waiting: the value is
+ *     buffered or dropped, nobody wakes); whoever waits on a done channel
+ *     in the subtree a deadline cancels. So a ticker nobody reads or a
+ *     forgotten timeout does not hide a deadlock, as it does in Go;
+ *   - the runtime's own coroutines (the debug endpoint's, g->system) wake
+ *     no user coroutine, so they are left out: a program that serves
+ *     /debug/pprof/ is still told it has deadlocked;
  *   - every thread of the process accounted for and blocked: the workers,
  *     sysmon, idle leash_blocking helpers, and plain threads parked inside
  *     leash. A thread leash does not know about (counted in /proc) could
@@ -36,17 +44,22 @@ static int count_threads(void) {
     return n;
 }
 
-/* Every coroutine parked on something nothing external can resolve. */
+/* Every user coroutine parked on something nothing external can
+ * resolve, and at least one of them (or a plain thread parked in leash). */
 static bool all_parked(int64_t *ticks) {
     *ticks = 0;
     for (int i = 0; i < S.nprocs; i++)
         *ticks += atomic_load_explicit(&S.workers[i].schedtick,
                                        memory_order_relaxed);
     bool ok = true;
+    int users = 0;
     for (int s = 0; s < NSHARDS && ok; s++) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
         for (leash_g *g = sh->head; g && ok; g = g->all_next) {
+            if (atomic_load(&g->system))
+                continue;
+            users++;
             if (atomic_load(&g->state) != G_WAITING) {
                 ok = false;
                 break;
@@ -63,7 +76,7 @@ static bool all_parked(int64_t *ticks) {
         }
         llock_release(&sh->lock);
     }
-    return ok;
+    return ok && (users > 0 || atomic_load(&S.foreign_parked) > 0);
 }
 
 /* DL_NO: something can still run. DL_MAYBE: everything leash knows of is
@@ -72,12 +85,9 @@ static bool all_parked(int64_t *ticks) {
 enum { DL_NO, DL_MAYBE, DL_YES };
 
 static int quiescent(int64_t *ticks) {
-    if (atomic_load(&S.nidle) != S.nprocs || atomic_load(&S.gq_len) != 0 ||
-        atomic_load(&S.io_waiters) != 0 || timer_next_all() != T_INF)
+    if (atomic_load(&S.nidle) != S.nprocs || atomic_load(&S.gq_len) != 0)
         return DL_NO;
-    if (leash_num_coroutines() == 0 && atomic_load(&S.foreign_parked) == 0)
-        return DL_NO; /* nothing waits on anything */
-    if (!all_parked(ticks))
+    if (!all_parked(ticks) || timers_may_wake())
         return DL_NO;
     int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
                 sym_threads() + agent_threads() +

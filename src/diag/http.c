@@ -483,6 +483,8 @@ out:
 }
 
 static void accept_loop(void *p) {
+    /* It and the connections it serves wake no user coroutine. */
+    atomic_store(&sched_getg()->system, true);
     server *sv = p;
     leash_set_name("leash/http");
     for (;;) {

@@ -20,6 +20,18 @@
  *   thread-parked  the same, but the plain thread first waits in
  *              leash_recv on a channel nobody sends to: parked inside
  *              leash, it can wake nobody, so this is a deadlock
+ *   ticker     main waits on a channel nobody sends to while a 5 ms ticker
+ *              nobody reads keeps firing: it wakes nobody, a deadlock
+ *   after      the same with a pending one-hour leash_after nobody reads
+ *   ctxtimeout the same with a one-hour context deadline whose done
+ *              channel (and a child's) nobody waits on
+ *   debug      the same while the debug endpoint serves (its coroutines
+ *              wait in accept but can wake no user coroutine)
+ *   tickerwait main waits on a channel a coroutine sends to after three
+ *              ticks of a 20 ms ticker
+ *   afterwait  ... after receiving from a 300 ms leash_after
+ *   ctxwait    ... after the done channel of the child of a context with a
+ *              300 ms timeout is closed
  * The normal cases print "ok <mode>" and exit 0. A deadlocked case that is
  * not detected hangs (the test kills it).
  */
@@ -98,6 +110,35 @@ static void *parked_thread(void *arg) {
     return NULL;
 }
 
+static void send_after_ticks(void *arg) {
+    (void)arg;
+    leash_ticker *tk = leash_ticker_start(20 * MS);
+    int64_t t;
+    for (int i = 0; i < 3; i++)
+        leash_recv(leash_ticker_chan(tk), &t);
+    leash_ticker_stop(tk);
+    int v = 1;
+    leash_send(ch, &v);
+}
+
+static void send_after_after(void *arg) {
+    (void)arg;
+    leash_chan *a = leash_after(300 * MS);
+    int64_t t;
+    leash_recv(a, &t);
+    leash_release(a);
+    int v = 1;
+    leash_send(ch, &v);
+}
+
+static void send_after_done(void *arg) {
+    leash_ctx *child = arg;
+    char z;
+    leash_recv_n(leash_ctx_done(child), &z, 0);
+    int v = leash_ctx_err(child);
+    leash_send(ch, &v);
+}
+
 static const char *mode;
 
 static int run(void *arg) {
@@ -135,6 +176,40 @@ static int run(void *arg) {
         pthread_create(&t, NULL, parked_thread, NULL);
         leash_recv(ch, &v);
         pthread_join(t, NULL);
+    } else if (!strcmp(mode, "ticker")) {
+        leash_ticker *tk = leash_ticker_start(5 * MS);
+        leash_recv(ch, &v);
+        leash_ticker_stop(tk);
+    } else if (!strcmp(mode, "after")) {
+        leash_chan *a = leash_after(3600000 * MS);
+        leash_recv(ch, &v);
+        leash_release(a);
+    } else if (!strcmp(mode, "ctxtimeout")) {
+        leash_ctx *c = leash_ctx_with_timeout(leash_ctx_background(),
+                                              3600000 * MS);
+        leash_ctx *child = leash_ctx_with_cancel(c);
+        (void)leash_ctx_done(child); /* a done channel nobody waits on */
+        leash_recv(ch, &v);
+        leash_release(child);
+        leash_release(c);
+    } else if (!strcmp(mode, "debug")) {
+        if (leash_debug_listen("127.0.0.1:0") <= 0)
+            return 1;
+        leash_recv(ch, &v);
+    } else if (!strcmp(mode, "tickerwait")) {
+        leash_go(send_after_ticks, NULL, ch);
+        leash_recv(ch, &v);
+    } else if (!strcmp(mode, "afterwait")) {
+        leash_go(send_after_after, NULL, ch);
+        leash_recv(ch, &v);
+    } else if (!strcmp(mode, "ctxwait")) {
+        leash_ctx *c = leash_ctx_with_timeout(leash_ctx_background(),
+                                              300 * MS);
+        leash_ctx *child = leash_ctx_with_cancel(c);
+        leash_go(send_after_done, child, ch, child);
+        leash_release(child);
+        leash_recv(ch, &v);
+        leash_release(c);
     } else {
         printf("unknown mode %s\n", mode);
         return 64;
