@@ -3,8 +3,8 @@
  * will ever complete (openmymind.net/Leaking-Goroutines).
  *
  * handle() starts a logger coroutine that waits for the search result,
- * then searches. An empty term makes the search fail and handle() returns
- * early: nobody sends the result and nobody closes the channel, so the
+ * then searches. An empty term makes the search fail and handle() skips
+ * the send: nobody sends the result and nobody closes the channel, so the
  * logger waits in leash_recv forever. Each failed request leaks one
  * coroutine: the count goes 1, 2, 2, 3.
  *
@@ -49,13 +49,11 @@ static int handle(const char *term)
     leash_chan *results = leash_chan_make(sizeof(result), 0);
     leash_go(logger, results, results);
     result r;
-    if (search(term, &r) < 0) {
-        leash_release(results);
-        return -1; /* early return: nothing is sent, nothing closed */
-    }
-    leash_send(results, &r);
+    int rc = search(term, &r);
+    if (rc == 0)
+        leash_send(results, &r); /* on an error nothing is sent, nothing closed */
     leash_release(results);
-    return 0;
+    return rc;
 }
 
 static int run(void *arg)

@@ -459,7 +459,7 @@ Test(recv_nosender, leaky_count_grows_and_leak_dump_names_the_lines)
     char *sites[1] = {site("recv_nosender.c", "leash_go(logger", 1)};
     each_record_has(r.out, "[chan receive, ", sites, 1, 2);
     cr_expect_eq(count(r.out, "LEAKED (orphaned"), 2, SHOW(r));
-    /* the early return's release orphaned them */
+    /* handle()'s release after the failed search orphaned them */
     cr_expect_eq(count(r.out, site("recv_nosender.c", "leash_release(results)", 1)),
                  2, SHOW(r));
     result_free(&r);

@@ -58,6 +58,8 @@
 #include <unistd.h>
 
 #ifdef LEASH_HAVE_LIBDW
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #endif
 
@@ -321,6 +323,23 @@ static Dwfl_Module *dwfl_module_of(uintptr_t addr) {
     return f.mod;
 }
 
+/* The DIE offset of the innermost function (or inlined instance of one)
+ * whose code holds addr; 0 if unknown. */
+static Dwarf_Off function_scope(Dwfl_Module *mod, uintptr_t addr) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die *scopes = NULL;
+    int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+    Dwarf_Off off = 0;
+    for (int i = 0; i < n && !off; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine)
+            off = dwarf_dieoffset(&scopes[i]);
+    }
+    free(scopes);
+    return off;
+}
+
 static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
     if (!dwfl_ready())
         return;
@@ -339,15 +358,37 @@ static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
         r->start = addr - off;
     }
 
-    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
-    if (line) {
+    /* Line 0 is the compiler saying "no single source line": clang gives
+     * it to code it merged from several branches (two calls of one
+     * function folded into one). The nearest row before it that belongs
+     * to the same function (the same inlined instance) names the branch
+     * that led there, which beats "?:0"; a row of another function (an
+     * inlined callee's) would name a wrong line, so the search stops
+     * there and the line stays unknown. */
+    uintptr_t lowest = r->start && addr - r->start < 4096 ? r->start
+                                                          : addr - 1024;
+    Dwarf_Off scope = 0;
+    for (uintptr_t a = addr; a >= lowest && a <= addr; a--) {
+        Dwfl_Line *line = dwfl_module_getsrc(mod, a);
         int lineno = 0;
+        Dwarf_Addr at = 0;
         const char *file =
-            dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (file && lineno > 0) {
+            line ? dwfl_lineinfo(line, &at, &lineno, NULL, NULL, NULL) : NULL;
+        if (!file)
+            break;
+        Dwarf_Off sc = function_scope(mod, a);
+        if (a == addr)
+            scope = sc;
+        else if (sc != scope || !sc)
+            break;
+        if (lineno > 0) {
             r->file = file;
             r->line = lineno;
+            break;
         }
+        if (at == 0 || at > a)
+            break;
+        a = (uintptr_t)at; /* the row's start; a-- steps before it */
     }
 }
 #endif
