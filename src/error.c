@@ -3,6 +3,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -95,3 +97,5 @@ int strict_fail(int err, const char *msg) {
     fflush(stderr);
     abort();
 }
+
+int errno_now(void) { return errno; }

@@ -79,6 +79,13 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define INTERNAL __attribute__((visibility("hidden")))
+
+/* errno, read afresh on the thread that runs now. glibc declares
+ * __errno_location() const, so a compiler may reuse, within a function,
+ * the errno address it computed before a park -- another thread's errno
+ * once the coroutine has moved (clang does, in a retry loop). A function
+ * that parks reads errno through this, out of line in error.c. */
+INTERNAL int errno_now(void) __attribute__((noinline));
 #define CACHELINE 64
 #define T_INF INT64_MAX
 

@@ -379,16 +379,17 @@ API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
         ssize_t r = sock ? recv(fd, buf, n, MSG_DONTWAIT) : read(fd, buf, n);
         if (r >= 0)
             return r;
-        if (errno == EINTR)
+        int e = errno_now(); /* this loop parks: see errno_now */
+        if (e == EINTR)
             continue;
-        if (errno == ENOTSOCK && sock) {
+        if (e == ENOTSOCK && sock) {
             sock = false; /* a pipe or tty: its flag is what counts */
             if ((rc = set_nonblock(fd)) < 0)
                 return rc;
             continue;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            return -e;
         rc = leash_fd_wait(fd, LEASH_POLLIN, deadline);
         if (rc < 0)
             return rc;
@@ -411,16 +412,17 @@ API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadlin
             done += (size_t)r;
             continue;
         }
-        if (errno == EINTR)
+        int e = errno_now();
+        if (e == EINTR)
             continue;
-        if (errno == ENOTSOCK && sock) {
+        if (e == ENOTSOCK && sock) {
             sock = false;
             if ((rc = set_nonblock(fd)) < 0)
                 return done ? (ssize_t)done : rc;
             continue;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return done ? (ssize_t)done : -errno;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            return done ? (ssize_t)done : -e;
         rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
         if (rc < 0)
             return done ? (ssize_t)done : rc;
@@ -440,10 +442,11 @@ API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0)
             return c;
-        if (errno == EINTR || errno == ECONNABORTED)
+        int e = errno_now();
+        if (e == EINTR || e == ECONNABORTED)
             continue;
-        if (errno != EAGAIN)
-            return -errno;
+        if (e != EAGAIN)
+            return -e;
         rc = leash_fd_wait(fd, LEASH_POLLIN, deadline);
         if (rc < 0)
             return rc;
@@ -467,6 +470,6 @@ API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrle
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        return -errno;
+        return -errno_now(); /* after a park */
     return err ? -err : 0;
 }

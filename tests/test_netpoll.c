@@ -564,6 +564,59 @@ Test(netpoll, connect_refused, .timeout = 30) {
     cr_assert_eq(run_main(refused_main, NULL), 0);
 }
 
+/* ----------------------------------------------- errno after a park */
+
+/* An accept that parks and is woken by the listener shutting down must
+ * fail with EINVAL, read on the thread it resumed on. glibc's
+ * __errno_location is const, so clang computed errno's address before
+ * the park and reused it after: the accept then read another worker's
+ * errno (stress_net saw -ENOENT, an epoll_ctl error of another thread).
+ * Each round leaves a different error in the parking worker's errno and
+ * keeps that worker busy, so in many rounds another one resumes the
+ * acceptor. */
+typedef struct {
+    int fd;
+    leash_chan *res;
+} acc_arg;
+
+static void parked_accept(void *arg) {
+    acc_arg *a = arg;
+    long r = leash_accept(a->fd, NULL, NULL, leash_now() + HANG_MS * CU_MS);
+    leash_send(a->res, &r);
+}
+
+/* Out of line, so errno's address is taken on the thread running now
+ * (errno_main itself moves between workers). */
+static __attribute__((noinline)) void set_errno_here(int e) { errno = e; }
+
+static int errno_main(void *arg) {
+    (void)arg;
+    leash_chan *res = leash_chan_make(sizeof(long), 0);
+    for (int round = 0; round < 40; round++) {
+        uint16_t port;
+        int l = tcp_listener(&port, 4);
+        CU_CHECK(l >= 0);
+        acc_arg a = {l, res};
+        leash_go(parked_accept, &a);
+        CU_CHECK(io_waiters_at_least(1));
+        set_errno_here(ENOTTY);
+        shutdown(l, SHUT_RD); /* wakes the acceptor: accept fails EINVAL */
+        for (int64_t t = leash_now(); leash_now() - t < 2 * CU_MS;)
+            ; /* busy: another worker takes the event */
+        long r = 0;
+        leash_recv(res, &r);
+        CU_CHECK_EQ(r, -EINVAL);
+        leash_fd_close(l);
+    }
+    leash_release(res);
+    return 0;
+}
+
+Test(netpoll, errors_after_a_park_are_read_on_the_resuming_thread,
+     .timeout = 60) {
+    cr_assert_eq(run_main(errno_main, NULL), 0);
+}
+
 /* --------------------------------------------------------- leash_fd_wait */
 
 static int fd_wait_main(void *arg) {

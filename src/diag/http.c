@@ -219,10 +219,11 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline) {
             n -= (size_t)r;
             continue;
         }
-        if (r < 0 && errno == EINTR)
+        int e = r < 0 ? errno_now() : EAGAIN; /* this loop parks */
+        if (e == EINTR)
             continue;
-        if (r < 0 && errno != EAGAIN)
-            return -errno;
+        if (e != EAGAIN)
+            return -e;
         int rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
         if (rc < 0)
             return rc;
