@@ -657,6 +657,10 @@ Test(netpoll, fd_wait_ready_at_once, .timeout = 30) {
 
 /* --------------------------------------------------------- plain threads */
 
+/* The peer writes only once the thread's timeouts are checked: a sleep
+ * there raced with a thread started late on a loaded machine. */
+static leash_waitgroup timeouts_checked = LEASH_WAITGROUP_INIT;
+
 static void *thread_io(void *p) {
     int *sv = p;
     char buf[64];
@@ -665,6 +669,7 @@ static void *thread_io(void *p) {
     CU_CHECK_EQ(leash_read(sv[0], buf, sizeof buf, dl), LEASH_ETIMEDOUT);
     CU_CHECK(leash_now() >= dl);
     CU_CHECK_EQ(leash_read(sv[0], buf, sizeof buf, 0), LEASH_ETIMEDOUT);
+    leash_waitgroup_done(&timeouts_checked);
     /* Data from a coroutine, read here (blocking in poll). */
     ssize_t r = read_full(sv[0], buf, 10, leash_now() + HANG_MS * CU_MS);
     CU_CHECK_EQ(r, 10);
@@ -686,7 +691,8 @@ static leash_waitgroup peer_wg = LEASH_WAITGROUP_INIT;
 
 static void co_peer(void *p) {
     int *sv = p;
-    leash_sleep(60 * CU_MS);
+    leash_waitgroup_wait(&timeouts_checked);
+    leash_sleep(10 * CU_MS); /* the thread then blocks in poll, mostly */
     CU_CHECK_EQ(leash_write(sv[1], "0123456789", 10, -1), 10);
     char buf[4] = {0};
     CU_CHECK_EQ(read_full(sv[1], buf, 3, leash_now() + HANG_MS * CU_MS), 3);
@@ -726,6 +732,7 @@ Test(netpoll, plain_thread_io_poll_path, .timeout = 60) {
     cr_assert_eq(sockpair(sv), 0);
     pthread_t th, th2;
     uint16_t port = 0;
+    leash_waitgroup_add(&timeouts_checked, 1);
     cr_assert_eq(pthread_create(&th, NULL, thread_io, sv), 0);
     cr_assert_eq(pthread_create(&th2, NULL, thread_accept, &port), 0);
     leash_waitgroup_add(&peer_wg, 1);
