@@ -2,10 +2,7 @@
  * leash_ctx_with_cancel(leash_ctx_background()), hands it to a waiter
  * coroutine that blocks on leash_ctx_done(), cancels it, waits for the
  * waiter's acknowledgement and releases it; ns per round. Go: the same
- * with context.WithCancel.
- *
- * Named ctx.c.pending so the build skips it until contexts exist in
- * include/leash.h; rename it to ctx.c then. */
+ * with context.WithCancel. */
 #include "bench_util.h"
 
 static int64_t n;

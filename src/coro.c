@@ -18,39 +18,67 @@
 INTERNAL shard_t G_shards[NSHARDS];
 
 
-void g_register(leash_g *g) {
+/* Grows s's arrays to hold one more slot (s->lock held). */
+static bool shard_grow(shard_t *s) {
+    int cap = s->cap ? s->cap * 2 : 256;
+    leash_g **slots = lrealloc(s->slots, sizeof *slots * (size_t)cap);
+    if (!slots)
+        return false;
+    s->slots = slots;
+    int *fr = lrealloc(s->free, sizeof *fr * (size_t)cap);
+    if (!fr)
+        return false; /* slots grew, cap did not: harmless */
+    s->free = fr;
+    s->cap = cap;
+    return true;
+}
+
+int g_register(leash_g *g) {
     shard_t *s = &G_shards[g->shard];
     llock_acquire(&s->lock);
-    g->all_prev = NULL;
-    g->all_next = s->head;
-    if (s->head)
-        s->head->all_prev = g;
-    s->head = g;
+    int slot;
+    if (s->nfree > 0) {
+        slot = s->free[--s->nfree];
+    } else {
+        if (s->nslots == s->cap && !shard_grow(s)) {
+            llock_release(&s->lock);
+            return LEASH_ENOMEM;
+        }
+        slot = s->nslots++;
+    }
+    s->slots[slot] = g;
+    g->reg_slot = slot;
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     llock_release(&s->lock);
+    return 0;
 }
 
 void g_unregister(leash_g *g) {
     shard_t *s = &G_shards[g->shard];
     llock_acquire(&s->lock);
-    if (g->all_prev)
-        g->all_prev->all_next = g->all_next;
-    else
-        s->head = g->all_next;
-    if (g->all_next)
-        g->all_next->all_prev = g->all_prev;
-    atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+    s->slots[g->reg_slot] = NULL;
+    if (atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed) == 1) {
+        s->nslots = s->nfree = 0; /* empty: start packed again */
+    } else if (g->reg_slot == s->nslots - 1) {
+        s->nslots--; /* the last slot: no need to remember it */
+    } else {
+        s->free[s->nfree++] = g->reg_slot; /* cap >= nslots > nfree */
+    }
     llock_release(&s->lock);
 }
 
 bool coro_alive(int64_t id) {
     shard_t *s = &G_shards[id % NSHARDS];
+    bool alive = false;
     llock_acquire(&s->lock);
-    leash_g *g = s->head;
-    while (g && g->id != id)
-        g = g->all_next;
+    SHARD_FOR_EACH(s, g) {
+        if (g->id == id) {
+            alive = true;
+            break;
+        }
+    }
     llock_release(&s->lock);
-    return g != NULL;
+    return alive;
 }
 
 size_t leash_num_coroutines(void) {
@@ -82,7 +110,8 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
         return LEASH_ENOMEM;
     leash_g *g = stack_g(st);
     leash_g *parent = sched_getg();
-    memset(g, 0, sizeof *g);
+    memset(g, 0, G_ZEROED_SIZE); /* the rest: see leash_g */
+    g->name[0] = '\0';
     g->stack = st;
     g->fn = fn;
     g->arg = arg;
@@ -109,7 +138,11 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     g->id = sched_new_id(w);
     g->shard = (int)(g->id % NSHARDS);
     sched_init_g(g);
-    g_register(g);
+    if (g_register(g) < 0) {
+        g_release_refs(g);
+        sched_discard_g(w, g);
+        return LEASH_ENOMEM;
+    }
     int64_t id = g->id; /* g may run and exit before we return */
     sched_start_g(g);
     return id;

@@ -129,7 +129,9 @@ static void cancel_one(leash_ctx *c, int err, bool skip_timer, worklist *wl) {
 }
 
 static void ctx_cancel_tree(leash_ctx *root, int err, bool from_own_timer) {
-    worklist wl = {.n = 0, .cap = 16};
+    worklist wl; /* small[] is not zeroed: it is written before it is read */
+    wl.n = 0;
+    wl.cap = 16;
     wl.v = wl.small;
     cancel_one(root, err, from_own_timer, &wl);
     while (wl.n > 0) {
@@ -149,7 +151,8 @@ static void ctx_timer_fire(leash_timer *t, int64_t now) {
 
 static void ctx_destroy(lobj *o) {
     leash_ctx *c = (leash_ctx *)o;
-    ctx_cancel_tree(c, LEASH_ECANCELED, false);
+    if (!atomic_load(&c->err)) /* cancelled already: nothing left to do */
+        ctx_cancel_tree(c, LEASH_ECANCELED, false);
     if (c->has_timer)
         timer_del(&c->timer); /* waits for a callback in progress */
     unlink_from_parent(c);
@@ -164,7 +167,9 @@ static void ctx_destroy(lobj *o) {
  * firing) wake anybody? Walks the live, uncancelled subtree one lock at a
  * time, as cancel does; true when unsure (out of memory). */
 bool ctx_cancel_may_wake(leash_ctx *root) {
-    worklist wl = {.n = 0, .cap = 16};
+    worklist wl;
+    wl.n = 0;
+    wl.cap = 16;
     wl.v = wl.small;
     bool may = false, ok = obj_try_retain(&root->obj);
     if (ok)

@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,19 +271,14 @@ struct leash_g {
     int spawn_line;
     void *spawn_pc;
     int64_t scope;             /* leak scope, inherited from the parent */
-    /* Labels (interned strings), inherited at spawn; written by the g
-     * itself under its shard lock (dumps read them under it). */
-    const char *label_key[LEASH_MAX_LABELS];
-    const char *label_val[LEASH_MAX_LABELS];
-    int nlabels;
+    int nlabels;               /* label_key/val below: [0, nlabels) */
     /* Set by sysmon while it runs without yielding past LEASH_HOG_MS:
-     * since when, and its stack sampled then. */
+     * since when, and its stack sampled then (hog_pcs: [0, hog_n)). */
     _Atomic int64_t hog_since;
     int hog_n;
-    uintptr_t hog_pcs[16];
 
     lstack *stack;
-    struct leash_g *all_next, *all_prev; /* registry shard list */
+    int reg_slot;                        /* in its registry shard */
     struct leash_g *qnext;               /* global run queue link */
     int shard;
     lref *refs;          /* references this g holds (R.lock) */
@@ -290,7 +286,15 @@ struct leash_g {
      * borrower check on every channel operation; obj.c invalidates). */
     lobj *_Atomic held[4];
     unsigned held_next;
+
+    /* Not zeroed at spawn (G_ZEROED_SIZE): read only below a count or,
+     * for the name, up to its NUL, which spawn writes. */
     char name[32];
+    /* Labels (interned strings), inherited at spawn; written by the g
+     * itself under its shard lock (dumps read them under it). */
+    const char *label_key[LEASH_MAX_LABELS];
+    const char *label_val[LEASH_MAX_LABELS];
+    uintptr_t hog_pcs[16];
 
 #ifdef LEASH_ASAN
     void *asan_fake;     /* fake stack saved across a switch */
@@ -299,6 +303,9 @@ struct leash_g {
     void *tsan_fiber;
 #endif
 };
+/* How much of a new coroutine's g spawn clears. */
+#define G_ZEROED_SIZE offsetof(leash_g, name)
+
 
 /* The g of a stack: just below the slot's descriptor, cache-line aligned. */
 static inline leash_g *stack_g(lstack *s) {
@@ -410,6 +417,7 @@ INTERNAL leash_g *sched_prepare_park(void);
 /* Makes a parked g runnable; `next`: run it right after the current one. */
 INTERNAL void sched_ready(leash_g *g, bool next);
 INTERNAL void sched_init_g(leash_g *g);  /* lays out its first switch */
+INTERNAL void sched_discard_g(worker *w, leash_g *g); /* never started */
 INTERNAL void sched_start_g(leash_g *g); /* a new coroutine */
 INTERNAL _Noreturn void sched_exit_current(worker *w);
 INTERNAL uint32_t sched_rand(void);
@@ -462,14 +470,29 @@ static inline void g_wait_end(leash_g *g) {
 }
 
 /* ------------------------------------------------------------- coro.c */
+/* The registry of live coroutines, in shards by id. Each shard is an
+ * array of slots (a g knows its slot): an exit clears its slot and frees
+ * it without touching any other coroutine (a linked list made every exit
+ * write to two neighbours' stack pages: two cache and TLB misses). Walks
+ * (dumps, sysmon) skip the empty slots. */
 #define NSHARDS 16
 typedef struct shard {
     _Alignas(CACHELINE) llock lock;
-    leash_g *head;
+    leash_g **slots;       /* [0, nslots): a g or NULL */
+    int nslots, cap;
+    int *free;             /* empty slots below nslots */
+    int nfree;
     _Atomic int64_t count; /* live coroutines (not foreign) */
 } shard_t;
 extern INTERNAL shard_t G_shards[NSHARDS];
-INTERNAL void g_register(leash_g *g);
+/* Every coroutine of shard sh (its lock held) as g; break and continue
+ * work as in a plain loop. */
+#define SHARD_FOR_EACH(sh, g)                                               \
+    for (leash_g **g##_p = (sh)->slots, **g##_e = g##_p + (sh)->nslots, *g; \
+         g##_p < g##_e; g##_p++)                                            \
+        if (!(g = *g##_p)) {                                                \
+        } else
+INTERNAL int g_register(leash_g *g); /* LEASH_ENOMEM */
 INTERNAL void g_unregister(leash_g *g);
 INTERNAL void g_release_refs(leash_g *g);
 #define MAX_HANDED 16 /* objects one leash_go can hand over */

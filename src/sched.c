@@ -477,6 +477,8 @@ static void g_free_dead(worker *w, leash_g *g) {
     stack_put(w, g->stack);
 }
 
+void sched_discard_g(worker *w, leash_g *g) { g_free_dead(w, g); }
+
 /* Runs the action the previous coroutine on this worker left behind. */
 static inline void do_after(worker *w) {
     enum after_kind k = w->after;

@@ -252,7 +252,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
     for (int s = 0; s < NSHARDS; s++) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
-        for (leash_g *g = sh->head; g; g = g->all_next) {
+        SHARD_FOR_EACH(sh, g) {
             if ((size_t)snap->n == cap) {
                 size_t ncap = cap * 2;
                 dgor *v = lrealloc(snap->g, sizeof *v * ncap);

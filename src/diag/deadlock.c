@@ -56,7 +56,7 @@ static bool all_parked(int64_t *ticks) {
     for (int s = 0; s < NSHARDS && ok; s++) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
-        for (leash_g *g = sh->head; g && ok; g = g->all_next) {
+        SHARD_FOR_EACH(sh, g) {
             if (atomic_load(&g->system))
                 continue;
             users++;
@@ -73,6 +73,8 @@ static bool all_parked(int64_t *ticks) {
             default:
                 break;
             }
+            if (!ok)
+                break;
         }
         llock_release(&sh->lock);
     }

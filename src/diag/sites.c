@@ -60,7 +60,7 @@ void sites_sample(int64_t now) {
     }
     for (int sh = 0; sh < NSHARDS; sh++) {
         llock_acquire(&G_shards[sh].lock);
-        for (leash_g *g = G_shards[sh].head; g; g = g->all_next) {
+        SHARD_FOR_EACH(&G_shards[sh], g) {
             if (!g->spawn_file)
                 continue;
             site *x = site_get(g->spawn_file, g->spawn_line);
