@@ -423,6 +423,11 @@ INTERNAL _Noreturn void sched_exit_current(worker *w);
 INTERNAL uint32_t sched_rand(void);
 INTERNAL int64_t sched_new_id(worker *w);
 INTERNAL void sched_wake_idle(void);
+/* For proc.c: a worker thread's body, waking one, and the last step
+ * after it has stopped. */
+INTERNAL void *sched_worker_main(void *w);
+INTERNAL void sched_worker_wake(worker *w);
+INTERNAL void sched_worker_finish(worker *w);
 
 INTERNAL void sched_netpoll_waiter_added(void);
 

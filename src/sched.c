@@ -55,8 +55,8 @@ INTERNAL sched_t S = {.lock = LLOCK_INIT, .poll_lock = LLOCK_INIT};
 static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
 static __thread leash_g *tls_foreign __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
-static leash_g *foreign_pool; /* foreign g's of exited threads (start_mu) */
+static pthread_mutex_t foreign_mu = PTHREAD_MUTEX_INITIALIZER;
+static leash_g *foreign_pool; /* foreign g's of exited threads */
 static pthread_key_t foreign_key;
 static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
 
@@ -73,10 +73,10 @@ __attribute__((noinline)) leash_g *sched_getg(void) {
 
 static void foreign_release(void *p) {
     leash_g *g = p;
-    pthread_mutex_lock(&start_mu);
+    pthread_mutex_lock(&foreign_mu);
     g->qnext = foreign_pool;
     foreign_pool = g;
-    pthread_mutex_unlock(&start_mu);
+    pthread_mutex_unlock(&foreign_mu);
 }
 
 static void foreign_key_init(void) {
@@ -93,11 +93,11 @@ leash_g *sched_getg_or_foreign(void) {
     if (likely(g))
         return g;
     pthread_once(&foreign_key_once, foreign_key_init);
-    pthread_mutex_lock(&start_mu);
+    pthread_mutex_lock(&foreign_mu);
     g = foreign_pool;
     if (g)
         foreign_pool = g->qnext;
-    pthread_mutex_unlock(&start_mu);
+    pthread_mutex_unlock(&foreign_mu);
     if (!g) {
         g = lcalloc(1, sizeof *g);
         if (!g)
@@ -335,7 +335,7 @@ static bool idle_remove(worker *w) { /* S.lock held */
 
 static void wakep(void);
 
-static void worker_wake(worker *w) { /* w already taken off the idle list */
+void sched_worker_wake(worker *w) { /* w already taken off the idle list */
     atomic_store(&w->wakeup, 1);
     if (atomic_load(&S.poller) == w)
         netpoll_break(); /* it sleeps in epoll, not on its futex */
@@ -382,7 +382,7 @@ static void wakep(void) {
         atomic_fetch_sub(&S.nspinning, 1);
         return;
     }
-    worker_wake(w);
+    sched_worker_wake(w);
 }
 
 void timer_kick(int64_t when) {
@@ -394,7 +394,7 @@ void timer_kick(int64_t when) {
         w = S.idle;
     if (w && idle_remove(w)) {
         llock_release(&S.lock);
-        worker_wake(w);
+        sched_worker_wake(w);
         return;
     }
     llock_release(&S.lock);
@@ -502,6 +502,9 @@ static inline void do_after(worker *w) {
         break;
     }
 }
+
+/* A worker that has stopped: runs what its last switch left to do. */
+void sched_worker_finish(worker *w) { do_after(w); }
 
 static void check_stack(leash_g *g) {
     if (unlikely(!stack_canary_ok(g->stack))) {
@@ -748,7 +751,7 @@ static void run_g(worker *w, leash_g *g) {
     do_after(w);
 }
 
-static void *worker_main(void *p) {
+void *sched_worker_main(void *p) {
     worker *w = p;
     tls_w = w;
     stack_t ss = {.ss_sp = w->altstack, .ss_size = 64 << 10, .ss_flags = 0};
@@ -775,7 +778,7 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-/* ----------------------------------------------------------------- start */
+/* ---------------------------------------------------------------- random */
 
 uint32_t sched_rand(void) {
     static _Atomic uint64_t shared_seed = 0x9e3779b97f4a7c15ull;
@@ -796,150 +799,6 @@ uint32_t sched_rand(void) {
     return (uint32_t)(x >> 32);
 }
 
-int64_t sched_new_id(worker *w) {
-    if (!w)
-        return atomic_fetch_add(&S.next_id, 1);
-    if (w->id_next == w->id_end) {
-        w->id_next = atomic_fetch_add(&S.next_id, 16);
-        w->id_end = w->id_next + 16;
-    }
-    return w->id_next++;
-}
-
-static void free_workers(int n) {
-    for (int i = 0; i < n; i++) {
-        lfree(S.workers[i].altstack);
-        timer_heap_free(&S.workers[i].timers);
-    }
-    free(S.workers);
-    S.workers = NULL;
-    lfree(S.gq_ring);
-    S.gq_ring = NULL;
-    S.gq_cap = S.gq_head = S.gq_nring = 0;
-}
-
-static int sched_start_slow(void) {
-    pthread_mutex_lock(&start_mu);
-    if (atomic_load(&S.state) == 2) {
-        pthread_mutex_unlock(&start_mu);
-        return 0;
-    }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncpu < 1)
-        ncpu = 1;
-    int n = (int)env_u64("LEASH_PROCS", (uint64_t)ncpu, 1, 1024);
-    stack_config();
-    size_t bytes = sizeof(worker) * (size_t)n;
-    S.workers = lalloc_should_fail() ? NULL : aligned_alloc(CACHELINE, bytes);
-    if (!S.workers) {
-        pthread_mutex_unlock(&start_mu);
-        return LEASH_ENOMEM;
-    }
-    memset(S.workers, 0, bytes);
-    S.nprocs = n;
-    S.idle = NULL;
-    atomic_store(&S.nidle, 0);
-    atomic_store(&S.nspinning, 0);
-    atomic_store(&S.sleep_until, T_INF);
-    S.timed_sleeper = NULL;
-    atomic_store(&S.shutting_down, 0);
-    if (atomic_load(&S.next_id) == 0)
-        atomic_store(&S.next_id, 1);
-    for (int i = 0; i < n; i++) {
-        worker *w = &S.workers[i];
-        w->idx = i;
-        w->rng = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1) | 1;
-        atomic_store(&w->timers.next_when, T_INF);
-        w->altstack = lmalloc(64 << 10);
-        if (!w->altstack) {
-            free_workers(i + 1);
-            pthread_mutex_unlock(&start_mu);
-            return LEASH_ENOMEM;
-        }
-    }
-    stack_install_overflow_handler();
-    leakcheck_install();
-    sigdump_install();
-    if (netpoll_init() < 0) {
-        free_workers(n);
-        pthread_mutex_unlock(&start_mu);
-        return LEASH_ENOMEM;
-    }
-    atomic_store(&S.state, 2);
-    if (sysmon_start() < 0) {
-        free_workers(n);
-        atomic_store(&S.state, 0);
-        pthread_mutex_unlock(&start_mu);
-        return LEASH_ENOMEM;
-    }
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&S.workers[i].thread, NULL, worker_main,
-                           &S.workers[i]) != 0) {
-            atomic_store(&S.shutting_down, 1);
-            sysmon_stop();
-            for (int j = 0; j < i; j++) {
-                worker_wake(&S.workers[j]);
-                pthread_join(S.workers[j].thread, NULL);
-            }
-            free_workers(n);
-            atomic_store(&S.state, 0);
-            pthread_mutex_unlock(&start_mu);
-            return LEASH_ENOMEM;
-        }
-    }
-    pthread_mutex_unlock(&start_mu);
-    return 0;
-}
-
-int sched_ensure_started(void) {
-    if (likely(atomic_load_explicit(&S.state, memory_order_acquire) == 2))
-        return 0;
-    int rc = sched_start_slow();
-    if (rc == 0)
-        debug_env_start(); /* LEASH_DEBUG_ADDR, LEASH_AGENT: once */
-    return rc;
-}
-
-int leash_num_workers(void) {
-    return atomic_load(&S.state) == 2 ? S.nprocs : 0;
-}
-
-int leash_shutdown(void) {
-    if (tls_w)
-        return LEASH_EAGAIN; /* a coroutine cannot stop its own runtime */
-    pthread_mutex_lock(&start_mu);
-    if (atomic_load(&S.state) != 2) {
-        pthread_mutex_unlock(&start_mu);
-        return 0;
-    }
-    /* Coroutines, pending timers (leash_after, tickers, deadlines) and
-     * I/O waits all need the workers: refuse rather than lose them. */
-    if (leash_num_coroutines() != 0 || timer_next_all() != T_INF ||
-        atomic_load(&S.io_waiters) != 0) {
-        pthread_mutex_unlock(&start_mu);
-        return LEASH_EAGAIN;
-    }
-    atomic_store(&S.shutting_down, 1);
-    sysmon_stop();
-    for (int i = 0; i < S.nprocs; i++)
-        worker_wake(&S.workers[i]);
-    for (int i = 0; i < S.nprocs; i++)
-        pthread_join(S.workers[i].thread, NULL);
-    for (int i = 0; i < S.nprocs; i++) {
-        worker *w = &S.workers[i];
-        do_after(w); /* a last exit may still be pending */
-        stack_drain_cache(w);
-        obj_drain_cache(w);
-    }
-    free_workers(S.nprocs);
-    S.nprocs = 0;
-    stack_release_all();
-    netpoll_fini();
-    atomic_store(&S.state, 0);
-    pthread_mutex_unlock(&start_mu);
-    return 0;
-}
-
 /* ------------------------------------------------------- new coroutines */
 
 INTERNAL void coro_body(leash_g *g); /* coro.c: runs fn, then cleans up */
@@ -954,20 +813,6 @@ static void g_entry(void *wv, void *gv) {
     do_after(w);
     coro_body(g);
     sched_exit_current(g->w);
-}
-
-void *ctx_init(void *stack_top, void (*entry)(void *, void *), void *g) {
-    uintptr_t top = ((uintptr_t)stack_top & ~(uintptr_t)15) - 16;
-    uint64_t *sp = (uint64_t *)(top - 64); /* 16-aligned: see switch_*.S */
-    sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* MXCSR, x87 CW */
-    sp[1] = 0;                                 /* r15 */
-    sp[2] = 0;                                 /* r14 */
-    sp[3] = (uint64_t)(uintptr_t)entry;        /* r13 */
-    sp[4] = (uint64_t)(uintptr_t)g;            /* r12 */
-    sp[5] = 0;                                 /* rbx */
-    sp[6] = 0;                                 /* rbp: ends frame walks */
-    sp[7] = (uint64_t)(uintptr_t)leash_ctx_trampoline;
-    return sp;
 }
 
 /* Prepares g's first switch; called by leash_go before sched_start_g. */
