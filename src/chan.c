@@ -177,6 +177,10 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     c->release_pc = pc;
     c->release_by = by;
     c->release_exit = at_exit;
+    if (!at_exit) {
+        c->drop_pc = pc;
+        c->drop_by = by;
+    }
     bool proved = orphan_prove(c, pc, by, at_exit);
     slock_release(&c->lock);
     if (proved)

@@ -634,6 +634,8 @@ struct leash_chan {
     void *release_pc;   /* the latest such release */
     int64_t release_by;
     bool release_exit;  /* ... made by its holder returning */
+    void *drop_pc;      /* the latest explicit leash_release leaving holders */
+    int64_t drop_by;    /* (a return may come after it and make the proof) */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;

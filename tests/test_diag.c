@@ -626,6 +626,89 @@ Test(debug4, json_parses_with_every_wait_reason, .timeout = 60) {
     dj_free(doc);
 }
 
+/* ------------------------------------------------------ inlined calls */
+
+/* A coroutine blocked inside a function the compiler inlined: every
+ * format shows both source levels, as Go's tracebacks do (the inlined
+ * function at its line, then its caller at the line of the call), and
+ * the spawn site names the function that called leash_go. */
+static leash_chan *inl_ch;
+static int inl_line_recv, inl_line_call;
+static int64_t inl_id;
+static char *inl_text[3]; /* debug=2, debug=1, JSON */
+
+enum { INL_RECV_LINE = __LINE__ + 3 }; /* the leash_recv line below */
+static inline __attribute__((always_inline)) void inl_wait(void) {
+    int v;
+    leash_recv(inl_ch, &v);
+}
+enum { INL_CALL_LINE = __LINE__ + 3 }; /* the inl_wait() call below */
+static __attribute__((noinline)) void inl_outer(void *a) {
+    (void)a;
+    inl_wait();
+}
+
+static int inl_main(void *a) {
+    (void)a;
+    inl_ch = leash_chan_make(sizeof(int), 0);
+    inl_id = leash_go(inl_outer, NULL, inl_ch);
+    CU_CHECK(du_wait_state(inl_id, "waiting:chan receive", 10000));
+    inl_text[0] = du_dump(LEASH_DUMP_STACKS);
+    inl_text[1] = du_dump(LEASH_DUMP_COUNTS);
+    inl_text[2] = du_dump(LEASH_DUMP_JSON);
+    leash_close(inl_ch);
+    leash_release(inl_ch);
+    return 0;
+}
+
+Test(inlined, every_source_level_of_an_inlined_call, .timeout = 60) {
+    setup_procs("2");
+    inl_line_recv = INL_RECV_LINE;
+    inl_line_call = INL_CALL_LINE;
+    cr_assert_eq(leash_run(inl_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+    char want[400];
+    /* debug=2: inl_wait at the receive, no offset; inl_outer at the call,
+     * with the machine frame's offset. */
+    char *b = du_block(inl_text[0], inl_id);
+    snprintf(want, sizeof want,
+             "\ninl_wait\\(\\.\\.\\.\\)\n\t[^\n]*test_diag\\.c:%d\n"
+             "inl_outer\\(\\.\\.\\.\\)\n\t[^\n]*test_diag\\.c:%d \\+0x[0-9a-f]+\n",
+             inl_line_recv, inl_line_call);
+    cr_expect(b && du_match(b, want), "debug=2: want /%s/ in:\n%s", want,
+              b ? b : inl_text[0]);
+    free(b);
+    /* debug=1: a '#' line per level, the same address on both. */
+    char *caps[2] = {NULL, NULL};
+    snprintf(want, sizeof want,
+             "\n#\t(0x[0-9a-f]+)\tinl_wait\\+0x[0-9a-f]+\t[^\n]*test_diag\\.c:%d\n"
+             "#\t(0x[0-9a-f]+)\tinl_outer\\+0x[0-9a-f]+\t[^\n]*test_diag\\.c:%d\n",
+             inl_line_recv, inl_line_call);
+    cr_expect(du_match_caps(inl_text[1], want, caps, 2) && caps[0] && caps[1] &&
+                  !strcmp(caps[0], caps[1]),
+              "debug=1: want /%s/, one address, in:\n%s", want, inl_text[1]);
+    free(caps[0]);
+    free(caps[1]);
+    /* JSON: two frames, the first marked inlined. */
+    dj *doc = dj_parse(inl_text[2], NULL, NULL);
+    const dj *g = dj_coroutine(doc, inl_id);
+    const dj *fr = g ? dj_get(g, "frames") : NULL;
+    int k = -1;
+    for (int i = 0; fr && i < fr->n; i++)
+        if (!strcmp(dj_str(dj_get(fr->items[i], "func")), "inl_wait"))
+            k = i;
+    cr_assert(k >= 0 && k + 1 < fr->n, "JSON frames:\n%s", inl_text[2]);
+    const dj *in = dj_get(fr->items[k], "inlined");
+    cr_expect(in && in->b, "inl_wait not marked inlined:\n%s", inl_text[2]);
+    cr_expect_str_eq(dj_str(dj_get(fr->items[k + 1], "func")), "inl_outer");
+    cr_expect(!dj_get(fr->items[k + 1], "inlined"), "%s", inl_text[2]);
+    cr_expect_str_eq(dj_str(dj_get(fr->items[k], "pc")),
+                     dj_str(dj_get(fr->items[k + 1], "pc")));
+    dj_free(doc);
+    for (int i = 0; i < 3; i++)
+        free(inl_text[i]);
+}
+
 /* ------------------------------------------------------------ debug=1 */
 
 typedef struct {
@@ -676,16 +759,21 @@ static pgroup *parse_profile_text_ex(const char *text, const char *name,
             g->labels = strdup(l[i] + 10);
             i++;
         }
+        int ai = 0; /* the '@' address the '#' lines are at */
         for (; i < n && l[i][0]; i++) {
             char *caps[3];
             if (!du_match_caps(l[i], "^#\t(0x[0-9a-f]+)\t+([^+\t]+)\\+0x[0-9a-f]+\t+([^ ]+:[0-9]+)$", caps, 3)) {
                 *err = FAILF("line %d '%s' is not '#\\t0x..\\tfunc+0x..\\tfile:line'", i + 1, l[i]);
                 break;
             }
+            /* Go's form: the '@' addresses in order, each on one '#' line
+             * per source level (an inlined call adds a line, same pc). */
             unsigned long a = strtoul(caps[0], NULL, 16);
-            if (strict && g->nfr < g->naddr && a != g->addr[g->nfr] - 1)
+            if (g->nfr > 0 && ai + 1 < g->naddr && a == g->addr[ai + 1] - 1)
+                ai++;
+            if (strict && (ai >= g->naddr || a != g->addr[ai] - 1))
                 *err = FAILF("'#' address %s is not the '@' address %#lx - 1",
-                             caps[0], g->addr[g->nfr]);
+                             caps[0], ai < g->naddr ? g->addr[ai] : 0ul);
             if (g->nfr < 64)
                 g->fn[g->nfr++] = caps[1];
             else
@@ -693,9 +781,9 @@ static pgroup *parse_profile_text_ex(const char *text, const char *name,
             free(caps[0]);
             free(caps[2]);
         }
-        if (!*err && strict && g->nfr != g->naddr)
-            *err = FAILF("group with %d addresses has %d '#' lines", g->naddr,
-                         g->nfr);
+        if (!*err && strict && ai != g->naddr - 1)
+            *err = FAILF("group with %d addresses has '#' lines for %d",
+                         g->naddr, ai + 1);
         i--;
     }
 out:
@@ -703,7 +791,8 @@ out:
     return gs;
 }
 
-/* leash's text: one '#' line per '@' address, each the address - 1. */
+/* leash's text: '#' lines for each '@' address in turn (more than one for
+ * inlined calls), each the address - 1. */
 static pgroup *parse_profile_text(const char *text, const char *name,
                                   long *total, const char **err) {
     return parse_profile_text_ex(text, name, true, total, err);

@@ -55,6 +55,8 @@ typedef struct dgor {
         uintptr_t orphan_pc;
         int64_t orphan_by;
         bool orphan_exit;
+        uintptr_t drop_pc;    /* an explicit release before a proving  */
+        int64_t drop_by;      /* return, 0 if none (see chan.c) */
         bool borrowed;
     } chan;
     int64_t mutex_owner;  /* holder of what it waits for (a mutex, or an
@@ -113,21 +115,52 @@ INTERNAL int diag_sites(dsite *out, int max);
 
 /* ------------------------------------------------------------ symbolize.c */
 
-/* What an address resolves to. Strings are owned by the symbol cache and
- * stay valid for the life of the process. */
+/* One level of a frame whose code was inlined: a function, and the line
+ * in it where the level below was called (inlined). */
+typedef struct {
+    const char *func;
+    const char *file;   /* NULL if unknown */
+    int line;           /* 0 if unknown */
+} dpos;
+#define DSYM_MAX_INLINE 8 /* levels kept beyond the innermost */
+
+/* What an address resolves to. Strings (and the callers array) are owned
+ * by the symbol cache and stay valid for the life of the process.
+ *
+ * Where pc lies in code the compiler inlined, one machine frame is
+ * several source frames, as in Go's tracebacks: `func`/`file`/`line` are
+ * the innermost function's, and `callers` the functions it was inlined
+ * into, innermost first, each with the line of the inlined call; the last
+ * of them is the function of the machine frame (the symbol). */
 typedef struct {
     const char *func;   /* function name, "?" if unknown */
     const char *file;   /* source file (absolute if known), NULL if unknown */
     int line;           /* 0 if unknown */
-    uintptr_t offset;   /* pc - start of the function, 0 if unknown */
+    uintptr_t offset;   /* pc - start of the machine frame's function */
     const char *module; /* path of the object file, NULL if unknown */
+    const dpos *callers; /* inlined into these; NULL when ncallers == 0 */
+    int ncallers;
 } dsym;
+
+/* The function of the machine frame: the outermost level. */
+static inline const char *dsym_outer_func(const dsym *s) {
+    return s->ncallers ? s->callers[s->ncallers - 1].func : s->func;
+}
+
+/* Level k of s (0: innermost, dsym_levels(s) - 1: the machine frame). */
+static inline int dsym_levels(const dsym *s) { return 1 + s->ncallers; }
+static inline dpos dsym_level(const dsym *s, int k) {
+    return k == 0 ? (dpos){s->func, s->file, s->line} : s->callers[k - 1];
+}
 
 /* Resolves pc (a return address: looks up pc-1 for the line, as Go does
  * for return addresses; `is_return` false for an exact pc). Thread-safe;
  * never fails: unknown parts are filled as documented above. */
 INTERNAL void sym_lookup(uintptr_t pc, bool is_return, dsym *out);
 INTERNAL int sym_threads(void); /* libdw's resolver thread: 0 or 1 */
+/* sym_lookup of a return address as the dumps show the frame: leash's own
+ * machine frames as one level, the user's with their inlined levels. */
+INTERNAL void diag_frame_sym(uintptr_t pc, dsym *s);
 
 /* ------------------------------------------------------------- profiles */
 

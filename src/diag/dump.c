@@ -25,6 +25,19 @@ static bool is_entry_frame(const char *f) {
            !strcmp(f, "main_coroutine") || !strcmp(f, "member_main");
 }
 
+/* A frame as the dumps show it: a machine frame of leash itself (its
+ * function named leash_*) is one frame, whatever the library inlined into
+ * it; the user's code shows every inlined level, as Go does. */
+void diag_frame_sym(uintptr_t pc, dsym *s) {
+    sym_lookup(pc, true, s);
+    const char *outer = dsym_outer_func(s);
+    if (s->ncallers && !strncmp(outer, "leash_", 6)) {
+        s->func = outer;
+        s->callers = NULL;
+        s->ncallers = 0;
+    }
+}
+
 /* The frames of d worth showing: [*first, *first + return) of d->pcs.
  * The top is the deepest leash_* frame among the first 16 (the public
  * call that blocked: internal frames above it may carry any name, and a
@@ -35,8 +48,8 @@ static int visible_frames(const dgor *d, bool hide_api, int *first) {
     for (int i = 0; i < d->nframes && i < 16; i++) {
         dsym s;
         sym_lookup(d->pcs[i], true, &s);
-        if (!strncmp(s.func, "leash_", 6) &&
-            strcmp(s.func, "leash_ctx_trampoline"))
+        const char *f = dsym_outer_func(&s);
+        if (!strncmp(f, "leash_", 6) && strcmp(f, "leash_ctx_trampoline"))
             api = i;
     }
     if (api >= 0)
@@ -45,7 +58,7 @@ static int visible_frames(const dgor *d, bool hide_api, int *first) {
     for (int i = top; i < d->nframes; i++) {
         dsym s;
         sym_lookup(d->pcs[i], true, &s);
-        if (is_entry_frame(s.func)) {
+        if (is_entry_frame(dsym_outer_func(&s))) {
             end = i;
             break;
         }
@@ -169,11 +182,19 @@ const char *diag_suspect_str(int k) {
 
 /* ------------------------------------------------------ Go: debug=2 */
 
-static void print_frame_go(FILE *out, uintptr_t pc, bool is_return) {
+/* One machine frame: its inlined levels first, without an offset, as
+ * Go prints them; the machine frame's function last, with it. */
+static void print_frame_go(FILE *out, uintptr_t pc) {
     dsym s;
-    sym_lookup(pc, is_return, &s);
-    fprintf(out, "%s(...)\n\t%s:%d +0x%" PRIxPTR "\n", s.func,
-            s.file ? s.file : "?", s.line, s.offset);
+    diag_frame_sym(pc, &s);
+    for (int k = 0, n = dsym_levels(&s); k < n; k++) {
+        dpos p = dsym_level(&s, k);
+        fprintf(out, "%s(...)\n\t%s:%d", p.func, p.file ? p.file : "?",
+                p.line);
+        if (k == n - 1)
+            fprintf(out, " +0x%" PRIxPTR, s.offset);
+        fputc('\n', out);
+    }
 }
 
 static void print_created_by(FILE *out, const dgor *d) {
@@ -201,8 +222,7 @@ static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
         fprintf(out, "]:\n");
         int first, n = visible_frames(d, true, &first);
         for (int k = 0; k < n; k++)
-            print_frame_go(out, d->pcs[first + k],
-                           true);
+            print_frame_go(out, d->pcs[first + k]);
         print_created_by(out, d);
         fputc('\n', out);
     }
@@ -300,10 +320,14 @@ static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
         }
         for (int k = 0; k < gs[i].n; k++) {
             dsym sy;
-            sym_lookup(gs[i].pcs[k], true, &sy);
-            fprintf(out, "#\t0x%" PRIxPTR "\t%s+0x%" PRIxPTR "\t%s:%d\n",
-                    gs[i].pcs[k] - 1, sy.func, sy.offset,
-                    sy.file ? sy.file : "?", sy.line);
+            diag_frame_sym(gs[i].pcs[k], &sy);
+            for (int v = 0; v < dsym_levels(&sy); v++) { /* Go: a line
+                                                          * per inlined level */
+                dpos p = dsym_level(&sy, v);
+                fprintf(out, "#\t0x%" PRIxPTR "\t%s+0x%" PRIxPTR "\t%s:%d\n",
+                        gs[i].pcs[k] - 1, p.func, sy.offset,
+                        p.file ? p.file : "?", p.line);
+            }
         }
         fputc('\n', out);
     }
@@ -366,6 +390,14 @@ void diag_print_orphan_cause(FILE *out, const dgor *d) {
                 d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
     else
         fprintf(out, "    orphaned by goroutine %" PRId64 "\n", d->chan.orphan_by);
+    /* The proof came with a holder's return (the winner of a race, say),
+     * but somebody had let go of the channel before: that release is
+     * usually the bug, and which of the two came last is a race. */
+    if (d->chan.orphan_exit && d->chan.drop_pc) {
+        sym_lookup(d->chan.drop_pc, true, &s);
+        fprintf(out, "    after goroutine %" PRId64 " released it in %s at %s:%d\n",
+                d->chan.drop_by, s.func, s.file ? s.file : "?", s.line);
+    }
 }
 
 static void print_wait_obj(FILE *out, const dgor *d) {
@@ -487,10 +519,17 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
         int first, n = visible_frames(d, false, &first);
         for (int k = 0; k < n; k++) {
             dsym sy;
-            sym_lookup(d->pcs[first + k],
-                       true, &sy);
-            fprintf(out, "  %s\n\t%s:%d +0x%" PRIxPTR "\n", sy.func,
-                    sy.file ? sy.file : "?", sy.line, sy.offset);
+            diag_frame_sym(d->pcs[first + k], &sy);
+            for (int v = 0, nv = dsym_levels(&sy); v < nv; v++) {
+                dpos p = dsym_level(&sy, v);
+                fprintf(out, "  %s\n\t%s:%d", p.func, p.file ? p.file : "?",
+                        p.line);
+                if (v == nv - 1)
+                    fprintf(out, " +0x%" PRIxPTR, sy.offset);
+                else
+                    fprintf(out, " (inlined)");
+                fputc('\n', out);
+            }
         }
         fputc('\n', out);
     }
@@ -528,7 +567,17 @@ static void json_orphan(FILE *out, const dgor *d) {
     json_str(out, d->chan.orphan_pc ? sy.func : NULL);
     fprintf(out, ",\"file\":");
     json_str(out, sy.file);
-    fprintf(out, ",\"line\":%d}", sy.line);
+    fprintf(out, ",\"line\":%d", sy.line);
+    if (d->chan.orphan_exit && d->chan.drop_pc) {
+        sym_lookup(d->chan.drop_pc, true, &sy);
+        fprintf(out, ",\"after_release\":{\"goroutine\":%" PRId64 ",\"func\":",
+                d->chan.drop_by);
+        json_str(out, sy.func);
+        fprintf(out, ",\"file\":");
+        json_str(out, sy.file);
+        fprintf(out, ",\"line\":%d}", sy.line);
+    }
+    fputc('}', out);
 }
 
 static const char *state_key(const dgor *d) {
@@ -611,14 +660,19 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
         fprintf(out, ",\"frames\":[");
         int first, n = visible_frames(d, false, &first);
         for (int k = 0; k < n; k++) {
-            sym_lookup(d->pcs[first + k],
-                       true, &sy);
-            fprintf(out, "%s{\"pc\":\"0x%" PRIxPTR "\",\"func\":",
-                    k ? "," : "", d->pcs[first + k]);
-            json_str(out, sy.func);
-            fprintf(out, ",\"file\":");
-            json_str(out, sy.file);
-            fprintf(out, ",\"line\":%d}", sy.line);
+            diag_frame_sym(d->pcs[first + k], &sy);
+            for (int v = 0, nv = dsym_levels(&sy); v < nv; v++) {
+                dpos p = dsym_level(&sy, v);
+                fprintf(out, "%s{\"pc\":\"0x%" PRIxPTR "\",\"func\":",
+                        k || v ? "," : "", d->pcs[first + k]);
+                json_str(out, p.func);
+                fprintf(out, ",\"file\":");
+                json_str(out, p.file);
+                fprintf(out, ",\"line\":%d", p.line);
+                if (v < nv - 1)
+                    fprintf(out, ",\"inlined\":true");
+                fputc('}', out);
+            }
         }
         fprintf(out, "]}");
     }
@@ -702,7 +756,7 @@ const char *diag_top_func(const dgor *d, bool hide_api) {
     if (n <= 0)
         return "";
     dsym s;
-    sym_lookup(d->pcs[first], true, &s);
+    diag_frame_sym(d->pcs[first], &s);
     return s.func;
 }
 

@@ -234,10 +234,14 @@ typedef struct {
     bool has_files, has_lines;
 } pmapping;
 
+/* A location's lines: one per inlined level, innermost first (pprof:
+ * the last is the function the others were inlined into). */
 typedef struct {
     uint64_t addr;
-    uint32_t mapping_id, func_id; /* 0: none */
-    int line;
+    uint32_t mapping_id; /* 0: none */
+    int nlines;          /* 0: no function known */
+    uint32_t func_id[1 + DSYM_MAX_INLINE];
+    int line[1 + DSYM_MAX_INLINE];
 } plocation;
 
 typedef struct {
@@ -409,7 +413,7 @@ static uint32_t mapping_of(const pctx *c, uint64_t addr) {
 
 /* ------------------------------------------------------------ intern */
 
-static uint32_t func_id(pctx *c, const dsym *s) {
+static uint32_t func_id(pctx *c, const dpos *s) {
     int64_t name = str_idx(c, s->func), file = str_idx(c, s->file);
     if (c->oom)
         return 0;
@@ -434,12 +438,16 @@ static uint32_t loc_id(pctx *c, uintptr_t pc) {
     if (id || c->oom)
         return id;
     dsym s;
-    sym_lookup(pc, true, &s);
+    diag_frame_sym(pc, &s);
     plocation l = {.addr = pc - 1};
     l.mapping_id = mapping_of(c, l.addr);
     if (strcmp(s.func, "?") != 0) {
-        l.func_id = func_id(c, &s);
-        l.line = s.line;
+        for (int k = 0; k < dsym_levels(&s); k++) {
+            dpos p = dsym_level(&s, k);
+            l.func_id[k] = func_id(c, &p);
+            l.line[k] = p.line;
+        }
+        l.nlines = dsym_levels(&s);
         if (l.mapping_id) {
             pmapping *m = &c->maps[l.mapping_id - 1];
             m->has_files |= s.file != NULL;
@@ -508,10 +516,10 @@ static void emit_tables(pctx *c, pbuf *b) {
         pb_uint(b, LOCATION_ID, i + 1);
         pb_uint(b, LOCATION_MAPPING_ID, l->mapping_id);
         pb_uint(b, LOCATION_ADDRESS, l->addr);
-        if (l->func_id) {
+        for (int k = 0; k < l->nlines; k++) {
             size_t ln = pb_begin(b, LOCATION_LINE);
-            pb_uint(b, LINE_FUNCTION_ID, l->func_id);
-            pb_uint(b, LINE_LINE, (uint64_t)(int64_t)l->line);
+            pb_uint(b, LINE_FUNCTION_ID, l->func_id[k]);
+            pb_uint(b, LINE_LINE, (uint64_t)(int64_t)l->line[k]);
             pb_end(b, ln);
         }
         pb_end(b, m);

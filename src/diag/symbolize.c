@@ -18,7 +18,12 @@
  *   - Without libdw, or where libdw knows nothing: dladdr, which gives
  *     exported (dynamic) symbol names and the module, no file:line.
  *   - File:line is the line table's, i.e. the innermost inlined
- *     function's; `func` is the symbol (the outermost, real frame).
+ *     function's. Where the address is in inlined code, the DWARF scopes
+ *     holding it (DW_TAG_inlined_subroutine) give the chain of source
+ *     frames, as Go's tracebacks show them: `func` is the innermost
+ *     inlined function and `callers` the functions it was inlined into,
+ *     each at the line of the inlined call (DW_AT_call_file/line); the
+ *     last is the symbol, the machine frame's function.
  *
  * Invariants:
  *   - Every string handed out lives in an intern table that is never freed
@@ -220,6 +225,13 @@ typedef struct {
     const char *func, *file, *module;
     int line;
     uintptr_t start; /* function entry, 0 if unknown */
+    /* Inlined instances holding addr, innermost first: each one's
+     * function name and the file:line it was called (inlined) from. */
+    struct {
+        const char *name, *call_file;
+        int call_line;
+    } inl[DSYM_MAX_INLINE];
+    int ninl;
 } sym_raw;
 
 static void resolve_dladdr(uintptr_t addr, sym_raw *r) {
@@ -340,6 +352,50 @@ static Dwarf_Off function_scope(Dwfl_Module *mod, uintptr_t addr) {
     return off;
 }
 
+/* The inlined instances whose code holds addr, innermost first, into
+ * r->inl: the chain of source frames one machine frame stands for. */
+static void inline_chain(Dwfl_Module *mod, uintptr_t addr, sym_raw *r) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die *scopes = NULL;
+    int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+    if (n <= 0) {
+        free(scopes);
+        return;
+    }
+    /* dwarf_getscopes follows an inlined instance with its abstract
+     * definition's scopes; the concrete nesting (which instance sits in
+     * which) is the innermost scope's chain of parents in the DIE tree. */
+    Dwarf_Die inner = scopes[0];
+    free(scopes);
+    scopes = NULL;
+    n = dwarf_getscopes_die(&inner, &scopes);
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    for (int i = 0; i < n && r->ninl < DSYM_MAX_INLINE; i++) {
+        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
+            break; /* the machine frame's function: the symbol's */
+        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+            continue; /* a lexical block */
+        Dwarf_Attribute a;
+        const char *name =
+            dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_name, &a));
+        Dwarf_Word fidx = 0, line = 0;
+        const char *file = NULL;
+        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a),
+                            &fidx) == 0 &&
+            (files || dwarf_getsrcfiles(cu, &files, &nfiles) == 0) &&
+            fidx < nfiles)
+            file = dwarf_filesrc(files, fidx, NULL, NULL);
+        dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &line);
+        r->inl[r->ninl].name = name ? name : "?";
+        r->inl[r->ninl].call_file = file;
+        r->inl[r->ninl].call_line = (int)line;
+        r->ninl++;
+    }
+    free(scopes);
+}
+
 static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
     if (!dwfl_ready())
         return;
@@ -390,6 +446,7 @@ static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
             break;
         a = (uintptr_t)at; /* the row's start; a-- steps before it */
     }
+    inline_chain(mod, addr, r);
 }
 #endif
 
@@ -504,12 +561,42 @@ static void sym_init_once(void) {
 
 /* ------------------------------------------------------------ entry */
 
+/* Turns the raw inline chain into s's levels: the innermost inlined
+ * function becomes s->func (its line is the line table's), and each
+ * level above names the function it was inlined into, at the line of
+ * that call; the last level is the symbol, s->func before. The array is
+ * never freed (cached forever, like the strings). Caller holds sym_mu. */
+static void inline_levels(const sym_raw *r, dsym *s, bool *ok) {
+    dpos *lv = lmalloc(sizeof *lv * (size_t)r->ninl);
+    if (!lv) {
+        *ok = false;
+        return;
+    }
+    for (int k = 0; k < r->ninl; k++) {
+        lv[k].func = k + 1 < r->ninl ? intern(r->inl[k + 1].name, ok) : s->func;
+        lv[k].file = intern(r->inl[k].call_file, ok);
+        lv[k].line = lv[k].file ? r->inl[k].call_line : 0;
+        if (!lv[k].func)
+            lv[k].func = "?";
+    }
+    const char *inner = intern(r->inl[0].name, ok);
+    if (!*ok) {
+        lfree(lv);
+        return;
+    }
+    s->func = inner;
+    s->callers = lv;
+    s->ncallers = r->ninl;
+}
+
 void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
     out->func = "?";
     out->file = NULL;
     out->line = 0;
     out->offset = 0;
     out->module = NULL;
+    out->callers = NULL;
+    out->ncallers = 0;
     if (pc == 0 || (is_return && pc == 1))
         return;
 
@@ -532,7 +619,7 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
         resolve_dladdr(addr, &r);
 
     dsym s = {.func = "?", .file = NULL, .line = 0, .offset = 0,
-              .module = NULL};
+              .module = NULL, .callers = NULL, .ncallers = 0};
     if (r.func) {
         /* GCC's clones (f.isra.0, f.constprop.1, f.part.2, f.cold) are
          * still f to a reader. */
@@ -558,6 +645,8 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
             s.line = r.line;
     }
     s.module = intern(r.module, &ok);
+    if (r.ninl > 0 && ok)
+        inline_levels(&r, &s, &ok);
     if (ok)
         cache_put(pc, is_return, &s);
     pthread_mutex_unlock(&sym_mu);
