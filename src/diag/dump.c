@@ -182,17 +182,21 @@ const char *diag_suspect_str(int k) {
 
 /* ------------------------------------------------------ Go: debug=2 */
 
-/* One machine frame: its inlined levels first, without an offset, as
- * Go prints them; the machine frame's function last, with it. */
-static void print_frame_go(FILE *out, uintptr_t pc) {
+/* One machine frame, two lines per source level: its inlined levels
+ * first, without an offset (as Go prints them), the machine frame's
+ * function last, with it. Go's form: `f(...)`; leash's: `  f`, and the
+ * inlined levels marked. */
+static void print_frame(FILE *out, uintptr_t pc, bool go) {
     dsym s;
     diag_frame_sym(pc, &s);
     for (int k = 0, n = dsym_levels(&s); k < n; k++) {
         dpos p = dsym_level(&s, k);
-        fprintf(out, "%s(...)\n\t%s:%d", p.func, p.file ? p.file : "?",
-                p.line);
+        fprintf(out, go ? "%s(...)\n\t%s:%d" : "  %s\n\t%s:%d", p.func,
+                p.file ? p.file : "?", p.line);
         if (k == n - 1)
             fprintf(out, " +0x%" PRIxPTR, s.offset);
+        else if (!go)
+            fprintf(out, " (inlined)");
         fputc('\n', out);
     }
 }
@@ -222,7 +226,7 @@ static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
         fprintf(out, "]:\n");
         int first, n = visible_frames(d, true, &first);
         for (int k = 0; k < n; k++)
-            print_frame_go(out, d->pcs[first + k]);
+            print_frame(out, d->pcs[first + k], true);
         print_created_by(out, d);
         fputc('\n', out);
     }
@@ -517,20 +521,8 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
                     d->parent_id);
         }
         int first, n = visible_frames(d, false, &first);
-        for (int k = 0; k < n; k++) {
-            dsym sy;
-            diag_frame_sym(d->pcs[first + k], &sy);
-            for (int v = 0, nv = dsym_levels(&sy); v < nv; v++) {
-                dpos p = dsym_level(&sy, v);
-                fprintf(out, "  %s\n\t%s:%d", p.func, p.file ? p.file : "?",
-                        p.line);
-                if (v == nv - 1)
-                    fprintf(out, " +0x%" PRIxPTR, sy.offset);
-                else
-                    fprintf(out, " (inlined)");
-                fputc('\n', out);
-            }
-        }
+        for (int k = 0; k < n; k++)
+            print_frame(out, d->pcs[first + k], false);
         fputc('\n', out);
     }
 }
