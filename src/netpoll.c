@@ -199,6 +199,27 @@ static int ev_to_poll(uint32_t e) {
     return r;
 }
 
+/* epoll_pwait2 (a timespec timeout) needs Linux 5.11, and qemu-user does
+ * not emulate it: on ENOSYS, fall back to epoll_pwait with the timeout in
+ * milliseconds, rounded up so that a timer is never polled for early. */
+static int epoll_wait_ts(int epfd, struct epoll_event *evs, int max,
+                         const struct timespec *tp) {
+    static _Atomic bool no_pwait2;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        int n = epoll_pwait2(epfd, evs, max, tp, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (tp) {
+        int64_t ns = (int64_t)tp->tv_sec * 1000000000 + tp->tv_nsec;
+        int64_t m = (ns + 999999) / 1000000;
+        ms = m > INT_MAX ? INT_MAX : (int)m;
+    }
+    return epoll_pwait(epfd, evs, max, ms, NULL);
+}
+
 /* Polls epoll once, waiting until deadline (0: not at all; T_INF:
  * forever) and readies the waiters of every event; returns how many
  * events. Runs on a worker's scheduler context or on sysmon. */
@@ -215,7 +236,7 @@ int netpoll(int64_t deadline) {
         ts.tv_nsec = d % 1000000000;
         tp = &ts;
     }
-    int n = epoll_pwait2(NP.epfd, evs, 128, tp, NULL);
+    int n = epoll_wait_ts(NP.epfd, evs, 128, tp);
     atomic_store_explicit(&NP.last_poll, leash_now(), memory_order_relaxed);
     for (int i = 0; i < n; i++) {
         pdesc *pd = evs[i].data.ptr;
