@@ -249,6 +249,12 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
             ctx_cancel_tree(c, LEASH_ETIMEDOUT, false);
             return c;
         }
+        /* A deadline inherited from the parent is the parent's timer's
+         * to enforce, through the cancel walk (Go's WithCancel(parent)):
+         * a timer of its own at the same time could fire first, and show
+         * a child done while its parent is not. */
+        if (c->deadline == p->deadline)
+            return c;
         c->timer = (leash_timer){.when = c->deadline, .fn = ctx_timer_fire,
                                  .arg = c, .idx = -1, .wakes = TW_CTX,
                                  .target = c};

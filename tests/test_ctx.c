@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core_util.h"
+#include "internal.h" /* S.workers[].timers: pending timers */
 
 /* A receive on a done channel: LEASH_ECLOSED once it is closed. */
 static int done_recv(leash_ctx *c) { return leash_recv_n(leash_ctx_done(c), NULL, 0); }
@@ -469,6 +470,56 @@ static int deadline_main(void *arg) {
 
 Test(ctx, deadline_is_min_of_own_and_parent, .timeout = 30) {
     cr_assert_eq(run_main(deadline_main, NULL), 0);
+}
+
+/* Timers queued on every worker's heap. */
+static int pending_timers(void) {
+    int n = 0;
+    for (int i = 0; i < S.nprocs; i++) {
+        llock_acquire(&S.workers[i].timers.lock);
+        n += S.workers[i].timers.n;
+        llock_release(&S.workers[i].timers.lock);
+    }
+    return n;
+}
+
+/* A child whose deadline is its parent's (WithCancel, WithValue, or a
+ * later deadline of its own) arms no timer: the parent's cancels it, as
+ * Go's WithDeadline returns WithCancel(parent) then. A timer of its own
+ * at the same instant, on another worker's heap, could fire first and
+ * show the child done while its parent is not (seen under qemu). */
+static int inherited_main(void *arg) {
+    (void)arg;
+    leash_ctx *p = leash_ctx_with_timeout(leash_ctx_background(),
+                                          3600000 * CU_MS);
+    int64_t dl = leash_ctx_deadline(p);
+    int base = pending_timers();
+    leash_ctx *kids[30];
+    for (int i = 0; i < 10; i++) {
+        kids[3 * i] = leash_ctx_with_cancel(p);
+        kids[3 * i + 1] = leash_ctx_with_value(p, &k_a, NULL);
+        kids[3 * i + 2] = leash_ctx_with_deadline(p, dl + 1000 * CU_MS);
+    }
+    CU_CHECK_EQ(pending_timers(), base);
+    for (int i = 0; i < 30; i++)
+        CU_CHECK_EQ(leash_ctx_deadline(kids[i]), dl);
+    leash_ctx *sooner = leash_ctx_with_deadline(p, dl - 1000 * CU_MS);
+    CU_CHECK_EQ(pending_timers(), base + 1); /* its own, earlier */
+    leash_ctx_cancel(p);
+    for (int i = 0; i < 30; i++) {
+        CU_CHECK_EQ(done_poll(kids[i]), LEASH_ECLOSED);
+        CU_CHECK_EQ(leash_ctx_err(kids[i]), LEASH_ECANCELED);
+        leash_release(kids[i]);
+    }
+    CU_CHECK_EQ(leash_ctx_err(sooner), LEASH_ECANCELED);
+    leash_release(sooner);
+    leash_release(p);
+    CU_CHECK_EQ(pending_timers(), base - 1); /* p's timer went too */
+    return 0;
+}
+
+Test(ctx, inherited_deadline_is_the_parents_timer, .timeout = 30) {
+    cr_assert_eq(run_main(inherited_main, NULL), 0);
 }
 
 static int past_deadline_main(void *arg) {
