@@ -8,6 +8,9 @@
 #                         then unit and stress tests built by clang
 #                         (build-clang/: compiler-dependent bugs)
 #   make test-fast | test-asan | test-tsan | test-clang
+#   make test-aarch64     cross-build build-aarch64/ for aarch64 (Debian's
+#                         gcc-aarch64-linux-gnu) and run the unit and stress
+#                         tests under qemu-user; not part of `make test`
 #   make bench [BENCH_MODE=quick|full]
 #   make install [PREFIX=/usr/local]
 #   make clean
@@ -20,6 +23,7 @@ BUILD_DIR  ?= build
 ASAN_DIR   ?= build-asan
 TSAN_DIR   ?= build-tsan
 CLANG_DIR  ?= build-clang
+AARCH64_DIR ?= build-aarch64
 SCENARIO   ?= demo
 BENCH_MODE ?= quick
 PREFIX     ?= /usr/local
@@ -54,7 +58,8 @@ endef
 .NOTPARALLEL:
 .DEFAULT_GOAL := build
 .PHONY: all build deps demo test test-fast test-asan test-tsan \
-        build-asan build-tsan build-clang test-clang bench install clean help
+        build-asan build-tsan build-clang test-clang bench install clean help \
+        build-aarch64 test-aarch64
 
 all: build
 
@@ -113,6 +118,37 @@ build-clang:
 test-clang: build-clang
 	ctest --test-dir "$(CLANG_DIR)" --output-on-failure -j $(TEST_JOBS) -LE fuzz $(CTEST_ARGS)
 
+# aarch64 under qemu-user (scripts/deps-aarch64.sh installs the cross
+# compiler, qemu, binfmt_misc and the arm64 libraries; cmake/aarch64-linux-gnu.cmake
+# sets qemu as CMAKE_CROSSCOMPILING_EMULATOR; timeouts are scaled by
+# LEASH_EMULATOR_TIMEOUT_SCALE). Left out, and why:
+#   - the fuzz targets are not built in a cross build (host clang);
+#   - AARCH64_SKIP: the Criterion tests that expect the deadlock detector
+#     to fire. It never does under qemu-user, whose own thread shows in
+#     /proc/self/task: the detector counts the process's threads and stays
+#     silent while one is unknown to it (as it must for a user's thread).
+#     The tests that expect it to stay silent still run.
+AARCH64_TEST_EXCLUDE ?=
+AARCH64_SKIP ?= nilchan/main_on_null_is_gos_deadlock|$\
+  deadlock/main_on_a_nil_channel|$\
+  deadlock/main_waits_for_a_sender_that_never_comes|$\
+  deadlock/mutexes_in_opposite_orders|$\
+  deadlock/plain_thread_parked_in_leash_cannot_wake_anyone|$\
+  deadlock/a_ticker_nobody_reads_does_not_hide_it|$\
+  deadlock/a_pending_after_nobody_reads_does_not_hide_it|$\
+  deadlock/a_deadline_nobody_waits_for_does_not_hide_it|$\
+  deadlock/the_debug_endpoint_does_not_hide_it
+AARCH64_CRITERION_ARGS := -j1;--verbose;--filter=!($(AARCH64_SKIP))
+
+build-aarch64:
+	@bash scripts/deps-aarch64.sh
+	$(call configure,$(AARCH64_DIR),-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
+	  "-DLEASH_TEST_EXCLUDE=$(AARCH64_TEST_EXCLUDE)" "-DLEASH_CRITERION_ARGS=$(AARCH64_CRITERION_ARGS)")
+	cmake --build "$(AARCH64_DIR)" -j $(NPROC)
+
+test-aarch64: build-aarch64
+	ctest --test-dir "$(AARCH64_DIR)" --output-on-failure -j $(TEST_JOBS) -L 'unit|stress' $(CTEST_ARGS)
+
 bench: build
 	BUILD_DIR="$(BUILD_DIR)" bash bench/run.sh $(BENCH_MODE)
 
@@ -120,4 +156,4 @@ install: build
 	cmake --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
 
 clean:
-	rm -rf "$(BUILD_DIR)" "$(ASAN_DIR)" "$(TSAN_DIR)" "$(CLANG_DIR)"
+	rm -rf "$(BUILD_DIR)" "$(ASAN_DIR)" "$(TSAN_DIR)" "$(CLANG_DIR)" "$(AARCH64_DIR)"

@@ -64,8 +64,10 @@
 #define LEASH_TRACKING 1
 #endif
 
-#if !defined(__x86_64__)
-#error "leash: only x86-64 (System V) has a context switch so far (src/arch/)"
+/* Architectures with a context switch in src/arch/ (switch_<arch>.S and
+ * ctx_<arch>.c, chosen by CMakeLists.txt). */
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "leash: only x86-64 (System V) and aarch64 (Linux) have a context switch (src/arch/)"
 #endif
 
 /* A public entry point that may park keeps its own frame (no tail call

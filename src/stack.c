@@ -318,8 +318,13 @@ static leash_g *overflowed_running(void *ucv) {
     leash_g *g = w ? __atomic_load_n(&w->cur, __ATOMIC_RELAXED) : NULL;
     if (!g)
         return NULL;
+#if defined(__x86_64__) || defined(__aarch64__)
+    const ucontext_t *uc = ucv;
 #if defined(__x86_64__)
-    uintptr_t sp = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RSP];
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#else
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
+#endif
     if (sp < (uintptr_t)g->stack->lo)
         return g;
 #else

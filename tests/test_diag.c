@@ -1185,10 +1185,17 @@ Test(labels, inherited_and_shown_in_every_format, .timeout = 180) {
  * worker, taken by a spinner; the plain test thread starts a second
  * coroutine and dumps. */
 static atomic_int rr_stop, rr_ran;
+#if defined(__aarch64__)
+#define SPIN_HINT "yield"
+#define SELF_LOOP "1: b 1b"
+#else
+#define SPIN_HINT "pause"
+#define SELF_LOOP "1: jmp 1b"
+#endif
 static NOINLINE void rr_spin(void *a) {
     (void)a;
     while (!atomic_load_explicit(&rr_stop, memory_order_relaxed))
-        __asm__ volatile("pause");
+        __asm__ volatile(SPIN_HINT);
 }
 static NOINLINE void rr_later(void *a) {
     (void)a;
@@ -1317,7 +1324,7 @@ enum { LEAF_LINE = __LINE__ + 4 }; /* the asm line below */
 static NOINLINE void leaf_spin(void *a) {
     (void)a;
     atomic_store(&leaf_started, 1);
-    __asm__ volatile("1: jmp 1b");
+    __asm__ volatile(SELF_LOOP);
 }
 static const int leaf_line = LEAF_LINE;
 static char *leaf_dump[5];

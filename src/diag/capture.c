@@ -54,8 +54,9 @@ RACY_READS static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uint
     return n;
 }
 
-/* The frames of a switched-out coroutine: see switch_x86_64.S for the
- * layout at the saved stack pointer (rbp at [6], return address at [7]). */
+/* The frames of a switched-out coroutine: see switch_x86_64.S and
+ * switch_aarch64.S for the layout at the saved stack pointer (the frame
+ * pointer at [6], the return address at [7], on both). */
 RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
     uintptr_t sp = (uintptr_t)g->sp;
     uintptr_t lo = (uintptr_t)g->stack->lo, hi = (uintptr_t)g;
@@ -87,6 +88,9 @@ static void sample_handler(int sig, siginfo_t *si, void *ucv) {
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
+    uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29];
 #else
     uintptr_t pc = 0, fp = 0;
     (void)uc;
