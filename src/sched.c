@@ -676,7 +676,13 @@ top:
         return NULL;
     if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0) {
         /* Keep the park clock fresh even while sysmon is busy (a dump). */
-        atomic_store_explicit(&S.coarse_now, leash_now(), memory_order_relaxed);
+        int64_t now = leash_now();
+        atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
+        /* Every heap's timers, not only ours: the idle worker that was to
+         * sleep until them may have been woken early and be busy now,
+         * and the others sleep without a deadline. */
+        if (timer_next_all() <= now)
+            timers_run_due(now);
         if ((g = gq_get(w)))
             return g;
     }

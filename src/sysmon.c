@@ -15,6 +15,10 @@
  *     (default 1000) as a suspect (an endless loop) and samples its stack;
  *   - polls the network when coroutines wait for I/O and no worker has
  *     polled for 10 ms (all of them busy);
+ *   - wakes an idle worker when a timer is overdue by a tick (Go's sysmon
+ *     starts an M for that too): a safety net under the scheduler's own
+ *     checks, for a timer left on the heap of a worker asleep without a
+ *     deadline while the others are busy;
  * When every worker is idle it sleeps until one wakes up, so an idle
  * process uses no CPU.
  */
@@ -86,6 +90,12 @@ static void *sysmon_main(void *arg) {
                 sched_wake_idle();
         }
         sites_sample(now);
+        /* A timer overdue by a tick: every worker is busy elsewhere or
+         * asleep without a deadline (the one that slept until it was
+         * woken early for other work). Wake an idle one to run it. */
+        if (timer_next_all() < now - SYSMON_TICK_NS &&
+            atomic_load(&S.nidle) > 0)
+            sched_wake_idle();
         /* Busy workers do not poll: don't let I/O waiters starve. */
         if (atomic_load(&S.io_waiters) > 0 && !atomic_load(&S.poller) &&
             now - netpoll_last() > 10 * SYSMON_TICK_NS &&

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core_util.h"
 
@@ -171,6 +173,77 @@ Test(sched, many_workers_yield_checksum, .timeout = 300) {
 
 Test(sched, default_workers_yield_checksum, .timeout = 300) {
     cr_assert_eq(leash_run(checksum_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
+
+/* Timers while the other workers are busy. The idle worker that sleeps
+ * until the earliest timer (the timed sleeper) may be woken early to run
+ * a coroutine that then keeps it busy, yielding; the timer on another
+ * idle worker's heap must still fire. It did not: busy workers looked
+ * only at their own heap, and the idle ones slept without a deadline
+ * (found under qemu, where stress_chan's main slept forever). Each round
+ * main sleeps while a plain thread starts yielding spinners at a varying
+ * moment; a lost timer hangs the round (the watchdog names it). */
+static atomic_int ts_stop, ts_round;
+static leash_waitgroup ts_wg = LEASH_WAITGROUP_INIT;
+
+static void ts_spin(void *a) {
+    (void)a;
+    while (!atomic_load(&ts_stop))
+        leash_yield();
+    leash_waitgroup_done(&ts_wg);
+}
+
+static void *ts_spawner(void *a) {
+    int round = (int)(intptr_t)a;
+    struct timespec d = {0, (round % 4) * 400000L};
+    nanosleep(&d, NULL);
+    int n = 1 + round % 3;
+    leash_waitgroup_add(&ts_wg, n);
+    for (int i = 0; i < n; i++)
+        CU_CHECK(leash_go(ts_spin, NULL) > 0);
+    return NULL;
+}
+
+static void *ts_watchdog(void *a) {
+    (void)a;
+    int last = -1;
+    for (;;) {
+        sleep(20);
+        int r = atomic_load(&ts_round);
+        if (r < 0)
+            return NULL;
+        if (r == last) {
+            fprintf(stderr, "stress_sched: round %d: main's 2 ms sleep has "
+                            "not returned for 20 s: a lost timer\n", r);
+            abort();
+        }
+        last = r;
+    }
+}
+
+static int ts_main(void *a) {
+    (void)a;
+    for (int round = 0; round < 300; round++) {
+        atomic_store(&ts_round, round);
+        atomic_store(&ts_stop, 0);
+        pthread_t t;
+        CU_CHECK_EQ(pthread_create(&t, NULL, ts_spawner, (void *)(intptr_t)round), 0);
+        leash_sleep(2 * CU_MS); /* must return while they spin */
+        atomic_store(&ts_stop, 1);
+        pthread_join(t, NULL);
+        leash_waitgroup_wait(&ts_wg);
+    }
+    return 0;
+}
+
+Test(sched, timers_fire_while_other_workers_spin, .timeout = 300) {
+    setenv("LEASH_PROCS", "4", 1);
+    pthread_t wd;
+    cr_assert_eq(pthread_create(&wd, NULL, ts_watchdog, NULL), 0);
+    cr_assert_eq(leash_run(ts_main, NULL), 0);
+    atomic_store(&ts_round, -1);
+    pthread_detach(wd);
     CU_ASSERT_CLEAN();
 }
 
