@@ -31,9 +31,8 @@ PACKAGES=(
 # Unpacked into $PREFIX (versions must match each other: one apt snapshot).
 PRIVATE=(libcriterion3:arm64 libcriterion-dev:arm64 libnanomsg5:arm64)
 
-installed() {
-  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
-}
+# installed PKG[:ARCH]
+. "$(dirname "${BASH_SOURCE[0]}")/dpkg-installed.sh"
 
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then

@@ -10,9 +10,8 @@ PACKAGES=(
   libclang-rt-14-dev
 )
 
-installed() {
-  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
-}
+# installed PKG[:ARCH]
+. "$(dirname "${BASH_SOURCE[0]}")/dpkg-installed.sh"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "deps.sh: dpkg-query not found; this script supports Debian/Ubuntu only." >&2
