@@ -157,7 +157,7 @@ do_select(leash_case *cs, size_t n, bool block) {
     for (size_t i = 0; i < n; i++) {
         if (!cs[i].ch)
             continue;
-        int j = (int)(sched_rand() % (uint32_t)(m + 1));
+        int j = m ? (int)(sched_rand() % (uint32_t)(m + 1)) : 0;
         order[m] = order[j];
         order[j] = (int)i;
         m++;
