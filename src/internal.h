@@ -398,7 +398,8 @@ typedef struct sched {
     _Atomic int64_t coarse_now;      /* sysmon's clock, ns */
     _Atomic int io_waiters;          /* coroutines in leash_fd_wait */
     worker *_Atomic poller;          /* the worker blocked in epoll */
-    llock poll_lock;                 /* one non-blocking poller at a time */
+    llock poll_lock;                 /* one non-blocking poller at a time
+                                      * (the blocking one is S.poller) */
     _Atomic uint32_t sysmon_sleeping;
     _Atomic uint32_t sysmon_stop;
     pthread_t sysmon_thread;

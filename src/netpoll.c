@@ -240,10 +240,16 @@ int netpoll(int64_t deadline) {
     atomic_store_explicit(&NP.last_poll, leash_now(), memory_order_relaxed);
     for (int i = 0; i < n; i++) {
         pdesc *pd = evs[i].data.ptr;
-        if (!pd) { /* the eventfd: just drain it */
-            uint64_t v;
-            ssize_t r = read(NP.evfd, &v, sizeof v);
-            (void)r;
+        if (!pd) {
+            /* The eventfd breaks the blocking poller out: only that one
+             * drains it. A non-blocking poll may run beside it (sched.c)
+             * and must leave it readable, or the sleeper it was written
+             * for would sleep on. */
+            if (deadline != 0) {
+                uint64_t v;
+                ssize_t r = read(NP.evfd, &v, sizeof v);
+                (void)r;
+            }
             continue;
         }
         llock_acquire(&pd->lock);

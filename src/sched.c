@@ -645,11 +645,14 @@ static void sleep_idle(worker *w) {
     worker *none = NULL;
     if (atomic_load(&S.io_waiters) > 0 &&
         atomic_compare_exchange_strong(&S.poller, &none, w)) {
-        if (atomic_load(&w->wakeup) == 0 && !atomic_load(&S.shutting_down)) {
-            llock_acquire(&S.poll_lock);
+        /* Not under poll_lock: a busy worker that runs out of work must
+         * still be able to poll without blocking meanwhile, and run what
+         * is ready at once rather than wait for this sleeper's wake-up
+         * (a request and its reply on one connection stay on one worker,
+         * as in Go's findrunnable). epoll hands each one-shot event to
+         * one caller. */
+        if (atomic_load(&w->wakeup) == 0 && !atomic_load(&S.shutting_down))
             netpoll(deadline);
-            llock_release(&S.poll_lock);
-        }
         atomic_store(&S.poller, NULL);
     } else {
         while (atomic_load_explicit(&w->wakeup, memory_order_acquire) == 0 &&

@@ -47,6 +47,10 @@ static void *sysmon_main(void *arg) {
         sigdump_process();
         int64_t now = leash_now();
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
+        /* At most once a second, idle or not: a loop that spawns a
+         * coroutine which parks at once leaves every worker idle nearly
+         * all the time, and it is exactly what growth detection is for. */
+        sites_sample(now);
         if (atomic_load(&S.nidle) == S.nprocs &&
             atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
             /* Everything idle: unless that is a deadlock (which ends the
@@ -89,7 +93,6 @@ static void *sysmon_main(void *arg) {
                  atomic_load(&w->runq_tail) != atomic_load(&w->runq_head)))
                 sched_wake_idle();
         }
-        sites_sample(now);
         /* A timer overdue by a tick: every worker is busy elsewhere or
          * asleep without a deadline (the one that slept until it was
          * woken early for other work). Wake an idle one to run it. */
