@@ -8,6 +8,7 @@
  * are seen by the runtime's lazy start).
  */
 #define _GNU_SOURCE 1
+#include <fenv.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -706,4 +707,62 @@ Test(runtime, shutdown_right_after_run, .timeout = 60) {
                  "leash_shutdown right after leash_run returned EAGAIN %d of "
                  "3000 times (coroutine 1 still registered)",
                  eagain);
+}
+
+/* ------------------------------------------------- floating-point state */
+
+/* Each coroutine keeps its own floating-point environment (MXCSR and the
+ * x87 control word on x86-64, FPCR on aarch64) across switches, and a new
+ * coroutine starts with the default one (round to nearest). Two
+ * coroutines with opposite rounding modes take turns on one worker: the
+ * switch skips the restore when the environments are equal, so a wrong
+ * comparison shows here. SSE arithmetic and fegetround (x87 control word
+ * on x86-64) are both checked. */
+static volatile double fp_three = 3.0;
+static _Atomic int fp_bad, fp_new_mode;
+static leash_waitgroup fp_wg = LEASH_WAITGROUP_INIT;
+
+static void fp_fresh(void *a) {
+    (void)a;
+    atomic_store(&fp_new_mode, fegetround());
+    leash_waitgroup_done(&fp_wg);
+}
+
+static void fp_turns(void *a) {
+    int mode = (int)(intptr_t)a;
+    fesetround(mode);
+    for (int i = 0; i < 2000; i++) {
+        leash_yield();
+        double third = 1.0 / fp_three; /* SSE: rounds by MXCSR */
+        bool up = third * fp_three > 1.0 || third > 0.3333333333333333;
+        if (fegetround() != mode || up != (mode == FE_UPWARD))
+            atomic_fetch_add(&fp_bad, 1);
+    }
+    fesetround(FE_TONEAREST);
+    leash_waitgroup_done(&fp_wg);
+}
+
+static int fp_main(void *a) {
+    (void)a;
+    leash_waitgroup_add(&fp_wg, 3);
+    CU_CHECK(leash_go(fp_turns, (void *)(intptr_t)FE_UPWARD) > 0);
+    CU_CHECK(leash_go(fp_turns, (void *)(intptr_t)FE_DOWNWARD) > 0);
+    fesetround(FE_TOWARDZERO); /* the spawner's mode is not inherited */
+    atomic_store(&fp_new_mode, -1);
+    CU_CHECK(leash_go(fp_fresh, NULL) > 0);
+    leash_waitgroup_wait(&fp_wg);
+    CU_CHECK_EQ(fegetround(), FE_TOWARDZERO);
+    fesetround(FE_TONEAREST);
+    return 0;
+}
+
+Test(runtime, floating_point_environment_per_coroutine, .timeout = 30) {
+    setenv("LEASH_PROCS", "1", 1);
+    cr_assert_eq(leash_run(fp_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+    cr_expect_eq(atomic_load(&fp_bad), 0, "%d checks saw the other "
+                 "coroutine's rounding mode", atomic_load(&fp_bad));
+    cr_expect_eq(atomic_load(&fp_new_mode), FE_TONEAREST,
+                 "a new coroutine starts in mode %d",
+                 atomic_load(&fp_new_mode));
 }

@@ -5,7 +5,9 @@
  *   Pushes the callee-saved registers (rbp rbx r12-r15) and an 8-byte slot
  *   holding MXCSR and the x87 control word, stores rsp in *save, loads
  *   `to` as rsp, pops the same layout and returns `arg` (rax) on the new
- *   stack. It returns by `jmp` rather than `ret`: after a stack switch the
+ *   stack. ldmxcsr and fldcw are slow (they serialise floating point on
+ *   many cores) and the environment rarely differs between coroutines,
+ *   so they run only when the saved values differ from the current ones. It returns by `jmp` rather than `ret`: after a stack switch the
  *   return-stack predictor is always wrong, an indirect jump is not.
  *
  * A fresh stack (ctx_init) holds that layout with r12 = g, r13 = entry and
@@ -29,11 +31,15 @@ leash_ctx_switch:
         subq    $8, %rsp
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
+        movl    (%rsp), %r8d            /* each as stored: loads that */
+        movzwl  4(%rsp), %r9d           /* span two stores stall */
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
+        cmpl    (%rsp), %r8d            /* the same FP environment? */
+        jne     2f
+        cmpw    4(%rsp), %r9w
+        jne     2f
+1:      addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13
@@ -43,6 +49,9 @@ leash_ctx_switch:
         movq    %rdx, %rax
         popq    %rcx
         jmpq    *%rcx
+2:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     1b
         .cfi_endproc
         .size   leash_ctx_switch, .-leash_ctx_switch
 
