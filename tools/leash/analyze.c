@@ -561,8 +561,7 @@ static char *read_all(const char *path, size_t *len) {
 int cmd_analyze(int argc, char **argv) {
     static const char *const known[] = {"--json", "--crowd=", "--long=",
                                         "--top=", NULL};
-    bool set[4] = {0};
-    const char *vals[4] = {0};
+    cli_opts o;
     const char *file = NULL;
     /* FILE is a path, or "-": not a PID, so collect it first. */
     char *rest[64];
@@ -581,7 +580,7 @@ int cmd_analyze(int argc, char **argv) {
         }
         rest[nrest++] = argv[i];
     }
-    int rc = cli_args(nrest, rest, known, set, vals, NULL);
+    int rc = cli_parse(nrest, rest, known, false, &o);
     if (rc)
         return rc;
     if (!file) {
@@ -591,15 +590,15 @@ int cmd_analyze(int argc, char **argv) {
     char *end;
     long crowd = 10, top = 20;
     double long_min = 1;
-    if (set[1] && ((crowd = strtol(vals[1], &end, 10)) < 2 || *end)) {
+    if (o.set[1] && ((crowd = strtol(o.val[1], &end, 10)) < 2 || *end)) {
         cli_err("analyze: --crowd must be a count of 2 or more");
         return EXIT_USAGE;
     }
-    if (set[2] && ((long_min = strtod(vals[2], &end)) < 0 || *end || end == vals[2])) {
+    if (o.set[2] && ((long_min = strtod(o.val[2], &end)) < 0 || *end || end == o.val[2])) {
         cli_err("analyze: --long must be a number of minutes");
         return EXIT_USAGE;
     }
-    if (set[3] && ((top = strtol(vals[3], &end, 10)) < 0 || *end)) {
+    if (o.set[3] && ((top = strtol(o.val[3], &end, 10)) < 0 || *end)) {
         cli_err("analyze: --top must be a count (0: all)");
         return EXIT_USAGE;
     }
@@ -650,7 +649,7 @@ int cmd_analyze(int argc, char **argv) {
     if (ncr)
         qsort(cr, (size_t)ncr, sizeof *cr, cmp_tally);
     const char *src = strcmp(file, "-") ? file : "(stdin)";
-    if (set[0])
+    if (o.set[0])
         print_json(src, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects);
     else
         print_text(src, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects,

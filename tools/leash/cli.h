@@ -36,12 +36,20 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 pid_t cli_pid(const char *s);
 /* A JSON string literal of s on out. */
 void cli_json_str(FILE *out, const char *s);
-/* Parses "[PID] [flags...]" (argv[0] is the command): every flag must be
- * in `known` (NULL-terminated; an entry ending in '=' takes a value, stored
- * in vals[k]); set[k] tells which were given. pid NULL: no PID allowed.
- * EXIT_OK or EXIT_USAGE after printing why. */
-int cli_args(int argc, char **argv, const char *const *known, bool *set,
-             const char **vals, pid_t *pid);
+/* A command's parsed arguments: set[k] tells whether known[k] was given,
+ * val[k] its value (for an entry ending in '='), pid the PID if wanted. */
+#define CLI_MAX_OPTS 8
+typedef struct {
+    bool set[CLI_MAX_OPTS];
+    const char *val[CLI_MAX_OPTS];
+    pid_t pid;
+} cli_opts;
+/* Parses "[PID] [flags...]" (argv[0] is the command) into *o: every flag
+ * must be in `known` (NULL-terminated, at most CLI_MAX_OPTS entries); a
+ * PID is required when want_pid, refused otherwise. EXIT_OK or EXIT_USAGE
+ * after printing why. */
+int cli_parse(int argc, char **argv, const char *const *known, bool want_pid,
+              cli_opts *o);
 /* Whether argv[i] asks for help. */
 bool cli_is_help(const char *a);
 

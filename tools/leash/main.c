@@ -132,11 +132,9 @@ bool cli_is_help(const char *a) {
     return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
-/* Parses "PID [flags...]": the PID and the flags left in argv order.
- * Every flag must be in `known` (NULL-terminated; a trailing '=' in an
- * entry means it takes a value, which is stored in vals[k]). */
-int cli_args(int argc, char **argv, const char *const *known,
-                      bool *set, const char **vals, pid_t *pid) {
+int cli_parse(int argc, char **argv, const char *const *known, bool want_pid,
+              cli_opts *o) {
+    memset(o, 0, sizeof *o);
     const char *pid_s = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -159,21 +157,21 @@ int cli_args(int argc, char **argv, const char *const *known,
                     a, argv[0]);
             return EXIT_USAGE;
         }
-        set[k] = true;
+        o->set[k] = true;
         if (strchr(known[k], '=')) {
             if (i + 1 >= argc) {
                 cli_err("%s: option %s needs a value", argv[0], a);
                 return EXIT_USAGE;
             }
-            vals[k] = argv[++i];
+            o->val[k] = argv[++i];
         }
     }
-    if (pid) {
+    if (want_pid) {
         if (!pid_s) {
             cli_err("%s: missing PID (see leash %s --help)", argv[0], argv[0]);
             return EXIT_USAGE;
         }
-        if ((*pid = cli_pid(pid_s)) < 0)
+        if ((o->pid = cli_pid(pid_s)) < 0)
             return EXIT_USAGE;
     } else if (pid_s) {
         cli_err("%s: unexpected argument '%s'", argv[0], pid_s);

@@ -25,9 +25,8 @@ static int cmp_row(const void *a, const void *b) {
 
 int cmd_ps(int argc, char **argv) {
     static const char *const known[] = {"--json", NULL};
-    bool set[1] = {0};
-    const char *vals[1] = {0};
-    int rc = cli_args(argc, argv, known, set, vals, NULL);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, false, &o);
     if (rc)
         return rc;
     char *dirs[64];
@@ -72,7 +71,7 @@ int cmd_ps(int argc, char **argv) {
     }
     if (nrows)
         qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
-    if (set[0]) {
+    if (o.set[0]) {
         fputc('[', stdout);
         for (int i = 0; i < nrows; i++) {
             fputs(i ? ",\n" : "\n", stdout);
@@ -102,20 +101,19 @@ int cmd_ps(int argc, char **argv) {
 
 int cmd_stack(int argc, char **argv) {
     static const char *const known[] = {"--debug=", "--json", NULL};
-    bool set[2] = {0};
-    const char *vals[2] = {0};
-    pid_t pid;
-    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
-    const char *debug = set[1] ? "4" : "2";
-    if (set[0]) {
-        if (strlen(vals[0]) != 1 || vals[0][0] < '1' || vals[0][0] > '4') {
+    pid_t pid = o.pid;
+    const char *debug = o.set[1] ? "4" : "2";
+    if (o.set[0]) {
+        if (strlen(o.val[0]) != 1 || o.val[0][0] < '1' || o.val[0][0] > '4') {
             cli_err("stack: --debug must be 1, 2, 3 or 4 (0 is `leash "
                     "profile`)");
             return EXIT_USAGE;
         }
-        debug = vals[0];
+        debug = o.val[0];
     }
     char *body;
     size_t len;
@@ -172,17 +170,16 @@ static void print_group(const char *body, const char *prefix) {
 
 int cmd_stats(int argc, char **argv) {
     static const char *const known[] = {"--json", NULL};
-    bool set[1] = {0};
-    const char *vals[1] = {0};
-    pid_t pid;
-    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
+    pid_t pid = o.pid;
     char *b;
     size_t len;
     if ((rc = agent_query(pid, AC_STATS, NULL, &b, &len)))
         return rc;
-    if (set[0]) {
+    if (o.set[0]) {
         kv_json(stdout, b);
         fputc('\n', stdout);
         free(b);
@@ -224,20 +221,19 @@ int cmd_stats(int argc, char **argv) {
 
 int cmd_leaks(int argc, char **argv) {
     static const char *const known[] = {"--json", "--strict", NULL};
-    bool set[2] = {0};
-    const char *vals[2] = {0};
-    pid_t pid;
-    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
+    pid_t pid = o.pid;
     char *b;
     size_t len;
-    if ((rc = agent_query(pid, AC_LEAKS, set[0] ? "json" : NULL, &b, &len)))
+    if ((rc = agent_query(pid, AC_LEAKS, o.set[0] ? "json" : NULL, &b, &len)))
         return rc;
     fwrite(b, 1, len, stdout);
     long long leaked = -1, suspects = 0;
     const char *p;
-    if (set[0]) {
+    if (o.set[0]) {
         if ((p = strstr(b, "\"leaked\":")))
             leaked = strtoll(p + 9, NULL, 10);
         if ((p = strstr(b, "\"suspects\":")))
@@ -254,20 +250,19 @@ int cmd_leaks(int argc, char **argv) {
         cli_err("leaks: unexpected reply from the agent");
         return EXIT_PROTO;
     }
-    return leaked > 0 || (set[1] && suspects > 0) ? EXIT_LEAKS : EXIT_OK;
+    return leaked > 0 || (o.set[1] && suspects > 0) ? EXIT_LEAKS : EXIT_OK;
 }
 
 /* ------------------------------------------------------------ profile */
 
 int cmd_profile(int argc, char **argv) {
     static const char *const known[] = {"-o=", "--output=", "--leak", NULL};
-    bool set[3] = {0};
-    const char *vals[3] = {0};
-    pid_t pid;
-    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
-    const char *file = set[0] ? vals[0] : set[1] ? vals[1] : NULL;
+    pid_t pid = o.pid;
+    const char *file = o.set[0] ? o.val[0] : o.set[1] ? o.val[1] : NULL;
     if (!file) {
         cli_err("profile: missing -o FILE (\"-o -\" for standard output)");
         return EXIT_USAGE;
@@ -279,7 +274,7 @@ int cmd_profile(int argc, char **argv) {
     }
     char *b;
     size_t len;
-    if ((rc = agent_query(pid, AC_PROFILE, set[2] ? "leak" : NULL, &b, &len)))
+    if ((rc = agent_query(pid, AC_PROFILE, o.set[2] ? "leak" : NULL, &b, &len)))
         return rc;
     if (len < 2 || (unsigned char)b[0] != 0x1f || (unsigned char)b[1] != 0x8b) {
         free(b);

@@ -203,16 +203,15 @@ static int fetch(agent_conn *c, char **stats, char **top) {
 int cmd_top(int argc, char **argv) {
     static const char *const known[] = {"--sort=", "--interval=", "-n=",
                                         "--json", NULL};
-    bool set[4] = {0};
-    const char *vals[4] = {0};
-    pid_t pid;
-    int rc = cli_args(argc, argv, known, set, vals, &pid);
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
+    pid_t pid = o.pid;
     sort_key = S_COUNT;
-    if (set[0]) {
+    if (o.set[0]) {
         int k = 0;
-        while (k < 5 && strcmp(sort_names[k], vals[0]))
+        while (k < 5 && strcmp(sort_names[k], o.val[0]))
             k++;
         if (k == 5) {
             cli_err("top: --sort must be count, wait, leaked, site or state");
@@ -222,19 +221,19 @@ int cmd_top(int argc, char **argv) {
     }
     long interval = 1000, count = -1;
     char *end;
-    if (set[1] && ((interval = strtol(vals[1], &end, 10)) < 100 || *end ||
+    if (o.set[1] && ((interval = strtol(o.val[1], &end, 10)) < 100 || *end ||
                    interval > 3600000)) {
         cli_err("top: --interval must be 100 to 3600000 milliseconds");
         return EXIT_USAGE;
     }
-    if (set[2] && ((count = strtol(vals[2], &end, 10)) < 1 || *end)) {
+    if (o.set[2] && ((count = strtol(o.val[2], &end, 10)) < 1 || *end)) {
         cli_err("top: -n must be a positive count");
         return EXIT_USAGE;
     }
     agent_conn c;
     if ((rc = agent_open(&c, pid, 10000, false)))
         return rc;
-    bool tty = isatty(STDOUT_FILENO) && !set[3];
+    bool tty = isatty(STDOUT_FILENO) && !o.set[3];
     bool keys = tty && isatty(STDIN_FILENO);
     struct termios saved;
     if (keys && tcgetattr(STDIN_FILENO, &saved) == 0) {
@@ -259,7 +258,7 @@ int cmd_top(int argc, char **argv) {
         row *rows;
         int n = parse_rows(top, &rows);
         qsort(rows, (size_t)n, sizeof *rows, cmp_rows);
-        if (set[3]) {
+        if (o.set[3]) {
             print_json(pid, stats, rows, n);
             free(rows);
             free(stats);
