@@ -363,6 +363,34 @@ void chan_block_forever(int reason) {
         sched_park(NULL, NULL); /* nothing will ever ready it */
 }
 
+/* ------------------------------------------------------------- waiting */
+
+/* The slow path of a send or a receive, c->lock held and no peer or
+ * buffer space to complete it now: LEASH_EAGAIN without blocking, or the
+ * caller queues *me on q (elem: where the value comes from or goes) and
+ * parks until a peer, close or an orphan wake completes it; then 1, and
+ * *me tells how. The lock is released on every path. */
+static inline __attribute__((always_inline)) int
+chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
+          int reason) {
+    if (!block) {
+        slock_release(&c->lock);
+        return LEASH_EAGAIN;
+    }
+    leash_g *g = sched_prepare_park();
+    if (!g) {
+        slock_release(&c->lock);
+        return LEASH_ENOMEM;
+    }
+    *me = (sudog){.g = g, .elem = elem, .c = c};
+    waitq_enqueue(q, me);
+    orphan_check_park(c);
+    g_wait_begin(g, reason, c);
+    sched_park(slock_release_fn, &c->lock);
+    g_wait_end(g);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ send */
 
 static inline __attribute__((always_inline)) int
@@ -389,21 +417,10 @@ chan_send(leash_chan *c, const void *elem, bool block) {
         slock_release(&c->lock);
         return 0;
     }
-    if (!block) {
-        slock_release(&c->lock);
-        return LEASH_EAGAIN;
-    }
-    leash_g *g = sched_prepare_park();
-    if (!g) {
-        slock_release(&c->lock);
-        return LEASH_ENOMEM;
-    }
-    sudog me = {.g = g, .elem = (void *)elem, .c = c};
-    waitq_enqueue(&c->sendq, &me);
-    orphan_check_park(c);
-    g_wait_begin(g, WR_CHAN_SEND, c);
-    sched_park(slock_release_fn, &c->lock);
-    g_wait_end(g);
+    sudog me;
+    int rc = chan_wait(c, &c->sendq, &me, (void *)elem, block, WR_CHAN_SEND);
+    if (rc <= 0)
+        return rc;
     if (!me.success)
         return me.err ? me.err
                       : strict_fail(LEASH_ECLOSED, "send on closed channel");
@@ -460,22 +477,11 @@ chan_recv(leash_chan *c, void *out, bool block) {
             memset(out, 0, c->elem_size);
         return LEASH_ECLOSED;
     }
-    if (!block) {
-        slock_release(&c->lock);
-        return LEASH_EAGAIN;
-    }
-    leash_g *g = sched_prepare_park();
-    if (!g) {
-        slock_release(&c->lock);
-        return LEASH_ENOMEM;
-    }
     size_t esz = c->elem_size; /* c may be freed by the time we wake */
-    sudog me = {.g = g, .elem = out, .c = c};
-    waitq_enqueue(&c->recvq, &me);
-    orphan_check_park(c);
-    g_wait_begin(g, WR_CHAN_RECV, c);
-    sched_park(slock_release_fn, &c->lock);
-    g_wait_end(g);
+    sudog me;
+    int rc = chan_wait(c, &c->recvq, &me, out, block, WR_CHAN_RECV);
+    if (rc <= 0)
+        return rc;
     if (!me.success) {
         if (out)
             memset(out, 0, me.err ? 0 : esz);

@@ -166,10 +166,7 @@ int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
     if (!fn)
         return LEASH_EINVAL;
     lobj *objs[MAX_HANDED];
-    va_list ap;
-    va_start(ap, arg);
-    int n = coro_collect_objs(ap, objs, MAX_HANDED);
-    va_end(ap);
+    int n = COLLECT_HANDED(arg, objs);
     if (n < 0)
         return LEASH_EINVAL;
     return coro_spawn(file, line, __builtin_return_address(0), fn, arg, objs,

@@ -102,10 +102,7 @@ int64_t leash_group_go_at(const char *file, int line, leash_group *g,
     if (!x || !fn)
         return LEASH_EINVAL;
     lobj *objs[MAX_HANDED];
-    va_list ap;
-    va_start(ap, arg);
-    int n = coro_collect_objs(ap, objs, MAX_HANDED);
-    va_end(ap);
+    int n = COLLECT_HANDED(arg, objs);
     if (n < 0)
         return LEASH_EINVAL;
     member *m = lmalloc(sizeof *m);

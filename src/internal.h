@@ -188,6 +188,7 @@ INTERNAL bool stack_canary_ok(const lstack *s);
 INTERNAL void stack_drain_cache(worker *w);
 INTERNAL void stack_trim(int budget);
 INTERNAL void stack_release_all(void);
+INTERNAL long stack_max_map_count(void); /* vm.max_map_count (65530) */
 INTERNAL void stack_install_overflow_handler(void);
 INTERNAL void stack_overflow_report(leash_g *g, const char *how);
 
@@ -509,6 +510,17 @@ INTERNAL int64_t coro_spawn(const char *file, int line, void *spawn_pc,
                             int nobj);
 #include <stdarg.h>
 INTERNAL int coro_collect_objs(va_list ap, lobj **objs, int max);
+/* In a variadic spawn function whose last named parameter is `last`: the
+ * leash objects handed after it into objs[MAX_HANDED]; their count, or
+ * -1 (not a live object, or too many). */
+#define COLLECT_HANDED(last, objs)                                          \
+    ({                                                                      \
+        va_list ap_;                                                        \
+        va_start(ap_, last);                                                \
+        int n_ = coro_collect_objs(ap_, (objs), MAX_HANDED);                \
+        va_end(ap_);                                                        \
+        n_;                                                                 \
+    })
 
 /* ------------------------------------------------------------- obj.c */
 enum obj_type { OBJ_CHAN = 1, OBJ_CTX, OBJ_TICKER, OBJ_GROUP, OBJ__COUNT };

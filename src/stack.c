@@ -66,7 +66,7 @@ static struct {
     _Atomic int configured;
 } P = {.lock = LLOCK_INIT};
 
-static long read_max_map_count(void) {
+long stack_max_map_count(void) {
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     long v = 65530;
     if (f) {
@@ -86,7 +86,7 @@ void stack_config(void) {
         size_t sz = env_u64("LEASH_STACK_SIZE", STACK_DEFAULT, STACK_MIN,
                             (size_t)1 << 30);
         P.size = (sz + P.page - 1) & ~(P.page - 1);
-        P.guard_limit = read_max_map_count() / 4;
+        P.guard_limit = stack_max_map_count() / 4;
         atomic_store(&P.configured, 1);
     }
     llock_release(&P.lock);

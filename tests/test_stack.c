@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "core_util.h"
+#include "internal.h" /* stack_max_map_count */
 
 /* Output can be long; show its tail in failure messages. */
 static const char *tail(const char *s) {
@@ -28,16 +29,6 @@ static const char *tail(const char *s) {
     return n > 1500 ? s + n - 1500 : s;
 }
 
-static long max_map_count(void) {
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    long v = 65530;
-    if (f) {
-        if (fscanf(f, "%ld", &v) != 1)
-            v = 65530;
-        fclose(f);
-    }
-    return v;
-}
 
 /* Runs testprog_overflow MODE and checks it died reporting a stack
  * overflow of the overflowing coroutine, at its spawn site. */
@@ -89,7 +80,7 @@ Test(stack, overflow_reported_guard_page, .timeout = 60) {
 /* Canary mode, the overflowing coroutine yielding in every frame: the
  * canary below its stack is checked at each switch. */
 Test(stack, overflow_reported_canary_yielding, .timeout = 120) {
-    if (max_map_count() / 4 >= 17000)
+    if (stack_max_map_count() / 4 >= 17000)
         cr_skip_test("vm.max_map_count too high to reach canary mode");
     expect_overflow("canary-yield", "canary", NULL);
 }
@@ -98,7 +89,7 @@ Test(stack, overflow_reported_canary_yielding, .timeout = 120) {
  * is never checked; the recursion runs through the stacks below until it
  * faults outside any guard page. It must still be reported. */
 Test(stack, overflow_reported_canary_no_yield, .timeout = 120) {
-    if (max_map_count() / 4 >= 17000)
+    if (stack_max_map_count() / 4 >= 17000)
         cr_skip_test("vm.max_map_count too high to reach canary mode");
     expect_overflow("canary", NULL, NULL);
 }

@@ -243,6 +243,20 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     d->hog_since = atomic_load_explicit(&g->hog_since, memory_order_relaxed);
 }
 
+int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
+                            void **per_g) {
+    int rc = diag_capture(snap, self);
+    if (rc < 0)
+        return rc;
+    diag_classify(snap);
+    *per_g = lcalloc((size_t)(snap->n ? snap->n : 1), elem_size);
+    if (!*per_g) {
+        diag_snap_free(snap);
+        return LEASH_ENOMEM;
+    }
+    return 0;
+}
+
 int diag_capture(dsnap *snap, leash_g *self) {
     snap->now = leash_now();
     snap->n = 0;

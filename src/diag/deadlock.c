@@ -28,21 +28,9 @@
 #include "diag.h"
 #include "debug.h"
 
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Every user coroutine parked on something nothing external can
  * resolve, and at least one of them (or a plain thread parked in leash). */
@@ -94,7 +82,7 @@ static int quiescent(int64_t *ticks) {
     int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
                 sym_threads() + agent_threads() +
                 atomic_load(&S.foreign_parked);
-    return count_threads() == known ? DL_YES : DL_MAYBE;
+    return dbg_os_threads() == known ? DL_YES : DL_MAYBE;
 }
 
 /* Returns true when it should be asked again later (DL_MAYBE). */

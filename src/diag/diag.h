@@ -92,6 +92,11 @@ INTERNAL int diag_capture(dsnap *snap, leash_g *self);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
+/* diag_capture then diag_classify, and a zeroed array of one elem_size
+ * element per captured coroutine in *per_g (lfree it, then
+ * diag_snap_free). On failure nothing is left allocated. */
+INTERNAL int diag_capture_classified(dsnap *snap, leash_g *self,
+                                     size_t elem_size, void **per_g);
 INTERNAL const char *diag_suspect_str(int kind);
 INTERNAL int diag_write(FILE *out, int debug, bool leaked_only);
 INTERNAL intptr_t diag_on_thread(intptr_t (*fn)(void *), void *arg);

@@ -698,24 +698,18 @@ typedef struct {
 static intptr_t write_on_thread(void *p) {
     write_job *j = p;
     dsnap s;
-    int rc = diag_capture(&s, j->self);
+    bool *sel;
+    int rc = diag_capture_classified(&s, j->self, sizeof *sel, (void **)&sel);
     if (rc < 0)
         return rc;
-    diag_classify(&s);
-    bool *sel = NULL;
     int n = s.n;
     if (j->leaked_only) {
-        sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
-        if (!sel) {
-            diag_snap_free(&s);
-            return LEASH_ENOMEM;
-        }
         n = 0;
         for (int i = 0; i < s.n; i++)
             if ((sel[i] = s.g[i].leak != LEAK_NONE))
                 n++;
     }
-    rc = diag_format(j->out, j->debug, &s, sel,
+    rc = diag_format(j->out, j->debug, &s, j->leaked_only ? sel : NULL,
                      j->leaked_only ? "goroutineleak" : "goroutine");
     lfree(sel);
     diag_snap_free(&s);

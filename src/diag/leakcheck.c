@@ -139,15 +139,10 @@ typedef struct {
 static intptr_t check_once(void *p) {
     check_job *j = p;
     dsnap s;
-    int rc = diag_capture(&s, j->self);
+    bool *sel;
+    int rc = diag_capture_classified(&s, j->self, sizeof *sel, (void **)&sel);
     if (rc < 0)
         return rc;
-    diag_classify(&s);
-    bool *sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
-    if (!sel) {
-        diag_snap_free(&s);
-        return LEASH_ENOMEM;
-    }
     int n = select_suspects(&s, sel, j->baseline, j->opts, j->stuck);
     if (j->report && n > 0 && !(j->opts && j->opts->quiet)) {
         FILE *out = j->opts && j->opts->out ? j->opts->out : stderr;

@@ -556,15 +556,10 @@ typedef struct {
 static intptr_t run_job(void *p) {
     job *j = p;
     dsnap s;
-    int rc = diag_capture(&s, j->self);
+    int *kind;
+    int rc = diag_capture_classified(&s, j->self, sizeof *kind, (void **)&kind);
     if (rc < 0)
         return rc;
-    diag_classify(&s);
-    int *kind = calloc((size_t)(s.n ? s.n : 1), sizeof *kind);
-    if (!kind) {
-        diag_snap_free(&s);
-        return LEASH_ENOMEM;
-    }
     dbg_suspects(&s, kind);
     dbg_vitals v;
     vitals_from(&s, kind, &v);
@@ -577,7 +572,7 @@ static intptr_t run_job(void *p) {
     case J_LEAKS_JSON: write_leaks(j->out, &s, kind, true, &v); break;
     case J_GET: *j->v = v; break;
     }
-    free(kind);
+    lfree(kind);
     diag_snap_free(&s);
     if (j->out && fflush(j->out) != 0)
         return LEASH_ENOMEM;

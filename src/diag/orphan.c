@@ -41,14 +41,9 @@ typedef struct {
 static intptr_t report_on_thread(void *p) {
     report_job *j = p;
     dsnap s;
-    if (diag_capture(&s, NULL) < 0)
+    bool *sel;
+    if (diag_capture_classified(&s, NULL, sizeof *sel, (void **)&sel) < 0)
         return LEASH_ENOMEM;
-    diag_classify(&s);
-    bool *sel = lcalloc((size_t)(s.n ? s.n : 1), sizeof *sel);
-    if (!sel) {
-        diag_snap_free(&s);
-        return LEASH_ENOMEM;
-    }
     int n = 0;
     const dgor *first = NULL;
     for (int i = 0; i < s.n; i++)
