@@ -336,17 +336,28 @@ static result fixed_is_clean(const char *name)
     return r;
 }
 
+/* Runs example `name` (no extra environment): it must exit 0 and print
+ * exactly the "#goroutines: N" counts in `want`, comma-separated. */
+static result run_leaky(const char *name, const char *want)
+{
+    result r = run_ex(name, NULL);
+    cr_assert_eq(r.status, 0, "%s: exit %d" SHOWF, name, r.status,
+                 SHOWA(r));
+    long v[32];
+    int n = counts(r.out, v, 32);
+    char got[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%ld",
+                 i ? "," : "", v[i]);
+    cr_expect_str_eq(got, want, "%s: #goroutines" SHOWF, name, SHOWA(r));
+    return r;
+}
+
 /* --------------------------------------------------------- queryAll */
 
 Test(queryall, leaky_count_grows_and_leak_dump_names_the_lines)
 {
-    result r = run_ex("queryall", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[8];
-    int n = counts(r.out, v, 8);
-    cr_assert_eq(n, 4, SHOW(r));
-    cr_expect(v[0] == 3 && v[1] == 5 && v[2] == 7 && v[3] == 9,
-              "want 3, 5, 7, 9" SHOW(r));
+    result r = run_leaky("queryall", "3,5,7,9");
     char *sites[3] = {site("queryall.c", "leash_go(ask", 1),
                       site("queryall.c", "leash_go(ask", 2),
                       site("queryall.c", "leash_go(ask", 3)};
@@ -399,13 +410,8 @@ Test(queryall, ctx_fix_is_clean)
 
 Test(generator, leaky_count_grows_and_leak_dump_names_the_lines)
 {
-    result r = run_ex("generator", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
+    result r = run_leaky("generator", "2,3,4");
     cr_expect_eq(count(r.out, "0 1 2 3 4 5 \n"), 3, SHOW(r));
-    long v[8];
-    int n = counts(r.out, v, 8);
-    cr_assert_eq(n, 3, SHOW(r));
-    cr_expect(v[0] == 2 && v[1] == 3 && v[2] == 4, "want 2, 3, 4" SHOW(r));
     char *sites[1] = {site("generator.c", "leash_go(generate", 1)};
     each_record_has(r.out, "[chan send, ", sites, 1, 3);
     cr_expect_eq(count(r.out, "LEAKED (orphaned"), 3, SHOW(r));
@@ -449,13 +455,7 @@ Test(generator, done_fix_is_clean_and_says_it_exited)
 
 Test(recv_nosender, leaky_count_grows_and_leak_dump_names_the_lines)
 {
-    result r = run_ex("recv_nosender", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[8];
-    int n = counts(r.out, v, 8);
-    cr_assert_eq(n, 4, SHOW(r));
-    cr_expect(v[0] == 1 && v[1] == 2 && v[2] == 2 && v[3] == 3,
-              "want 1, 2, 2, 3" SHOW(r));
+    result r = run_leaky("recv_nosender", "1,2,2,3");
     char *sites[1] = {site("recv_nosender.c", "leash_go(logger", 1)};
     each_record_has(r.out, "[chan receive, ", sites, 1, 2);
     cr_expect_eq(count(r.out, "LEAKED (orphaned"), 2, SHOW(r));
@@ -484,11 +484,7 @@ Test(recv_nosender, fix_is_clean)
 
 Test(nilchan, send_and_receive_on_null_are_proven_leaks)
 {
-    result r = run_ex("nilchan", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[4];
-    cr_assert_eq(counts(r.out, v, 4), 2, SHOW(r));
-    cr_expect(v[0] == 1 && v[1] == 3, SHOW(r));
+    result r = run_leaky("nilchan", "1,3");
     char *send_site[1] = {site("nilchan.c", "leash_go(send_nil", 1)};
     char *recv_site[1] = {site("nilchan.c", "leash_go(recv_nil", 1)};
     each_record_has(r.out, "[chan send (nil chan), ", send_site, 1, 1);
@@ -557,11 +553,7 @@ Test(nilchan, deadlock_detector_off_with_LEASH_DEADLOCK_0)
 
 Test(endless_loop, leaky_is_a_suspect_and_still_alive)
 {
-    result r = run_ex("endless_loop", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[4];
-    cr_assert_eq(counts(r.out, v, 4), 1, SHOW(r));
-    cr_expect_eq(v[0], 2, SHOW(r));
+    result r = run_leaky("endless_loop", "2");
     char *sites[1] = {site("endless_loop.c", "leash_go(spin", 1)};
     /* the dump and the leak_verify report both show it, with its stack */
     each_record_has(r.out, "[running, ", sites, 1, 2);
@@ -590,11 +582,7 @@ Test(endless_loop, fix_is_clean)
 
 Test(read_nodeadline, leaky_is_a_suspect_in_io_wait)
 {
-    result r = run_ex("read_nodeadline", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[4];
-    cr_assert_eq(counts(r.out, v, 4), 1, SHOW(r));
-    cr_expect_eq(v[0], 2, SHOW(r));
+    result r = run_leaky("read_nodeadline", "2");
     char *sites[1] = {site("read_nodeadline.c", "leash_go(fetch", 1)};
     each_record_has(r.out, "[IO wait, ", sites, 1, 2);
     cr_expect_eq(count(r.out, "SUSPECT (waits for I/O with no deadline)"), 2,
@@ -626,15 +614,8 @@ Test(read_nodeadline, deadline_fix_is_clean)
 
 Test(demo, shows_the_leak_then_the_fixes_flat)
 {
-    result r = run_ex("demo", NULL);
-    cr_assert_eq(r.status, 0, "exit %d" SHOWF, r.status, SHOWA(r));
-    long v[16];
-    int n = counts(r.out, v, 16);
-    cr_assert_eq(n, 12, SHOW(r));
-    cr_expect(v[0] == 3 && v[1] == 5 && v[2] == 7 && v[3] == 9,
-              "want 3, 5, 7, 9" SHOW(r));
-    for (int i = 4; i < 12; i++)
-        cr_expect_eq(v[i], 9, "fixed parts must stay at 9" SHOW(r));
+    /* the leak grows, then both fixes stay flat at 9 */
+    result r = run_leaky("demo", "3,5,7,9,9,9,9,9,9,9,9,9");
     char *sites[3] = {site("demo.c", "leash_go(ask, ch, ch)", 1),
                       site("demo.c", "leash_go(ask, ch, ch)", 2),
                       site("demo.c", "leash_go(ask, ch, ch)", 3)};
