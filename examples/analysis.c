@@ -27,11 +27,12 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <arpa/inet.h>
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,18 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MS (1000 * 1000LL)
-
 /* ------------------------------------------------- the leak (queryall.c) */
-
-static int rand_intn(int n)
-{
-    static _Atomic uint64_t state = 0x2545F4914F6CDD1DULL;
-    uint64_t x = atomic_fetch_add(&state, 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return (int)((x ^ (x >> 31)) % (uint64_t)n);
-}
 
 static void ask(void *arg)
 {

@@ -22,32 +22,13 @@
  */
 #include <leash.h>
 
-#include <stdatomic.h>
+#include "example.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MS (1000 * 1000LL)
-
-/* rand.Intn(n), thread-safe and reproducible. */
-static int rand_intn(int n)
-{
-    static _Atomic uint64_t state = 0x2545F4914F6CDD1DULL;
-    uint64_t x = atomic_fetch_add(&state, 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return (int)((x ^ (x >> 31)) % (uint64_t)n);
-}
-
 /* ------------------------------------------------------- 1. the leak */
-
-/* func query() int: a request that takes 0-99 ms. */
-static int query(void)
-{
-    int n = rand_intn(100);
-    leash_sleep(n * MS);
-    return n;
-}
 
 /* go func() { ch <- query() }() */
 static void ask(void *arg)

@@ -21,11 +21,11 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define MS (1000 * 1000LL)
 
 static volatile uint64_t spins;
 

@@ -17,6 +17,8 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -81,13 +83,7 @@ static int run(void *arg)
         printf("#goroutines: %zu\n", leash_num_coroutines());
     }
 
-    leash_leak_opts opts = {.timeout_ns = 1000 * 1000 * 1000LL, .out = stdout};
-    int left = leash_leak_verify(snap, &opts);
-    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
-    printf("#goroutines: %zu\n", leash_num_coroutines());
-    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
-           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
-    leash_snapshot_free(snap);
+    report_fixed(snap, NULL);
     return 0;
 }
 

@@ -14,6 +14,8 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -73,13 +75,7 @@ static int run(void *arg)
 
     leash_release(rand_stream_ch);
     leash_release(done);
-    leash_leak_opts opts = {.timeout_ns = 1000 * 1000 * 1000LL, .out = stdout};
-    int left = leash_leak_verify(snap, &opts);
-    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
-    printf("#goroutines: %zu\n", leash_num_coroutines());
-    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
-           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
-    leash_snapshot_free(snap);
+    report_fixed(snap, NULL);
     return 0;
 }
 

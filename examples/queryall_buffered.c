@@ -11,27 +11,9 @@
  */
 #include <leash.h>
 
-#include <stdatomic.h>
-#include <stdint.h>
+#include "example.h"
+
 #include <stdio.h>
-
-#define MS (1000 * 1000LL)
-
-static int rand_intn(int n)
-{
-    static _Atomic uint64_t state = 0x2545F4914F6CDD1DULL;
-    uint64_t x = atomic_fetch_add(&state, 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return (int)((x ^ (x >> 31)) % (uint64_t)n);
-}
-
-static int query(void)
-{
-    int n = rand_intn(100);
-    leash_sleep(n * MS);
-    return n;
-}
 
 static void ask(void *arg)
 {
@@ -62,13 +44,7 @@ static int run(void *arg)
         printf("#goroutines: %zu\n", leash_num_coroutines());
     }
 
-    leash_leak_opts opts = {.timeout_ns = 1000 * MS, .out = stdout};
-    int left = leash_leak_verify(snap, &opts);
-    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
-    printf("#goroutines: %zu\n", leash_num_coroutines());
-    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
-           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
-    leash_snapshot_free(snap);
+    report_fixed(snap, NULL);
     return 0;
 }
 

@@ -13,24 +13,15 @@
  */
 #include <leash.h>
 
-#include <stdatomic.h>
+#include "example.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MS (1000 * 1000LL)
-
-static int rand_intn(int n)
-{
-    static _Atomic uint64_t state = 0x2545F4914F6CDD1DULL;
-    uint64_t x = atomic_fetch_add(&state, 0x9E3779B97F4A7C15ULL);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return (int)((x ^ (x >> 31)) % (uint64_t)n);
-}
-
-/* func query(ctx) (int, error): 0-99 ms of work, abandoned on cancel. */
-static int query(leash_ctx *ctx, int *out)
+/* func query(ctx) (int, error): 0-99 ms of work, abandoned on cancel
+ * (query() of example.h, watching the context). */
+static int query_ctx(leash_ctx *ctx, int *out)
 {
     int n = rand_intn(100);
     leash_chan *timer = leash_after(n * MS);
@@ -58,7 +49,7 @@ static void ask(void *arg)
     ask_args a = *(ask_args *)arg;
     free(arg);
     int v;
-    if (query(a.ctx, &v) < 0)
+    if (query_ctx(a.ctx, &v) < 0)
         return;
     leash_case cs[2] = {
         LEASH_SEND_CASE(a.ch, &v),               /* case ch <- v:        */
@@ -95,13 +86,7 @@ static int run(void *arg)
         printf("#goroutines: %zu\n", leash_num_coroutines());
     }
 
-    leash_leak_opts opts = {.timeout_ns = 1000 * MS, .out = stdout};
-    int left = leash_leak_verify(snap, &opts);
-    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
-    printf("#goroutines: %zu\n", leash_num_coroutines());
-    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
-           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
-    leash_snapshot_free(snap);
+    report_fixed(snap, NULL);
     return 0;
 }
 

@@ -19,14 +19,14 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define MS (1000 * 1000LL)
 
 static struct sockaddr_in server_addr;
 

@@ -14,14 +14,14 @@
  */
 #include <leash.h>
 
+#include "example.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define MS (1000 * 1000LL)
 
 static struct sockaddr_in server_addr;
 
@@ -73,16 +73,10 @@ static int run(void *arg)
     printf("#goroutines: %zu (waiting for the reply)\n",
            leash_num_coroutines());
 
-    leash_leak_opts opts = {.timeout_ns = 1000 * MS, .out = stdout};
-    int left = leash_leak_verify(snap, &opts);
-    printf("#goroutines: %zu\n", leash_num_coroutines());
-    printf("\nleash_leak_verify: %d coroutine(s) left\n", left);
-    printf("leash_leak_dump: %d coroutine(s) proven leaked\n",
-           leash_leak_dump(stdout, LEASH_DUMP_LEASH));
+    report_fixed(snap, NULL);
     leash_release(ctx);
     leash_fd_close(cfd);
     leash_fd_close(lfd);
-    leash_snapshot_free(snap);
     return 0;
 }
 
