@@ -291,6 +291,50 @@ DU_FN void dj_push(dj *v, char *key, dj *item) {
     v->items[v->n++] = item;
 }
 
+/* An object's members or an array's items, from its opening bracket on:
+ * in an object, each value comes after "key":. */
+DU_FN dj *dj_container(dj_parser *ps, bool obj) {
+    char close = obj ? '}' : ']';
+    dj *v = dj_new(obj ? DJ_OBJ : DJ_ARR);
+    ps->p++;
+    dj_ws(ps);
+    if (*ps->p == close) {
+        ps->p++;
+        return v;
+    }
+    for (;;) {
+        char *k = NULL;
+        if (obj) {
+            dj_ws(ps);
+            if (!(k = dj_string_raw(ps)))
+                break;
+            dj_ws(ps);
+            if (*ps->p++ != ':') {
+                free(k);
+                ps->err = "expected ':'";
+                break;
+            }
+        }
+        dj *item = dj_value(ps);
+        if (!item) {
+            free(k);
+            break;
+        }
+        dj_push(v, k, item);
+        dj_ws(ps);
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p++ == close)
+            return v;
+        ps->err = obj ? "expected ',' or '}'" : "expected ',' or ']'";
+        break;
+    }
+    dj_free(v);
+    return NULL;
+}
+
 DU_FN dj *dj_value(dj_parser *ps) {
     if (++ps->depth > 64) {
         ps->err = "too deep";
@@ -299,66 +343,9 @@ DU_FN dj *dj_value(dj_parser *ps) {
     dj_ws(ps);
     dj *v = NULL;
     const char *p = ps->p;
-    if (*p == '{') {
-        ps->p++;
-        v = dj_new(DJ_OBJ);
-        dj_ws(ps);
-        if (*ps->p == '}') {
-            ps->p++;
-        } else {
-            for (;;) {
-                dj_ws(ps);
-                char *k = dj_string_raw(ps);
-                if (!k)
-                    goto fail;
-                dj_ws(ps);
-                if (*ps->p++ != ':') {
-                    free(k);
-                    ps->err = "expected ':'";
-                    goto fail;
-                }
-                dj *item = dj_value(ps);
-                if (!item) {
-                    free(k);
-                    goto fail;
-                }
-                dj_push(v, k, item);
-                dj_ws(ps);
-                if (*ps->p == ',') {
-                    ps->p++;
-                    continue;
-                }
-                if (*ps->p++ != '}') {
-                    ps->err = "expected ',' or '}'";
-                    goto fail;
-                }
-                break;
-            }
-        }
-    } else if (*p == '[') {
-        ps->p++;
-        v = dj_new(DJ_ARR);
-        dj_ws(ps);
-        if (*ps->p == ']') {
-            ps->p++;
-        } else {
-            for (;;) {
-                dj *item = dj_value(ps);
-                if (!item)
-                    goto fail;
-                dj_push(v, NULL, item);
-                dj_ws(ps);
-                if (*ps->p == ',') {
-                    ps->p++;
-                    continue;
-                }
-                if (*ps->p++ != ']') {
-                    ps->err = "expected ',' or ']'";
-                    goto fail;
-                }
-                break;
-            }
-        }
+    if (*p == '{' || *p == '[') {
+        if (!(v = dj_container(ps, *p == '{')))
+            return NULL;
     } else if (*p == '"') {
         v = dj_new(DJ_STR);
         if (!(v->str = dj_string_raw(ps)))

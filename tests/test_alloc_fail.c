@@ -401,15 +401,21 @@ static int after_main(void *arg) {
     return 0;
 }
 
-Test(alloc_fail, after_each_site, .timeout = 30) {
+/* Runs fn on one worker; fn counts into its int argument the allocation
+ * sites it made fail, and there must be at least min of them. */
+static void expect_failing_sites(int (*fn)(void *), const char *what, int min) {
     setenv("LEASH_PROCS", "1", 1);
     int failed = 0;
-    cr_assert_eq(leash_run(after_main, &failed), 0);
+    cr_assert_eq(leash_run(fn, &failed), 0);
     CU_ASSERT_CLEAN();
-    cr_log_info("leash_after: %d failing sites", failed);
+    cr_log_info("%s: %d failing sites", what, failed);
+    cr_assert_geq(failed, min, "%s: only %d sites", what, failed);
+}
+
+Test(alloc_fail, after_each_site, .timeout = 30) {
     /* channel object, buffer, creator's ref, timer record, runtime's ref,
      * the (empty) timer heap's array */
-    cr_assert_geq(failed, 6, "leash_after: only %d sites", failed);
+    expect_failing_sites(after_main, "leash_after", 6);
 }
 
 /* ------------------------------------------------------------- ticker */
@@ -443,14 +449,9 @@ static int ticker_main(void *arg) {
 }
 
 Test(alloc_fail, ticker_start_each_site, .timeout = 30) {
-    setenv("LEASH_PROCS", "1", 1);
-    int failed = 0;
-    cr_assert_eq(leash_run(ticker_main, &failed), 0);
-    CU_ASSERT_CLEAN();
-    cr_log_info("leash_ticker_start: %d failing sites", failed);
     /* ticker object, channel object, buffer, creator's ref on the channel,
      * the ticker's ref on it, the owner's ref on the ticker, timer heap */
-    cr_assert_geq(failed, 6, "leash_ticker_start: only %d sites", failed);
+    expect_failing_sites(ticker_main, "leash_ticker_start", 6);
 }
 
 /* ------------------------------------------------------------- select */

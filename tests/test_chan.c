@@ -740,6 +740,33 @@ Test(chan, handed_references_keep_channel_alive, .timeout = TMO(10)) {
 
 #define NFIFO 8
 
+/* Starts NFIFO waiters running fn on c one after the other, each only
+ * once the previous one is blocked (their queue order), alternating
+ * coroutines and plain threads when `threads`; a sender sends first + i. */
+static void block_in_order(leash_chan *c, void (*fn)(void *), waiter_slot *s,
+                           pthread_t *th, int first, bool threads) {
+    memset(s, 0, sizeof *s * NFIFO);
+    for (int i = 0; i < NFIFO; i++) {
+        s[i].c = c;
+        if (fn == slot_send) /* a receiver's val is what it gets */
+            s[i].val = first + i;
+        if (threads && i % 2)
+            th[i] = thread_go(fn, &s[i]);
+        else
+            go_ok(leash_go(fn, &s[i], c));
+        cr_assert(WAIT_UNTIL(chan_waiters(c) == i + 1, 10),
+                  "waiter %d never blocked", i);
+    }
+}
+
+/* Waits for waiter i of block_in_order to finish, successfully. */
+static void finish_slot(waiter_slot *s, pthread_t *th, int i, bool threads) {
+    cr_expect(WAIT_UNTIL(atomic_load(&s->done), 10));
+    cr_expect_eq(s->rc, 0);
+    if (threads && i % 2)
+        pthread_join(th[i], NULL);
+}
+
 static void fifo_senders(size_t cap, bool threads) {
     leash_chan *c = leash_chan_make(sizeof(int), cap);
     cr_assert_not_null(c);
@@ -747,29 +774,14 @@ static void fifo_senders(size_t cap, bool threads) {
         cr_assert_eq(leash_send(c, &i), 0);
     waiter_slot s[NFIFO];
     pthread_t th[NFIFO];
-    memset(s, 0, sizeof s);
-    for (int i = 0; i < NFIFO; i++) {
-        s[i].c = c;
-        s[i].val = (int)cap + i;
-        /* Alternate coroutines and threads when asked to. */
-        if (threads && i % 2)
-            th[i] = thread_go(slot_send, &s[i]);
-        else
-            go_ok(leash_go(slot_send, &s[i], c));
-        cr_assert(WAIT_UNTIL(chan_waiters(c) == i + 1, 10),
-                  "sender %d never blocked", i);
-    }
+    block_in_order(c, slot_send, s, th, (int)cap, threads);
     for (int i = 0; i < (int)cap + NFIFO; i++) {
         int v = -1;
         cr_expect_eq(leash_recv(c, &v), 0);
         cr_expect_eq(v, i, "receive %d: senders not served in FIFO order", i);
     }
-    for (int i = 0; i < NFIFO; i++) {
-        cr_expect(WAIT_UNTIL(atomic_load(&s[i].done), 10));
-        cr_expect_eq(s[i].rc, 0);
-        if (threads && i % 2)
-            pthread_join(th[i], NULL);
-    }
+    for (int i = 0; i < NFIFO; i++)
+        finish_slot(&s[i], th, i, threads);
     leash_release(c);
     finish();
 }
@@ -789,25 +801,13 @@ static void fifo_receivers(size_t cap, bool threads) {
     cr_assert_not_null(c);
     waiter_slot s[NFIFO];
     pthread_t th[NFIFO];
-    memset(s, 0, sizeof s);
-    for (int i = 0; i < NFIFO; i++) {
-        s[i].c = c;
-        if (threads && i % 2)
-            th[i] = thread_go(slot_recv, &s[i]);
-        else
-            go_ok(leash_go(slot_recv, &s[i], c));
-        cr_assert(WAIT_UNTIL(chan_waiters(c) == i + 1, 10),
-                  "receiver %d never blocked", i);
-    }
+    block_in_order(c, slot_recv, s, th, 0, threads);
     for (int i = 0; i < NFIFO; i++)
         cr_expect_eq(leash_send(c, &i), 0);
     for (int i = 0; i < NFIFO; i++) {
-        cr_expect(WAIT_UNTIL(atomic_load(&s[i].done), 10));
-        cr_expect_eq(s[i].rc, 0);
+        finish_slot(&s[i], th, i, threads);
         cr_expect_eq(s[i].val, i, "receiver %d: receivers not served FIFO",
                      i);
-        if (threads && i % 2)
-            pthread_join(th[i], NULL);
     }
     leash_release(c);
     finish();

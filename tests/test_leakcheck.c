@@ -39,6 +39,8 @@ typedef struct {
     char *buf;
     size_t len;
     FILE *f;
+    const char *text; /* set by verify */
+    int64_t ns;       /* how long verify took */
 } report;
 
 static void report_open(report *r) {
@@ -52,14 +54,24 @@ static const char *report_close(report *r) {
     return r->buf ? r->buf : "";
 }
 
+/* leash_leak_verify; with r, its report is captured in r->text (free
+ * r->buf after) and how long it took in r->ns. */
 static int verify(const leash_snapshot *s, int64_t timeout_ns, report *r,
                   const char *const *top, const char *const *creator) {
+    if (r)
+        report_open(r);
     leash_leak_opts o = {.timeout_ns = timeout_ns,
                          .out = r ? r->f : NULL,
                          .ignore_top = top,
                          .ignore_creator = creator,
                          .quiet = r == NULL};
-    return leash_leak_verify(s, &o);
+    int64_t t0 = leash_now();
+    int n = leash_leak_verify(s, &o);
+    if (r) {
+        r->ns = leash_now() - t0;
+        r->text = report_close(r);
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------ workers */
@@ -106,9 +118,8 @@ Test(verify, clean_test_returns_zero, .timeout = 30) {
     for (int i = 0; i < 20; i++)
         cr_assert_gt(leash_go(quick, NULL), 0);
     report r;
-    report_open(&r);
     int n = verify(s, 2000 * MS, &r, NULL, NULL);
-    const char *text = report_close(&r);
+    const char *text = r.text;
     cr_expect_eq(n, 0, "clean test: %d\n%s", n, text);
     cr_expect_str_empty(text, "a clean check writes nothing:\n%s", text);
     free(r.buf);
@@ -122,11 +133,9 @@ Test(verify, retries_until_the_coroutine_exits, .timeout = 30) {
     for (int i = 0; i < 5; i++)
         leash_go(exits_after_50ms, NULL);
     report r;
-    report_open(&r);
-    int64_t t0 = leash_now();
     int n = verify(s, 2000 * MS, &r, NULL, NULL);
-    int64_t dt = leash_now() - t0;
-    const char *text = report_close(&r);
+    int64_t t0 = 0, dt = r.ns;
+    const char *text = r.text;
     cr_expect_eq(n, 0, "coroutines exiting after 50 ms reported with a 2 s "
                  "timeout: %d\n%s", n, text);
     cr_expect_str_empty(text);
@@ -143,11 +152,9 @@ Test(verify, reports_what_lives_on_after_the_timeout, .timeout = 30) {
     int64_t id = (lives_line = __LINE__, leash_go(lives_on, NULL));
     leash_go(exits_after_50ms, NULL);
     report r;
-    report_open(&r);
-    int64_t t0 = leash_now();
     int n = verify(s, 400 * MS, &r, NULL, NULL);
-    int64_t dt = leash_now() - t0;
-    const char *text = report_close(&r);
+    int64_t t0 = 0, dt = r.ns;
+    const char *text = r.text;
     cr_expect_eq(n, 1, "%d\n%s", n, text);
     /* A sleeper may still wake: not provably stuck, so the check kept
      * trying for (about) the whole timeout. */
@@ -175,9 +182,8 @@ Test(verify, report_has_stack_wait_object_and_spawn_site, .timeout = 30) {
     int64_t id = (rep_spawn_line = __LINE__, leash_go(leak_recv_fn, ch));
     cr_assert(du_wait_state(id, "waiting:chan receive", 10000));
     report r;
-    report_open(&r);
     int n = verify(s, 200 * MS, &r, NULL, NULL);
-    const char *text = report_close(&r);
+    const char *text = r.text;
     cr_expect_eq(n, 1, "%d\n%s", n, text);
     char *b = du_block(text, id);
     cr_assert_not_null(b, "no block for goroutine %lld:\n%s", (long long)id, text);
@@ -262,9 +268,8 @@ Test(verify, ignore_creator_function, .timeout = 30) {
     cr_assert(du_wait_state(b, "waiting:chan receive", 10000));
     const char *const cr[] = {"ign_creator_fn", NULL};
     report r;
-    report_open(&r);
     int n = verify(s, 100 * MS, &r, NULL, cr);
-    const char *text = report_close(&r);
+    const char *text = r.text;
     cr_expect_eq(n, 1, "ignore_creator: %d\n%s", n, text);
     cr_expect(du_has_block(text, b) && !du_has_block(text, a), "%s", text);
     free(r.buf);
@@ -329,9 +334,8 @@ static void *par_thread(void *p) {
         t->leaked_id = leash_go(leak_recv_fn, t->ch);
     pthread_barrier_wait(&bar);
     report r;
-    report_open(&r);
     t->result = verify(s, 500 * MS, &r, NULL, NULL);
-    t->text = strdup(report_close(&r));
+    t->text = strdup(r.text);
     free(r.buf);
     leash_snapshot_free(s);
     return NULL;
@@ -379,9 +383,8 @@ static NOINLINE void par_coro(void *p) {
             leash_sleep(MS);
     }
     report r;
-    report_open(&r);
     t->result = verify(s, 500 * MS, &r, NULL, NULL);
-    t->text = strdup(report_close(&r));
+    t->text = strdup(r.text);
     free(r.buf);
     leash_snapshot_free(s);
     leash_waitgroup_done(&pc_wg);
@@ -423,9 +426,8 @@ Test(scopes, nested_snapshots, .timeout = 30) {
     cr_assert(du_wait_state(a, "waiting:chan receive", 10000));
     cr_assert(du_wait_state(b, "waiting:chan receive", 10000));
     report r;
-    report_open(&r);
     int n = verify(inner, 100 * MS, &r, NULL, NULL);
-    const char *text = report_close(&r);
+    const char *text = r.text;
     cr_expect_eq(n, 1, "inner scope: %d\n%s", n, text);
     cr_expect(du_has_block(text, b) && !du_has_block(text, a), "%s", text);
     free(r.buf);
@@ -457,11 +459,9 @@ Test(stuck, returns_at_once_when_every_one_is_proven, .timeout = 60) {
     cr_assert(du_wait_state(c, "waiting:chan send", 10000));
     leash_release(ch); /* b and c hold the only references: orphaned */
     report r;
-    report_open(&r);
-    int64_t t0 = leash_now();
     int n = verify(s, 20000 * MS, &r, NULL, NULL);
-    int64_t dt = leash_now() - t0;
-    const char *text = report_close(&r);
+    int64_t t0 = 0, dt = r.ns;
+    const char *text = r.text;
     cr_expect_eq(n, 3, "%d\n%s", n, text);
     cr_expect_lt(dt, 10000 * MS, "waited %.0f ms of a 20 s timeout for "
                  "coroutines proven stuck", cu_ms(t0, t0 + dt));
