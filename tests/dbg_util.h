@@ -265,6 +265,50 @@ static inline void dbg_stop(dbg_proc *p) {
     p->out = -1;
 }
 
+/* ------------------------------------------------------------ fixture */
+
+/* What the agent and CLI tests run against: a dbg_server (with its agent)
+ * whose XDG_RUNTIME_DIR is a fresh temporary directory. */
+typedef struct {
+    dbg_proc srv;
+    char *tmp;     /* the directory; NULL until dbg_fixture_dir */
+    char xdg[320]; /* "XDG_RUNTIME_DIR=<tmp>" */
+} dbg_fixture;
+
+static inline bool dbg_fixture_dir(dbg_fixture *f) {
+    f->tmp = dbg_tmpdir();
+    if (!f->tmp)
+        return false;
+    snprintf(f->xdg, sizeof f->xdg, "XDG_RUNTIME_DIR=%s", f->tmp);
+    return true;
+}
+
+/* Starts the server with "--no-http", opt (if any) and more (NULL-ended),
+ * in the fixture's XDG_RUNTIME_DIR (made first if need be) plus env1 (if
+ * any); true once it is ready with an agent socket. */
+static inline bool dbg_fixture_start(dbg_fixture *f, const char *opt,
+                                     const char *const *more,
+                                     const char *env1) {
+    if (!f->tmp && !dbg_fixture_dir(f))
+        return false;
+    const char *args[16] = {"--no-http"};
+    int n = 1;
+    if (opt)
+        args[n++] = opt;
+    for (int i = 0; more && more[i] && n < 15; i++)
+        args[n++] = more[i];
+    args[n] = NULL;
+    const char *env[] = {f->xdg, env1, NULL};
+    return dbg_start(&f->srv, args, env) && f->srv.agent[0];
+}
+
+static inline void dbg_fixture_stop(dbg_fixture *f) {
+    dbg_stop(&f->srv);
+    dbg_rmrf(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+}
+
 /* Waits (bounded) for p to exit by itself: its exit status or -1. */
 static inline int dbg_wait_exit(dbg_proc *p, int timeout_ms) {
     int64_t end = dbg_ms() + timeout_ms;

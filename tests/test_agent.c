@@ -16,30 +16,14 @@
 #include "dbg_util.h"
 #include "leash.h"
 
-static dbg_proc srv;
-static char *tmp;
-static char xdg[320];
+static dbg_fixture fx;
 
-static void teardown(void) {
-    dbg_stop(&srv);
-    dbg_rmrf(tmp);
-    free(tmp);
-    tmp = NULL;
-}
+static void teardown(void) { dbg_fixture_stop(&fx); }
 
 /* dbg_server with its agent, XDG_RUNTIME_DIR in a fresh temporary dir. */
 static void start(const char *const *extra_args) {
-    tmp = dbg_tmpdir();
-    cr_assert(tmp);
-    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s", tmp);
-    const char *args[16] = {"--no-http", "--agent"};
-    int n = 2;
-    for (; extra_args && extra_args[n - 2] && n < 15; n++)
-        args[n] = extra_args[n - 2];
-    args[n] = NULL;
-    const char *env[] = {xdg, NULL};
-    cr_assert(dbg_start(&srv, args, env), "dbg_server: %s", srv.log);
-    cr_assert(srv.agent[0], "no agent: %s", srv.log);
+    cr_assert(dbg_fixture_start(&fx, "--agent", extra_args, NULL),
+              "dbg_server: %s", fx.srv.log);
 }
 
 /* One request on fd: the reply's status ("OK"/"ERR") and body. */
@@ -96,9 +80,9 @@ Test(agent, socket_place_and_modes, .fini = teardown, .timeout = 30) {
     const char *args[] = {"--lifetime", "2", NULL};
     start(args);
     char dir[400], want[420];
-    snprintf(dir, sizeof dir, "%s/leash", tmp);
-    snprintf(want, sizeof want, "%s/%d.sock", dir, (int)srv.pid);
-    cr_assert_str_eq(srv.agent, want);
+    snprintf(dir, sizeof dir, "%s/leash", fx.tmp);
+    snprintf(want, sizeof want, "%s/%d.sock", dir, (int)fx.srv.pid);
+    cr_assert_str_eq(fx.srv.agent, want);
     struct stat st;
     cr_assert(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode));
     cr_expect_eq(st.st_mode & 0777, 0700, "dir mode %o", st.st_mode & 0777);
@@ -106,7 +90,7 @@ Test(agent, socket_place_and_modes, .fini = teardown, .timeout = 30) {
     cr_expect_eq(st.st_mode & 0777, 0600, "socket mode %o", st.st_mode & 0777);
     cr_expect_eq(st.st_uid, geteuid());
     /* Removed when the process exits. */
-    cr_assert_eq(dbg_wait_exit(&srv, 10000), 0);
+    cr_assert_eq(dbg_wait_exit(&fx.srv, 10000), 0);
     cr_expect(access(want, F_OK) != 0, "socket left behind after exit");
 }
 
@@ -115,28 +99,27 @@ Test(agent, fallback_dir_without_xdg, .fini = teardown, .timeout = 30) {
         const char *args[] = {"--no-http", "--agent", "--lifetime", "1", NULL};
         const char *env[] = {variant ? "XDG_RUNTIME_DIR=relative/dir"
                                      : "XDG_RUNTIME_DIR", NULL};
-        cr_assert(dbg_start(&srv, args, env), "%s", srv.log);
+        cr_assert(dbg_start(&fx.srv, args, env), "%s", fx.srv.log);
         char want[128];
         snprintf(want, sizeof want, "/tmp/leash-%u/%d.sock", (unsigned)geteuid(),
-                 (int)srv.pid);
-        cr_expect_str_eq(srv.agent, want);
+                 (int)fx.srv.pid);
+        cr_expect_str_eq(fx.srv.agent, want);
         struct stat st;
         cr_expect(stat(want, &st) == 0 && (st.st_mode & 0777) == 0600);
-        cr_assert_eq(dbg_wait_exit(&srv, 10000), 0);
+        cr_assert_eq(dbg_wait_exit(&fx.srv, 10000), 0);
         cr_expect(access(want, F_OK) != 0);
     }
 }
 
 Test(agent, refuses_unsafe_dir, .fini = teardown, .timeout = 30) {
-    tmp = dbg_tmpdir();
-    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s", tmp);
+    cr_assert(dbg_fixture_dir(&fx));
     char dir[400];
-    snprintf(dir, sizeof dir, "%s/leash", tmp);
+    snprintf(dir, sizeof dir, "%s/leash", fx.tmp);
     cr_assert(mkdir(dir, 0755) == 0);
     chmod(dir, 0755);
     const char *argv[] = {LEASH_TEST_BINDIR "/testprog_dbg_server", "--no-http",
                           "--agent", "--lifetime", "1", NULL};
-    const char *env[] = {xdg, NULL};
+    const char *env[] = {fx.xdg, NULL};
     char *out;
     int rc = dbg_run(argv, env, 20, &out, NULL);
     cr_expect_eq(rc, 1, "%s", out);
@@ -156,13 +139,13 @@ Test(agent, refuses_unsafe_dir, .fini = teardown, .timeout = 30) {
 
 Test(agent, commands, .fini = teardown, .timeout = 60) {
     start(NULL);
-    int fd = dbg_unix(srv.agent);
+    int fd = dbg_unix(fx.srv.agent);
     cr_assert(fd >= 0);
     char *b = call_ok(fd, "LEASH1 ps-info\n");
     char want[64];
-    snprintf(want, sizeof want, "pid %d\n", (int)srv.pid);
+    snprintf(want, sizeof want, "pid %d\n", (int)fx.srv.pid);
     cr_expect(strstr(b, want), "%s", b);
-    snprintf(want, sizeof want, "leaked %d\n", srv.leaked);
+    snprintf(want, sizeof want, "leaked %d\n", fx.srv.leaked);
     cr_expect(strstr(b, want), "%s", b);
     cr_expect(strstr(b, "name testprog_dbg_se"), "%s", b);
     snprintf(want, sizeof want, "ppid %d\n", (int)getpid());
@@ -186,7 +169,7 @@ Test(agent, commands, .fini = teardown, .timeout = 60) {
     cr_expect(strstr(b, "goroutine profile: total"), "%s", b);
     free(b);
     b = call_ok(fd, "LEASH1 dump\n");
-    cr_expect_eq(dbg_count(b, "LEAKED"), srv.leaked, "%s", b);
+    cr_expect_eq(dbg_count(b, "LEAKED"), fx.srv.leaked, "%s", b);
     free(b);
     b = call_ok(fd, "LEASH1 stack 3\n");
     cr_expect(strstr(b, "LEAKED"));
@@ -195,13 +178,13 @@ Test(agent, commands, .fini = teardown, .timeout = 60) {
     cr_expect(!strncmp(b, "{\"format\":\"leash-dump/1\"", 24), "%.80s", b);
     free(b);
     b = call_ok(fd, "LEASH1 leaks\n");
-    snprintf(want, sizeof want, "leash: %d coroutine(s) proven leaked", srv.leaked);
+    snprintf(want, sizeof want, "leash: %d coroutine(s) proven leaked", fx.srv.leaked);
     cr_expect(strstr(b, want), "%s", b);
     cr_expect(strstr(b, "1 suspect(s)") && strstr(b, "io_no_deadline"), "%s", b);
     cr_expect(strstr(b, "waiting on chan#") && strstr(b, "orphaned by"), "%s", b);
     free(b);
     b = call_ok(fd, "LEASH1 leaks json\n");
-    snprintf(want, sizeof want, "\"leaked\":%d,\"suspects\":1", srv.leaked);
+    snprintf(want, sizeof want, "\"leaked\":%d,\"suspects\":1", fx.srv.leaked);
     cr_expect(strstr(b, "{\"format\":\"leash-leaks/1\"") && strstr(b, want), "%s", b);
     free(b);
     for (int leak = 0; leak < 2; leak++) {
@@ -233,7 +216,7 @@ Test(agent, commands, .fini = teardown, .timeout = 60) {
 
 Test(agent, garbage_input, .fini = teardown, .timeout = 60) {
     start(NULL);
-    int fd = dbg_unix(srv.agent);
+    int fd = dbg_unix(fx.srv.agent);
     cr_assert(fd >= 0);
     static const struct { const char *req, *msg; } bad[] = {
         {"hello\n", "malformed"},
@@ -278,13 +261,13 @@ Test(agent, garbage_input, .fini = teardown, .timeout = 60) {
     close(fd);
     /* A client that connects and leaves, or sends half a line and leaves. */
     for (int i = 0; i < 10; i++) {
-        fd = dbg_unix(srv.agent);
+        fd = dbg_unix(fx.srv.agent);
         cr_assert(fd >= 0);
         if (i % 2)
             dbg_send(fd, "LEASH1 sta", 10);
         close(fd);
     }
-    fd = dbg_unix(srv.agent);
+    fd = dbg_unix(fx.srv.agent);
     free(call_ok(fd, "LEASH1 ps-info\n"));
     close(fd);
 }
@@ -328,7 +311,7 @@ static void *client(void *arg) {
 
 Test(agent, several_clients, .fini = teardown, .timeout = 90) {
     start(NULL);
-    agent_path = srv.agent;
+    agent_path = fx.srv.agent;
     pthread_t t[8];
     for (int i = 0; i < 8; i++)
         pthread_create(&t[i], NULL, client, NULL);
@@ -348,10 +331,10 @@ Test(agent, peer_credentials, .fini = teardown, .timeout = 30) {
         cr_skip_test("needs root to connect as another user");
     start(NULL);
     char dir[400];
-    snprintf(dir, sizeof dir, "%s/leash", tmp);
-    chmod(tmp, 0711);
+    snprintf(dir, sizeof dir, "%s/leash", fx.tmp);
+    chmod(fx.tmp, 0711);
     chmod(dir, 0711);
-    chmod(srv.agent, 0666);
+    chmod(fx.srv.agent, 0666);
     int sv[2];
     cr_assert(pipe(sv) == 0);
     pid_t pid = fork();
@@ -361,7 +344,7 @@ Test(agent, peer_credentials, .fini = teardown, .timeout = 30) {
         uid_t uid = pw ? pw->pw_uid : 65534;
         if (setgid(uid) < 0 || setuid(uid) < 0)
             _exit(2);
-        int fd = dbg_unix(srv.agent);
+        int fd = dbg_unix(fx.srv.agent);
         if (fd < 0)
             _exit(3);
         send(fd, "LEASH1 stack\n", 13, MSG_NOSIGNAL);
@@ -385,7 +368,7 @@ Test(agent, peer_credentials, .fini = teardown, .timeout = 30) {
               "got: %s", buf);
     cr_expect(!strstr(buf, "goroutine"), "a stranger got a dump: %s", buf);
     /* The owner still gets in. */
-    int fd = dbg_unix(srv.agent);
+    int fd = dbg_unix(fx.srv.agent);
     free(call_ok(fd, "LEASH1 version\n"));
     close(fd);
 }
@@ -393,8 +376,8 @@ Test(agent, peer_credentials, .fini = teardown, .timeout = 30) {
 /* ------------------------------------------------------------ in process */
 
 Test(agent, start_stop_in_process, .fini = teardown, .timeout = 30) {
-    tmp = dbg_tmpdir();
-    setenv("XDG_RUNTIME_DIR", tmp, 1);
+    fx.tmp = dbg_tmpdir();
+    setenv("XDG_RUNTIME_DIR", fx.tmp, 1);
     char path[256];
     cr_expect_eq(leash_agent_path(path, sizeof path), LEASH_EINVAL);
     cr_assert_eq(leash_agent_start(), 0);
@@ -402,7 +385,7 @@ Test(agent, start_stop_in_process, .fini = teardown, .timeout = 30) {
     int n = leash_agent_path(path, sizeof path);
     cr_assert_gt(n, 0);
     char want[400];
-    snprintf(want, sizeof want, "%s/leash/%d.sock", tmp, (int)getpid());
+    snprintf(want, sizeof want, "%s/leash/%d.sock", fx.tmp, (int)getpid());
     cr_expect_str_eq(path, want);
     cr_expect_eq(leash_agent_path(path, 4), LEASH_EINVAL);
     n = leash_agent_path(path, sizeof path);

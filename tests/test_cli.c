@@ -20,48 +20,29 @@
 
 #define CLI LEASH_TEST_BINDIR "/leash"
 
-static dbg_proc srv;
-static char *tmp;
-static char xdg[320];
+static dbg_fixture fx;
 
-static void teardown(void) {
-    dbg_stop(&srv);
-    dbg_rmrf(tmp);
-    free(tmp);
-    tmp = NULL;
-}
+static void teardown(void) { dbg_fixture_stop(&fx); }
 
-static void setup_dir(void) {
-    tmp = dbg_tmpdir();
-    cr_assert(tmp);
-    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s", tmp);
-}
+static void setup_dir(void) { cr_assert(dbg_fixture_dir(&fx)); }
 
 static void start(const char *const *args) {
-    if (!tmp)
-        setup_dir();
-    const char *env[] = {xdg, "LEASH_AGENT=1", NULL};
-    const char *a[16] = {"--no-http"};
-    int n = 1;
-    for (; args && args[n - 1] && n < 15; n++)
-        a[n] = args[n - 1];
-    a[n] = NULL;
-    cr_assert(dbg_start(&srv, a, env), "dbg_server: %s", srv.log);
-    cr_assert(srv.agent[0], "%s", srv.log);
+    cr_assert(dbg_fixture_start(&fx, NULL, args, "LEASH_AGENT=1"),
+              "dbg_server: %s", fx.srv.log);
 }
 
 /* Runs the CLI with up to 6 arguments (NULL-terminated). */
 static int cli(char **out, char **err, const char *a1, const char *a2,
                const char *a3, const char *a4, const char *a5) {
     const char *argv[] = {CLI, a1, a2, a3, a4, a5, NULL};
-    const char *env[] = {xdg[0] ? xdg : "XDG_RUNTIME_DIR=/nonexistent-leash-test",
+    const char *env[] = {fx.xdg[0] ? fx.xdg : "XDG_RUNTIME_DIR=/nonexistent-leash-test",
                          NULL};
     return dbg_run(argv, env, 60, out, err);
 }
 
 static char pidbuf[32];
 static const char *spid(void) {
-    snprintf(pidbuf, sizeof pidbuf, "%d", (int)srv.pid);
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)fx.srv.pid);
     return pidbuf;
 }
 
@@ -111,7 +92,7 @@ Test(cli, ps_lists_agents, .fini = teardown, .timeout = 60) {
     start(NULL);
     /* A stale socket (its process is gone) is skipped. */
     char stale[400];
-    snprintf(stale, sizeof stale, "%s/leash/999999999.sock", tmp);
+    snprintf(stale, sizeof stale, "%s/leash/999999999.sock", fx.tmp);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa;
     cr_assert(dbg_sun(&sa, stale));
@@ -120,19 +101,19 @@ Test(cli, ps_lists_agents, .fini = teardown, .timeout = 60) {
     char *out, *err;
     cr_assert_eq(cli(&out, &err, "ps", NULL, NULL, NULL, NULL), 0, "%s", err);
     char want[128];
-    snprintf(want, sizeof want, "%-8d %-8d %-20s", (int)srv.pid, (int)getpid(),
+    snprintf(want, sizeof want, "%-8d %-8d %-20s", (int)fx.srv.pid, (int)getpid(),
              "testprog_dbg_se");
     cr_expect(strstr(out, want), "want '%s' in:\n%s", want, out);
-    snprintf(want, sizeof want, " %7d\n", srv.leaked);
+    snprintf(want, sizeof want, " %7d\n", fx.srv.leaked);
     cr_expect(strstr(out, want), "%s", out);
     cr_expect(!strstr(out, "999999999"), "stale socket listed: %s", out);
     free(out);
     free(err);
     cr_assert_eq(cli(&out, &err, "ps", "--json", NULL, NULL, NULL), 0);
     snprintf(want, sizeof want, "{\"pid\":%d,\"ppid\":%d,\"name\":\"testprog_dbg_se\"",
-             (int)srv.pid, (int)getpid());
+             (int)fx.srv.pid, (int)getpid());
     cr_expect(strstr(out, want) && out[0] == '[', "%s", out);
-    snprintf(want, sizeof want, "\"leaked\":%d", srv.leaked);
+    snprintf(want, sizeof want, "\"leaked\":%d", fx.srv.leaked);
     cr_expect(strstr(out, want), "%s", out);
     free(out);
     free(err);
@@ -150,7 +131,7 @@ Test(cli, stack_stats_leaks_profile, .fini = teardown, .timeout = 120) {
     free(out);
     free(err);
     cr_assert_eq(cli(&out, &err, "stack", spid(), "--debug", "3", NULL), 0);
-    cr_expect_eq(dbg_count(out, "LEAKED"), srv.leaked, "%s", out);
+    cr_expect_eq(dbg_count(out, "LEAKED"), fx.srv.leaked, "%s", out);
     free(out);
     free(err);
     cr_assert_eq(cli(&out, &err, "stack", "--json", spid(), NULL, NULL), 0);
@@ -192,7 +173,7 @@ Test(cli, stack_stats_leaks_profile, .fini = teardown, .timeout = 120) {
     free(err);
 
     char file[400];
-    snprintf(file, sizeof file, "%s/goroutine.pb.gz", tmp);
+    snprintf(file, sizeof file, "%s/goroutine.pb.gz", fx.tmp);
     cr_assert_eq(cli(&out, &err, "profile", spid(), "-o", file, NULL), 0, "%s", err);
     FILE *f = fopen(file, "rb");
     cr_assert(f);
@@ -208,7 +189,7 @@ Test(cli, stack_stats_leaks_profile, .fini = teardown, .timeout = 120) {
     char *go = dbg_which("go");
     if (go) {
         char home[400];
-        snprintf(home, sizeof home, "HOME=%s", tmp);
+        snprintf(home, sizeof home, "HOME=%s", fx.tmp);
         const char *argv[] = {go, "tool", "pprof", "-top", file, NULL};
         const char *env[] = {home, NULL};
         cr_expect_eq(dbg_run(argv, env, 60, &out, &err), 0, "%s", err);
@@ -237,7 +218,7 @@ Test(cli, leaks_exit_status, .fini = teardown, .timeout = 60) {
     cr_expect_eq(cli(&out, &err, "leaks", spid(), "--strict", NULL, NULL), 0);
     free(out);
     free(err);
-    dbg_stop(&srv);
+    dbg_stop(&fx.srv);
     const char *io[] = {"--leaks", "0", "--no-nil", NULL};
     start(io);
     cr_expect_eq(cli(&out, &err, "leaks", spid(), NULL, NULL, NULL), 0);
@@ -314,7 +295,7 @@ Test(cli, bad_input, .fini = teardown, .timeout = 60) {
 
     /* A "socket" that speaks something else: protocol error (3). */
     char dir[400], path[420];
-    snprintf(dir, sizeof dir, "%s/leash", tmp);
+    snprintf(dir, sizeof dir, "%s/leash", fx.tmp);
     mkdir(dir, 0700);
     snprintf(path, sizeof path, "%s/%d.sock", dir, (int)getpid());
     const char *replies[] = {"HTTP/1.1 200 OK\r\n\r\nhello", "LEASH1 ERR 5\noops\n",
@@ -390,9 +371,9 @@ Test(cli, top_under_tmux, .fini = tmux_teardown, .timeout = 90) {
     start(NULL);
     snprintf(tsock, sizeof tsock, "leash-test-%d", (int)getpid());
     char cmd[1024], done[420];
-    snprintf(done, sizeof done, "%s/top.exit", tmp);
-    snprintf(cmd, sizeof cmd, "env %s %s top %d; echo $? > %s; sleep 30", xdg, CLI,
-             (int)srv.pid, done);
+    snprintf(done, sizeof done, "%s/top.exit", fx.tmp);
+    snprintf(cmd, sizeof cmd, "env %s %s top %d; echo $? > %s; sleep 30", fx.xdg, CLI,
+             (int)fx.srv.pid, done);
     const char *argv[] = {tmux, "-L", tsock, "-f", "/dev/null", "new-session", "-d",
                           "-x", "120", "-y", "40", "-s", "top", cmd, NULL};
     const char *env[] = {"TMUX", "TERM=xterm-256color", NULL};
@@ -401,7 +382,7 @@ Test(cli, top_under_tmux, .fini = tmux_teardown, .timeout = 90) {
     free(out);
     free(err);
     char want[64];
-    snprintf(want, sizeof want, "leash top - pid %d", (int)srv.pid);
+    snprintf(want, sizeof want, "leash top - pid %d", (int)fx.srv.pid);
     char *s = wait_screen(want, 15000);
     cr_assert(strstr(s, want), "screen:\n%s", s);
     cr_expect(strstr(s, "COUNT") && strstr(s, "chan send") &&
@@ -450,7 +431,7 @@ Test(cli, top_plain_and_json, .fini = teardown, .timeout = 60) {
     free(out);
     free(err);
     const char *argv[] = {CLI, "top", spid(), "-n", "2", "--interval", "100", NULL};
-    const char *env[] = {xdg, NULL};
+    const char *env[] = {fx.xdg, NULL};
     cr_assert_eq(dbg_run(argv, env, 30, &out, &err), 0, "%s", err);
     cr_expect_eq(dbg_count(out, "leash top - pid"), 2, "%s", out);
     cr_expect(!strchr(out, '\033'), "escape codes without a terminal");
@@ -463,7 +444,7 @@ Test(cli, top_plain_and_json, .fini = teardown, .timeout = 60) {
     free(err);
     /* The process goes away: top says so and exits 2. */
     const char *argv2[] = {CLI, "top", spid(), "--interval", "100", NULL};
-    pid_t victim = srv.pid;
+    pid_t victim = fx.srv.pid;
     int po[2];
     cr_assert(pipe(po) == 0);
     pid_t top = dbg_spawn(argv2, env, po[1], po[1], NULL);
@@ -471,7 +452,7 @@ Test(cli, top_plain_and_json, .fini = teardown, .timeout = 60) {
     usleep(500000);
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
-    srv.pid = 0;
+    fx.srv.pid = 0;
     int st = 0;
     int64_t end = dbg_ms() + 10000;
     while (waitpid(top, &st, WNOHANG) == 0 && dbg_ms() < end)
@@ -521,15 +502,15 @@ static void go_teardown(void) {
 }
 
 /* Runs the Go program in `mode`, writes what it printed (stdout, or
- * stderr for a panic) to tmp/<mode>.txt; returns that path. */
+ * stderr for a panic) to fx.tmp/<mode>.txt; returns that path. */
 static char *go_dump(const char *mode) {
     char src[400], home[400], cache[400], gopath[400];
-    snprintf(src, sizeof src, "%s/leak.go", tmp);
+    snprintf(src, sizeof src, "%s/leak.go", fx.tmp);
     if (access(src, F_OK) != 0)
         dbg_write_file(src, go_src, sizeof go_src - 1);
-    snprintf(home, sizeof home, "HOME=%s", tmp);
-    snprintf(cache, sizeof cache, "GOCACHE=%s/gocache", tmp);
-    snprintf(gopath, sizeof gopath, "GOPATH=%s/gopath", tmp);
+    snprintf(home, sizeof home, "HOME=%s", fx.tmp);
+    snprintf(cache, sizeof cache, "GOCACHE=%s/gocache", fx.tmp);
+    snprintf(gopath, sizeof gopath, "GOPATH=%s/gopath", fx.tmp);
     const char *env[] = {home, cache, gopath, "GOFLAGS=", "GO111MODULE=auto",
                          "GOTRACEBACK=all", "GOTOOLCHAIN=local", NULL};
     const char *argv[] = {go, "run", src, mode, NULL};
@@ -540,7 +521,7 @@ static char *go_dump(const char *mode) {
     const char *text = panic ? err : out;
     cr_assert(strstr(text, "goroutine "), "go run %s printed: %s", mode, text);
     char *path = malloc(400);
-    snprintf(path, 400, "%s/%s.txt", tmp, mode);
+    snprintf(path, 400, "%s/%s.txt", fx.tmp, mode);
     dbg_write_file(path, text, strlen(text));
     free(out);
     free(err);
@@ -599,7 +580,7 @@ Test(cli, analyze_go_dumps, .fini = go_teardown, .timeout = 240) {
             }
             *o = 0;
             char mfile[400];
-            snprintf(mfile, sizeof mfile, "%s/minutes.txt", tmp);
+            snprintf(mfile, sizeof mfile, "%s/minutes.txt", fx.tmp);
             dbg_write_file(mfile, mod, strlen(mod));
             cr_expect_eq(analyze(&out, mfile, "--crowd", "20", "--top"), 1);
             free(out);
@@ -632,7 +613,7 @@ Test(cli, analyze_leash_dumps, .fini = teardown, .timeout = 60) {
     const char *dbg[] = {"2", "3", "1"};
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(cli(&out, &err, "stack", spid(), "--debug", dbg[i], NULL), 0);
-        snprintf(file, sizeof file, "%s/leash%s.txt", tmp, dbg[i]);
+        snprintf(file, sizeof file, "%s/leash%s.txt", fx.tmp, dbg[i]);
         dbg_write_file(file, out, strlen(out));
         free(out);
         free(err);
@@ -673,7 +654,7 @@ Test(cli, analyze_garbage, .fini = teardown, .timeout = 30) {
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         char path[400];
-        snprintf(path, sizeof path, "%s/%s", tmp, f[i].name);
+        snprintf(path, sizeof path, "%s/%s", fx.tmp, f[i].name);
         dbg_write_file(path, f[i].data, f[i].n);
         char *out, *err;
         int rc = cli(&out, &err, "analyze", path, NULL, NULL, NULL);
@@ -684,7 +665,7 @@ Test(cli, analyze_garbage, .fini = teardown, .timeout = 30) {
     }
     /* A directory is not a file. */
     char *out, *err;
-    cr_expect_eq(cli(&out, &err, "analyze", tmp, NULL, NULL, NULL), 2, "%s", err);
+    cr_expect_eq(cli(&out, &err, "analyze", fx.tmp, NULL, NULL, NULL), 2, "%s", err);
     free(out);
     free(err);
     cr_expect_eq(cli(&out, &err, "analyze", "a", "b", NULL, NULL), 1);
