@@ -262,6 +262,7 @@ struct leash_g {
     _Atomic int wait_reason;
     void *_Atomic wait_obj;
     _Atomic int64_t wait_since;
+    int64_t ready_at;          /* made runnable then (coarse clock) */
 
     /* Wake-up plumbing. */
     _Atomic uint32_t parked;   /* foreign: futex word, 1 = woken */
@@ -323,6 +324,10 @@ typedef struct {
 
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
+/* Fairness (sched.c): a slice ends after this many coroutines in a row
+ * from runnext, or when sysmon sees it last over SLICE_NS. */
+#define RUNNEXT_CHAIN_MAX 64
+#define SLICE_NS 10000000
 #define OBJ_CACHE_TYPES 8 /* > OBJ__COUNT */
 #define OBJ_CACHE_MAX 64
 
@@ -349,6 +354,16 @@ struct worker {
     uint64_t rng;
     int idx;
     int64_t id_next, id_end; /* batch of coroutine ids */
+
+    /* Fairness (sched.c, "Fairness"): how many coroutines in a row
+     * came from runnext (the owner counts; sysmon stores the maximum to
+     * end a slice early: a lost race only delays that by a tick);
+     * nslices counts slices, so sysmon sees one go on. */
+    _Atomic uint32_t next_chain;
+    _Atomic uint32_t nslices;
+    /* The longest a coroutine waited runnable on this worker since
+     * sysmon last collected it (ns, coarse clock). */
+    _Atomic int64_t lat_max;
 
     _Alignas(CACHELINE) _Atomic uint32_t runq_head; /* stealers CAS it */
     _Atomic uint32_t runq_tail;                      /* owner stores */
@@ -406,7 +421,13 @@ typedef struct sched {
     pthread_t sysmon_thread;
     _Atomic int orphans_queued;
     _Atomic int foreign_parked;      /* plain threads parked in leash */
+    /* Scheduling latency: the longest a coroutine waited runnable over
+     * the last SCHED_LAT_WINDOW seconds (sysmon collects the workers'
+     * lat_max); what leash stats and /metrics show. */
+    _Atomic int64_t sched_lat_max;
+    _Atomic uint64_t slices_forced;  /* runnext chains sysmon ended */
 } sched_t;
+#define SCHED_LAT_WINDOW 10
 extern INTERNAL sched_t S;
 
 INTERNAL int sched_ensure_started(void);

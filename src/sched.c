@@ -25,9 +25,18 @@
  * sleeps with a timeout — the earliest deadline over all heaps — and runs
  * whatever expired on any heap; a new earlier timer kicks it.
  *
- * Fairness. Every 61st scheduling decision goes through the worker's
- * scheduler context, which checks the global queue and timers first, so
- * neither starves behind a busy local ping-pong.
+ * Fairness. A coroutine readied by the running one goes to `runnext` and
+ * runs next in the same "slice" (Go's inheritTime): a ping-pong pair
+ * hands the worker back and forth through runnext and would keep it for
+ * ever. So a slice ends, and the head of the local queue runs, after
+ * RUNNEXT_CHAIN_MAX coroutines in a row from runnext, or as soon as
+ * sysmon sees a slice last over SLICE_NS (it sets next_chain to the
+ * maximum): a coroutine queued
+ * behind k others waits at most k slices, each about RUNNEXT_CHAIN_MAX
+ * switches and never much over SLICE_NS unless one coroutine computes
+ * without parking (a hog, which sysmon reports). Every 61st scheduling
+ * decision goes through the worker's scheduler context, which checks the
+ * global queue and timers first. docs/DESIGN-NOTES.md states the bound.
  *
  * The park protocol is described in internal.h: `after` holds the action
  * (unlock, requeue a yielder, free an exited coroutine) that whoever runs
@@ -222,23 +231,62 @@ static void runq_put(worker *w, leash_g *g, bool next) {
     }
 }
 
-static leash_g *runq_get(worker *w) {
-    leash_g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    if (g && atomic_compare_exchange_strong_explicit(
-                 &w->runnext, &g, NULL, memory_order_acquire,
-                 memory_order_relaxed))
-        return g;
+static inline bool runnext_take(worker *w, leash_g **g) {
+    *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    return *g && atomic_compare_exchange_strong_explicit(
+                     &w->runnext, g, NULL, memory_order_acquire,
+                     memory_order_relaxed);
+}
+
+/* g is about to run on w: how long it waited runnable (to the coarse
+ * clock's millisecond) feeds the scheduling latency gauge. Taken for the
+ * queue's head and in the scheduler context, not for runnext hand-offs
+ * (they wait only for the coroutine that readied them to park). */
+static inline void note_latency(worker *w, leash_g *g) {
+    int64_t lat = coarse_now() - g->ready_at;
+    if (unlikely(lat > atomic_load_explicit(&w->lat_max, memory_order_relaxed)))
+        atomic_store_explicit(&w->lat_max, lat, memory_order_relaxed);
+}
+
+/* g, taken from the queue proper (or from runnext with nobody queued
+ * behind it), starts a new slice. */
+static leash_g *slice_begin(worker *w, leash_g *g) {
+    atomic_store_explicit(&w->next_chain, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->nslices,
+                          atomic_load_explicit(&w->nslices,
+                                               memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    note_latency(w, g);
+    return g;
+}
+
+/* The queue's head, else runnext whatever the slice. */
+static __attribute__((noinline)) leash_g *runq_get_slow(worker *w) {
+    leash_g *g;
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
         if (t == h)
-            return NULL;
+            break;
         g = atomic_load_explicit(&w->runq[h % RUNQ_SIZE], memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1,
                                                   memory_order_release,
                                                   memory_order_relaxed))
-            return g;
+            return slice_begin(w, g);
     }
+    return runnext_take(w, &g) ? slice_begin(w, g) : NULL;
+}
+
+/* runnext first while the slice lasts (see "Fairness" above): the
+ * hand-off path, inlined into park and yield. */
+static inline leash_g *runq_get(worker *w) {
+    leash_g *g;
+    uint32_t chain = atomic_load_explicit(&w->next_chain, memory_order_relaxed);
+    if (likely(chain < RUNNEXT_CHAIN_MAX) && runnext_take(w, &g)) {
+        atomic_store_explicit(&w->next_chain, chain + 1, memory_order_relaxed);
+        return g;
+    }
+    return runq_get_slow(w);
 }
 
 /* Copies half of v's queue into w's queue starting at w's tail; returns
@@ -420,6 +468,7 @@ void sched_ready(leash_g *g, bool next) {
         return;
     }
     atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
+    g->ready_at = coarse_now();
     worker *w = tls_w;
     if (w) {
         runq_put(w, g, next);
@@ -493,6 +542,7 @@ static inline void do_after(worker *w) {
     case AFTER_YIELD:
         atomic_store_explicit(&w->after_g->state, G_RUNNABLE,
                               memory_order_relaxed);
+        w->after_g->ready_at = coarse_now();
         runq_put(w, w->after_g, false);
         break;
     case AFTER_EXIT:
@@ -747,6 +797,7 @@ top:
 
 static void run_g(worker *w, leash_g *g) {
     tick(w); /* sysmon tells a hog by a tick count that does not move */
+    note_latency(w, g);
     __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
     __atomic_store_n(&g->w, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);

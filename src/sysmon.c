@@ -7,6 +7,10 @@
  *     tenth of a channel round trip; a shared word refreshed every
  *     millisecond costs one load, and park times stay exact to the
  *     millisecond, which is what dumps print;
+ *   - ends a worker's slice (sched.c, "Fairness") when the same chain of
+ *     runnext hand-offs has kept it for SLICE_NS while coroutines wait in
+ *     its queue, and collects each worker's longest scheduling latency
+ *     into S.sched_lat_max (the maximum over SCHED_LAT_WINDOW seconds);
  *   - wakes an idle worker when a busy one has had runnable coroutines
  *     queued for a whole tick (the scheduler does not wake workers for a
  *     lone `runnext`, so a coroutine that computes for long would
@@ -28,10 +32,59 @@
 
 #define SYSMON_TICK_NS 1000000
 
+static bool runq_nonempty(worker *w) {
+    return atomic_load(&w->runq_tail) != atomic_load(&w->runq_head);
+}
+
+/* One slice (a chain of runnext hand-offs) has lasted SLICE_NS with
+ * coroutines queued behind it: make the worker take its queue's head at
+ * its next scheduling decision. O(1) per worker, no lock. */
+static void slice_watch(worker *w, uint32_t *seen, int64_t *since,
+                        int64_t now) {
+    uint32_t n = atomic_load_explicit(&w->nslices, memory_order_relaxed);
+    if (n != *seen || !runq_nonempty(w)) {
+        *seen = n;
+        *since = now;
+        return;
+    }
+    if (now - *since >= SLICE_NS) {
+        atomic_store_explicit(&w->next_chain, RUNNEXT_CHAIN_MAX,
+                              memory_order_relaxed);
+        atomic_fetch_add_explicit(&S.slices_forced, 1, memory_order_relaxed);
+        *since = now;
+    }
+}
+
+/* Once a second: the workers' latency maxima into a ring of
+ * SCHED_LAT_WINDOW seconds, whose maximum is the published gauge. */
+static void latency_collect(int64_t now) {
+    static int64_t ring[SCHED_LAT_WINDOW], last;
+    static int pos;
+    int64_t m = 0;
+    for (int i = 0; i < S.nprocs; i++) {
+        int64_t v = atomic_exchange_explicit(&S.workers[i].lat_max, 0,
+                                             memory_order_relaxed);
+        if (v > m)
+            m = v;
+    }
+    if (now - last >= 1000000000) {
+        last = now;
+        pos = (pos + 1) % SCHED_LAT_WINDOW;
+        ring[pos] = 0;
+    }
+    if (m > ring[pos])
+        ring[pos] = m;
+    int64_t w = 0;
+    for (int i = 0; i < SCHED_LAT_WINDOW; i++)
+        if (ring[i] > w)
+            w = ring[i];
+    atomic_store_explicit(&S.sched_lat_max, w, memory_order_relaxed);
+}
+
 static void *sysmon_main(void *arg) {
     (void)arg;
-    uint32_t seen_tick[1024];
-    int64_t seen_since[1024];
+    uint32_t seen_tick[1024], seen_slice[1024];
+    int64_t seen_since[1024], slice_since[1024];
     leash_g *hog[1024];
     int n = S.nprocs < 1024 ? S.nprocs : 1024;
     int64_t hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) *
@@ -39,7 +92,8 @@ static void *sysmon_main(void *arg) {
     int64_t recheck = 50000000; /* deadlock re-check delay, grows */
     for (int i = 0; i < n; i++) {
         seen_tick[i] = atomic_load(&S.workers[i].schedtick);
-        seen_since[i] = leash_now();
+        seen_since[i] = slice_since[i] = leash_now();
+        seen_slice[i] = 0;
         hog[i] = NULL;
     }
     while (!atomic_load(&S.shutting_down)) {
@@ -51,6 +105,7 @@ static void *sysmon_main(void *arg) {
          * coroutine which parks at once leaves every worker idle nearly
          * all the time, and it is exactly what growth detection is for. */
         sites_sample(now);
+        latency_collect(now);
         if (atomic_load(&S.nidle) == S.nprocs &&
             atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
             /* Everything idle: unless that is a deadlock (which ends the
@@ -67,6 +122,7 @@ static void *sysmon_main(void *arg) {
         }
         for (int i = 0; i < n; i++) {
             worker *w = &S.workers[i];
+            slice_watch(w, &seen_slice[i], &slice_since[i], now);
             uint32_t t = atomic_load_explicit(&w->schedtick,
                                               memory_order_relaxed);
             if (t != seen_tick[i]) {
@@ -89,8 +145,7 @@ static void *sysmon_main(void *arg) {
             /* No scheduling decision on w for a whole tick: if it has
              * queued work and somebody idles, let that one take it. */
             if (now - seen_since[i] >= SYSMON_TICK_NS &&
-                (atomic_load(&w->runnext) ||
-                 atomic_load(&w->runq_tail) != atomic_load(&w->runq_head)))
+                (atomic_load(&w->runnext) || runq_nonempty(w)))
                 sched_wake_idle();
         }
         /* A timer overdue by a tick: every worker is busy elsewhere or

@@ -1,0 +1,269 @@
+/*
+ * stress_liveness.c — every runnable coroutine runs, whatever the others
+ * do: ping-pong pairs on every worker (which hand the worker back and
+ * forth through `runnext`), spinning yielders, timers firing on saturated
+ * workers, time arithmetic at the edges of int64_t, and fork() from a
+ * busy program.
+ *
+ * Each scenario is bounded by its own clock: the busy coroutines stop by
+ * themselves after a few seconds, so a starved coroutine shows as a wait
+ * far over the bound rather than as a hang. The bounds are generous (CI
+ * machines are loaded; the sanitizers slow everything): the documented
+ * fairness bound (docs/DESIGN-NOTES.md, "Fairness") is ~10 ms.
+ *
+ * Also run under ASan+UBSan and TSan.
+ *
+ * LEASH_TEST_TIMEOUT 240
+ */
+#define _GNU_SOURCE 1
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core_util.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#endif
+
+/* How long a readied coroutine may wait before a test calls it starved.
+ * The runtime's own bound is ~10 ms; this allows for a loaded machine. */
+#define STARVED_MS 1000
+
+/* The busy coroutines give up after this long whatever happens, so a
+ * starved main still resumes and the test fails instead of hanging. */
+#define BUSY_LIMIT_MS 8000
+
+static atomic_bool stop_busy;
+static atomic_long busy_rounds;
+
+/* ------------------------------------------------------ ping-pong pairs */
+
+typedef struct {
+    leash_chan *ping, *pong;
+    bool buffered;
+} pair;
+
+static bool busy_expired(int64_t start) {
+    return atomic_load_explicit(&stop_busy, memory_order_relaxed) ||
+           leash_now() - start > BUSY_LIMIT_MS * CU_MS;
+}
+
+static void pinger(void *p) {
+    pair *pr = p;
+    int64_t start = leash_now();
+    long v = 0;
+    while (!busy_expired(start)) {
+        CU_CHECK_EQ(leash_send(pr->ping, &v), 0);
+        CU_CHECK_EQ(leash_recv(pr->pong, &v), 0);
+        v++;
+        atomic_fetch_add_explicit(&busy_rounds, 1, memory_order_relaxed);
+    }
+    v = -1;
+    leash_send(pr->ping, &v);
+}
+
+static void ponger(void *p) {
+    pair *pr = p;
+    long v;
+    for (;;) {
+        CU_CHECK_EQ(leash_recv(pr->ping, &v), 0);
+        if (v < 0)
+            break;
+        v++;
+        CU_CHECK_EQ(leash_send(pr->pong, &v), 0);
+    }
+}
+
+enum wait_kind { W_SLEEP, W_YIELD, W_AFTER };
+
+typedef struct {
+    int npairs;
+    bool buffered;
+    enum wait_kind wait;
+} starve_cfg;
+
+/* Longest time main waited for one of its 20 short waits, beyond the
+ * wait itself. */
+static int64_t worst_extra_ns;
+
+static int starve_main(void *arg) {
+    const starve_cfg *cfg = arg;
+    pair prs[8];
+    atomic_store(&stop_busy, false);
+    atomic_store(&busy_rounds, 0);
+    for (int i = 0; i < cfg->npairs; i++) {
+        size_t cap = cfg->buffered ? 1 : 0;
+        prs[i].ping = leash_chan_make(sizeof(long), cap);
+        prs[i].pong = leash_chan_make(sizeof(long), cap);
+        CU_CHECK(prs[i].ping && prs[i].pong);
+        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+    }
+    /* Every wait counts, from the first: the pairs start at once. */
+    worst_extra_ns = 0;
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = leash_now(), want = 0;
+        switch (cfg->wait) {
+        case W_SLEEP:
+            want = 2 * CU_MS;
+            leash_sleep(want);
+            break;
+        case W_YIELD:
+            leash_yield();
+            break;
+        case W_AFTER: {
+            want = 2 * CU_MS;
+            leash_chan *t = leash_after(want);
+            int64_t at;
+            CU_CHECK_EQ(leash_recv(t, &at), 0);
+            leash_release(t);
+            break;
+        }
+        }
+        int64_t extra = leash_now() - t0 - want;
+        if (extra > worst_extra_ns)
+            worst_extra_ns = extra;
+    }
+    atomic_store(&stop_busy, true);
+    CU_CHECK(atomic_load(&busy_rounds) > 0); /* the pairs did run */
+    for (int i = 0; i < cfg->npairs; i++) {
+        leash_release(prs[i].ping);
+        leash_release(prs[i].pong);
+    }
+    return 0;
+}
+
+static void run_starve(const char *procs, int npairs, bool buffered,
+                       enum wait_kind wait) {
+    setenv("LEASH_PROCS", procs, 1);
+    starve_cfg cfg = {npairs, buffered, wait};
+    cr_assert_eq(leash_run(starve_main, &cfg), 0);
+    CU_ASSERT_CLEAN();
+    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 20000));
+    fprintf(stderr, "%s procs, %d pair(s): worst extra wait %.2f ms\n", procs,
+            npairs, worst_extra_ns / 1e6);
+    cr_expect(worst_extra_ns < STARVED_MS * CU_MS,
+              "main waited %.1f ms too long behind %d ping-pong pair(s)",
+              worst_extra_ns / 1e6, npairs);
+}
+
+Test(starvation, one_pair_one_worker_sleeper) {
+    run_starve("1", 1, false, W_SLEEP);
+}
+Test(starvation, one_pair_one_worker_yielder) {
+    run_starve("1", 1, false, W_YIELD);
+}
+Test(starvation, buffered_pair_one_worker_after) {
+    run_starve("1", 1, true, W_AFTER);
+}
+Test(starvation, two_pairs_two_workers_sleeper) {
+    run_starve("2", 2, false, W_SLEEP);
+}
+Test(starvation, four_pairs_four_workers_sleeper) {
+    run_starve("4", 4, false, W_SLEEP);
+}
+Test(starvation, four_pairs_four_workers_buffered_yielder) {
+    run_starve("4", 4, true, W_YIELD);
+}
+
+/* ------------------------------------------- a spinning yielder producer */
+
+static void spin_yielder(void *p) {
+    (void)p;
+    int64_t start = leash_now();
+    while (!busy_expired(start)) {
+        atomic_fetch_add_explicit(&busy_rounds, 1, memory_order_relaxed);
+        leash_yield();
+    }
+}
+
+static int yielders_main(void *arg) {
+    int n = *(int *)arg;
+    atomic_store(&stop_busy, false);
+    atomic_store(&busy_rounds, 0);
+    for (int i = 0; i < n; i++)
+        CU_CHECK(leash_go(spin_yielder, NULL) > 0);
+    worst_extra_ns = 0;
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = leash_now();
+        leash_sleep(2 * CU_MS);
+        int64_t extra = leash_now() - t0 - 2 * CU_MS;
+        if (extra > worst_extra_ns)
+            worst_extra_ns = extra;
+    }
+    atomic_store(&stop_busy, true);
+    return 0;
+}
+
+Test(starvation, spinning_yielders_do_not_starve_a_sleeper) {
+    setenv("LEASH_PROCS", "2", 1);
+    int n = 8;
+    cr_assert_eq(leash_run(yielders_main, &n), 0);
+    CU_ASSERT_CLEAN();
+    fprintf(stderr, "yielders: worst extra wait %.2f ms\n", worst_extra_ns / 1e6);
+    cr_expect(worst_extra_ns < STARVED_MS * CU_MS,
+              "main waited %.1f ms too long behind spinning yielders",
+              worst_extra_ns / 1e6);
+}
+
+/* ----------------------------------- 1,000 timers under saturated workers */
+
+enum { NTIMERS = 1000 };
+static _Atomic int64_t worst_late_ns;
+static atomic_int timers_fired;
+
+static void late_sleeper(void *p) {
+    int64_t d = (int64_t)(intptr_t)p * CU_MS;
+    int64_t t0 = leash_now();
+    leash_sleep(d);
+    int64_t late = leash_now() - t0 - d;
+    int64_t cur = atomic_load(&worst_late_ns);
+    while (late > cur && !atomic_compare_exchange_weak(&worst_late_ns, &cur, late))
+        ;
+    atomic_fetch_add(&timers_fired, 1);
+}
+
+static int timers_main(void *arg) {
+    int nw = leash_num_workers();
+    (void)arg;
+    pair prs[8];
+    atomic_store(&stop_busy, false);
+    atomic_store(&busy_rounds, 0);
+    for (int i = 0; i < nw; i++) {
+        prs[i].ping = leash_chan_make(sizeof(long), 0);
+        prs[i].pong = leash_chan_make(sizeof(long), 0);
+        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+    }
+    atomic_store(&worst_late_ns, 0);
+    atomic_store(&timers_fired, 0);
+    for (int i = 0; i < NTIMERS; i++)
+        CU_CHECK(leash_go(late_sleeper, (void *)(intptr_t)(1 + i % 50)) > 0);
+    CU_CHECK(CU_WAIT_UNTIL(atomic_load(&timers_fired) == NTIMERS, 20000));
+    atomic_store(&stop_busy, true);
+    for (int i = 0; i < nw; i++) {
+        leash_release(prs[i].ping);
+        leash_release(prs[i].pong);
+    }
+    return 0;
+}
+
+static void run_timers(const char *procs) {
+    setenv("LEASH_PROCS", procs, 1);
+    cr_assert_eq(leash_run(timers_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+    fprintf(stderr, "%s procs: latest timer %.2f ms late\n", procs,
+            atomic_load(&worst_late_ns) / 1e6);
+    cr_expect(atomic_load(&worst_late_ns) < STARVED_MS * CU_MS,
+              "a timer fired %.1f ms late under saturated workers",
+              atomic_load(&worst_late_ns) / 1e6);
+}
+
+Test(starvation, timers_fire_on_saturated_workers_1) { run_timers("1"); }
+Test(starvation, timers_fire_on_saturated_workers_2) { run_timers("2"); }
+Test(starvation, timers_fire_on_saturated_workers_4) { run_timers("4"); }
