@@ -147,7 +147,9 @@ int leash_try_select(leash_case *cases, size_t n);
 /* -------------------------------------------------------------------- time */
 
 int64_t leash_now(void);        /* monotonic nanoseconds */
-void leash_sleep(int64_t ns);   /* parks the caller for ns */
+/* Parks the caller for ns (<= 0: yields). Every duration of this header
+ * saturates: one too long to add to the clock means "never". */
+void leash_sleep(int64_t ns);
 
 /* A channel (cap 1) that receives one int64_t (leash_now() then) after ns. */
 #define leash_after(ns) leash_after_at(__FILE__, __LINE__, (ns))
@@ -294,8 +296,9 @@ int leash_group_wait(leash_group *g);
 
 /* Non-blocking I/O through the runtime's epoll netpoller. Each call makes
  * the fd non-blocking, parks the coroutine ("IO wait") until the fd is
- * ready, and gives up at `deadline` (absolute leash_now() ns; -1: none)
- * with LEASH_ETIMEDOUT. OS errors come back as -errno. On a plain thread
+ * ready, and gives up at `deadline` (absolute leash_now() ns; -1 or
+ * INT64_MAX: none; another negative value is LEASH_EINVAL) with
+ * LEASH_ETIMEDOUT. OS errors come back as -errno. On a plain thread
  * they block the thread in poll(2).
  *
  * Close an fd that coroutines may wait on with leash_fd_close: it wakes

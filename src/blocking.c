@@ -40,7 +40,7 @@ static void *helper_main(void *arg) {
             B.nidle++;
             llock_release(&B.lock);
             int rc = futex_wait(&B.seq, seq,
-                                leash_now() + BLOCKING_IDLE_S * 1000000000LL);
+                                time_add(leash_now(), BLOCKING_IDLE_S * 1000000000LL));
             llock_acquire(&B.lock);
             B.nidle--;
             if (rc == -ETIMEDOUT && !B.head) {

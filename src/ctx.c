@@ -280,10 +280,7 @@ leash_ctx *leash_ctx_with_deadline_at(const char *file, int line,
 
 leash_ctx *leash_ctx_with_timeout_at(const char *file, int line,
                                      leash_ctx *parent, int64_t ns) {
-    int64_t now = leash_now();
-    if (ns < 0)
-        ns = 0;
-    return ctx_new(file, line, parent, ns > T_INF - now ? T_INF : now + ns);
+    return ctx_new(file, line, parent, time_add(leash_now(), ns < 0 ? 0 : ns));
 }
 
 leash_ctx *leash_ctx_with_value_at(const char *file, int line,

@@ -92,6 +92,22 @@ INTERNAL int errno_now(void) __attribute__((noinline));
 #define CACHELINE 64
 #define T_INF INT64_MAX
 
+/* Time arithmetic saturates: a deadline past the end of int64_t is
+ * "never" (T_INF), one before its start is "long ago" (0). Every `now +
+ * d` of the runtime goes through this (signed overflow is undefined, and
+ * a wrapped deadline fires at once, for ever). */
+static inline int64_t time_add(int64_t t, int64_t d) {
+    int64_t r;
+    if (__builtin_add_overflow(t, d, &r))
+        return d > 0 ? T_INF : 0;
+    return r < 0 ? 0 : r;
+}
+/* An I/O deadline (absolute; -1: none): T_INF for none, or
+ * LEASH_EINVAL for a negative value other than -1. */
+static inline int64_t io_deadline(int64_t d) {
+    return d == -1 ? T_INF : d < 0 ? LEASH_EINVAL : d;
+}
+
 typedef struct leash_g leash_g;
 typedef struct worker worker;
 typedef struct lobj lobj;

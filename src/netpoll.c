@@ -293,11 +293,12 @@ static int poll_thread(int fd, int events, int64_t deadline) {
     struct pollfd p = {.fd = fd, .events = (short)events};
     for (;;) {
         int ms = -1;
-        if (deadline >= 0) {
+        if (deadline != T_INF) {
             int64_t d = deadline - leash_now();
             if (d <= 0)
                 return LEASH_ETIMEDOUT;
-            ms = (int)((d + 999999) / 1000000);
+            int64_t m = d / 1000000 + 1; /* rounded up, never early */
+            ms = m > INT_MAX ? INT_MAX : (int)m;
         }
         int r = poll(&p, 1, ms);
         if (r > 0) {
@@ -321,7 +322,9 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
         return LEASH_EINVAL;
     if (fd >= PD_PAGE * PD_PAGES)
         return -EBADF; /* beyond any descriptor this table serves */
-    if (deadline >= 0 && deadline <= leash_now())
+    if ((deadline = io_deadline(deadline)) < 0)
+        return LEASH_EINVAL;
+    if (deadline != T_INF && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
     leash_g *g = sched_getg();
     if (!g || g->foreign)
@@ -351,16 +354,16 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
         llock_release(&pd->lock);
         return rc; /* -EBADF for a closed fd */
     }
-    if (deadline >= 0 && timer_add(&t) < 0) {
+    if (deadline != T_INF && timer_add(&t) < 0) {
         waiter_unlink(pd, &me);
         llock_release(&pd->lock);
         return LEASH_ENOMEM;
     }
-    g_wait_begin(g, WR_IO_WAIT, (void *)(intptr_t)(deadline >= 0 ? 1 : 0));
+    g_wait_begin(g, WR_IO_WAIT, (void *)(intptr_t)(deadline != T_INF));
     sched_netpoll_waiter_added();
     sched_park(llock_release_fn, &pd->lock);
     g_wait_end(g);
-    if (deadline >= 0)
+    if (deadline != T_INF)
         timer_del(&t); /* waits for a firing callback; t is on our stack */
     return me.result;
 }
@@ -396,7 +399,7 @@ int leash_fd_close(int fd) {
  * MSG_NOSIGNAL: a peer that went away is -EPIPE, not a SIGPIPE that
  * kills the process. */
 API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
-    if (fd < 0 || (!buf && n))
+    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
         return LEASH_EINVAL;
     bool sock = true;
     int rc = make_nonblock(fd); /* once per fd: DESIGN.md's contract */
@@ -424,7 +427,7 @@ API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
 }
 
 API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
-    if (fd < 0 || (!buf && n))
+    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
         return LEASH_EINVAL;
     bool sock = true;
     int rc = make_nonblock(fd);
@@ -459,7 +462,7 @@ API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadlin
 
 API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
                  int64_t deadline) {
-    if (fd < 0)
+    if (fd < 0 || io_deadline(deadline) < 0)
         return LEASH_EINVAL;
     int rc = set_nonblock(fd);
     if (rc < 0)
@@ -482,7 +485,7 @@ API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
 
 API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
                   int64_t deadline) {
-    if (fd < 0 || !addr)
+    if (fd < 0 || !addr || io_deadline(deadline) < 0)
         return LEASH_EINVAL;
     int rc = set_nonblock(fd);
     if (rc < 0)

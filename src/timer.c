@@ -161,9 +161,9 @@ static int run_expired(struct theap *h, int64_t now, int max) {
     while (fired < max && h->n && h->v[0].when <= now) {
         leash_timer *t = h->v[0].t;
         if (t->period > 0) {
-            t->when += t->period;
+            t->when = time_add(t->when, t->period);
             if (t->when <= now) /* missed ticks are dropped, as in Go */
-                t->when = now + t->period;
+                t->when = time_add(now, t->period);
             h->v[0].when = t->when;
             heap_down(h, 0);
         } else {
@@ -305,8 +305,7 @@ API_FRAME void leash_sleep(int64_t ns) {
         leash_yield();
         return;
     }
-    int64_t now = leash_now();
-    int64_t deadline = ns > T_INF - now ? T_INF : now + ns;
+    int64_t deadline = time_add(leash_now(), ns);
     if (!g || g->foreign) {
         os_sleep_until(deadline);
         return;
@@ -353,8 +352,7 @@ leash_chan *leash_after_at(const char *file, int line, int64_t ns) {
     }
     if (ns < 0)
         ns = 0;
-    int64_t now = leash_now();
-    *a = (after_timer){.t = {.when = ns > T_INF - now ? T_INF : now + ns,
+    *a = (after_timer){.t = {.when = time_add(leash_now(), ns),
                              .fn = after_fire, .idx = -1,
                              .wakes = TW_CHAN, .target = c},
                        .c = c};
@@ -399,7 +397,7 @@ leash_ticker *leash_ticker_start_at(const char *file, int line,
         obj_free_mem_type(tk, OBJ_TICKER);
         return NULL;
     }
-    tk->t = (leash_timer){.when = leash_now() + period_ns,
+    tk->t = (leash_timer){.when = time_add(leash_now(), period_ns),
                           .period = period_ns,
                           .fn = ticker_fire,
                           .arg = tk,

@@ -162,7 +162,7 @@ API_FRAME int leash_leak_verify(const leash_snapshot *baseline,
         return LEASH_ENOMEM;
     int64_t timeout = opts && opts->timeout_ns > 0 ? opts->timeout_ns
                                                    : 2000000000;
-    int64_t deadline = leash_now() + timeout;
+    int64_t deadline = time_add(leash_now(), timeout);
     int64_t backoff = 1000000;
     bool stuck = false;
     check_job j = {baseline, opts, sched_getg(), &stuck, false};
