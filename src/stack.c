@@ -21,6 +21,8 @@
  * (like a stack protector, a frame that skips the word entirely is not
  * caught; guard pages catch those).
  *
+ * Chunks are mapped without transparent huge pages (new_chunk says why).
+ *
  * Pooling. A freed stack goes to its worker's cache (hot, no locking),
  * then to a global pool. Workers about to sleep return the pages below
  * the top page of pooled stacks beyond POOL_WARM to the kernel
@@ -117,6 +119,12 @@ static bool new_chunk(void) {
         lfree(c);
         return false;
     }
+    /* With transparent huge pages on ("always", Debian's default), the
+     * first touch of a slot's top page would fault in a 2 MiB page: 32
+     * slots' worth of memory zeroed for one parked coroutine, and past
+     * the RAM that takes, the kernel compacts memory on every fault (1M
+     * sleepers took minutes). Stacks are touched sparsely: small pages. */
+    madvise(m, len, MADV_NOHUGEPAGE);
     /* The canary page guards the lowest slot's lower neighbour check. */
     *(uint64_t *)(m + P.page - 8) = STACK_CANARY;
     c->base = m;
