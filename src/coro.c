@@ -67,6 +67,28 @@ void g_unregister(leash_g *g) {
     llock_release(&s->lock);
 }
 
+bool registry_walk(bool (*fn)(leash_g *, void *), void *arg) {
+    for (int i = 0; i < NSHARDS; i++) {
+        shard_t *s = &G_shards[i];
+        for (int from = 0;; from += REGISTRY_WALK_BATCH) {
+            llock_acquire(&s->lock);
+            int to = from + REGISTRY_WALK_BATCH;
+            if (to > s->nslots)
+                to = s->nslots;
+            bool go_on = true;
+            for (int k = from; k < to && go_on; k++)
+                if (s->slots[k])
+                    go_on = fn(s->slots[k], arg);
+            llock_release(&s->lock);
+            if (!go_on)
+                return false;
+            if (to < from + REGISTRY_WALK_BATCH)
+                break;
+        }
+    }
+    return true;
+}
+
 bool coro_alive(int64_t id) {
     shard_t *s = &G_shards[id % NSHARDS];
     bool alive = false;
@@ -82,6 +104,8 @@ bool coro_alive(int64_t id) {
 }
 
 size_t leash_num_coroutines(void) {
+    if (in_forked_child())
+        return 0; /* they stayed in the parent */
     int64_t n = 0;
     for (int i = 0; i < NSHARDS; i++)
         n += atomic_load_explicit(&G_shards[i].count, memory_order_relaxed);
@@ -91,6 +115,11 @@ size_t leash_num_coroutines(void) {
 /* Runs on the new coroutine's stack (called from sched.c's entry). */
 void coro_body(leash_g *g) {
     g->fn(g->arg);
+    /* The coroutine that called fork() ended in the child: it was the
+     * child's last thread (proc.c, "fork"), and like a last thread that
+     * returns, it ends the process. */
+    if (in_forked_child())
+        exit(0);
     g_release_refs(g);
     g_unregister(g);
     if (g->exit_fn)

@@ -409,7 +409,7 @@ struct worker {
 };
 
 typedef struct sched {
-    _Atomic int state; /* 0 stopped, 1 starting, 2 running, 3 stopping */
+    _Atomic int state; /* 0 stopped, 2 running, SCHED_FORKED (proc.c) */
     int nprocs;
     worker *workers;
     llock lock;                  /* idle list and global queue */
@@ -446,6 +446,25 @@ typedef struct sched {
 #define SCHED_LAT_WINDOW 10
 extern INTERNAL sched_t S;
 
+/* S.state in the child of a fork() made while the runtime ran: the
+ * runtime's threads do not exist there, so every leash call refuses
+ * (proc.c, "fork"). */
+#define SCHED_FORKED 4
+static inline bool in_forked_child(void) {
+    return unlikely(atomic_load_explicit(&S.state, memory_order_relaxed) ==
+                    SCHED_FORKED);
+}
+/* In a forked child: prints once that `what` cannot be used there and
+ * returns LEASH_EINVAL; elsewhere 0. */
+INTERNAL int fork_refuse(const char *what);
+INTERNAL _Noreturn void fork_refuse_fatal(const char *what);
+/* For the child: the calling thread is no worker any more (sched.c). */
+INTERNAL void sched_forget_thread(void);
+/* For fork (obj.c): R.lock held across fork(); in the child, every live
+ * object's magic made dead, so the API refuses it with LEASH_EINVAL. */
+INTERNAL void obj_fork_prepare(void);
+INTERNAL void obj_fork_parent(void);
+INTERNAL void obj_fork_child(void);
 INTERNAL int sched_ensure_started(void);
 INTERNAL worker *sched_worker(void);   /* NULL on a foreign thread */
 INTERNAL leash_g *sched_getg(void);    /* coroutine or foreign g; may be NULL */
@@ -538,6 +557,15 @@ extern INTERNAL shard_t G_shards[NSHARDS];
          g##_p < g##_e; g##_p++)                                            \
         if (!(g = *g##_p)) {                                                \
         } else
+/* Calls fn(g, arg) for every registered coroutine until it returns
+ * false (then returns false). Holds one shard lock at a time, for at most
+ * REGISTRY_WALK_BATCH slots, so a walk over a million coroutines never
+ * stalls spawn and exit for long; fn runs under that lock (g cannot exit
+ * meanwhile) and must take no lock itself. A coroutine that starts or
+ * ends during the walk may be missed: walks are for sampling, or are
+ * confirmed by another check (the deadlock detector's tick counts). */
+#define REGISTRY_WALK_BATCH 512
+INTERNAL bool registry_walk(bool (*fn)(leash_g *g, void *arg), void *arg);
 INTERNAL int g_register(leash_g *g); /* LEASH_ENOMEM */
 INTERNAL void g_unregister(leash_g *g);
 INTERNAL void g_release_refs(leash_g *g);

@@ -1,19 +1,26 @@
 /*
  * sites.c — live coroutine counts per spawn site, with growth detection.
  *
- * Once a second sysmon counts the live coroutines per spawn site (the
+ * Now and then sysmon counts the live coroutines per spawn site (the
  * file:line of the leash_go call) and keeps the last SITE_HISTORY counts
  * of each site. A site whose count rose at every one of the last
  * SITE_GROWTH samples is "growing": the signature of a leak in a loop
  * (queryAll called again and again), caught long before memory runs out.
- * Counting walks the registry under its shard locks, off the hot paths;
- * spawn and exit pay nothing for it.
+ *
+ * Counting walks the registry (registry_walk: one shard lock at a time,
+ * a batch of slots per hold), into a table of sysmon's own, and merges it
+ * under T.lock, so neither spawn and exit nor a reader of the sites waits
+ * for a walk. Spawn and exit pay nothing. A walk touches every coroutine
+ * (a cache miss each: ~0.1 s for a million), so samples are at least a
+ * second apart and at least SITE_COST_FACTOR times the last walk's
+ * duration: sysmon spends at most ~1/SITE_COST_FACTOR of a CPU on it.
  */
 #include "diag.h"
 
 #define SITE_MAX 256
 #define SITE_HISTORY 8
 #define SITE_GROWTH 4
+#define SITE_COST_FACTOR 50
 
 typedef struct {
     const char *file; /* NULL: free slot */
@@ -22,14 +29,26 @@ typedef struct {
     int nhist;
 } site;
 
+typedef struct {
+    const char *file;
+    int line;
+    int64_t n;
+} site_count;
+
 static struct {
     llock lock;
     site s[SITE_MAX];
-    int64_t last;
+    int64_t next;         /* sysmon's: the next sample is due then */
+    site_count c[SITE_MAX]; /* sysmon's: the walk's counts */
 } T = {.lock = LLOCK_INIT};
 
+static uint32_t site_hash(const char *file, int line) {
+    return (uint32_t)((uintptr_t)file >> 3) * 31u + (uint32_t)line;
+}
+
+/* T.lock held. */
 static site *site_get(const char *file, int line) {
-    uint32_t h = (uint32_t)((uintptr_t)file >> 3) * 31u + (uint32_t)line;
+    uint32_t h = site_hash(file, line);
     for (int k = 0; k < SITE_MAX; k++) {
         site *x = &T.s[(h + (uint32_t)k) % SITE_MAX];
         if (x->file == file && x->line == line)
@@ -43,11 +62,34 @@ static site *site_get(const char *file, int line) {
     return NULL; /* table full: that site goes uncounted */
 }
 
-/* sysmon, about once a second. */
+/* registry_walk's callback: one coroutine into T.c (no lock taken). */
+static bool count_one(leash_g *g, void *arg) {
+    (void)arg;
+    if (!g->spawn_file)
+        return true;
+    uint32_t h = site_hash(g->spawn_file, g->spawn_line);
+    for (int k = 0; k < SITE_MAX; k++) {
+        site_count *x = &T.c[(h + (uint32_t)k) % SITE_MAX];
+        if (!x->file) {
+            *x = (site_count){g->spawn_file, g->spawn_line, 0};
+        } else if (x->file != g->spawn_file || x->line != g->spawn_line) {
+            continue;
+        }
+        x->n++;
+        break;
+    }
+    return true;
+}
+
+/* sysmon: a new sample when one is due (see the top of the file). */
 void sites_sample(int64_t now) {
-    if (now - T.last < 1000000000)
+    if (now < T.next)
         return;
-    T.last = now;
+    memset(T.c, 0, sizeof T.c);
+    registry_walk(count_one, NULL);
+    int64_t end = leash_now();
+    int64_t gap = (end - now) * SITE_COST_FACTOR;
+    T.next = now + (gap > 1000000000 ? gap : 1000000000);
     llock_acquire(&T.lock);
     for (int i = 0; i < SITE_MAX; i++) {
         site *x = &T.s[i];
@@ -58,19 +100,13 @@ void sites_sample(int64_t now) {
         if (x->nhist < SITE_HISTORY)
             x->nhist++;
     }
-    for (int sh = 0; sh < NSHARDS; sh++) {
-        llock_acquire(&G_shards[sh].lock);
-        SHARD_FOR_EACH(&G_shards[sh], g) {
-            if (!g->spawn_file)
-                continue;
-            site *x = site_get(g->spawn_file, g->spawn_line);
-            if (x) {
-                if (x->nhist == 0)
-                    x->nhist = 1;
-                x->hist[0]++;
-            }
+    for (int i = 0; i < SITE_MAX; i++) {
+        site *x = T.c[i].file ? site_get(T.c[i].file, T.c[i].line) : NULL;
+        if (x) {
+            if (x->nhist == 0)
+                x->nhist = 1;
+            x->hist[0] = T.c[i].n;
         }
-        llock_release(&G_shards[sh].lock);
     }
     llock_release(&T.lock);
 }
