@@ -98,6 +98,8 @@ static int retain_locked(lobj *o, leash_g *holder, bool handed);
  * the caller frees the memory with obj_free_mem_type. */
 int obj_init(lobj *o, int type, const char *file, int line,
              void (*destroy)(lobj *), leash_g *owner) {
+    if (in_forked_child())
+        return fork_refuse("a new leash object");
     leash_g *g = sched_getg();
     o->type = (uint8_t)type;
     o->file = file;
@@ -481,4 +483,17 @@ void leash_release_ptr_(void *pp) {
         (void)release_at(*p, __builtin_return_address(0));
         *p = NULL;
     }
+}
+
+/* ------------------------------------------------------------------ fork */
+
+void obj_fork_prepare(void) { llock_acquire(&R.lock); }
+void obj_fork_parent(void) { llock_release(&R.lock); }
+
+/* The child's only thread: the list is consistent (R.lock was held
+ * across the fork). The memory stays (type-stable), only unusable. */
+void obj_fork_child(void) {
+    for (lobj *o = R.all; o; o = o->all_next)
+        atomic_store_explicit(&o->magic, OBJ_DEAD, memory_order_relaxed);
+    llock_release(&R.lock);
 }

@@ -7,6 +7,20 @@
  * runtime runs, and the fast path of sched_ensure_started reads only it.
  * Shutdown refuses (LEASH_EAGAIN) while anything still needs the workers:
  * live coroutines, pending timers, I/O waits.
+ *
+ * fork. The child of a fork() gets one thread: the caller's. The
+ * workers, sysmon and the coroutines they ran do not exist there, and any
+ * lock one of them held stays held for ever. So a child forked while the
+ * runtime runs is a plain process to leash (as in Go, where only
+ * fork+exec is offered): its thread is no worker, every object is dead
+ * (LEASH_EINVAL), new objects, coroutines and diagnostics are refused
+ * with LEASH_EINVAL and a one-line message naming fork(), blocking on a
+ * leash object is a fatal error instead of a hang, and exit-time checks
+ * stay silent. Plain code, leash_now, leash_sleep (a plain sleep), I/O on
+ * the thread (poll(2)) and exec work. pthread_atfork holds start_mu and
+ * the object registry's lock across the fork, so the child's view of
+ * both is consistent. A child forked while the runtime is stopped may
+ * start its own.
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
@@ -16,6 +30,55 @@
 #include <unistd.h>
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------------ fork */
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&start_mu);
+    obj_fork_prepare();
+}
+
+static void fork_parent(void) {
+    obj_fork_parent();
+    pthread_mutex_unlock(&start_mu);
+}
+
+static void fork_child(void) {
+    if (atomic_load(&S.state) == 2) {
+        atomic_store(&S.state, SCHED_FORKED);
+        sched_forget_thread();
+        obj_fork_child();
+    } else {
+        obj_fork_parent();
+    }
+    pthread_mutex_unlock(&start_mu);
+}
+
+static void fork_handlers_install(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void fork_message(const char *what) {
+    static _Atomic bool said;
+    if (atomic_exchange(&said, true))
+        return;
+    fprintf(stderr,
+            "leash: %s in a child process after fork(): the runtime does "
+            "not survive fork (its threads are gone); exec or _exit in the "
+            "child\n", what);
+}
+
+int fork_refuse(const char *what) {
+    if (!in_forked_child())
+        return 0;
+    fork_message(what);
+    return LEASH_EINVAL;
+}
+
+_Noreturn void fork_refuse_fatal(const char *what) {
+    fork_message(what);
+    leash_fatal("leash: %s after fork() would wait for ever", what);
+}
 
 /* Ids come from S.next_id in batches of 16 per worker, so spawns on
  * different workers do not contend on one counter. */
@@ -42,6 +105,10 @@ static void free_workers(int n) {
 }
 
 static int sched_start_slow(void) {
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    if (in_forked_child())
+        return fork_refuse("starting leash");
+    pthread_once(&atfork_once, fork_handlers_install);
     pthread_mutex_lock(&start_mu);
     if (atomic_load(&S.state) == 2) {
         pthread_mutex_unlock(&start_mu);

@@ -78,6 +78,11 @@ __attribute__((noinline)) leash_g *sched_getg(void) {
     return w ? w->cur : tls_foreign;
 }
 
+void sched_forget_thread(void) {
+    tls_w = NULL;
+    tls_foreign = NULL;
+}
+
 /* ------------------------------------------------------- foreign threads */
 
 static void foreign_release(void *p) {
@@ -610,6 +615,8 @@ void sched_park(void (*unlockf)(void *), void *arg) {
         g = tls_foreign;
         if (!g)
             leash_fatal("leash: park outside a coroutine or known thread");
+        if (in_forked_child()) /* nobody is left to wake it */
+            fork_refuse_fatal("blocking on a leash object");
         atomic_store(&g->in_park, 1);
         atomic_fetch_add(&S.foreign_parked, 1);
         if (unlockf)

@@ -16,6 +16,7 @@
  * LEASH_TEST_TIMEOUT 240
  */
 #define _GNU_SOURCE 1
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -267,3 +268,176 @@ static void run_timers(const char *procs) {
 Test(starvation, timers_fire_on_saturated_workers_1) { run_timers("1"); }
 Test(starvation, timers_fire_on_saturated_workers_2) { run_timers("2"); }
 Test(starvation, timers_fire_on_saturated_workers_4) { run_timers("4"); }
+
+/* ---------------------------------------------------------------- fork */
+
+/* What a child forked from a busy program may and may not do: plain code
+ * works, leash refuses at once (never a hang), exit() is silent. Exit
+ * status: 0, or the number of the first check that failed. */
+static leash_chan *fork_chan;
+
+static void noop(void *p) { (void)p; }
+
+static _Noreturn void child_checks(void) {
+    int code = 0;
+    long v = 1;
+    FILE *null = fopen("/dev/null", "w");
+    if (leash_send(fork_chan, &v) != LEASH_EINVAL)
+        code = code ? code : 11;
+    if (leash_try_recv(fork_chan, &v) != LEASH_EINVAL)
+        code = code ? code : 12;
+    if (leash_go(noop, NULL) != LEASH_EINVAL)
+        code = code ? code : 13;
+    if (leash_chan_make(sizeof(long), 1) != NULL)
+        code = code ? code : 14;
+    if (leash_num_coroutines() != 0)
+        code = code ? code : 15;
+    int64_t t0 = leash_now();
+    leash_sleep(CU_MS);
+    if (leash_now() - t0 < CU_MS)
+        code = code ? code : 16;
+    if (null && leash_dump(null, 1) >= 0)
+        code = code ? code : 17;
+    if (leash_run(NULL, NULL) != LEASH_EINVAL)
+        code = code ? code : 18;
+    exit(code); /* atexit handlers (the leak check) must not hang */
+}
+
+/* Waits for pid at most 10 s (never a hang in the parent either): its
+ * exit status, or -1 if it had to be killed. */
+static int reap(pid_t pid) {
+    int st;
+    for (int i = 0; i < 10000; i++) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        leash_sleep(CU_MS);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+static int fork_main(void *arg) {
+    bool from_thread = arg != NULL;
+    pair prs[2];
+    atomic_store(&stop_busy, false);
+    fork_chan = leash_chan_make(sizeof(long), 0);
+    for (int i = 0; i < 2; i++) {
+        prs[i].ping = leash_chan_make(sizeof(long), 0);
+        prs[i].pong = leash_chan_make(sizeof(long), 0);
+        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        CU_CHECK(pid >= 0);
+        if (pid == 0)
+            child_checks();
+        int st = reap(pid);
+        if (st != 0)
+            cu_fail(__FILE__, __LINE__, "fork #%d: child %s %d", i,
+                    st < 0 ? "hung" : "exited with", st);
+        if (from_thread)
+            break;
+    }
+    atomic_store(&stop_busy, true);
+    for (int i = 0; i < 2; i++) {
+        leash_release(prs[i].ping);
+        leash_release(prs[i].pong);
+    }
+    leash_release(fork_chan);
+    return 0;
+}
+
+Test(fork, from_a_busy_coroutine_twenty_times, .timeout = 120) {
+    setenv("LEASH_PROCS", "2", 1);
+    setenv("LEASH_LEAKCHECK", "1", 1);
+    cr_assert_eq(leash_run(fork_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
+
+static void *plain_forker(void *p) {
+    (void)p;
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            child_checks();
+        int st = reap(pid);
+        if (st != 0)
+            cu_fail(__FILE__, __LINE__, "plain fork #%d: child %s %d", i,
+                    st < 0 ? "hung" : "exited with", st);
+    }
+    return NULL;
+}
+
+static int thread_fork_main(void *arg) {
+    (void)arg;
+    atomic_store(&stop_busy, false);
+    fork_chan = leash_chan_make(sizeof(long), 0);
+    pair prs[2];
+    for (int i = 0; i < 2; i++) {
+        prs[i].ping = leash_chan_make(sizeof(long), 0);
+        prs[i].pong = leash_chan_make(sizeof(long), 0);
+        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
+    }
+    pthread_t t;
+    CU_CHECK_EQ(pthread_create(&t, NULL, plain_forker, NULL), 0);
+    pthread_join(t, NULL);
+    atomic_store(&stop_busy, true);
+    for (int i = 0; i < 2; i++) {
+        leash_release(prs[i].ping);
+        leash_release(prs[i].pong);
+    }
+    leash_release(fork_chan);
+    return 0;
+}
+
+Test(fork, from_a_plain_thread_while_busy, .timeout = 120) {
+    setenv("LEASH_PROCS", "2", 1);
+    cr_assert_eq(leash_run(thread_fork_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
+
+/* The forking coroutine returns in the child: the child's last thread
+ * ends, and so does the child, with status 0. */
+static void fork_and_return(void *p) {
+    pid_t *out = p;
+    *out = fork();
+}
+
+static int return_main(void *arg) {
+    (void)arg;
+    pid_t pid = -1;
+    CU_CHECK(leash_go(fork_and_return, &pid) > 0);
+    CU_CHECK(CU_WAIT_UNTIL(pid != -1, 5000));
+    if (pid > 0)
+        CU_CHECK_EQ(reap(pid), 0);
+    return 0;
+}
+
+Test(fork, child_whose_coroutine_returns_exits, .timeout = 60) {
+    setenv("LEASH_PROCS", "2", 1);
+    cr_assert_eq(leash_run(return_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
+
+/* Forked before the runtime started: the child may start its own. */
+static int child_run_main(void *arg) {
+    (void)arg;
+    leash_chan *c = leash_chan_make(sizeof(long), 1);
+    long v = 7;
+    return c && leash_send(c, &v) == 0 && leash_recv(c, &v) == 0 && v == 7
+               ? (leash_release(c), 0) : 1;
+}
+
+Test(fork, before_the_runtime_starts_the_child_may_run_it, .timeout = 60) {
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(leash_run(child_run_main, NULL));
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+}

@@ -225,6 +225,8 @@ static void *accept_main(void *p) {
 /* ------------------------------------------------------------ lifetime */
 
 static void agent_atexit(void) {
+    if (in_forked_child())
+        return; /* the socket is the parent's (and A.mu may be held) */
     pthread_mutex_lock(&A.mu);
     if (A.running && A.pid == getpid())
         unlink(A.path);
@@ -247,6 +249,8 @@ static int ensure_dir(const char *dir) {
 }
 
 int leash_agent_start(void) {
+    if (fork_refuse("leash_agent_start"))
+        return LEASH_EINVAL;
     pthread_mutex_lock(&A.mu);
     if (A.running && A.pid == getpid()) {
         pthread_mutex_unlock(&A.mu);

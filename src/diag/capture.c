@@ -258,6 +258,8 @@ int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
 }
 
 int diag_capture(dsnap *snap, leash_g *self) {
+    if (fork_refuse("a leash diagnostic"))
+        return LEASH_EINVAL;
     snap->now = leash_now();
     snap->n = 0;
     size_t cap = leash_num_coroutines() + 64;

@@ -519,6 +519,8 @@ static void accept_loop(void *p) {
 }
 
 int leash_debug_listen(const char *addr) {
+    if (fork_refuse("leash_debug_listen"))
+        return LEASH_EINVAL;
     struct sockaddr_storage ss;
     socklen_t sl;
     int rc = parse_addr(addr, &ss, &sl);
