@@ -28,6 +28,7 @@
 #include "core_util.h"
 #include "dbg_util.h"
 #include "diag_util.h"
+#include "diag/quote.h"
 
 #define MS CU_MS
 #define NOINLINE __attribute__((noinline))
@@ -220,6 +221,7 @@ Test(sampler, dumps_fast_while_every_worker_ping_pongs, .timeout = 60) {
 #define INJ_NAME "x\ngoroutine 999 [chan receive]:\n"
 #define INJ_LABEL "a\"b\\\n# labels: {}\ngoroutine 998 [select]:\n\t\xff\x01"
 static int64_t inj_id;
+static int inj_n; /* coroutines when dumped */
 static char *inj_dumps[5];
 static char *inj_leak;
 
@@ -234,6 +236,7 @@ static int inj_main(void *a) {
     (void)a;
     inj_id = leash_go(inj_worker, NULL);
     CU_CHECK(du_wait_state(inj_id, "waiting:chan receive (nil chan)", 10000));
+    inj_n = (int)leash_num_coroutines();
     for (int d = 1; d <= 4; d++)
         inj_dumps[d] = du_dump(d);
     inj_leak = du_leak_dump(LEASH_DUMP_LEASH, NULL);
@@ -251,8 +254,11 @@ static void expect_no_forged_record(const char *what, const char *s) {
     du_free_lines(l);
 }
 
-/* leash analyze on the dump must see no goroutine 999 or 998. */
-static void expect_analyze_clean(const char *what, const char *dump) {
+/* leash analyze must count exactly the real records (`want`) and see the
+ * worker's real state (a forged header, or a name's brackets taken for
+ * the state, changes both). */
+static void expect_analyze_clean(const char *what, const char *dump, int want,
+                                 bool states) {
     char path[] = "/tmp/leash-inj-XXXXXX";
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
@@ -264,8 +270,12 @@ static void expect_analyze_clean(const char *what, const char *dump) {
     int rc = dbg_run(argv, env, 60, &out, &err);
     unlink(path);
     cr_expect(rc == 0 || rc == 4, "%s: analyze rc %d: %s", what, rc, err);
-    cr_expect(!strstr(out, "999") && !strstr(out, "998"),
-              "%s: analyze found a forged record:\n%s", what, out);
+    char count[64];
+    snprintf(count, sizeof count, "\"goroutines\":%d,", want);
+    cr_expect(strstr(out, count), "%s: analyze does not count %d:\n%s", what,
+              want, out);
+    cr_expect(!states || strstr(out, "\"chan receive (nil chan)\":1"),
+              "%s: analyze took the wrong state:\n%s", what, out);
     free(out);
     free(err);
 }
@@ -302,9 +312,58 @@ Test(escaping, names_and_labels_cannot_forge_records, .timeout = 120) {
                      "\xef\xbf\xbd\x01");
     dj_free(doc);
     for (int d = 1; d <= 3; d++)
-        expect_analyze_clean(names[d], inj_dumps[d]);
-    expect_analyze_clean("leak debug=3", inj_leak);
+        expect_analyze_clean(names[d], inj_dumps[d], inj_n, d > 1);
+    expect_analyze_clean("leak debug=3", inj_leak, 1, true);
     for (int d = 1; d <= 4; d++)
         free(inj_dumps[d]);
     free(inj_leak);
+}
+
+/* The shared writers themselves, against what Go's strconv.Quote and a
+ * JSON encoder give. */
+static char *q_str(void (*fn)(FILE *, const char *), const char *s) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    fn(f, s);
+    fclose(f);
+    return buf;
+}
+
+Test(escaping, writers_match_go_quote_and_json, .timeout = 10) {
+    static const struct { const char *in, *go, *json; } cases[] = {
+        {"plain", "\"plain\"", "\"plain\""},
+        {"a\"b\\c", "\"a\\\"b\\\\c\"", "\"a\\\"b\\\\c\""},
+        {"\a\b\f\n\r\t\v", "\"\\a\\b\\f\\n\\r\\t\\v\"",
+         "\"\\u0007\\b\\f\\n\\r\\t\\u000b\""},
+        {"\x01\x1b[31m\x7f", "\"\\x01\\x1b[31m\\x7f\"",
+         "\"\\u0001\\u001b[31m\\u007f\""},
+        {"\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", "\"\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80\"",
+         "\"\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80\""},
+        {"\xc2\x85|\xe2\x80\xae|\xe2\x80\xa8|\xf3\xa0\x80\x81",
+         "\"\\u0085|\\u202e|\\u2028|\\U000e0001\"",
+         "\"\xc2\x85|\xe2\x80\xae|\\u2028|\xf3\xa0\x80\x81\""},
+        {"\xff|\xc3|\xed\xa0\x80|\xc0\xaf", "\"\\xff|\\xc3|\\xed\\xa0\\x80|\\xc0\\xaf\"",
+         "\"\\ufffd|\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *go = q_str(quote_go, cases[i].in);
+        char *js = q_str(quote_json, cases[i].in);
+        cr_expect_str_eq(go, cases[i].go, "case %zu", i);
+        cr_expect_str_eq(js, cases[i].json, "case %zu", i);
+        char buf[256];
+        cr_expect_str_eq(quote_go_buf(buf, sizeof buf, cases[i].in), go);
+        free(go);
+        free(js);
+    }
+    char small[8];
+    cr_expect_str_eq(quote_go_buf(small, sizeof small, "ab\ncdef"), "\"ab\\nc\""); /* whole escapes only */
+    cr_expect_str_eq(quote_cell(small, sizeof small, "a b"), "a b");
+    cr_expect_str_eq(quote_cell(small, sizeof small, "a\tb"), "\"a\\tb\"");
+    char *tok = q_str(quote_token, "k=v");
+    cr_expect_str_eq(tok, "\"k=v\"");
+    free(tok);
+    char *nul = q_str(quote_json, NULL);
+    cr_expect_str_eq(nul, "null");
+    free(nul);
 }
