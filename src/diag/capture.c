@@ -76,7 +76,7 @@ RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
  * never comes. A request nobody claimed in time is withdrawn. */
 enum { SAMPLE_PENDING, SAMPLE_HIT, SAMPLE_MISSED, SAMPLE_TIMEOUT };
 #define SAMPLE_TIMEOUT_NS 100000000 /* signals blocked, thread stuck */
-#define SAMPLE_TRIES 8 /* looks at a coroutine that keeps switching */
+#define SAMPLE_TRIES 12 /* looks at a coroutine that keeps switching */
 #define SWITCH_WAIT_NS 20000 /* for it to park by itself before a signal */
 #define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
 
@@ -334,41 +334,44 @@ static bool still_on_cpu(leash_g *g) {
     return w && __atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g;
 }
 
-/* The stack and wait of g if it is not running (g's shard lock held: it
- * cannot exit); false if it runs. A walk that raced with a resume
- * (nresume moved) is retried; the channel is pinned only once the walk
- * held, and dropped from the record if g moved even then (the pin itself
- * goes in read_pinned_chans: never under a shard lock, as dropping it may
+/* The stack and wait of g if it is parked (g's shard lock held: it
+ * cannot exit); false if it runs, or if every walk raced with a resume
+ * (nresume moved: it switches faster than a walk; the caller samples it
+ * by a signal then). The channel is pinned only once a walk held, and
+ * dropped from the record if g moved even then (the pin itself goes in
+ * read_pinned_chans: never under a shard lock, as dropping it may
  * destroy the channel). */
 static bool capture_parked(dgor *d, leash_g *g, int64_t now) {
-    void *obj = NULL;
-    uint32_t r1 = 0;
     for (int tries = 0; tries < WALK_TRIES; tries++) {
-        r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
+        uint32_t r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
         int st = atomic_load_explicit(&g->state, memory_order_acquire);
-        if (st == G_RUNNING || still_on_cpu(g))
+        if (st == G_RUNNING || still_on_cpu(g)) {
+            d->state = G_RUNNING;
             return false;
+        }
         d->state = d->self ? G_RUNNING : st;
         d->reason = atomic_load(&g->wait_reason);
         set_wait_ns(d, g, now);
         d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
         d->ctx_cancelled_at = 0;
-        obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
+        void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
         capture_wait_obj(d, g, obj);
         if (st == G_WAITING && d->reason != WR_SELECT)
             d->ctx_cancelled_at = ctx_cancelled_held(g); /* R.lock */
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) == r1)
-            break;
-        d->nframes = 0; /* torn: it ran meanwhile; try again */
+        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1) {
+            d->nframes = 0; /* torn: it ran meanwhile; try again */
+            continue;
+        }
+        if (obj && (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
+            note_chan(d, obj);
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
+                d->has_chan = false; /* moved on: the pin may be another's */
+        }
+        return true;
     }
-    if (obj && (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
-        note_chan(d, obj);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
-            d->has_chan = false; /* it moved on: the pin may be another's */
-    }
-    return true;
+    return false;
 }
 
 /* A coroutine found running on another worker: sampled by a signal after
@@ -401,7 +404,6 @@ static void capture_one(capture_st *cs, leash_g *g) {
     }
     if (capture_parked(d, g, snap->now))
         return;
-    d->state = G_RUNNING;
     worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     if (cs->nrunning < 64 && gw)
         cs->running[cs->nrunning++] =
@@ -409,7 +411,8 @@ static void capture_one(capture_st *cs, leash_g *g) {
 }
 
 /* A running coroutine missed by its sample, looked up again: NULL if it
- * is parked now (captured as such) or gone, else the worker it runs on. */
+ * is parked now (captured as such) or gone, else the worker it runs on
+ * (or ran on last, if no walk of it held). */
 static worker *recapture(capture_st *cs, running_g *rg) {
     dgor *d = &cs->snap->g[rg->idx];
     shard_t *sh = &G_shards[d->id % NSHARDS];
@@ -440,7 +443,9 @@ static bool switches_soon(worker *w, leash_g *g, int64_t ns) {
 static void capture_running(capture_st *cs, running_g *rg) {
     dgor *d = &cs->snap->g[rg->idx];
     for (int tries = 0; tries < SAMPLE_TRIES && rg->w; tries++) {
-        if (switches_soon(rg->w, rg->g, SWITCH_WAIT_NS)) {
+        /* Every other try, a signal at once: a coroutine that switches
+         * faster than a walk is caught running. */
+        if (tries % 2 == 0 && switches_soon(rg->w, rg->g, SWITCH_WAIT_NS)) {
             rg->w = recapture(cs, rg);
             continue;
         }
