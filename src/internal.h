@@ -23,6 +23,16 @@
  *   channel locks (several: in address order)
  *     > timer heap locks > sched.lock (idle list, global run queue)
  *     > registry shard locks > R.lock (objects, references; obj.c)
+ * A registry shard lock is next to innermost: the channel path takes one
+ * under a channel lock (the orphan proof's coro_alive), so code holding a
+ * shard lock takes no channel, context, timer heap or sched lock -- only
+ * R.lock (pins, held references), under which nothing else is taken.
+ * Readers of other coroutines (src/diag/) therefore copy what they need
+ * of each g under its shard lock, pin the objects it waits on
+ * (obj_try_pin), drop the shard lock, and only then lock the objects;
+ * a pin is dropped with no lock held (dropping it may destroy them).
+ * Taking a lock of the wrong rank is allowed only as a try-lock that
+ * never waits (diag/capture.c's zombie channels).
  *
  * TLS: the compiler may cache a thread-local's address across calls, and a
  * coroutine may resume on another thread. Inside the runtime the current
@@ -160,6 +170,11 @@ static inline void slock_acquire(slock *l) {
             &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
         return;
     slock_slow(l);
+}
+static inline bool slock_try(slock *l) {
+    uint32_t z = 0;
+    return atomic_compare_exchange_strong_explicit(
+        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
 }
 static inline void slock_release(slock *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
@@ -629,6 +644,14 @@ INTERNAL bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *),
                               void *arg);
 /* A runtime reference, only if o is still alive (count > 0). */
 INTERNAL bool obj_try_retain(lobj *o);
+/* Keeps o from being destroyed, only if it is still alive, without
+ * becoming a holder: a bare count, invisible to the orphan proof, and no
+ * release record when it goes (obj_try_retain's runtime reference would
+ * block proofs while held and overwrite the channel's release site when
+ * dropped). For readers such as the diagnostics. If obj_unpin drops the
+ * last count, it destroys o (with no release site). */
+INTERNAL bool obj_try_pin(lobj *o);
+INTERNAL void obj_unpin(lobj *o);
 INTERNAL size_t obj_count(int type);
 INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
 INTERNAL void obj_drain_cache(worker *w);

@@ -229,6 +229,23 @@ bool obj_try_retain(lobj *o) {
 
 static void obj_destroy(lobj *o);
 static void unregister_locked(lobj *o);
+static void unpin(lobj *o, void *pc, int64_t by);
+
+bool obj_try_pin(lobj *o) {
+    if (o->immortal)
+        return true;
+    llock_acquire(&R.lock);
+    bool ok = atomic_load(&o->refs) > 0;
+    if (ok) /* a bare count, as pin_for_proof_locked takes */
+        atomic_fetch_add(&o->refs, 1);
+    llock_release(&R.lock);
+    return ok;
+}
+
+void obj_unpin(lobj *o) {
+    if (!o->immortal)
+        unpin(o, NULL, 0);
+}
 
 /* Drops the runtime reference pin_for_proof_locked took; no proof runs
  * again for it (the proof just ran). */

@@ -233,6 +233,73 @@ Test(http, slow_requests, .fini = teardown, .timeout = 60) {
     free(get("/debug/pprof/", 200));
 }
 
+/* Opens n slowloris clients (a partial head, never finished) in fds. */
+static void open_slow(int *fds, int n) {
+    static const char part[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (int i = 0; i < n; i++) {
+        fds[i] = dbg_tcp(srv.port);
+        cr_assert(fds[i] >= 0, "slow client %d cannot connect", i);
+        dbg_send(fds[i], part, sizeof part - 1);
+    }
+}
+
+/* GET path answered 200 within ms milliseconds. */
+static void expect_served_within(const char *path, int ms) {
+    int64_t t0 = dbg_ms();
+    size_t n;
+    char *r = dbg_http_get(srv.port, path, &n);
+    int64_t el = dbg_ms() - t0;
+    cr_expect_eq(dbg_http_status(r), 200, "GET %s with slow clients: %.200s",
+                 path, r ? r : "(no answer)");
+    cr_expect(el < ms, "GET %s answered after %lld ms", path, (long long)el);
+    cr_log_info("GET %s with slow clients: %lld ms", path, (long long)el);
+    free(r);
+}
+
+/* Slowloris: twice the (default) connection cap of clients that never
+ * finish their head; a real request is still answered at once (the
+ * slowest waiting head is closed to make room). */
+Test(http, slow_clients_do_not_starve_requests, .fini = teardown,
+     .timeout = 60) {
+    start(NULL, NULL);
+    enum { N = 64 }; /* 2 x the default LEASH_DEBUG_MAX_CONNS */
+    int fds[N];
+    open_slow(fds, N);
+    usleep(200000); /* all accepted, all waiting for the rest of a head */
+    for (int i = 0; i < 3; i++)
+        expect_served_within("/debug/pprof/goroutine?debug=1", 1000);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
+/* LEASH_DEBUG_MAX_CONNS: with a cap of 4, eight slow clients leave at
+ * most four open (the oldest closed first), and requests are served. */
+Test(http, max_conns_evicts_oldest_slow_clients, .fini = teardown,
+     .timeout = 60) {
+    const char *env[] = {"LEASH_DEBUG_MAX_CONNS=4", NULL};
+    start(NULL, env);
+    enum { N = 8 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        open_slow(&fds[i], 1);
+        usleep(20000); /* accepted in this order */
+    }
+    usleep(200000);
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        struct pollfd pf = {fds[i], POLLIN, 0};
+        char c;
+        bool eof = poll(&pf, 1, 0) == 1 && recv(fds[i], &c, 1, MSG_DONTWAIT) <= 0;
+        closed += eof;
+        if (i < N - 4)
+            cr_expect(eof, "slow client %d (of the oldest) still open", i);
+    }
+    cr_expect_geq(closed, N - 4, "%d of %d slow clients closed", closed, N);
+    expect_served_within("/debug/pprof/goroutine?debug=1", 1000);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
 /* More clients at once than the connection limit: none hangs, the server
  * survives. */
 static void *hammer(void *arg) {

@@ -68,82 +68,124 @@ RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
 
 /* ------------------------------------------------- running coroutines */
 
-static struct {
-    pthread_mutex_t mu;
-    leash_g *_Atomic target;
+/* A request to sample the coroutine running on one worker, on the
+ * requester's stack. The worker's signal handler claims it (takes it out
+ * of the mailbox) and always answers: the frames if the target runs
+ * there, else SAMPLE_MISSED -- it parked or moved before the signal came,
+ * and the requester looks again rather than waiting for an answer that
+ * never comes. A request nobody claimed in time is withdrawn. */
+enum { SAMPLE_PENDING, SAMPLE_HIT, SAMPLE_MISSED, SAMPLE_TIMEOUT };
+#define SAMPLE_TIMEOUT_NS 100000000 /* signals blocked, thread stuck */
+#define SAMPLE_TRIES 12 /* looks at a coroutine that keeps switching */
+#define SWITCH_WAIT_NS 20000 /* for it to park by itself before a signal */
+#define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
+
+typedef struct {
+    leash_g *target;
     uintptr_t pcs[DIAG_MAX_FRAMES];
-    _Atomic int n;
-    _Atomic int done;
-    bool installed;
-} SIG = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int n;
+    _Atomic int result;
+} sample_req;
+
+/* One mailbox per worker (by index, modulo NMAILBOX): requests for
+ * different workers run in parallel; those for one worker take turns,
+ * each lasting one signal delivery (no longer a 100 ms wait). */
+#define NMAILBOX 64
+static struct mailbox {
+    pthread_mutex_t mu;
+    sample_req *_Atomic req;
+} MB[NMAILBOX];
+static pthread_once_t sampler_once = PTHREAD_ONCE_INIT;
 
 static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     (void)sig;
     (void)si;
     worker *w = sched_worker();
-    leash_g *g = atomic_load(&SIG.target);
-    if (!w || !g || __atomic_load_n(&w->cur, __ATOMIC_RELAXED) != g)
+    if (!w)
         return;
+    /* Claimed by the exchange: from here the requester waits for the
+     * answer, so r stays valid until `result` is stored. A late signal
+     * finds the mailbox empty. */
+    sample_req *r = atomic_exchange(&MB[w->idx % NMAILBOX].req, NULL);
+    if (!r)
+        return;
+    leash_g *g = r->target;
     ucontext_t *uc = ucv;
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29];
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
 #else
-    uintptr_t pc = 0, fp = 0;
+    uintptr_t pc = 0, fp = 0, sp = 0;
     (void)uc;
 #endif
-    int n = walk_frames(pc, fp, (uintptr_t)g->stack->lo, (uintptr_t)g,
-                        SIG.pcs, DIAG_MAX_FRAMES);
-    atomic_store(&SIG.n, n);
-    atomic_store_explicit(&SIG.done, 1, memory_order_release);
+    /* Its own stack in use, not the scheduler's on the way to or from a
+     * switch (w->cur changes a little after the stack does). */
+    int res = SAMPLE_MISSED;
+    if (__atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g &&
+        sp >= (uintptr_t)g->stack->lo && sp < (uintptr_t)g) {
+        r->n = walk_frames(pc, fp, (uintptr_t)g->stack->lo, (uintptr_t)g,
+                           r->pcs, DIAG_MAX_FRAMES);
+        res = SAMPLE_HIT;
+    }
+    atomic_store_explicit(&r->result, res, memory_order_release);
 }
 
-static void install_sampler(void) {
-    if (SIG.installed)
-        return;
+static void sampler_init(void) {
+    for (int i = 0; i < NMAILBOX; i++)
+        pthread_mutex_init(&MB[i].mu, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = sample_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGURG, &sa, NULL);
-    SIG.installed = true;
+}
+
+static int sample_result(sample_req *r) {
+    return atomic_load_explicit(&r->result, memory_order_acquire);
+}
+
+/* One signal round trip to w: SAMPLE_HIT (frames in r), _MISSED or
+ * _TIMEOUT. */
+static int sample_once(worker *w, sample_req *r) {
+    pthread_once(&sampler_once, sampler_init);
+    struct mailbox *mb = &MB[w->idx % NMAILBOX];
+    pthread_mutex_lock(&mb->mu);
+    atomic_store(&r->result, SAMPLE_PENDING);
+    atomic_store(&mb->req, r);
+    if (pthread_kill(w->thread, SIGURG) == 0) {
+        int64_t until = leash_now() + SAMPLE_TIMEOUT_NS;
+        while (sample_result(r) == SAMPLE_PENDING && leash_now() < until)
+            sched_yield();
+    }
+    if (atomic_exchange(&mb->req, NULL) != r) /* claimed: answered now */
+        while (sample_result(r) == SAMPLE_PENDING)
+            sched_yield();
+    int res = sample_result(r);
+    pthread_mutex_unlock(&mb->mu);
+    return res == SAMPLE_PENDING ? SAMPLE_TIMEOUT : res;
 }
 
 /* Samples the stack of g, running on worker w; 0 frames if it stopped
- * running meanwhile or did not answer within 100 ms. */
+ * running meanwhile (answered at once) or did not answer within 100 ms. */
 int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs, int max) {
-    pthread_mutex_lock(&SIG.mu);
-    install_sampler();
-    atomic_store(&SIG.done, 0);
-    atomic_store(&SIG.n, 0);
-    atomic_store(&SIG.target, g);
-    int n = 0;
-    if (pthread_kill(w->thread, SIGURG) == 0) {
-        int64_t until = leash_now() + 100000000;
-        while (!atomic_load_explicit(&SIG.done, memory_order_acquire) &&
-               leash_now() < until)
-            sched_yield();
-        if (atomic_load(&SIG.done)) {
-            n = atomic_load(&SIG.n);
-            if (n > max)
-                n = max;
-            memcpy(pcs, SIG.pcs, sizeof *pcs * (size_t)n);
-        }
-    }
-    atomic_store(&SIG.target, NULL);
-    pthread_mutex_unlock(&SIG.mu);
+    sample_req r = {.target = g};
+    if (sample_once(w, &r) != SAMPLE_HIT)
+        return 0;
+    int n = r.n < max ? r.n : max;
+    memcpy(pcs, r.pcs, sizeof *pcs * (size_t)n);
     return n;
 }
 
 /* ------------------------------------------------------- wait objects */
 
-static void capture_chan(dgor *d, leash_chan *c) {
-    d->has_chan = true;
-    slock_acquire(&c->lock);
+/* Copies c's state; c->lock held, or c pinned and its lock free. */
+static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.id = c->obj.id;
     d->chan.file = c->obj.file;
     d->chan.line = c->obj.line;
@@ -154,7 +196,8 @@ static void capture_chan(dgor *d, leash_chan *c) {
                    atomic_load(&c->obj.magic) != OBJ_MAGIC;
     d->chan.nsend = c->sendq.n; /* counts: O(1) per waiter, not O(queue) */
     d->chan.nrecv = c->recvq.n;
-    d->chan.refs = atomic_load(&c->obj.refs);
+    /* Less the dump's own pin, if any: the count the program holds. */
+    d->chan.refs = atomic_load(&c->obj.refs) - (d->chan_pin != NULL);
     d->chan.orphaned = c->orphaned;
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;
@@ -162,17 +205,53 @@ static void capture_chan(dgor *d, leash_chan *c) {
     d->chan.drop_pc = c->orphan_exit ? (uintptr_t)c->drop_pc : 0;
     d->chan.drop_by = c->drop_by;
     d->chan.borrowed = c->borrowed;
-    slock_release(&c->lock);
 }
 
-static void capture_wait_obj(dgor *d, leash_g *g) {
-    void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
+/* The channel a parked g waits on, found under g's shard lock. Its lock
+ * is not taken there: the channel path takes a shard lock under it
+ * (the orphan proof's coro_alive), so that would deadlock. The channel
+ * is pinned instead (R.lock, innermost, may be taken under a shard lock)
+ * and read by diag_capture once the shard lock is dropped. A channel
+ * already destroyed (a zombie, whose memory lasts while waiters remain)
+ * cannot be pinned: it is read at once if its lock is free -- trying
+ * never waits, so it cannot deadlock -- or left out. */
+static void note_chan(dgor *d, leash_chan *c) {
+    if (obj_try_pin(&c->obj)) {
+        d->chan_pin = &c->obj;
+        d->has_chan = true;
+        return;
+    }
+    for (int i = 0; i < 64; i++, cpu_relax())
+        if (slock_try(&c->lock)) {
+            d->has_chan = true;
+            read_chan_locked(d, c);
+            slock_release(&c->lock);
+            return;
+        }
+}
+
+/* Reads and unpins the channels note_chan pinned (no lock held). */
+static void read_pinned_chans(dsnap *snap) {
+    for (int i = 0; i < snap->n; i++) {
+        dgor *d = &snap->g[i];
+        lobj *o = d->chan_pin;
+        if (!o)
+            continue;
+        if (d->has_chan) {
+            leash_chan *c = (leash_chan *)o;
+            slock_acquire(&c->lock);
+            read_chan_locked(d, c);
+            slock_release(&c->lock);
+        }
+        d->chan_pin = NULL;
+        obj_unpin(o);
+    }
+}
+
+/* Everything but channels: read without locks (the owner words are
+ * atomics), under g's shard lock while g waits on them. */
+static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
     switch (d->reason) {
-    case WR_CHAN_SEND:
-    case WR_CHAN_RECV:
-        if (obj)
-            capture_chan(d, obj);
-        break;
     case WR_MUTEX: {
         leash_mutex *mu = obj;
         leash_g *owner = mu ? __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED)
@@ -218,6 +297,13 @@ static void capture_wait_obj(dgor *d, leash_g *g) {
 
 /* ------------------------------------------------------------ capture */
 
+static void set_wait_ns(dgor *d, leash_g *g, int64_t now) {
+    int64_t since = atomic_load_explicit(&g->wait_since, memory_order_relaxed);
+    d->wait_ns = d->state == G_WAITING && since ? now - since : -1;
+    if (d->wait_ns < 0 && d->state == G_WAITING)
+        d->wait_ns = 0;
+}
+
 static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     memset(d, 0, sizeof *d);
     d->id = g->id;
@@ -225,10 +311,7 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     d->scope = g->scope;
     d->state = atomic_load_explicit(&g->state, memory_order_acquire);
     d->reason = atomic_load_explicit(&g->wait_reason, memory_order_acquire);
-    int64_t since = atomic_load_explicit(&g->wait_since, memory_order_relaxed);
-    d->wait_ns = d->state == G_WAITING && since ? now - since : -1;
-    if (d->wait_ns < 0 && d->state == G_WAITING)
-        d->wait_ns = 0;
+    set_wait_ns(d, g, now);
     d->spawn_file = g->spawn_file;
     d->spawn_line = g->spawn_line;
     d->spawn_pc = (uintptr_t)g->spawn_pc;
@@ -241,6 +324,147 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     if (d->self) /* it is parked only to have this dump written */
         d->state = G_RUNNING;
     d->hog_since = atomic_load_explicit(&g->hog_since, memory_order_relaxed);
+}
+
+/* A g that has marked itself waiting runs on until its switch has
+ * saved its stack pointer (g->sp is stale until then): its worker still
+ * names it as current for most of that window. */
+static bool still_on_cpu(leash_g *g) {
+    worker *w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
+    return w && __atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g;
+}
+
+/* The stack and wait of g if it is parked (g's shard lock held: it
+ * cannot exit); false if it runs, or if every walk raced with a resume
+ * (nresume moved: it switches faster than a walk; the caller samples it
+ * by a signal then). The channel is pinned only once a walk held, and
+ * dropped from the record if g moved even then (the pin itself goes in
+ * read_pinned_chans: never under a shard lock, as dropping it may
+ * destroy the channel). */
+static bool capture_parked(dgor *d, leash_g *g, int64_t now) {
+    for (int tries = 0; tries < WALK_TRIES; tries++) {
+        uint32_t r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
+        int st = atomic_load_explicit(&g->state, memory_order_acquire);
+        if (st == G_RUNNING || still_on_cpu(g)) {
+            d->state = G_RUNNING;
+            return false;
+        }
+        d->state = d->self ? G_RUNNING : st;
+        d->reason = atomic_load(&g->wait_reason);
+        set_wait_ns(d, g, now);
+        d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
+        d->ctx_cancelled_at = 0;
+        void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
+        capture_wait_obj(d, g, obj);
+        if (st == G_WAITING && d->reason != WR_SELECT)
+            d->ctx_cancelled_at = ctx_cancelled_held(g); /* R.lock */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1) {
+            d->nframes = 0; /* torn: it ran meanwhile; try again */
+            continue;
+        }
+        if (obj && (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
+            note_chan(d, obj);
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
+                d->has_chan = false; /* moved on: the pin may be another's */
+        }
+        return true;
+    }
+    return false;
+}
+
+/* A coroutine found running on another worker: sampled by a signal after
+ * the shard walk, and found again by its registry slot if it stopped
+ * before the signal came. */
+typedef struct {
+    int idx;
+    leash_g *g;
+    int slot;
+    worker *w;
+} running_g;
+
+typedef struct {
+    dsnap *snap;
+    leash_g *self;
+    running_g running[64];
+    int nrunning;
+} capture_st;
+
+/* Copies g (its shard lock held) into a new record. */
+static void capture_one(capture_st *cs, leash_g *g) {
+    dsnap *snap = cs->snap;
+    dgor *d = &snap->g[snap->n++];
+    fill(d, g, snap->now, cs->self);
+    if (g == cs->self && g == sched_getg()) {
+        d->nframes = walk_frames(0, (uintptr_t)__builtin_frame_address(0),
+                                 (uintptr_t)g->stack->lo, (uintptr_t)g,
+                                 d->pcs, DIAG_MAX_FRAMES);
+        return;
+    }
+    if (capture_parked(d, g, snap->now))
+        return;
+    worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
+    if (cs->nrunning < 64 && gw)
+        cs->running[cs->nrunning++] =
+            (running_g){snap->n - 1, g, g->reg_slot, gw};
+}
+
+/* A running coroutine missed by its sample, looked up again: NULL if it
+ * is parked now (captured as such) or gone, else the worker it runs on
+ * (or ran on last, if no walk of it held). */
+static worker *recapture(capture_st *cs, running_g *rg) {
+    dgor *d = &cs->snap->g[rg->idx];
+    shard_t *sh = &G_shards[d->id % NSHARDS];
+    worker *w = NULL;
+    llock_acquire(&sh->lock);
+    leash_g *g = rg->slot < sh->nslots ? sh->slots[rg->slot] : NULL;
+    if (g == rg->g && g->id == d->id && !capture_parked(d, g, cs->snap->now))
+        w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
+    llock_release(&sh->lock);
+    return w;
+}
+
+/* Whether g stops being w's current coroutine within ns: one that parks
+ * at once (a channel hand-off) is then walked parked, with no signal --
+ * a signal waits for the worker thread to be on a CPU, milliseconds on a
+ * loaded machine. Reads only the worker, which outlives every g. */
+static bool switches_soon(worker *w, leash_g *g, int64_t ns) {
+    int64_t until = leash_now() + ns;
+    do {
+        if (__atomic_load_n(&w->cur, __ATOMIC_RELAXED) != g)
+            return true;
+        for (int i = 0; i < 64; i++)
+            cpu_relax();
+    } while (leash_now() < until);
+    return false;
+}
+
+static void capture_running(capture_st *cs, running_g *rg) {
+    dgor *d = &cs->snap->g[rg->idx];
+    for (int tries = 0; tries < SAMPLE_TRIES && rg->w; tries++) {
+        /* Every other try, a signal at once: a coroutine that switches
+         * faster than a walk is caught running. */
+        if (tries % 2 == 0 && switches_soon(rg->w, rg->g, SWITCH_WAIT_NS)) {
+            rg->w = recapture(cs, rg);
+            continue;
+        }
+        sample_req r = {.target = rg->g};
+        int res = sample_once(rg->w, &r);
+        if (res == SAMPLE_HIT) {
+            d->state = G_RUNNING;
+            d->nframes = r.n;
+            memcpy(d->pcs, r.pcs, sizeof *d->pcs * (size_t)r.n);
+            /* The interrupted pc is exact; every consumer treats pcs as
+             * return addresses (looking up pc-1, as Go does): pc+1. */
+            if (d->nframes > 0)
+                d->pcs[0]++;
+            return;
+        }
+        if (res == SAMPLE_TIMEOUT)
+            return;
+        rg->w = recapture(cs, rg);
+    }
 }
 
 int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
@@ -257,6 +481,9 @@ int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
     return 0;
 }
 
+/* Lock order: under a shard lock only the g's own fields are copied (and
+ * R.lock taken: pins, held contexts); channels are read after it is
+ * dropped (note_chan), running coroutines sampled after it too. */
 int diag_capture(dsnap *snap, leash_g *self) {
     if (fork_refuse("a leash diagnostic"))
         return LEASH_EINVAL;
@@ -266,11 +493,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
     snap->g = lmalloc(sizeof *snap->g * cap);
     if (!snap->g)
         return LEASH_ENOMEM;
-    /* Running coroutines on other workers are sampled after the walk,
-     * outside the shard locks (the signal handler takes none, but the
-     * wait must not hold up spawns and exits). */
-    struct { int idx; leash_g *g; worker *w; } running[64];
-    int nrunning = 0;
+    capture_st cs = {.snap = snap, .self = self};
     for (int s = 0; s < NSHARDS; s++) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
@@ -283,53 +506,13 @@ int diag_capture(dsnap *snap, leash_g *self) {
                 snap->g = v;
                 cap = ncap;
             }
-            dgor *d = &snap->g[snap->n++];
-            fill(d, g, snap->now, self);
-            if (g == self && g == sched_getg()) {
-                d->nframes = walk_frames(
-                    0, (uintptr_t)__builtin_frame_address(0),
-                    (uintptr_t)g->stack->lo, (uintptr_t)g, d->pcs,
-                    DIAG_MAX_FRAMES);
-                continue;
-            }
-            for (int tries = 0; tries < 4; tries++) {
-                uint32_t r1 = atomic_load_explicit(&g->nresume,
-                                                   memory_order_acquire);
-                int st = atomic_load_explicit(&g->state, memory_order_acquire);
-                if (st == G_RUNNING) {
-                    worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
-                    if (nrunning < 64 && gw)
-                        running[nrunning++] = (typeof(running[0])){
-                            snap->n - 1, g, gw};
-                    break;
-                }
-                int reason = atomic_load(&g->wait_reason);
-                d->state = d->self ? G_RUNNING : st;
-                d->reason = reason;
-                d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
-                capture_wait_obj(d, g);
-                if (st == G_WAITING && reason != WR_SELECT)
-                    d->ctx_cancelled_at = ctx_cancelled_held(g);
-                atomic_thread_fence(memory_order_acquire);
-                if (atomic_load_explicit(&g->nresume, memory_order_relaxed) ==
-                    r1)
-                    break;
-                d->nframes = 0; /* torn: it ran meanwhile; try again */
-                d->has_chan = false;
-            }
+            capture_one(&cs, g);
         }
         llock_release(&sh->lock);
     }
-    for (int i = 0; i < nrunning; i++) {
-        dgor *d = &snap->g[running[i].idx];
-        d->state = G_RUNNING;
-        d->nframes = diag_sample_running(running[i].w, running[i].g, d->pcs,
-                                    DIAG_MAX_FRAMES);
-        /* The interrupted pc is exact; every consumer treats pcs as return
-         * addresses (looking up pc-1, as Go does), so store pc+1. */
-        if (d->nframes > 0)
-            d->pcs[0]++;
-    }
+    for (int i = 0; i < cs.nrunning; i++)
+        capture_running(&cs, &cs.running[i]);
+    read_pinned_chans(snap);
     diag_snap_sort(snap);
     return 0;
 }

@@ -44,6 +44,7 @@ typedef struct dgor {
                                      * interrupted leaf: its pc + 1) */
     /* What it waits on. */
     bool has_chan;
+    lobj *chan_pin;     /* capture.c: pinned until read (NULL after) */
     struct {
         int64_t id;
         const char *file;

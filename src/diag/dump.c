@@ -14,6 +14,7 @@
  * frames above it and the coroutine entry frames below the user's.
  */
 #include "diag.h"
+#include "quote.h"
 
 #include <inttypes.h>
 
@@ -316,10 +317,13 @@ static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
                 }
                 ord[j] = k;
             }
-            fprintf(out, "# labels: {");
-            for (int k = 0; k < d->nlabels; k++)
-                fprintf(out, "%s\"%s\":\"%s\"", k ? ", " : "",
-                        d->label_key[ord[k]], d->label_val[ord[k]]);
+            fprintf(out, "# labels: {"); /* Go: %q:%q */
+            for (int k = 0; k < d->nlabels; k++) {
+                fputs(k ? ", " : "", out);
+                quote_go(out, d->label_key[ord[k]]);
+                fputc(':', out);
+                quote_go(out, d->label_val[ord[k]]);
+            }
             fprintf(out, "}\n");
         }
         for (int k = 0; k < gs[i].n; k++) {
@@ -466,8 +470,10 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
         if (sel && !sel[i])
             continue;
         fprintf(out, "goroutine %" PRId64, d->id);
-        if (d->name[0])
-            fprintf(out, " \"%s\"", d->name);
+        if (d->name[0]) {
+            fputc(' ', out);
+            quote_go(out, d->name);
+        }
         fprintf(out, " [%s", state_str(d));
         if (d->state == G_WAITING) {
             char dur[48];
@@ -491,8 +497,12 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
         }
         if (d->nlabels) {
             fprintf(out, "    labels:");
-            for (int k = 0; k < d->nlabels; k++)
-                fprintf(out, " %s=%s", d->label_key[k], d->label_val[k]);
+            for (int k = 0; k < d->nlabels; k++) {
+                fputc(' ', out);
+                quote_token(out, d->label_key[k]);
+                fputc('=', out);
+                quote_token(out, d->label_val[k]);
+            }
             fputc('\n', out);
         }
         print_wait_obj(out, d);
@@ -529,23 +539,6 @@ void diag_print_leash(FILE *out, const dsnap *s, const bool *sel) {
 
 /* ------------------------------------------------------ leash: JSON */
 
-static void json_str(FILE *out, const char *s) {
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
 
 /* The release that orphaned d's channel, inside its wait_obj. */
 static void json_orphan(FILE *out, const dgor *d) {
@@ -556,17 +549,17 @@ static void json_orphan(FILE *out, const dgor *d) {
     fprintf(out, ",\"orphaned_by\":{\"goroutine\":%" PRId64
                  ",\"at_exit\":%s,\"func\":",
             d->chan.orphan_by, d->chan.orphan_exit ? "true" : "false");
-    json_str(out, d->chan.orphan_pc ? sy.func : NULL);
+    quote_json(out, d->chan.orphan_pc ? sy.func : NULL);
     fprintf(out, ",\"file\":");
-    json_str(out, sy.file);
+    quote_json(out, sy.file);
     fprintf(out, ",\"line\":%d", sy.line);
     if (d->chan.orphan_exit && d->chan.drop_pc) {
         sym_lookup(d->chan.drop_pc, true, &sy);
         fprintf(out, ",\"after_release\":{\"goroutine\":%" PRId64 ",\"func\":",
                 d->chan.drop_by);
-        json_str(out, sy.func);
+        quote_json(out, sy.func);
         fprintf(out, ",\"file\":");
-        json_str(out, sy.file);
+        quote_json(out, sy.file);
         fprintf(out, ",\"line\":%d}", sy.line);
     }
     fputc('}', out);
@@ -602,25 +595,25 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
         fprintf(out, "%s\n{\"id\":%" PRId64 ",\"parent\":%" PRId64 ",\"name\":",
                 firstg ? "" : ",", d->id, d->parent_id);
         firstg = false;
-        json_str(out, d->name);
+        quote_json(out, d->name);
         fprintf(out, ",\"state\":\"%s\",\"labels\":{", state_key(d));
         for (int k = 0; k < d->nlabels; k++) {
             if (k)
                 fputc(',', out);
-            json_str(out, d->label_key[k]);
+            quote_json(out, d->label_key[k]);
             fputc(':', out);
-            json_str(out, d->label_val[k]);
+            quote_json(out, d->label_val[k]);
         }
         fputc('}', out);
         if (d->state == G_WAITING) {
             fprintf(out, ",\"wait_reason\":");
-            json_str(out, wait_reason_str(d->reason));
+            quote_json(out, wait_reason_str(d->reason));
             fprintf(out, ",\"wait_ns\":%" PRId64, d->wait_ns);
         }
         fprintf(out, ",\"leak\":");
-        json_str(out, leak_key(d->leak));
+        quote_json(out, leak_key(d->leak));
         fprintf(out, ",\"suspect\":");
-        json_str(out, d->suspect == SUSPECT_HOG ? "hog"
+        quote_json(out, d->suspect == SUSPECT_HOG ? "hog"
                       : d->suspect == SUSPECT_IO_NO_DEADLINE ? "io_no_deadline"
                       : d->suspect == SUSPECT_CANCELED_BLOCKED
                           ? "canceled_blocked"
@@ -628,10 +621,10 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
         dsym sy;
         sym_lookup(d->spawn_pc, true, &sy);
         fprintf(out, ",\"spawn\":{\"file\":");
-        json_str(out, d->spawn_file ? d->spawn_file : sy.file);
+        quote_json(out, d->spawn_file ? d->spawn_file : sy.file);
         fprintf(out, ",\"line\":%d,\"func\":",
                 d->spawn_file ? d->spawn_line : sy.line);
-        json_str(out, sy.func);
+        quote_json(out, sy.func);
         fputc('}', out);
         if (d->has_chan)
             fprintf(out,
@@ -643,7 +636,7 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
                     d->chan.nrecv, d->chan.closed ? "true" : "false",
                     d->chan.dead ? "true" : "false", d->chan.refs,
                     d->chan.line),
-                json_str(out, d->chan.file), json_orphan(out, d),
+                quote_json(out, d->chan.file), json_orphan(out, d),
                 fputc('}', out);
         else if (d->reason == WR_MUTEX && d->state == G_WAITING)
             fprintf(out, ",\"wait_obj\":{\"kind\":\"mutex\",\"owner\":%" PRId64
@@ -657,9 +650,9 @@ static void dump_json(FILE *out, const dsnap *s, const bool *sel) {
                 dpos p = dsym_level(&sy, v);
                 fprintf(out, "%s{\"pc\":\"0x%" PRIxPTR "\",\"func\":",
                         k || v ? "," : "", d->pcs[first + k]);
-                json_str(out, p.func);
+                quote_json(out, p.func);
                 fprintf(out, ",\"file\":");
-                json_str(out, p.file);
+                quote_json(out, p.file);
                 fprintf(out, ",\"line\":%d", p.line);
                 if (v < nv - 1)
                     fprintf(out, ",\"inlined\":true");

@@ -9,10 +9,14 @@
  *   /metrics                          Prometheus text format 0.0.4
  *
  * One coroutine ("leash/http") accepts; each connection gets its own
- * ("leash/http-conn"), at most MAX_CONNS at once (more are closed at
- * once). A connection carries one request: the head (request line and
- * headers, at most HTTP_MAX_HEAD bytes) must arrive within
- * LEASH_DEBUG_TIMEOUT_MS (default 5000) or the answer is 408; a malformed
+ * ("leash/http-conn"), at most LEASH_DEBUG_MAX_CONNS at once (default
+ * 32). Slow clients must not starve real ones (slowloris): at the cap,
+ * the connection that has waited longest for its request head is closed
+ * to make room (one being answered is never cut); if every connection
+ * is being answered, the new one is closed at once. A connection carries
+ * one request: the head (request line and headers, at most HTTP_MAX_HEAD
+ * bytes) must arrive within LEASH_DEBUG_HEADER_TIMEOUT_MS (default 5000;
+ * LEASH_DEBUG_TIMEOUT_MS is its older name) or the answer is 408; a malformed
  * head gets 400 (413 too large, 414 target too long, 505 other version),
  * an unknown path 404, a method other than GET or HEAD 405. Every answer
  * carries `Connection: close`; the connection is then closed (after
@@ -39,7 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_CONNS 32
+#define MAX_CONNS_DEFAULT 32
 #define WRITE_TIMEOUT_NS (30 * INT64_C(1000000000))
 #define ACCEPT_SLICE_NS (3600 * INT64_C(1000000000))
 
@@ -49,11 +53,18 @@
 typedef struct server {
     int fd;
     bool allow_remote;
+    int max_conns;
     struct server *next;
 } server;
 
+/* reg_lock guards the list and `reading`: a connection is evicted only
+ * while it still waits for its head, and its fd stays open while it is
+ * listed (conn_free comes before the close). */
 typedef struct conn_state {
     struct conn_state *next, *prev;
+    int fd;
+    int64_t since;  /* accepted at (leash_now) */
+    bool reading;   /* still waiting for its request head */
     http_request req;
     char buf[HTTP_MAX_HEAD];
 } conn_state;
@@ -74,10 +85,13 @@ static void server_free(server *sv) {
     free(sv);
 }
 
-static conn_state *conn_new(void) {
+static conn_state *conn_new(int fd) {
     conn_state *c = malloc(sizeof *c);
     if (!c)
         return NULL;
+    c->fd = fd;
+    c->since = leash_now();
+    c->reading = true;
     llock_acquire(&reg_lock);
     c->prev = NULL;
     c->next = conns;
@@ -100,6 +114,30 @@ static void conn_free(conn_state *c) {
         c->next->prev = c->prev;
     llock_release(&reg_lock);
     free(c);
+}
+
+/* The head has arrived: from now on the connection is not evictable. */
+static void conn_head_done(conn_state *c) {
+    llock_acquire(&reg_lock);
+    c->reading = false;
+    llock_release(&reg_lock);
+}
+
+/* Makes room at the cap: shuts down the connection that has waited
+ * longest for its head (its read then ends at once, and it leaves);
+ * false if every connection is being answered. */
+static bool conn_evict_slowest(void) {
+    llock_acquire(&reg_lock);
+    conn_state *victim = NULL;
+    for (conn_state *c = conns; c; c = c->next)
+        if (c->reading && (!victim || c->since < victim->since))
+            victim = c;
+    if (victim) {
+        victim->reading = false; /* evicted once */
+        shutdown(victim->fd, SHUT_RDWR);
+    }
+    llock_release(&reg_lock);
+    return victim != NULL;
 }
 
 static bool env_flag(const char *name) {
@@ -418,8 +456,10 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
 /* ------------------------------------------------------------ connections */
 
 static int64_t read_timeout_ns(void) {
-    return (int64_t)env_u64("LEASH_DEBUG_TIMEOUT_MS", 5000, 1, 3600000) *
-           1000000;
+    const char *name = getenv("LEASH_DEBUG_HEADER_TIMEOUT_MS")
+                           ? "LEASH_DEBUG_HEADER_TIMEOUT_MS"
+                           : "LEASH_DEBUG_TIMEOUT_MS";
+    return (int64_t)env_u64(name, 5000, 1, 3600000) * 1000000;
 }
 
 /* After answering: stop sending, and read (bounded) until the client
@@ -444,7 +484,7 @@ static void serve_conn(void *p) {
     conn_arg a = *(conn_arg *)p;
     free(p);
     leash_set_name("leash/http-conn");
-    conn_state *st = conn_new();
+    conn_state *st = conn_new(a.fd);
     conn c = {.fd = a.fd, .deadline = leash_now() + read_timeout_ns()};
     if (!st) {
         respond_error(&c, 503, "out of memory");
@@ -469,6 +509,7 @@ static void serve_conn(void *p) {
         if (rc != 0)
             break;
     }
+    conn_head_done(st);
     c.deadline = leash_now() + WRITE_TIMEOUT_NS;
     if (rc < 0)
         respond_error(&c, -rc, rc == -413 ? "request head too large"
@@ -501,9 +542,15 @@ static void accept_loop(void *p) {
             continue;
         }
         conn_arg *a = malloc(sizeof *a);
-        if (!a || atomic_fetch_add(&active_conns, 1) >= MAX_CONNS) {
-            if (a)
-                atomic_fetch_sub(&active_conns, 1);
+        if (!a) {
+            close(c);
+            continue;
+        }
+        /* At the cap, an evicted connection leaves within moments: the
+         * new one may run alongside it meanwhile. */
+        if (atomic_fetch_add(&active_conns, 1) >= sv->max_conns &&
+            !conn_evict_slowest()) {
+            atomic_fetch_sub(&active_conns, 1);
             free(a);
             close(c);
             continue;
@@ -537,7 +584,9 @@ int leash_debug_listen(const char *addr) {
         return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+    /* A deep backlog: a burst of clients waits to be accepted (and
+     * evicted, if slow) rather than being refused by the kernel. */
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
         rc = -errno;
         close(fd);
         return rc;
@@ -557,7 +606,10 @@ int leash_debug_listen(const char *addr) {
         close(fd);
         return LEASH_ENOMEM;
     }
-    *sv = (server){fd, allow_remote, NULL};
+    *sv = (server){fd, allow_remote,
+                   (int)env_u64("LEASH_DEBUG_MAX_CONNS", MAX_CONNS_DEFAULT, 1,
+                                65536),
+                   NULL};
     llock_acquire(&reg_lock);
     sv->next = servers;
     servers = sv;

@@ -177,12 +177,32 @@ static void add_frame(dump *d, grec *r, const char *func, const char *loc) {
     r->nframes++;
 }
 
+/* Past a Go-quoted string at p (leash writes names with %q): what
+ * follows its closing quote, or p if it does not start one. A name may
+ * hold brackets: they must not be taken for the state's. */
+static char *skip_quoted(char *p) {
+    if (*p != '"')
+        return p;
+    for (char *q = p + 1; *q; q++) {
+        if (*q == '\\' && q[1])
+            q++;
+        else if (*q == '"')
+            return q + 1;
+    }
+    return p;
+}
+
 /* "goroutine 18 [chan send]:" (optionally `"name"`, gp=/m= fields, and a
  * leash "LEAKED (...)"/"SUSPECT (...)" tail). */
 static bool parse_header(char *l, dump *d) {
     if (strncmp(l, "goroutine ", 10) || l[10] < '0' || l[10] > '9')
         return false;
-    char *lb = strchr(l, '['), *rb = lb ? strstr(lb, "]:") : NULL;
+    char *name = l + 10;
+    while (*name >= '0' && *name <= '9')
+        name++;
+    while (*name == ' ')
+        name++;
+    char *lb = strchr(skip_quoted(name), '['), *rb = lb ? strstr(lb, "]:") : NULL;
     if (!lb || !rb)
         return false;
     grec *r = new_rec(d);
@@ -430,10 +450,11 @@ static void print_text(const char *src, dump *d, group *gs, int ng,
            total, ng);
     printf("By state:\n");
     for (int i = 0; i < nst; i++)
-        printf("  %8lld  %s\n", st[i].n, st[i].a);
+        printf("  %8lld  %s\n", st[i].n, cli_cell(st[i].a));
     printf("\nBy creator:\n");
     for (int i = 0; i < ncr; i++)
-        printf("  %8lld  %s  %s\n", cr[i].n, cr[i].a, cr[i].b);
+        printf("  %8lld  %s  %s\n", cr[i].n, cli_cell(cr[i].a),
+               cli_cell(cr[i].b));
     printf("\nFlags: %d leak(s), %d suspect(s)\n", leaks, suspects);
     for (int i = 0; i < ng; i++) {
         group *g = &gs[i];
@@ -443,24 +464,24 @@ static void print_text(const char *src, dump *d, group *gs, int ng,
         const char *top_f = r->nframes ? d->f[r->first_frame].func : "?";
         const char *top_l = r->nframes ? d->f[r->first_frame].loc : "?";
         printf("  %-8s %lld x [%s] in %s (%s): %s\n",
-               g->leak ? "LEAK" : "SUSPECT", g->count, r->state, top_f, top_l,
-               g->why);
+               g->leak ? "LEAK" : "SUSPECT", g->count, cli_cell(r->state),
+               cli_cell(top_f), cli_cell(top_l), cli_cell(g->why));
     }
     printf("\nGroups (identical state and stack, most first):\n");
     for (int i = 0; i < ng && (top == 0 || i < top); i++) {
         group *g = &gs[i];
         const grec *r = &d->r[g->first];
-        printf("\n%lld goroutine(s) [%s", g->count, r->state);
+        printf("\n%lld goroutine(s) [%s", g->count, cli_cell(r->state));
         if (g->max_minutes >= 0)
             printf(", up to %.1f minutes", g->max_minutes);
         printf("]%s%s\n", g->leak ? "  LEAK: " : g->suspect ? "  SUSPECT: " : "",
-               g->why);
+               g->why[0] ? cli_cell(g->why) : "");
         for (int k = 0; k < r->nframes; k++)
-            printf("    %s\n        %s\n", d->f[r->first_frame + k].func,
-                   d->f[r->first_frame + k].loc);
+            printf("    %s\n        %s\n", cli_cell(d->f[r->first_frame + k].func),
+                   cli_cell(d->f[r->first_frame + k].loc));
         if (r->creator)
-            printf("    created by %s\n        %s\n", r->creator,
-                   r->creator_loc ? r->creator_loc : "?");
+            printf("    created by %s\n        %s\n", cli_cell(r->creator),
+                   cli_cell(r->creator_loc));
     }
     if (top && ng > top)
         printf("\n... %d more group(s) (--top 0 shows all)\n", ng - (int)top);

@@ -34,8 +34,12 @@ enum {
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a PID argument: > 0, or -1 after printing why. */
 pid_t cli_pid(const char *s);
-/* A JSON string literal of s on out. */
+/* A JSON string literal of s on out (diag/quote.c's writer). */
 void cli_json_str(FILE *out, const char *s);
+/* s as a table cell or a field of a line of text: itself when every
+ * character is printable, else Go-quoted (a name or a dump's text cannot
+ * start a line or send a terminal escape). Valid until 8 more calls. */
+const char *cli_cell(const char *s);
 /* A command's parsed arguments: set[k] tells whether known[k] was given,
  * val[k] its value (for an entry ending in '='), pid the PID if wanted. */
 #define CLI_MAX_OPTS 8

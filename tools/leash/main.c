@@ -3,6 +3,7 @@
  * and at goroutine dumps. See docs/CLI.md.
  */
 #include "cli.h"
+#include "diag/quote.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -110,22 +111,15 @@ pid_t cli_pid(const char *s) {
     return (pid_t)v;
 }
 
-void cli_json_str(FILE *out, const char *s) {
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", out);
-        else if (c == '\t')
-            fputs("\\t", out);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
+/* The one JSON string writer, shared with the library (diag/quote.c);
+ * the CLI writes "" for a missing string. */
+void cli_json_str(FILE *out, const char *s) { quote_json(out, s ? s : ""); }
+
+const char *cli_cell(const char *s) {
+    static char ring[8][1024];
+    static unsigned next;
+    char *b = ring[next++ % 8];
+    return quote_cell(b, sizeof ring[0], s ? s : "?");
 }
 
 bool cli_is_help(const char *a) {

@@ -86,7 +86,7 @@ int cmd_ps(int argc, char **argv) {
             if (!kv_get(rows[i].info, "name", name, sizeof name))
                 snprintf(name, sizeof name, "?");
             printf("%-8d %-8lld %-20s %11lld %7lld\n", rows[i].pid,
-                   kv_num(rows[i].info, "ppid", 0), name,
+                   kv_num(rows[i].info, "ppid", 0), cli_cell(name),
                    kv_num(rows[i].info, "coroutines", 0),
                    kv_num(rows[i].info, "leaked", 0));
         }
@@ -193,7 +193,7 @@ int cmd_stats(int argc, char **argv) {
     human_bytes(rss, sizeof rss, kv_num(b, "rss_bytes", -1));
     printf("pid:            %lld\n", kv_num(b, "pid", 0));
     printf("ppid:           %lld\n", kv_num(b, "ppid", 0));
-    printf("name:           %s\n", name);
+    printf("name:           %s\n", cli_cell(name));
     printf("leash version:  %s\n", ver);
     printf("coroutines:     %lld (running %lld, runnable %lld, waiting %lld)\n",
            kv_num(b, "coroutines", 0), kv_num(b, "running", 0),

@@ -147,7 +147,8 @@ static void draw(FILE *o, bool tty, pid_t pid, const char *stats, row *rows,
         fmt_wait(w, sizeof w, rows[i].max_wait_ms);
         snprintf(line, sizeof line, "%7lld %6lld %5lld %9s  %-24.24s %-20.20s %s",
                  rows[i].count, rows[i].leaked, rows[i].suspects, w,
-                 rows[i].state, rows[i].func, short_site(rows[i].site));
+                 cli_cell(rows[i].state), cli_cell(rows[i].func),
+                 cli_cell(short_site(rows[i].site)));
         bool red = tty && rows[i].leaked;
         fprintf(o, "%s%.*s%s\n", red ? "\033[31m" : "", cols, line,
                 red ? "\033[0m" : "");
