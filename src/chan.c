@@ -140,7 +140,8 @@ static bool borrowers_gone(leash_chan *c) {
 }
 
 /* Decides the proof with c->lock held; true the first time it holds. */
-bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
+bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
+                  const leash_g *returning) {
     if (c->orphaned || c->closed || c->nwaiters == 0)
         return false;
     /* More holders than waiters: one of them is not waiting here. This
@@ -153,7 +154,8 @@ bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     /* Released entirely (a zombie): every operation on it is now
      * LEASH_EINVAL, for borrowers too, so nobody can complete a wait. */
     if (!c->zombie && (!obj_all_holders(&c->obj, holder_is_stuck, c) ||
-                       !borrowers_gone(c) || !chan_nobody_else_can_act(c)))
+                       !borrowers_gone(c) ||
+                       !chan_nobody_else_can_act(c, returning)))
         return false;
     c->orphaned = true;
     chan_mark_stranded(c);
@@ -179,7 +181,9 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
         if (g && g->id == by)
             chan_note_renounce(c, g);
     }
-    bool proved = orphan_prove(c, pc, by, at_exit);
+    /* A holder returning is past its last use of c: the walk skips it. */
+    bool proved = orphan_prove(c, pc, by, at_exit,
+                               at_exit ? sched_getg() : NULL);
     slock_release(&c->lock);
     if (proved)
         orphan_queue(c);
@@ -192,7 +196,8 @@ static inline void orphan_check_park(leash_chan *c) {
         return;
     if (c->orphaned) /* one more coroutine stuck on it for good */
         chan_mark_stranded(c);
-    else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit))
+    else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
+                          NULL))
         orphan_queue(c);
 }
 
@@ -233,7 +238,8 @@ static void chan_destroy(lobj *o) {
     slock_acquire(&c->lock);
     if (c->nwaiters > 0) {
         c->zombie = true; /* freed by its last waiter */
-        bool proved = orphan_prove(c, o->release_pc, o->release_by, false);
+        bool proved = orphan_prove(c, o->release_pc, o->release_by, false,
+                                   NULL);
         slock_release(&c->lock);
         if (proved)
             orphan_queue(c);

@@ -696,13 +696,18 @@ INTERNAL void chan_after_release(leash_chan *c, void *pc, int64_t by,
                                  bool at_exit);
 enum { ORPHANS_RECORD, ORPHANS_REPORT, ORPHANS_WAKE, ORPHANS_ABORT };
 INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
-INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit);
+/* returning: a coroutine whose own return made the release (it will
+ * not act again), or NULL. */
+INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
+                           const leash_g *returning);
 /* diag/borrowers.c, c->lock held: g released its reference to c (it and
  * what it starts from now on renounce c); whether no live coroutine other
- * than those stuck on c, stuck forever or renounced could still use c;
+ * than those stuck on c, stuck forever, renounced or returning (its
+ * function has returned) could still use c;
  * marking c's plain waiters stranded once c is proven. */
 INTERNAL void chan_note_renounce(leash_chan *c, leash_g *g);
-INTERNAL bool chan_nobody_else_can_act(leash_chan *c);
+INTERNAL bool chan_nobody_else_can_act(leash_chan *c,
+                                       const leash_g *returning);
 INTERNAL void chan_mark_stranded(leash_chan *c);
 INTERNAL bool chan_waits_plainly(leash_chan *c, leash_g *g);
 /* Hands a freshly orphaned channel to sysmon, which acts on the policy

@@ -16,7 +16,9 @@
  *     and holds none now, or it was started by such a coroutine after
  *     that release. A release says "I am done with it": after it neither
  *     the releaser nor what it starts from then on use c again;
- *   - the runtime's own (g->system): it uses no user channel.
+ *   - the runtime's own (g->system): it uses no user channel;
+ *   - returning: its function has returned, and its exit releasing its
+ *     references is what runs the proof.
  * Anything else (running, runnable, asleep, in I/O, in a select, on a
  * mutex or another channel) could still reach c through memory leash
  * does not see, so the proof is not made: the coroutines stay suspects
@@ -135,7 +137,7 @@ static bool inert_for(const renounce_check *rc, leash_g *g, leash_g *self,
     return renounced(rc, g) || stuck_forever(g, wake);
 }
 
-bool chan_nobody_else_can_act(leash_chan *c) {
+bool chan_nobody_else_can_act(leash_chan *c, const leash_g *returning) {
     renounce_check rc = {.c = c, .valid = {true, true, true, true}};
     obj_all_holders(&c->obj, clear_holding, &rc);
     leash_g *self = sched_getg();
@@ -145,7 +147,7 @@ bool chan_nobody_else_can_act(leash_chan *c) {
         bool ok = true;
         llock_acquire(&sh->lock);
         SHARD_FOR_EACH(sh, g) {
-            if (!(ok = inert_for(&rc, g, self, wake)))
+            if (g != returning && !(ok = inert_for(&rc, g, self, wake)))
                 break;
         }
         llock_release(&sh->lock);
