@@ -463,6 +463,7 @@ API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 static inline __attribute__((always_inline)) int
 chan_recv(leash_chan *c, void *out, bool block) {
     leash_g *self = sched_getg();
+    g_note_recv(self);
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);

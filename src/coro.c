@@ -119,8 +119,6 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     g->spawn_line = line;
     g->spawn_pc = spawn_pc;
     g->parent_id = parent ? parent->id : 0;
-    if (parent) /* spawn order: the orphan proof's borrower rule */
-        g->spawn_seq = ++parent->nspawned;
     g->scope = parent ? parent->scope : 0;
     if (parent && !parent->foreign && atomic_load(&parent->system))
         atomic_store_explicit(&g->system, true, memory_order_relaxed);

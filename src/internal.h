@@ -294,14 +294,11 @@ struct leash_g {
      * borrower check on every channel operation; obj.c invalidates). */
     lobj *_Atomic held[4];
     unsigned held_next;
-    /* Spawn order, for the orphan proof's borrower rule (diag/borrowers.c):
-     * how many coroutines this g has started, and its own number among
-     * its parent's (1 = the first). Written by the spawning g only. */
-    uint64_t nspawned;
-    uint64_t spawn_seq;
     /* Set (nresume << 1 | 1) while it waits plainly on a channel proven
      * orphaned; stale as soon as it resumes (nresume moves on). */
     _Atomic uint64_t stranded;
+    /* Receives (and selects) it has started: g_note_recv. */
+    _Atomic uint64_t nrecv;
 
     /* Not zeroed at spawn (G_ZEROED_SIZE): read only below a count or,
      * for the name, up to its NUL, which spawn writes. */
@@ -491,6 +488,22 @@ static inline void g_wait_end(leash_g *g) {
 #endif
 }
 
+/* Counts a receive (or select) the current g starts, before it locks a
+ * channel: a coroutine that renounced a channel may be given it back in
+ * a message, and the orphan proof, reading this after taking that
+ * channel's lock, sees it (diag/borrowers.c). Only g writes it. */
+static inline void g_note_recv(leash_g *g) {
+#if LEASH_TRACKING
+    if (g)
+        atomic_store_explicit(
+            &g->nrecv,
+            atomic_load_explicit(&g->nrecv, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+#else
+    (void)g;
+#endif
+}
+
 /* ------------------------------------------------------------- coro.c */
 /* The registry of live coroutines, in shards by id. Each shard is an
  * array of slots (a g knows its slot): an exit clears its slot and frees
@@ -665,8 +678,8 @@ struct leash_chan {
     void *drop_pc;      /* the latest explicit leash_release leaving holders */
     int64_t drop_by;    /* (a return may come after it and make the proof) */
     /* Coroutines that released their own reference (not by returning):
-     * they and what they start afterwards no longer use it (borrowers.c). */
-    struct { int64_t id; uint64_t seq; } renounced[4];
+     * they no longer use it (diag/borrowers.c). */
+    struct { int64_t id; uint64_t nrecv; } renounced[4];
     int nrenounced;
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
@@ -700,8 +713,8 @@ INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
  * not act again), or NULL. */
 INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
                            const leash_g *returning);
-/* diag/borrowers.c, c->lock held: g released its reference to c (it and
- * what it starts from now on renounce c); whether no live coroutine other
+/* diag/borrowers.c, c->lock held: g released its reference to c (it
+ * renounces c); whether no live coroutine other
  * than those stuck on c, stuck forever, renounced or returning (its
  * function has returned) could still use c;
  * marking c's plain waiters stranded once c is proven. */

@@ -54,3 +54,11 @@ Test(falseproof, table_of_channels_found_later, .timeout = 60) {
 Test(falseproof, lender_releases_while_its_borrower_sleeps, .timeout = 60) {
     run_pattern("lender");
 }
+Test(falseproof, request_served_by_one_started_after_the_release,
+     .timeout = 60) {
+    run_pattern("late-reply");
+}
+Test(falseproof, releaser_given_the_channel_back_in_a_message,
+     .timeout = 60) {
+    run_pattern("back");
+}

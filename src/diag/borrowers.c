@@ -12,10 +12,10 @@
  *   - stuck forever: blocked on a nil channel or a select with no case,
  *     or waiting plainly on a channel already proven orphaned (unless
  *     LEASH_ORPHANS=wake, which wakes those);
- *   - renounced: it released its own reference to c (not by returning)
- *     and holds none now, or it was started by such a coroutine after
- *     that release. A release says "I am done with it": after it neither
- *     the releaser nor what it starts from then on use c again;
+ *   - renounced: it released its own reference to c (not by returning),
+ *     holds none now and has received nothing since. A release says "I
+ *     am done with it": the releaser does not use its pointer again,
+ *     unless a message brings c back (hence the receive count);
  *   - the runtime's own (g->system): it uses no user channel;
  *   - returning: its function has returned, and its exit releasing its
  *     references is what runs the proof.
@@ -23,6 +23,13 @@
  * mutex or another channel) could still reach c through memory leash
  * does not see, so the proof is not made: the coroutines stay suspects
  * (the exit check and leash_leak_verify still report them).
+ *
+ * What is not alive yet can only be started by a renouncer (or a plain
+ * thread): the contract is that those get c only in a message. So c must
+ * not sit in any channel's buffer either (a message in flight, say a
+ * request carrying its reply channel, that a server started later will
+ * receive). Messages handed over directly are in their sender's hands,
+ * and a sender able to act is already counted.
  *
  * This runs only when everything cheaper already says "proven" (all
  * holders blocked on c, no borrower alive), so it costs nothing on the
@@ -34,7 +41,7 @@
 #include "diag.h"
 
 /* A renounce entry counts only while its coroutine holds no reference:
- * one that took a reference again may lend c to what it starts. */
+ * one that took a reference again is a holder like any other. */
 typedef struct {
     leash_chan *c;
     bool valid[4];
@@ -62,21 +69,16 @@ void chan_note_renounce(leash_chan *c, leash_g *g) {
             slot = i;
     if (slot < 0)
         return; /* not remembered: it counts as a possible user */
-    /* The latest release: what it started while it held c may borrow. */
     c->renounced[slot].id = g->id;
-    c->renounced[slot].seq = g->nspawned;
+    c->renounced[slot].nrecv =
+        atomic_load_explicit(&g->nrecv, memory_order_relaxed);
 }
 
 static bool renounced(const renounce_check *rc, const leash_g *g) {
-    const leash_chan *c = rc->c;
-    for (int i = 0; i < c->nrenounced; i++) {
-        if (!rc->valid[i])
-            continue;
-        if (g->id == c->renounced[i].id ||
-            (g->parent_id == c->renounced[i].id &&
-             g->spawn_seq > c->renounced[i].seq))
-            return true;
-    }
+    for (int i = 0; i < rc->c->nrenounced; i++)
+        if (rc->valid[i] && rc->c->renounced[i].id == g->id)
+            return atomic_load_explicit(&g->nrecv, memory_order_relaxed) ==
+                   rc->c->renounced[i].nrecv;
     return false;
 }
 
@@ -137,9 +139,59 @@ static bool inert_for(const renounce_check *rc, leash_g *g, leash_g *self,
     return renounced(rc, g) || stuck_forever(g, wake);
 }
 
+/* Whether c's address is in d's buffered messages, or cannot be told
+ * (d busy). Each pointer-sized word is compared, at every 8-byte offset
+ * of each element (a pointer in a message struct is aligned in it). */
+typedef struct {
+    leash_chan *c;
+    bool found;
+} buf_scan;
+
+static bool elem_holds(const char *e, size_t size, uintptr_t want) {
+    for (size_t off = 0; off + sizeof want <= size; off += sizeof want) {
+        uintptr_t w;
+        memcpy(&w, e + off, sizeof w);
+        if (w == want)
+            return true;
+    }
+    return false;
+}
+
+static void scan_buffer(lobj *o, void *arg) {
+    buf_scan *bs = arg;
+    leash_chan *d = (leash_chan *)o;
+    if (bs->found || o->type != OBJ_CHAN || d == bs->c ||
+        d->elem_size < sizeof(uintptr_t) || !d->cap)
+        return;
+    /* Out of lock order (R.lock is held; d's holder may be waiting for
+     * it), so only a bounded try: a channel busy that long is assumed to
+     * carry c. */
+    int tries = 0;
+    while (!slock_try(&d->lock)) {
+        if (++tries == 128) {
+            bs->found = true;
+            return;
+        }
+        cpu_relax();
+    }
+    for (size_t i = 0, k = d->recvx; i < d->count && !bs->found; i++) {
+        bs->found = elem_holds(d->buf + k * d->elem_size, d->elem_size,
+                               (uintptr_t)bs->c);
+        if (++k == d->cap)
+            k = 0;
+    }
+    slock_release(&d->lock);
+}
+
 bool chan_nobody_else_can_act(leash_chan *c, const leash_g *returning) {
     renounce_check rc = {.c = c, .valid = {true, true, true, true}};
     obj_all_holders(&c->obj, clear_holding, &rc);
+    /* Buffers first: a renouncer taking c out of one afterwards has
+     * counted the receive before it locked that buffer's channel. */
+    buf_scan bs = {c, false};
+    obj_foreach(scan_buffer, &bs);
+    if (bs.found)
+        return false;
     leash_g *self = sched_getg();
     bool wake = orphan_policy() == ORPHANS_WAKE;
     for (int s = 0; s < NSHARDS; s++) {

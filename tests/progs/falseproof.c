@@ -18,7 +18,12 @@
  *          to a server that answers after a while;
  *   table  a finder started before the channels scans a table of them;
  *   lender a lender hands a borrower the channel, releases its own
- *          reference and returns while the borrower sleeps.
+ *          reference and returns while the borrower sleeps;
+ *   late-reply
+ *          as reply, but the server is started by main after it released
+ *          the reply channel: the request waits in the queue's buffer;
+ *   back   main releases the channel, then gets it back in a message from
+ *          the waiter (through a buffered channel) and sends on it.
  *
  * Prints "ok PATTERN N" and exits 0 when every operation succeeded, every
  * value arrived and nothing was proven orphaned; else "FAIL ..." lines and
@@ -36,6 +41,10 @@
 #define MS 1000000LL
 #define BATCH 20
 #define BORROWER_SLEEP (3 * MS) /* long enough for a proof to be acted on */
+/* Patterns whose waiter would be proven only if it is the one coroutine
+ * stuck (other instances' waiters, blocked on live channels, could act)
+ * run one instance at a time, with a shorter sleep. */
+#define LONE_SLEEP (MS / 2)
 
 extern _Atomic int64_t leash_orphans_total; /* the runtime's counter */
 
@@ -133,12 +142,33 @@ typedef struct {
 } request;
 static leash_chan *queue; /* buffered; the server holds it */
 
+static void serve(const request *rq) {
+    leash_sleep(MS / 2); /* the clients block on their replies */
+    check_rc("server reply", rq->slot, leash_send(rq->reply, &rq->v));
+}
+
 static void server(void *arg) {
     (void)arg;
     request rq;
-    while (leash_recv(queue, &rq) == 0) {
-        leash_sleep(MS / 2); /* the clients block on their replies */
-        check_rc("server reply", rq.slot, leash_send(rq.reply, &rq.v));
+    while (leash_recv(queue, &rq) == 0)
+        serve(&rq);
+}
+
+/* Serves one request (late-reply): started after the reply's release
+ * and once the client waits on it. */
+static void server_one(void *arg) {
+    (void)arg;
+    request rq;
+    check_rc("late server recv", -1, leash_recv(queue, &rq));
+    serve(&rq);
+    leash_waitgroup_done(&wg);
+}
+
+static void batch_end_reply(int n) {
+    leash_sleep(LONE_SLEEP);
+    for (int i = 0; i < n; i++) {
+        leash_waitgroup_add(&wg, 1);
+        leash_go(server_one, NULL);
     }
 }
 
@@ -209,6 +239,38 @@ static void start_lender(int slot, leash_chan *ch) {
     leash_go(lender, (void *)(intptr_t)slot, ch);
 }
 
+/* ----------------------------------------------------------- back */
+
+static leash_chan *mailbox; /* buffered: the waiters post their channels */
+
+/* Posts its channel to main, which released its own reference, then
+ * waits on it. */
+static void poster(void *arg) {
+    int slot = (int)(intptr_t)arg;
+    job_t j = {atomic_load(&chans[slot]), slot};
+    check_rc("post", slot, leash_send(mailbox, &j));
+    int v = -1;
+    check_rc("poster recv", slot, leash_recv(j.ch, &v));
+    atomic_fetch_add(&sum_got, v);
+    leash_waitgroup_done(&wg);
+}
+
+static void start_back(int slot, leash_chan *ch) {
+    leash_waitgroup_add(&wg, 1);
+    leash_go(poster, (void *)(intptr_t)slot, ch);
+}
+
+/* After the batch: main takes each channel back and sends on it. */
+static void batch_end_back(int n) {
+    leash_sleep(LONE_SLEEP);
+    for (int i = 0; i < n; i++) {
+        job_t j;
+        check_rc("mailbox recv", -1, leash_recv(mailbox, &j));
+        int v = value_of(j.slot);
+        check_rc("send back", j.slot, leash_send(j.ch, &v));
+    }
+}
+
 /* ------------------------------------------------------------ main */
 
 typedef struct {
@@ -216,16 +278,21 @@ typedef struct {
     void (*batch)(int n);                    /* before a batch */
     void (*before)(int slot);                /* before the channel exists */
     void (*start)(int slot, leash_chan *ch); /* hands ch as it needs */
+    void (*batch_end)(int n);                /* before waiting for it */
+    leash_chan **buffered;                   /* a queue it needs */
+    int per_batch;                           /* instances at a time */
 } pattern;
 
 static void start_global(int slot, leash_chan *ch) { start_waiter(slot, ch); }
 
 static const pattern PATTERNS[] = {
-    {"arg", NULL, NULL, start_arg},
-    {"global", NULL, before_global, start_global},
-    {"reply", NULL, NULL, start_reply},
-    {"table", batch_table, NULL, start_table},
-    {"lender", NULL, NULL, start_lender},
+    {"arg", NULL, NULL, start_arg, NULL, NULL, BATCH},
+    {"global", NULL, before_global, start_global, NULL, NULL, BATCH},
+    {"reply", NULL, NULL, start_reply, NULL, &queue, BATCH},
+    {"table", batch_table, NULL, start_table, NULL, NULL, BATCH},
+    {"lender", NULL, NULL, start_lender, NULL, NULL, BATCH},
+    {"late-reply", NULL, NULL, start_reply, batch_end_reply, &queue, 1},
+    {"back", NULL, NULL, start_back, batch_end_back, &mailbox, 1},
 };
 
 /* One batch: each instance's channel is made, handed, published and
@@ -242,21 +309,26 @@ static void run_batch(const pattern *p, int n) {
         p->start(i, ch);
         leash_release(ch); /* the other holder goes: only the waiter holds */
     }
+    if (p->batch_end)
+        p->batch_end(n);
     leash_waitgroup_wait(&wg);
 }
 
 static int run(void *arg) {
     const pattern *p = arg;
     int n = atoi(getenv("FP_N") ? getenv("FP_N") : "200");
-    if (!strcmp(p->name, "reply")) {
-        queue = leash_chan_make(sizeof(request), 16);
-        leash_go(server, NULL, queue);
+    if (p->buffered == &queue) {
+        queue = leash_chan_make(sizeof(request), BATCH);
+        if (!p->batch_end) /* late-reply starts its servers late */
+            leash_go(server, NULL, queue);
+    } else if (p->buffered) {
+        *p->buffered = leash_chan_make(sizeof(job_t), BATCH);
     }
-    for (int done = 0; done < n; done += BATCH)
-        run_batch(p, n - done < BATCH ? n - done : BATCH);
-    if (queue) {
-        leash_close(queue);
-        leash_release(queue);
+    for (int done = 0; done < n; done += p->per_batch)
+        run_batch(p, n - done < p->per_batch ? n - done : p->per_batch);
+    if (p->buffered) {
+        leash_close(*p->buffered);
+        leash_release(*p->buffered);
     }
     int64_t orphans = atomic_load(&leash_orphans_total);
     if (orphans)
@@ -280,6 +352,7 @@ int main(int argc, char **argv) {
                 setenv("FP_N", argv[2], 1);
             return leash_run(run, (void *)&PATTERNS[i]);
         }
-    fprintf(stderr, "usage: %s arg|global|reply|table|lender [N]\n", argv[0]);
+    fprintf(stderr, "usage: %s arg|global|reply|table|lender|late-reply|"
+                    "back [N]\n", argv[0]);
     return 2;
 }
