@@ -7,8 +7,8 @@
  *   orphans          queryAll: proven when the release happens and when
  *                    the holders block after it, attributed to the release;
  *                    released while waited on; borrowers keep the proof
- *                    sound, also a lent worker that has not used it yet
- *                    (test_falseproof has the rest); LEASH_ORPHANS=record|report|wake|abort
+ *                    sound (test_falseproof: those that have not used it
+ *                    yet); LEASH_ORPHANS=record|report|wake|abort
  *                    (testprog_diag_orphans); fixed versions (buffered,
  *                    context, done channel) prove nothing;
  *   deadlock         Go's fatal error and exit 2, not silenced by timers,
@@ -281,34 +281,6 @@ Test(orphans, attributed_to_a_coroutine_that_returned, .timeout = 30) {
     free(d);
 }
 
-/* The proof completed by a holder's return itself: the sender is blocked
- * already; the other holder, blocked elsewhere (it could still send),
- * returns. */
-static leash_chan *ex_gate;
-static NOINLINE void ex_holder(void *a) {
-    (void)a;
-    leash_recv_n(ex_gate, NULL, 0);
-}
-static NOINLINE void ex_sender(void *a) {
-    int v = 1;
-    leash_send((leash_chan *)a, &v);
-}
-Test(orphans, proven_by_the_return_of_the_last_other_holder, .timeout = 30) {
-    setup();
-    leash_chan *ch = leash_chan_make(sizeof(int), 0);
-    ex_gate = leash_chan_make(0, 0);
-    int64_t h = leash_go(ex_holder, NULL, ch);
-    int64_t s = leash_go(ex_sender, ch, ch);
-    leash_release(ch);
-    cr_assert(du_wait_state(s, "waiting:chan send", 10000));
-    cr_assert(du_wait_state(h, "waiting:chan receive", 10000));
-    cr_expect_eq(leaked(NULL), 0, "proven while another holder can run");
-    cr_assert_eq(leash_send_n(ex_gate, NULL, 0), 0);
-    cr_expect(CU_WAIT_UNTIL(leaked(NULL) == 1, 2000), "not proven when the "
-              "last other holder returned");
-    leash_release(ex_gate);
-}
-
 /* Released while waited on: a coroutine blocks on a channel it holds no
  * reference to; the last reference goes. */
 static NOINLINE void borrow_recv(void *a) {
@@ -398,57 +370,6 @@ Test(orphans, borrowers_keep_the_proof_sound, .timeout = 30) {
               "holds: not proven");
     leash_release(job.go2);
     leash_release(hold_step);
-}
-
-/* Issue 14: holder A lends ch to a worker through its argument (no
- * reference) and waits on it; the other holder releases before the worker
- * has touched it. The worker, alive and able to run, keeps the proof off;
- * once it is gone and A blocks again, the proof is made. */
-typedef struct {
-    leash_chan *ch, *gate;
-} lent_t;
-static lent_t lent;
-static atomic_int lent_got;
-static int64_t lent_worker;
-static NOINLINE void lent_work(void *a) {
-    lent_t *l = a;
-    int v;
-    leash_recv(l->gate, &v); /* blocked on a channel the test can send on */
-    leash_send(l->ch, &v);
-}
-static NOINLINE void lent_holder(void *a) {
-    (void)a;
-    lent_worker = leash_go(lent_work, &lent);
-    int v;
-    if (leash_recv(lent.ch, &v) == 0)
-        atomic_fetch_add(&lent_got, 1);
-    leash_recv(lent.gate, &v); /* until told the worker is gone */
-    leash_recv(lent.ch, &v);   /* nobody else can send now */
-}
-
-Test(orphans, a_lent_worker_that_has_not_used_it_keeps_the_proof_off,
-     .timeout = 30) {
-    setup();
-    lent.ch = leash_chan_make(sizeof(int), 0);
-    lent.gate = leash_chan_make(sizeof(int), 0);
-    int64_t h = leash_go(lent_holder, NULL, lent.ch);
-    cr_assert(du_wait_state(h, "waiting:chan receive", 10000));
-    cr_assert(du_wait_state(lent_worker, "waiting:chan receive", 10000));
-    leash_release(lent.ch); /* h holds the only reference; the worker lent */
-    leash_sleep(50 * MS);
-    char *text;
-    cr_expect_eq(leaked(&text), 0, "proven while a worker the holder lent "
-                 "the channel to can still use it:\n%s", text);
-    free(text);
-    int v = 1;
-    cr_assert_eq(leash_send(lent.gate, &v), 0);
-    cr_assert(CU_WAIT_UNTIL(atomic_load(&lent_got) == 1, 10000));
-    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 10000));
-    cr_assert_eq(leash_send(lent.gate, &v), 0); /* h blocks on ch again */
-    cr_assert(du_wait_state(h, "waiting:chan receive", 10000));
-    cr_expect(CU_WAIT_UNTIL(leaked(NULL) == 1, 2000),
-              "the worker is gone: the holder's wait is not proven");
-    leash_release(lent.gate);
 }
 
 /* ------------------------------------------------ the fixed versions */
