@@ -97,7 +97,9 @@ sudog *waitq_dequeue(waitq *q) {
  * reference while a lender holds one. Every operation notes a user that
  * holds no reference (chan_note_user); a borrowed channel is proven
  * orphaned only if its borrowers (two are remembered) are all gone. A
- * select waiter is not counted as blocked: another case may wake it. */
+ * select waiter is not counted as blocked: another case may wake it.
+ * Borrowers that have not used it yet are unseen: so, last, every live
+ * coroutine must be stuck or have renounced c (diag/borrowers.c). */
 
 INTERNAL _Atomic int64_t leash_orphans_total;
 
@@ -119,34 +121,27 @@ void chan_note_user_slow(leash_chan *c, leash_g *g) {
         c->nborrowers++;
 }
 
-static bool waits_plainly_on(leash_chan *c, leash_g *g) {
-    for (sudog *s = c->sendq.first; s; s = s->next)
-        if (s->g == g && !s->is_select)
-            return true;
-    for (sudog *s = c->recvq.first; s; s = s->next)
-        if (s->g == g && !s->is_select)
-            return true;
-    return false;
-}
-
 static bool holder_is_stuck(leash_g *holder, void *arg) {
     /* NULL holder: the runtime (a timer) will still use it. */
-    return holder && waits_plainly_on(arg, holder);
+    return holder && chan_waits_plainly(arg, holder);
 }
 
+/* Borrowers seen using c: each gone. A plain thread (id 0) never counts
+ * as gone: leash cannot tell when it is done with c. */
 static bool borrowers_gone(leash_chan *c) {
     if (!c->borrowed)
         return true;
     if (c->nborrowers > 2)
         return false;
     for (int i = 0; i < c->nborrowers; i++)
-        if (coro_alive(c->borrower[i]))
+        if (c->borrower[i] == 0 || coro_alive(c->borrower[i]))
             return false;
     return true;
 }
 
 /* Decides the proof with c->lock held; true the first time it holds. */
-bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
+bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
+                  const leash_g *returning) {
     if (c->orphaned || c->closed || c->nwaiters == 0)
         return false;
     /* More holders than waiters: one of them is not waiting here. This
@@ -159,9 +154,11 @@ bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     /* Released entirely (a zombie): every operation on it is now
      * LEASH_EINVAL, for borrowers too, so nobody can complete a wait. */
     if (!c->zombie && (!obj_all_holders(&c->obj, holder_is_stuck, c) ||
-                       !borrowers_gone(c)))
+                       !borrowers_gone(c) ||
+                       !chan_nobody_else_can_act(c, returning)))
         return false;
     c->orphaned = true;
+    chan_mark_stranded(c);
     c->orphan_pc = pc;
     c->orphan_by = by;
     c->orphan_exit = at_exit;
@@ -180,8 +177,13 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     if (!at_exit) {
         c->drop_pc = pc;
         c->drop_by = by;
+        leash_g *g = sched_getg(); /* the releaser (release_at) */
+        if (g && g->id == by)
+            chan_note_renounce(c, g);
     }
-    bool proved = orphan_prove(c, pc, by, at_exit);
+    /* A holder returning is past its last use of c: the walk skips it. */
+    bool proved = orphan_prove(c, pc, by, at_exit,
+                               at_exit ? sched_getg() : NULL);
     slock_release(&c->lock);
     if (proved)
         orphan_queue(c);
@@ -190,8 +192,12 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
  * after a release left others holding c, this may complete the proof. */
 static inline void orphan_check_park(leash_chan *c) {
-    if (unlikely(c->released) && !c->orphaned &&
-        orphan_prove(c, c->release_pc, c->release_by, c->release_exit))
+    if (likely(!c->released))
+        return;
+    if (c->orphaned) /* one more coroutine stuck on it for good */
+        chan_mark_stranded(c);
+    else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
+                          NULL))
         orphan_queue(c);
 }
 
@@ -232,7 +238,8 @@ static void chan_destroy(lobj *o) {
     slock_acquire(&c->lock);
     if (c->nwaiters > 0) {
         c->zombie = true; /* freed by its last waiter */
-        bool proved = orphan_prove(c, o->release_pc, o->release_by, false);
+        bool proved = orphan_prove(c, o->release_pc, o->release_by, false,
+                                   NULL);
         slock_release(&c->lock);
         if (proved)
             orphan_queue(c);
@@ -456,6 +463,7 @@ API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 static inline __attribute__((always_inline)) int
 chan_recv(leash_chan *c, void *out, bool block) {
     leash_g *self = sched_getg();
+    g_note_recv(self);
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);

@@ -180,6 +180,11 @@ static inline void slock_release(slock *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 INTERNAL void slock_release_fn(void *l);
+static inline bool slock_try(slock *l) {
+    uint32_t z = 0;
+    return atomic_compare_exchange_strong_explicit(
+        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+}
 INTERNAL int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 INTERNAL void futex_wake(_Atomic uint32_t *addr, int n);
 static inline void cpu_relax(void) {
@@ -321,6 +326,11 @@ struct leash_g {
      * borrower check on every channel operation; obj.c invalidates). */
     lobj *_Atomic held[4];
     unsigned held_next;
+    /* Set (nresume << 1 | 1) while it waits plainly on a channel proven
+     * orphaned; stale as soon as it resumes (nresume moves on). */
+    _Atomic uint64_t stranded;
+    /* Receives (and selects) it has started: g_note_recv. */
+    _Atomic uint64_t nrecv;
 
     /* Not zeroed at spawn (G_ZEROED_SIZE): read only below a count or,
      * for the name, up to its NUL, which spawn writes. */
@@ -549,6 +559,22 @@ static inline void g_wait_end(leash_g *g) {
 #endif
 }
 
+/* Counts a receive (or select) the current g starts, before it locks a
+ * channel: a coroutine that renounced a channel may be given it back in
+ * a message, and the orphan proof, reading this after taking that
+ * channel's lock, sees it (diag/borrowers.c). Only g writes it. */
+static inline void g_note_recv(leash_g *g) {
+#if LEASH_TRACKING
+    if (g)
+        atomic_store_explicit(
+            &g->nrecv,
+            atomic_load_explicit(&g->nrecv, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+#else
+    (void)g;
+#endif
+}
+
 /* ------------------------------------------------------------- coro.c */
 /* The registry of live coroutines, in shards by id. Each shard is an
  * array of slots (a g knows its slot): an exit clears its slot and frees
@@ -739,6 +765,10 @@ struct leash_chan {
     bool release_exit;  /* ... made by its holder returning */
     void *drop_pc;      /* the latest explicit leash_release leaving holders */
     int64_t drop_by;    /* (a return may come after it and make the proof) */
+    /* Coroutines that released their own reference (not by returning):
+     * they no longer use it (diag/borrowers.c). */
+    struct { int64_t id; uint64_t nrecv; } renounced[4];
+    int nrenounced;
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
@@ -767,7 +797,20 @@ INTERNAL void chan_after_release(leash_chan *c, void *pc, int64_t by,
                                  bool at_exit);
 enum { ORPHANS_RECORD, ORPHANS_REPORT, ORPHANS_WAKE, ORPHANS_ABORT };
 INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
-INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit);
+/* returning: a coroutine whose own return made the release (it will
+ * not act again), or NULL. */
+INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
+                           const leash_g *returning);
+/* diag/borrowers.c, c->lock held: g released its reference to c (it
+ * renounces c); whether no live coroutine other
+ * than those stuck on c, stuck forever, renounced or returning (its
+ * function has returned) could still use c;
+ * marking c's plain waiters stranded once c is proven. */
+INTERNAL void chan_note_renounce(leash_chan *c, leash_g *g);
+INTERNAL bool chan_nobody_else_can_act(leash_chan *c,
+                                       const leash_g *returning);
+INTERNAL void chan_mark_stranded(leash_chan *c);
+INTERNAL bool chan_waits_plainly(leash_chan *c, leash_g *g);
 /* Hands a freshly orphaned channel to sysmon, which acts on the policy
  * (report, wake, abort) on its own big stack: the prover may be a
  * coroutine about to park, holding the channel's lock. */

@@ -183,8 +183,9 @@ do_select(leash_case *cs, size_t n, bool block) {
             locks[nl++] = locks[i];
     lockset ls = {locks, nl};
 
-    lock_all(&ls);
     leash_g *self = sched_getg();
+    g_note_recv(self); /* a receive case may take a message */
+    lock_all(&ls);
     for (int i = 0; i < nl; i++)
         chan_note_user(locks[i], self);
     for (int i = 0; i < m; i++) {

@@ -7,7 +7,8 @@
  *   orphans          queryAll: proven when the release happens and when
  *                    the holders block after it, attributed to the release;
  *                    released while waited on; borrowers keep the proof
- *                    sound; LEASH_ORPHANS=record|report|wake|abort
+ *                    sound (test_falseproof: those that have not used it
+ *                    yet); LEASH_ORPHANS=record|report|wake|abort
  *                    (testprog_diag_orphans); fixed versions (buffered,
  *                    context, done channel) prove nothing;
  *   deadlock         Go's fatal error and exit 2, not silenced by timers,
