@@ -727,8 +727,18 @@ static inline void chan_note_user(leash_chan *c, leash_g *g) {
 }
 
 /* ------------------------------------------------------------- misc */
+/* Environment variables (env.c; the rules are in docs/TUNING.md). Each
+ * returns dflt, with one line on stderr, for a value it rejects. */
+INTERNAL bool env_bool(const char *name, bool dflt);
+/* Decimal, optional k/m/g suffix (x1024^n), within lo..hi. */
 INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,
                           uint64_t hi);
+/* The raw value of a string-valued variable, NULL when unset or empty;
+ * its reader rejects unknown values with env_reject. */
+INTERNAL const char *env_str(const char *name);
+/* "leash: ignoring NAME=value (want WANT); using USING", once per name. */
+INTERNAL void env_reject(const char *name, const char *value,
+                         const char *want, const char *using);
 INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's

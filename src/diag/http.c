@@ -102,11 +102,6 @@ static void conn_free(conn_state *c) {
     free(c);
 }
 
-static bool env_flag(const char *name) {
-    const char *e = getenv(name);
-    return e && *e && strcmp(e, "0");
-}
-
 /* ------------------------------------------------------------ addresses */
 
 static bool is_loopback(const struct sockaddr_storage *ss) {
@@ -524,7 +519,7 @@ int leash_debug_listen(const char *addr) {
     int rc = parse_addr(addr, &ss, &sl);
     if (rc < 0)
         return rc;
-    bool allow_remote = env_flag("LEASH_DEBUG_ALLOW_REMOTE");
+    bool allow_remote = env_bool("LEASH_DEBUG_ALLOW_REMOTE", false);
     if (!is_loopback(&ss) && !allow_remote)
         return -EACCES;
     if ((rc = sched_ensure_started()) < 0)
