@@ -82,7 +82,15 @@ int leash_shutdown(void);
 
 /* Channels, contexts, tickers and groups are reference counted. A
  * reference belongs to the coroutine (or thread) that took it; a
- * coroutine's references are released when it returns. */
+ * coroutine's references are released when it returns. A release drops
+ * one of the caller's own references: a caller that holds none (a second
+ * release, or a borrower) gets LEASH_EINVAL and changes nothing (under
+ * LEASH_STRICT=1 it panics), so it cannot free the object under another
+ * holder. To pass a reference on, the receiver retains and the sender
+ * releases, or leash_go hands it. A coroutine started by a plain thread
+ * (leash_run's main) acts for that thread: it may release the thread's
+ * references. leash_ticker_stop drops the start reference whoever calls
+ * it. */
 void *leash_retain(void *obj);   /* returns obj, or NULL if not live */
 void leash_release(void *obj);   /* no-op on NULL or a dead object */
 int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */

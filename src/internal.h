@@ -556,7 +556,11 @@ INTERNAL void *obj_alloc(int type, size_t size);
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, leash_g *holder);
 /* The same, recording the call site (pc) for the orphan proof. */
-INTERNAL void obj_release_at(lobj *o, leash_g *holder, void *pc);
+/* When holder holds no reference: LEASH_EINVAL (REL_OWN), or drop one a
+ * plain thread holds (REL_THREADS) or anyone's (REL_ANY). */
+enum { REL_OWN, REL_THREADS, REL_ANY };
+INTERNAL int obj_release_at(lobj *o, leash_g *holder, void *pc,
+                           int instead);
 INTERNAL bool obj_held_by(lobj *o, leash_g *g);
 /* Calls fn(holder, arg) for each holder record until it returns false;
  * returns whether all returned true. R.lock held meanwhile. */

@@ -292,10 +292,6 @@ static void obj_destroy(lobj *o) {
     *dq_slot() = NULL;
 }
 
-/* Drops one reference of `holder`'s; if it holds none, one of another
- * holder's (an ownership transfer: it was passed along and released by
- * the receiver). Destroys the object with the last one. pc is the call
- * site, for the orphan proof. */
 /* After a release left a channel with other holders, the orphan proof
  * runs without R.lock: the channel is pinned with a runtime reference
  * taken under the lock, or it could be destroyed and reused meanwhile. */
@@ -311,16 +307,24 @@ static bool pin_for_proof_locked(lobj *o) {
 static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
                                 int64_t by, bool at_exit);
 
-void obj_release_at(lobj *o, leash_g *holder, void *pc) {
+/* Drops one reference of `holder`'s and destroys the object with the
+ * last one; pc is the call site, for the orphan proof. A holder with no
+ * reference gets LEASH_EINVAL and changes nothing: dropping another
+ * holder's reference instead would free the object under that holder (a
+ * double release by a parent would drop its child's reference, and the
+ * child's next send would land in whatever object reuses the slot).
+ * `instead` says whose reference may go when holder has none (REL_*). */
+int obj_release_at(lobj *o, leash_g *holder, void *pc, int instead) {
     if (o->immortal)
-        return;
+        return 0;
     llock_acquire(&R.lock);
     lref *r = ref_find(o, holder);
-    if (!r)
-        r = o->holders;
+    for (lref *x = o->holders; !r && instead != REL_OWN && x; x = x->o_next)
+        if (instead == REL_ANY || (x->holder && x->holder->foreign))
+            r = x;
     if (!r) {
         llock_release(&R.lock);
-        return; /* over-release: nothing held */
+        return LEASH_EINVAL;
     }
     if (--r->count < r->handed)
         r->handed = r->count;
@@ -338,6 +342,7 @@ void obj_release_at(lobj *o, leash_g *holder, void *pc) {
     }
     llock_release(&R.lock);
     release_locked_done(o, last, pinned, pc, by, false);
+    return 0;
 }
 
 /* The part of a release after R.lock: destroy, or prove orphans. */
@@ -352,7 +357,7 @@ static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
 }
 
 void obj_release_from(lobj *o, leash_g *holder) {
-    obj_release_at(o, holder, NULL);
+    (void)obj_release_at(o, holder, NULL, REL_OWN);
 }
 
 bool obj_held_by(lobj *o, leash_g *g) {
@@ -455,16 +460,36 @@ void *leash_retain(void *p) {
     return p;
 }
 
-static int release_at(void *p, void *pc) {
+/* A release by the calling coroutine or thread, of a reference it holds.
+ * A thread that never took one has no g at all: NULL here must not be
+ * read as the runtime's own holder record. Two exceptions:
+ *  - a coroutine started by a plain thread (leash_run's main, or a
+ *    leash_go from a thread) acts for that thread, so objects a program
+ *    makes on its main thread before leash_run can be released in its
+ *    main coroutine: with no reference of its own it drops a thread's;
+ *  - leash_ticker_stop, whoever calls it, drops the reference
+ *    leash_ticker_start gave, and it does so through leash_release.
+ * Inlined, and strict_fail not in tail position, so that a strict-mode
+ * dump shows the public call's frame (the dump starts below it). */
+static inline __attribute__((always_inline)) int release_at(void *p,
+                                                            void *pc) {
     lobj *o = obj_check(p, 0);
     if (!o)
         return LEASH_EINVAL;
     if (o->immortal)
         return 0;
-    if (atomic_load(&o->refs) <= 0)
-        return LEASH_EINVAL;
-    obj_release_at(o, sched_getg(), pc);
-    return 0;
+    leash_g *g = sched_getg();
+    int instead = o->type == OBJ_TICKER ? REL_ANY
+                  : g && !g->foreign && g->parent_id == 0 ? REL_THREADS
+                                                          : REL_OWN;
+    if (atomic_load(&o->refs) > 0 && (g || instead == REL_ANY) &&
+        obj_release_at(o, g, pc, instead) == 0)
+        return 0;
+    int rc = strict_fail(LEASH_EINVAL, "leash_release: the caller holds no "
+                                       "reference to this object (released "
+                                       "twice?)");
+    __asm__ volatile("" ::: "memory"); /* keeps the caller's frame */
+    return rc;
 }
 
 int leash_release_checked(void *p) {

@@ -314,8 +314,9 @@ static void retain_and_return(void *p) {
     CU_CHECK(leash_retain(p) == p);
 }
 
-/* Ownership transfer: a coroutine that holds no reference releases one
- * the creator gave away. */
+/* A coroutine started by a plain thread acts for it: with no reference
+ * of its own, it releases the thread's (tests/test_objects.c: a coroutine
+ * started by a coroutine may not). */
 static void release_transferred(void *p) {
     leash_chan *from = p;
     leash_chan *c = NULL;
@@ -337,7 +338,7 @@ Test(runtime, references_of_a_coroutine, .timeout = 30) {
     cr_assert_eq(leash_send(box, &c), 0);
     cr_assert_gt(leash_go(release_transferred, box), 0);
     cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
-    cr_assert_eq(leash_chan_cap(c), LEASH_EINVAL, "transferred release");
+    cr_assert_eq(leash_chan_cap(c), LEASH_EINVAL, "released for the thread");
     leash_release(box);
     CU_ASSERT_CLEAN();
 }
