@@ -7,7 +7,11 @@
  *   - Functions return 0 or a non-negative value on success and a negative
  *     LEASH_E* code on failure; leash_strerror() turns a code into text.
  *   - No function aborts on bad input: NULL, a wrong element size or a
- *     pointer that is not a live leash object gives LEASH_EINVAL.
+ *     pointer that is not a live leash object gives LEASH_EINVAL. That
+ *     includes wild pointers (0x1000, an unmapped or PROT_NONE page):
+ *     objects live in one range leash reserves, and nothing outside it is
+ *     read. A stale pointer reads as dead until its memory is reused by a
+ *     new object of the same kind.
  *   - Any OS thread may call any function. On a coroutine a blocking call
  *     parks the coroutine and its worker runs others; on a thread that is
  *     not a coroutine it blocks that thread on an OS wait.

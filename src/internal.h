@@ -553,6 +553,19 @@ INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
 INTERNAL lobj *obj_check(const void *p, int type);
 INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
+/* objmem.c: the range objects are carved from. obj_check reads a magic
+ * only at an address objmem_holds, so a wild pointer cannot fault. */
+struct objmem {
+    char *_Atomic base;
+    _Atomic size_t committed; /* readable bytes at base; only grows */
+};
+extern INTERNAL struct objmem objmem;
+INTERNAL void *objmem_alloc(size_t size); /* zeroed; R.lock held */
+static inline bool objmem_holds(const void *p) {
+    size_t n = atomic_load_explicit(&objmem.committed, memory_order_acquire);
+    char *base = atomic_load_explicit(&objmem.base, memory_order_relaxed);
+    return (uintptr_t)p - (uintptr_t)base < n;
+}
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, leash_g *holder);
 /* The same, recording the call site (pc) for the orphan proof. */

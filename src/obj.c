@@ -13,9 +13,11 @@
  * consistent without a lock-order dance between objects and holders.
  *
  * Memory is type-stable: a destroyed object is marked dead and kept on a
- * free list of its type, never returned to malloc, so a stale pointer
- * handed back to the API reads a dead magic and gets LEASH_EINVAL instead
- * of a crash (until the slot is reused by a new object of the same type).
+ * free list of its type, never returned, so a stale pointer handed back
+ * to the API reads a dead magic and gets LEASH_EINVAL instead of a crash
+ * (until the slot is reused by a new object of the same type). Fresh
+ * memory comes from one reserved range (objmem.c), so a pointer that was
+ * never an object is rejected before anything is read through it.
  */
 #include "internal.h"
 
@@ -30,30 +32,40 @@ static struct {
     int64_t ndropped;
 } R = {.lock = LLOCK_INIT};
 
-/* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
- * every object of one type must have one size. */
-void *obj_alloc(int type, size_t size) {
+/* Dead memory of an object of `type` to reuse, or NULL. */
+static void *obj_reuse(int type) {
     worker *w = sched_worker();
     void *p = NULL;
     if (w && (p = w->obj_cache[type])) { /* this worker's cache: no lock */
         w->obj_cache[type] = *(void **)((char *)p + sizeof(lobj));
         w->obj_ncache[type]--;
-    } else {
+        return p;
+    }
+    llock_acquire(&R.lock);
+    p = R.free_objs[type];
+    if (p)
+        R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+    llock_release(&R.lock);
+    return p;
+}
+
+/* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
+ * every object of one type must have one size. Fresh memory comes from
+ * objmem, so that obj_check can validate any pointer without a fault. */
+void *obj_alloc(int type, size_t size) {
+    void *p = obj_reuse(type);
+    if (!p) {
         llock_acquire(&R.lock);
-        p = R.free_objs[type];
-        if (p)
-            R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+        p = objmem_alloc(size); /* zeroed: the magic is not live */
         llock_release(&R.lock);
+        return p;
     }
-    if (p) {
-        if (lalloc_should_fail()) {
-            obj_free_mem_type(p, type);
-            return NULL;
-        }
-        memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
-        return p; /* the magic stays dead until obj_init */
+    if (lalloc_should_fail()) {
+        obj_free_mem_type(p, type);
+        return NULL;
     }
-    return lcalloc(1, size);
+    memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
+    return p; /* the magic stays dead until obj_init */
 }
 
 /* Puts dead object memory on a free list of its type. The link is stored
@@ -124,10 +136,18 @@ int obj_init(lobj *o, int type, const char *file, int line,
     return 0;
 }
 
+/* The immortal objects are statics outside objmem: the only pointers
+ * outside it that are objects. */
+static lobj *obj_check_static(const void *p) {
+    return p == (const void *)leash_ctx_background() ? (lobj *)p : NULL;
+}
+
 lobj *obj_check(const void *p, int type) {
-    if (!p || ((uintptr_t)p & 7))
-        return NULL;
     lobj *o = (lobj *)p;
+    if (unlikely(!objmem_holds(p)) && !(o = obj_check_static(p)))
+        return NULL; /* NULL, wild, freed by malloc, on a stack: unread */
+    if ((uintptr_t)p & 7)
+        return NULL;
     if (atomic_load_explicit(&o->magic, memory_order_acquire) != OBJ_MAGIC)
         return NULL;
     if (type && o->type != type)

@@ -1,7 +1,8 @@
 /*
  * test_objects.c — object references and validation at the API edge:
  * a release by a coroutine that holds no reference, and pointers that are
- * not leash objects at all.
+ * not leash objects at all (0x1000, a PROT_NONE or unmapped page, stack
+ * memory that happens to hold the magic).
  */
 #define _GNU_SOURCE 1
 #include <pthread.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core_util.h"
 
@@ -89,4 +92,54 @@ Test(release, thread_without_reference_is_refused, .timeout = 30) {
     int v = 1;
     cr_expect_eq(leash_try_send(ch, &v), 0, "the channel was freed");
     cr_expect_eq(leash_release_checked(ch), 0);
+}
+
+/* ------------------------------------------------------- wild pointers */
+
+/* Pointers that are not leash objects and cannot even be read: each call
+ * must return LEASH_EINVAL, not fault. */
+static void expect_rejected(void *p, const char *what) {
+    int v = 1;
+    cr_expect_eq(leash_send((leash_chan *)p, &v), LEASH_EINVAL, "send %s", what);
+    cr_expect_eq(leash_try_recv((leash_chan *)p, &v), LEASH_EINVAL,
+                 "try_recv %s", what);
+    cr_expect_eq(leash_close((leash_chan *)p), LEASH_EINVAL, "close %s", what);
+    cr_expect_eq(leash_release_checked(p), LEASH_EINVAL, "release %s", what);
+    leash_release(p);
+    cr_expect_null(leash_retain(p), "retain %s", what);
+    cr_expect_eq(leash_chan_len((leash_chan *)p), LEASH_EINVAL, "len %s", what);
+    cr_expect_eq(leash_ctx_err((leash_ctx *)p), LEASH_EINVAL, "ctx_err %s",
+                 what);
+}
+
+Test(wild, low_address_is_einval, .timeout = 30) {
+    expect_rejected((void *)0x1000, "0x1000");
+}
+
+Test(wild, prot_none_page_is_einval, .timeout = 30) {
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    expect_rejected(p, "PROT_NONE page");
+    expect_rejected(p + 64, "PROT_NONE page + 64");
+    munmap(p, (size_t)pg);
+}
+
+Test(wild, unmapped_and_non_object_memory_is_einval, .timeout = 30) {
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, (size_t)pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    munmap(p, (size_t)pg); /* now nothing is mapped there */
+    expect_rejected(p, "unmapped page");
+    uint64_t junk[32] = {0x4c455348u, 0x4c455348u}; /* a magic on the stack */
+    expect_rejected(junk, "stack memory holding the magic");
+    /* Still a live object afterwards. */
+    leash_chan *ch = leash_chan_make(sizeof(int), 1);
+    int v = 7;
+    cr_expect_eq(leash_send(ch, &v), 0);
+    cr_expect_eq(leash_chan_len(ch), 1);
+    cr_expect_eq(leash_release_checked(ch), 0);
+    cr_expect_eq(leash_chan_len(ch), LEASH_EINVAL, "stale pointer");
 }
