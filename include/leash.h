@@ -340,8 +340,9 @@ intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
 
 /* key=value labels on the current coroutine, inherited by the coroutines
  * it starts and shown in every dump format (pprof sample labels, the
- * `# labels:` line of Go's profile text). At most LEASH_MAX_LABELS; a
- * NULL value removes the key. Strings are copied (interned for good). */
+ * `# labels:` line of Go's profile text). At most LEASH_MAX_LABELS (one
+ * more key is LEASH_EINVAL; LEASH_ENOMEM means memory ran out); a NULL
+ * value removes the key. Strings are copied (interned for good). */
 #define LEASH_MAX_LABELS 8
 int leash_label_set(const char *key, const char *value);
 const char *leash_label_get(const char *key); /* NULL if unset */

@@ -767,3 +767,18 @@ Test(runtime, floating_point_environment_per_coroutine, .timeout = 30) {
                  "a new coroutine starts in mode %d",
                  atomic_load(&fp_new_mode));
 }
+
+/* ------------------------------------------------------------- labels */
+
+/* A key beyond LEASH_MAX_LABELS is a bad argument, not out of memory. */
+Test(runtime, ninth_label_is_einval, .timeout = 20) {
+    char key[16];
+    for (int i = 0; i < LEASH_MAX_LABELS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cr_assert_eq(leash_label_set(key, "v"), 0, "%s", key);
+    }
+    cr_expect_eq(leash_label_set("one-more", "v"), LEASH_EINVAL);
+    cr_expect_eq(leash_label_set("k0", "changed"), 0, "replacing is fine");
+    cr_expect_eq(leash_label_set("k1", NULL), 0);
+    cr_expect_eq(leash_label_set("one-more", "v"), 0, "room again");
+}
