@@ -142,12 +142,22 @@ typedef struct {
     int ok;      /* receive: 1 for a value, 0 for a closed channel */
 } leash_case;
 
+/* C++ has neither compound literals nor (before C++20) designated
+ * initializers: there the cases are aggregate temporaries, as assignable
+ * and as type-checked (a const pointer is no receive buffer). */
+#ifdef __cplusplus
+#define LEASH_SEND_CASE(c, ptr) \
+    (leash_case{(c), LEASH_SEND, (void *)(ptr), sizeof *(ptr), 0})
+#define LEASH_RECV_CASE(c, ptr) \
+    (leash_case{(c), LEASH_RECV, (ptr), sizeof *(ptr), 0})
+#else
 #define LEASH_SEND_CASE(c, ptr) \
     ((leash_case){.ch = (c), .dir = LEASH_SEND, .elem = (void *)(ptr), \
                   .size = sizeof *(ptr), .ok = 0})
 #define LEASH_RECV_CASE(c, ptr) \
     ((leash_case){.ch = (c), .dir = LEASH_RECV, .elem = (ptr), \
                   .size = sizeof *(ptr), .ok = 0})
+#endif
 
 /* Blocks until a case can proceed, picks uniformly among ready ones and
  * returns its index. NULL channels are never ready; n == 0 blocks
