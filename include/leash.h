@@ -7,7 +7,11 @@
  *   - Functions return 0 or a non-negative value on success and a negative
  *     LEASH_E* code on failure; leash_strerror() turns a code into text.
  *   - No function aborts on bad input: NULL, a wrong element size or a
- *     pointer that is not a live leash object gives LEASH_EINVAL.
+ *     pointer that is not a live leash object gives LEASH_EINVAL. That
+ *     includes wild pointers (0x1000, an unmapped or PROT_NONE page):
+ *     objects live in one range leash reserves, and nothing outside it is
+ *     read. A stale pointer reads as dead until its memory is reused by a
+ *     new object of the same kind.
  *   - Any OS thread may call any function. On a coroutine a blocking call
  *     parks the coroutine and its worker runs others; on a thread that is
  *     not a coroutine it blocks that thread on an OS wait.
@@ -82,7 +86,15 @@ int leash_shutdown(void);
 
 /* Channels, contexts, tickers and groups are reference counted. A
  * reference belongs to the coroutine (or thread) that took it; a
- * coroutine's references are released when it returns. */
+ * coroutine's references are released when it returns. A release drops
+ * one of the caller's own references: a caller that holds none (a second
+ * release, or a borrower) gets LEASH_EINVAL and changes nothing (under
+ * LEASH_STRICT=1 it panics), so it cannot free the object under another
+ * holder. To pass a reference on, the receiver retains and the sender
+ * releases, or leash_go hands it. A coroutine started by a plain thread
+ * (leash_run's main) acts for that thread: it may release the thread's
+ * references. leash_ticker_stop drops the start reference whoever calls
+ * it. */
 void *leash_retain(void *obj);   /* returns obj, or NULL if not live */
 void leash_release(void *obj);   /* no-op on NULL or a dead object */
 int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
@@ -130,12 +142,22 @@ typedef struct {
     int ok;      /* receive: 1 for a value, 0 for a closed channel */
 } leash_case;
 
+/* C++ has neither compound literals nor (before C++20) designated
+ * initializers: there the cases are aggregate temporaries, as assignable
+ * and as type-checked (a const pointer is no receive buffer). */
+#ifdef __cplusplus
+#define LEASH_SEND_CASE(c, ptr) \
+    (leash_case{(c), LEASH_SEND, (void *)(ptr), sizeof *(ptr), 0})
+#define LEASH_RECV_CASE(c, ptr) \
+    (leash_case{(c), LEASH_RECV, (ptr), sizeof *(ptr), 0})
+#else
 #define LEASH_SEND_CASE(c, ptr) \
     ((leash_case){.ch = (c), .dir = LEASH_SEND, .elem = (void *)(ptr), \
                   .size = sizeof *(ptr), .ok = 0})
 #define LEASH_RECV_CASE(c, ptr) \
     ((leash_case){.ch = (c), .dir = LEASH_RECV, .elem = (ptr), \
                   .size = sizeof *(ptr), .ok = 0})
+#endif
 
 /* Blocks until a case can proceed, picks uniformly among ready ones and
  * returns its index. NULL channels are never ready; n == 0 blocks
@@ -331,8 +353,9 @@ intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
 
 /* key=value labels on the current coroutine, inherited by the coroutines
  * it starts and shown in every dump format (pprof sample labels, the
- * `# labels:` line of Go's profile text). At most LEASH_MAX_LABELS; a
- * NULL value removes the key. Strings are copied (interned for good). */
+ * `# labels:` line of Go's profile text). At most LEASH_MAX_LABELS (one
+ * more key is LEASH_EINVAL; LEASH_ENOMEM means memory ran out); a NULL
+ * value removes the key. Strings are copied (interned for good). */
 #define LEASH_MAX_LABELS 8
 int leash_label_set(const char *key, const char *value);
 const char *leash_label_get(const char *key); /* NULL if unset */

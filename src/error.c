@@ -1,5 +1,5 @@
 /*
- * error.c — error texts, fatal errors and environment parsing.
+ * error.c — error texts, fatal errors, wait reasons and strict mode.
  */
 #include "internal.h"
 
@@ -33,28 +33,6 @@ void leash_fatal(const char *fmt, ...) {
     abort();
 }
 
-/* Parses an unsigned environment variable with an optional k/m/g suffix;
- * out-of-range or malformed values fall back to dflt with a warning. */
-uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo, uint64_t hi) {
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
-    }
-    if (end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "leash: ignoring %s=%s (want %llu..%llu)\n", name, s,
-                (unsigned long long)lo, (unsigned long long)hi);
-        return dflt;
-    }
-    return v;
-}
-
 static const char *const reasons[WR__COUNT] = {
     [WR_NONE] = "running",
     [WR_CHAN_SEND] = "chan send",
@@ -85,8 +63,7 @@ int strict_fail(int err, const char *msg) {
     static _Atomic int strict = -1;
     int on = atomic_load_explicit(&strict, memory_order_relaxed);
     if (on < 0) {
-        const char *e = getenv("LEASH_STRICT");
-        on = e && *e && strcmp(e, "0");
+        on = env_bool("LEASH_STRICT", false);
         atomic_store(&strict, on);
     }
     if (!on)

@@ -659,10 +659,27 @@ INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
 INTERNAL lobj *obj_check(const void *p, int type);
 INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
+/* objmem.c: the range objects are carved from. obj_check reads a magic
+ * only at an address objmem_holds, so a wild pointer cannot fault. */
+struct objmem {
+    char *_Atomic base;
+    _Atomic size_t committed; /* readable bytes at base; only grows */
+};
+extern INTERNAL struct objmem objmem;
+INTERNAL void *objmem_alloc(size_t size); /* zeroed; R.lock held */
+static inline bool objmem_holds(const void *p) {
+    size_t n = atomic_load_explicit(&objmem.committed, memory_order_acquire);
+    char *base = atomic_load_explicit(&objmem.base, memory_order_relaxed);
+    return (uintptr_t)p - (uintptr_t)base < n;
+}
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, leash_g *holder);
 /* The same, recording the call site (pc) for the orphan proof. */
-INTERNAL void obj_release_at(lobj *o, leash_g *holder, void *pc);
+/* When holder holds no reference: LEASH_EINVAL (REL_OWN), or drop one a
+ * plain thread holds (REL_THREADS) or anyone's (REL_ANY). */
+enum { REL_OWN, REL_THREADS, REL_ANY };
+INTERNAL int obj_release_at(lobj *o, leash_g *holder, void *pc,
+                           int instead);
 INTERNAL bool obj_held_by(lobj *o, leash_g *g);
 /* Calls fn(holder, arg) for each holder record until it returns false;
  * returns whether all returned true. R.lock held meanwhile. */
@@ -858,8 +875,18 @@ static inline void chan_note_user(leash_chan *c, leash_g *g) {
 }
 
 /* ------------------------------------------------------------- misc */
+/* Environment variables (env.c; the rules are in docs/TUNING.md). Each
+ * returns dflt, with one line on stderr, for a value it rejects. */
+INTERNAL bool env_bool(const char *name, bool dflt);
+/* Decimal, optional k/m/g suffix (x1024^n), within lo..hi. */
 INTERNAL uint64_t env_u64(const char *name, uint64_t dflt, uint64_t lo,
                           uint64_t hi);
+/* The raw value of a string-valued variable, NULL when unset or empty;
+ * its reader rejects unknown values with env_reject. */
+INTERNAL const char *env_str(const char *name);
+/* "leash: ignoring NAME=value (want WANT); using USING", once per name. */
+INTERNAL void env_reject(const char *name, const char *value,
+                         const char *want, const char *using);
 INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's

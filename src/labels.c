@@ -69,7 +69,7 @@ static int g_label_set(leash_g *g, const char *key, const char *value) {
         g->label_val[i] = v;
         g->nlabels++;
     } else {
-        rc = LEASH_ENOMEM; /* full */
+        rc = LEASH_EINVAL; /* full: the API's limit, not a lack of memory */
     }
     if (lk)
         llock_release(lk);

@@ -13,9 +13,11 @@
  * consistent without a lock-order dance between objects and holders.
  *
  * Memory is type-stable: a destroyed object is marked dead and kept on a
- * free list of its type, never returned to malloc, so a stale pointer
- * handed back to the API reads a dead magic and gets LEASH_EINVAL instead
- * of a crash (until the slot is reused by a new object of the same type).
+ * free list of its type, never returned, so a stale pointer handed back
+ * to the API reads a dead magic and gets LEASH_EINVAL instead of a crash
+ * (until the slot is reused by a new object of the same type). Fresh
+ * memory comes from one reserved range (objmem.c), so a pointer that was
+ * never an object is rejected before anything is read through it.
  */
 #include "internal.h"
 
@@ -30,30 +32,40 @@ static struct {
     int64_t ndropped;
 } R = {.lock = LLOCK_INIT};
 
-/* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
- * every object of one type must have one size. */
-void *obj_alloc(int type, size_t size) {
+/* Dead memory of an object of `type` to reuse, or NULL. */
+static void *obj_reuse(int type) {
     worker *w = sched_worker();
     void *p = NULL;
     if (w && (p = w->obj_cache[type])) { /* this worker's cache: no lock */
         w->obj_cache[type] = *(void **)((char *)p + sizeof(lobj));
         w->obj_ncache[type]--;
-    } else {
+        return p;
+    }
+    llock_acquire(&R.lock);
+    p = R.free_objs[type];
+    if (p)
+        R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+    llock_release(&R.lock);
+    return p;
+}
+
+/* Allocates (or reuses) the memory of an object of `type`, `size` bytes;
+ * every object of one type must have one size. Fresh memory comes from
+ * objmem, so that obj_check can validate any pointer without a fault. */
+void *obj_alloc(int type, size_t size) {
+    void *p = obj_reuse(type);
+    if (!p) {
         llock_acquire(&R.lock);
-        p = R.free_objs[type];
-        if (p)
-            R.free_objs[type] = *(void **)((char *)p + sizeof(lobj));
+        p = objmem_alloc(size); /* zeroed: the magic is not live */
         llock_release(&R.lock);
+        return p;
     }
-    if (p) {
-        if (lalloc_should_fail()) {
-            obj_free_mem_type(p, type);
-            return NULL;
-        }
-        memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
-        return p; /* the magic stays dead until obj_init */
+    if (lalloc_should_fail()) {
+        obj_free_mem_type(p, type);
+        return NULL;
     }
-    return lcalloc(1, size);
+    memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
+    return p; /* the magic stays dead until obj_init */
 }
 
 /* Puts dead object memory on a free list of its type. The link is stored
@@ -126,10 +138,18 @@ int obj_init(lobj *o, int type, const char *file, int line,
     return 0;
 }
 
+/* The immortal objects are statics outside objmem: the only pointers
+ * outside it that are objects. */
+static lobj *obj_check_static(const void *p) {
+    return p == (const void *)leash_ctx_background() ? (lobj *)p : NULL;
+}
+
 lobj *obj_check(const void *p, int type) {
-    if (!p || ((uintptr_t)p & 7))
-        return NULL;
     lobj *o = (lobj *)p;
+    if (unlikely(!objmem_holds(p)) && !(o = obj_check_static(p)))
+        return NULL; /* NULL, wild, freed by malloc, on a stack: unread */
+    if ((uintptr_t)p & 7)
+        return NULL;
     if (atomic_load_explicit(&o->magic, memory_order_acquire) != OBJ_MAGIC)
         return NULL;
     if (type && o->type != type)
@@ -311,10 +331,6 @@ static void obj_destroy(lobj *o) {
     *dq_slot() = NULL;
 }
 
-/* Drops one reference of `holder`'s; if it holds none, one of another
- * holder's (an ownership transfer: it was passed along and released by
- * the receiver). Destroys the object with the last one. pc is the call
- * site, for the orphan proof. */
 /* After a release left a channel with other holders, the orphan proof
  * runs without R.lock: the channel is pinned with a runtime reference
  * taken under the lock, or it could be destroyed and reused meanwhile. */
@@ -330,16 +346,24 @@ static bool pin_for_proof_locked(lobj *o) {
 static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
                                 int64_t by, bool at_exit);
 
-void obj_release_at(lobj *o, leash_g *holder, void *pc) {
+/* Drops one reference of `holder`'s and destroys the object with the
+ * last one; pc is the call site, for the orphan proof. A holder with no
+ * reference gets LEASH_EINVAL and changes nothing: dropping another
+ * holder's reference instead would free the object under that holder (a
+ * double release by a parent would drop its child's reference, and the
+ * child's next send would land in whatever object reuses the slot).
+ * `instead` says whose reference may go when holder has none (REL_*). */
+int obj_release_at(lobj *o, leash_g *holder, void *pc, int instead) {
     if (o->immortal)
-        return;
+        return 0;
     llock_acquire(&R.lock);
     lref *r = ref_find(o, holder);
-    if (!r)
-        r = o->holders;
+    for (lref *x = o->holders; !r && instead != REL_OWN && x; x = x->o_next)
+        if (instead == REL_ANY || (x->holder && x->holder->foreign))
+            r = x;
     if (!r) {
         llock_release(&R.lock);
-        return; /* over-release: nothing held */
+        return LEASH_EINVAL;
     }
     if (--r->count < r->handed)
         r->handed = r->count;
@@ -357,6 +381,7 @@ void obj_release_at(lobj *o, leash_g *holder, void *pc) {
     }
     llock_release(&R.lock);
     release_locked_done(o, last, pinned, pc, by, false);
+    return 0;
 }
 
 /* The part of a release after R.lock: destroy, or prove orphans. */
@@ -371,7 +396,7 @@ static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
 }
 
 void obj_release_from(lobj *o, leash_g *holder) {
-    obj_release_at(o, holder, NULL);
+    (void)obj_release_at(o, holder, NULL, REL_OWN);
 }
 
 bool obj_held_by(lobj *o, leash_g *g) {
@@ -474,16 +499,36 @@ void *leash_retain(void *p) {
     return p;
 }
 
-static int release_at(void *p, void *pc) {
+/* A release by the calling coroutine or thread, of a reference it holds.
+ * A thread that never took one has no g at all: NULL here must not be
+ * read as the runtime's own holder record. Two exceptions:
+ *  - a coroutine started by a plain thread (leash_run's main, or a
+ *    leash_go from a thread) acts for that thread, so objects a program
+ *    makes on its main thread before leash_run can be released in its
+ *    main coroutine: with no reference of its own it drops a thread's;
+ *  - leash_ticker_stop, whoever calls it, drops the reference
+ *    leash_ticker_start gave, and it does so through leash_release.
+ * Inlined, and strict_fail not in tail position, so that a strict-mode
+ * dump shows the public call's frame (the dump starts below it). */
+static inline __attribute__((always_inline)) int release_at(void *p,
+                                                            void *pc) {
     lobj *o = obj_check(p, 0);
     if (!o)
         return LEASH_EINVAL;
     if (o->immortal)
         return 0;
-    if (atomic_load(&o->refs) <= 0)
-        return LEASH_EINVAL;
-    obj_release_at(o, sched_getg(), pc);
-    return 0;
+    leash_g *g = sched_getg();
+    int instead = o->type == OBJ_TICKER ? REL_ANY
+                  : g && !g->foreign && g->parent_id == 0 ? REL_THREADS
+                                                          : REL_OWN;
+    if (atomic_load(&o->refs) > 0 && (g || instead == REL_ANY) &&
+        obj_release_at(o, g, pc, instead) == 0)
+        return 0;
+    int rc = strict_fail(LEASH_EINVAL, "leash_release: the caller holds no "
+                                       "reference to this object (released "
+                                       "twice?)");
+    __asm__ volatile("" ::: "memory"); /* keeps the caller's frame */
+    return rc;
 }
 
 int leash_release_checked(void *p) {

@@ -147,7 +147,7 @@ Test(agent, commands, .fini = teardown, .timeout = 60) {
     cr_expect(strstr(b, want), "%s", b);
     snprintf(want, sizeof want, "leaked %d\n", fx.srv.leaked);
     cr_expect(strstr(b, want), "%s", b);
-    cr_expect(strstr(b, "name testprog_dbg_se"), "%s", b);
+    cr_expect(strstr(b, "name testprog_dbg_server\n"), "%s", b);
     snprintf(want, sizeof want, "ppid %d\n", (int)getpid());
     cr_expect(strstr(b, want), "%s", b);
     free(b);

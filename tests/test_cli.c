@@ -80,6 +80,18 @@ Test(cli, help_and_usage, .timeout = 60) {
     cr_expect_eq(cli(&out, &err, "help", "frobnicate", NULL, NULL, NULL), 1);
     free(out);
     free(err);
+    /* The two commands main handles itself have help too. */
+    const char *builtin[] = {"help", "version"};
+    for (size_t i = 0; i < 2; i++) {
+        cr_expect_eq(cli(&out, &err, "help", builtin[i], NULL, NULL, NULL), 0,
+                     "help %s: %s", builtin[i], err);
+        char want[64];
+        snprintf(want, sizeof want, "usage: leash %s", builtin[i]);
+        cr_expect(strstr(out, want), "help %s: %s", builtin[i], out);
+        cr_expect(!strstr(err, "no such command"), "%s", err);
+        free(out);
+        free(err);
+    }
     cr_expect_eq(cli(&out, &err, "version", NULL, NULL, NULL, NULL), 0);
     cr_expect(strstr(out, "leash 0."), "%s", out);
     free(out);
@@ -102,7 +114,7 @@ Test(cli, ps_lists_agents, .fini = teardown, .timeout = 60) {
     cr_assert_eq(cli(&out, &err, "ps", NULL, NULL, NULL, NULL), 0, "%s", err);
     char want[128];
     snprintf(want, sizeof want, "%-8d %-8d %-20s", (int)fx.srv.pid, (int)getpid(),
-             "testprog_dbg_se");
+             "testprog_dbg_server");
     cr_expect(strstr(out, want), "want '%s' in:\n%s", want, out);
     snprintf(want, sizeof want, " %7d\n", fx.srv.leaked);
     cr_expect(strstr(out, want), "%s", out);
@@ -110,7 +122,7 @@ Test(cli, ps_lists_agents, .fini = teardown, .timeout = 60) {
     free(out);
     free(err);
     cr_assert_eq(cli(&out, &err, "ps", "--json", NULL, NULL, NULL), 0);
-    snprintf(want, sizeof want, "{\"pid\":%d,\"ppid\":%d,\"name\":\"testprog_dbg_se\"",
+    snprintf(want, sizeof want, "{\"pid\":%d,\"ppid\":%d,\"name\":\"testprog_dbg_server\"",
              (int)fx.srv.pid, (int)getpid());
     cr_expect(strstr(out, want) && out[0] == '[', "%s", out);
     snprintf(want, sizeof want, "\"leaked\":%d", fx.srv.leaked);

@@ -356,6 +356,8 @@ Test(scopes, parallel_threads_see_only_their_own, .timeout = 30) {
                  b.result, b.text);
     cr_expect(du_has_block(a.text, a.leaked_id), "%s", a.text);
     cr_expect_str_empty(b.text);
+    free(a.text);
+    free(b.text);
     leash_close(ch);
 }
 

@@ -977,6 +977,11 @@ Test(strict, unlock_of_unlocked_mutex, .timeout = 60) {
 Test(strict, unlock_of_unlocked_rwmutex, .timeout = 60) {
     check_strict("rw-unlock", "sync: Unlock of unlocked RWMutex", LEASH_EINVAL);
 }
+Test(strict, release_without_a_reference, .timeout = 60) {
+    check_strict("double-release",
+                 "leash_release: the caller holds no reference to this "
+                 "object (released twice?)", LEASH_EINVAL);
+}
 Test(strict, runlock_of_unlocked_rwmutex, .timeout = 60) {
     check_strict("rw-runlock", "sync: RUnlock of unlocked RWMutex", LEASH_EINVAL);
 }

@@ -314,8 +314,9 @@ static void retain_and_return(void *p) {
     CU_CHECK(leash_retain(p) == p);
 }
 
-/* Ownership transfer: a coroutine that holds no reference releases one
- * the creator gave away. */
+/* A coroutine started by a plain thread acts for it: with no reference
+ * of its own, it releases the thread's (tests/test_objects.c: a coroutine
+ * started by a coroutine may not). */
 static void release_transferred(void *p) {
     leash_chan *from = p;
     leash_chan *c = NULL;
@@ -337,7 +338,7 @@ Test(runtime, references_of_a_coroutine, .timeout = 30) {
     cr_assert_eq(leash_send(box, &c), 0);
     cr_assert_gt(leash_go(release_transferred, box), 0);
     cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
-    cr_assert_eq(leash_chan_cap(c), LEASH_EINVAL, "transferred release");
+    cr_assert_eq(leash_chan_cap(c), LEASH_EINVAL, "released for the thread");
     leash_release(box);
     CU_ASSERT_CLEAN();
 }
@@ -765,4 +766,19 @@ Test(runtime, floating_point_environment_per_coroutine, .timeout = 30) {
     cr_expect_eq(atomic_load(&fp_new_mode), FE_TONEAREST,
                  "a new coroutine starts in mode %d",
                  atomic_load(&fp_new_mode));
+}
+
+/* ------------------------------------------------------------- labels */
+
+/* A key beyond LEASH_MAX_LABELS is a bad argument, not out of memory. */
+Test(runtime, ninth_label_is_einval, .timeout = 20) {
+    char key[16];
+    for (int i = 0; i < LEASH_MAX_LABELS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cr_assert_eq(leash_label_set(key, "v"), 0, "%s", key);
+    }
+    cr_expect_eq(leash_label_set("one-more", "v"), LEASH_EINVAL);
+    cr_expect_eq(leash_label_set("k0", "changed"), 0, "replacing is fine");
+    cr_expect_eq(leash_label_set("k1", NULL), 0);
+    cr_expect_eq(leash_label_set("one-more", "v"), 0, "room again");
 }

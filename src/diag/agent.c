@@ -340,8 +340,8 @@ void debug_env_start(void) {
     static _Atomic int done;
     if (atomic_exchange(&done, 1))
         return;
-    const char *addr = getenv("LEASH_DEBUG_ADDR");
-    if (addr && *addr) {
+    const char *addr = env_str("LEASH_DEBUG_ADDR");
+    if (addr) {
         int port = leash_debug_listen(addr);
         if (port < 0) {
             fprintf(stderr, "leash: LEASH_DEBUG_ADDR=%s: %s\n", addr,
@@ -356,8 +356,7 @@ void debug_env_start(void) {
                     hn ? hn : 9, hn ? addr : "127.0.0.1", port);
         }
     }
-    const char *ag = getenv("LEASH_AGENT");
-    if (ag && *ag && strcmp(ag, "0")) {
+    if (env_bool("LEASH_AGENT", false)) {
         int rc = leash_agent_start();
         if (rc < 0)
             fprintf(stderr, "leash: LEASH_AGENT: cannot start the agent: %s\n",

@@ -87,8 +87,7 @@ static int quiescent(int64_t *ticks) {
 
 /* Returns true when it should be asked again later (DL_MAYBE). */
 bool deadlock_check(void) {
-    const char *e = getenv("LEASH_DEADLOCK");
-    if (e && !strcmp(e, "0"))
+    if (!env_bool("LEASH_DEADLOCK", true))
         return false;
     int64_t t1, t2;
     int q = quiescent(&t1);

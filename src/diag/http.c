@@ -140,11 +140,6 @@ static bool conn_evict_slowest(void) {
     return victim != NULL;
 }
 
-static bool env_flag(const char *name) {
-    const char *e = getenv(name);
-    return e && *e && strcmp(e, "0");
-}
-
 /* ------------------------------------------------------------ addresses */
 
 static bool is_loopback(const struct sockaddr_storage *ss) {
@@ -456,7 +451,7 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
 /* ------------------------------------------------------------ connections */
 
 static int64_t read_timeout_ns(void) {
-    const char *name = getenv("LEASH_DEBUG_HEADER_TIMEOUT_MS")
+    const char *name = env_str("LEASH_DEBUG_HEADER_TIMEOUT_MS")
                            ? "LEASH_DEBUG_HEADER_TIMEOUT_MS"
                            : "LEASH_DEBUG_TIMEOUT_MS";
     return (int64_t)env_u64(name, 5000, 1, 3600000) * 1000000;
@@ -573,7 +568,7 @@ int leash_debug_listen(const char *addr) {
     int rc = parse_addr(addr, &ss, &sl);
     if (rc < 0)
         return rc;
-    bool allow_remote = env_flag("LEASH_DEBUG_ALLOW_REMOTE");
+    bool allow_remote = env_bool("LEASH_DEBUG_ALLOW_REMOTE", false);
     if (!is_loopback(&ss) && !allow_remote)
         return -EACCES;
     if ((rc = sched_ensure_started()) < 0)

@@ -249,8 +249,7 @@ int leakcheck_report(FILE *out) {
 }
 
 static bool leakcheck_enabled(void) {
-    const char *e = getenv("LEASH_LEAKCHECK");
-    return e && *e && strcmp(e, "0");
+    return env_bool("LEASH_LEAKCHECK", false);
 }
 
 /* After leash_run's main returned. */

@@ -78,14 +78,30 @@ double dbg_uptime_s(void) {
     return r < 0 ? 0 : r;
 }
 
+/* The executable's file name, whole: /proc/self/comm, which ps(1) shows,
+ * is cut to 15 characters. comm is the fallback (a deleted or unreadable
+ * executable); control characters would break the line protocols. */
 void dbg_proc_name(char *buf, size_t n) {
-    FILE *f = fopen("/proc/self/comm", "re");
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     buf[0] = 0;
+    if (len > 0) {
+        exe[len] = 0;
+        char *del = strstr(exe, " (deleted)");
+        if (del && !del[10])
+            *del = 0;
+        const char *slash = strrchr(exe, '/');
+        snprintf(buf, n, "%s", slash ? slash + 1 : exe);
+    }
+    FILE *f = buf[0] ? NULL : fopen("/proc/self/comm", "re");
     if (f) {
         if (fgets(buf, (int)n, f))
             buf[strcspn(buf, "\n")] = 0;
         fclose(f);
     }
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = '?';
     if (!buf[0])
         snprintf(buf, n, "?");
 }
@@ -326,7 +342,7 @@ static void keyify(char *dst, size_t n, const char *src) {
 }
 
 static void write_vitals(FILE *out, const dbg_vitals *v, bool ps_only) {
-    char name[64];
+    char name[256];
     dbg_proc_name(name, sizeof name);
     fprintf(out, "pid %d\nppid %d\nname %s\n", (int)getpid(), (int)getppid(),
             name);

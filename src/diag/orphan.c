@@ -18,7 +18,7 @@ int orphan_policy(void) {
     int p = atomic_load_explicit(&policy, memory_order_relaxed);
     if (p >= 0)
         return p;
-    const char *e = getenv("LEASH_ORPHANS");
+    const char *e = env_str("LEASH_ORPHANS");
     p = ORPHANS_RECORD;
     if (e && !strcmp(e, "report"))
         p = ORPHANS_REPORT;

@@ -3,12 +3,15 @@
  *
  * LEASH_DUMP_SIGNAL names the signal (USR1, USR2, QUIT, ... or a number);
  * LEASH_DUMP_FORMAT picks the format (default 2, Go's text; 3 leash's;
- * 4 JSON) and LEASH_DUMP_FILE a file to append to (default stderr). The
+ * 4 JSON) and LEASH_DUMP_FILE a file to append to (default stderr; one
+ * that cannot be opened or written is an error message, not a silent
+ * fallback, which would send the dump where nobody looks). The
  * handler only sets a flag and wakes sysmon, which writes the dump: the
  * handler itself must stay async-signal-safe.
  */
 #include "diag.h"
 
+#include <errno.h>
 #include <signal.h>
 
 static _Atomic int requested;
@@ -35,13 +38,15 @@ static int parse_signal(const char *s) {
 }
 
 void sigdump_install(void) {
-    const char *e = getenv("LEASH_DUMP_SIGNAL");
-    if (!e || !*e)
+    const char *e = env_str("LEASH_DUMP_SIGNAL");
+    if (!e)
         return;
     int sig = parse_signal(e);
     if (sig < 0 || sig == SIGURG || sig == SIGSEGV || sig == SIGKILL ||
         sig == SIGSTOP) {
-        fprintf(stderr, "leash: ignoring LEASH_DUMP_SIGNAL=%s\n", e);
+        env_reject("LEASH_DUMP_SIGNAL", e,
+                   "USR1/USR2/QUIT/HUP/PWR/WINCH or a signal number "
+                   "other than URG, SEGV, KILL, STOP", "no dump signal");
         return;
     }
     struct sigaction sa;
@@ -52,16 +57,36 @@ void sigdump_install(void) {
     sigaction(sig, &sa, NULL);
 }
 
+/* Appends a dump to LEASH_DUMP_FILE; a failure is reported on stderr
+ * with the reason, and the dump is not written anywhere else. */
+static void dump_to_file(const char *path, int fmt) {
+    FILE *out = fopen(path, "a");
+    if (!out) {
+        fprintf(stderr, "leash: LEASH_DUMP_FILE=%s: cannot open: %s; "
+                        "dump not written\n", path, strerror(errno));
+        return;
+    }
+    errno = 0;
+    int rc = leash_dump(out, fmt);
+    bool failed = rc < 0 || fflush(out) != 0 || ferror(out);
+    int err = errno;
+    if (fclose(out) != 0 && !failed) {
+        failed = true;
+        err = errno;
+    }
+    if (failed)
+        fprintf(stderr, "leash: LEASH_DUMP_FILE=%s: dump not written: %s\n",
+                path, err ? strerror(err) : leash_strerror(rc));
+}
+
 /* sysmon: writes the requested dump. */
 void sigdump_process(void) {
     if (!atomic_exchange(&requested, 0))
         return;
     int fmt = (int)env_u64("LEASH_DUMP_FORMAT", 2, 0, 4);
-    const char *path = getenv("LEASH_DUMP_FILE");
-    FILE *out = path && *path ? fopen(path, "a") : stderr;
-    if (!out)
-        out = stderr;
-    leash_dump(out, fmt);
-    if (out != stderr)
-        fclose(out);
+    const char *path = env_str("LEASH_DUMP_FILE");
+    if (path)
+        dump_to_file(path, fmt);
+    else
+        leash_dump(stderr, fmt);
 }

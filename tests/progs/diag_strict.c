@@ -11,6 +11,9 @@
  *   unlock       unlock of an unlocked mutex
  *   rw-unlock    Unlock of an unlocked RWMutex
  *   rw-runlock   RUnlock of an unlocked RWMutex
+ *   double-release  a second leash_release of a channel by a coroutine
+ *                whose only reference went with the first (the bystander
+ *                still holds one of its own)
  * A coroutine named "bystander" is blocked on a channel meanwhile, so the
  * dump shows more than the culprit.
  */
@@ -53,6 +56,9 @@ static int run(void *arg) {
     } else if (!strcmp(mode, "rw-unlock")) {
         leash_rwmutex rw = LEASH_RWMUTEX_INIT;
         rc = leash_rwmutex_unlock(&rw);
+    } else if (!strcmp(mode, "double-release")) {
+        leash_release_checked(by);
+        rc = leash_release_checked(by);
     } else if (!strcmp(mode, "rw-runlock")) {
         leash_rwmutex rw = LEASH_RWMUTEX_INIT;
         rc = leash_rwmutex_runlock(&rw);

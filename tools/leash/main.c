@@ -187,6 +187,23 @@ static void usage(FILE *out) {
                  "or format error, 4 leaks found.\n");
 }
 
+/* `leash help CMD` for the two commands main handles itself; false for
+ * any other name. */
+static bool help_builtin(const char *name) {
+    if (!strcmp(name, "help")) {
+        puts("usage: leash help [COMMAND]\n\n"
+             "Without COMMAND, lists the commands; with one, prints its help\n"
+             "(the same as `leash COMMAND --help`).");
+        return true;
+    }
+    if (!strcmp(name, "version")) {
+        puts("usage: leash version     (also: leash --version)\n\n"
+             "Prints the version of leash and of the agent protocol it speaks.");
+        return true;
+    }
+    return false;
+}
+
 static const command *find(const char *name) {
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(commands[i].name, name))
@@ -222,6 +239,8 @@ int main(int argc, char **argv) {
             return EXIT_OK;
         }
         const command *c = find(argv[2]);
+        if (!c && help_builtin(argv[2]))
+            return EXIT_OK;
         if (!c) {
             cli_err("no such command: %s", argv[2]);
             return EXIT_USAGE;

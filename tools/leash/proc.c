@@ -82,7 +82,7 @@ int cmd_ps(int argc, char **argv) {
         printf("%-8s %-8s %-20s %11s %7s\n", "PID", "PPID", "NAME",
                "COROUTINES", "LEAKED");
         for (int i = 0; i < nrows; i++) {
-            char name[64];
+            char name[256];
             if (!kv_get(rows[i].info, "name", name, sizeof name))
                 snprintf(name, sizeof name, "?");
             printf("%-8d %-8lld %-20s %11lld %7lld\n", rows[i].pid,
@@ -185,7 +185,7 @@ int cmd_stats(int argc, char **argv) {
         free(b);
         return EXIT_OK;
     }
-    char name[64] = "?", ver[32] = "?", up[32], rss[32], tmp[64];
+    char name[256] = "?", ver[32] = "?", up[32], rss[32], tmp[64];
     kv_get(b, "name", name, sizeof name);
     kv_get(b, "version", ver, sizeof ver);
     human_secs(up, sizeof up, kv_get(b, "uptime_s", tmp, sizeof tmp)
