@@ -180,11 +180,6 @@ static inline void slock_release(slock *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 INTERNAL void slock_release_fn(void *l);
-static inline bool slock_try(slock *l) {
-    uint32_t z = 0;
-    return atomic_compare_exchange_strong_explicit(
-        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
-}
 INTERNAL int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 INTERNAL void futex_wake(_Atomic uint32_t *addr, int n);
 static inline void cpu_relax(void) {
