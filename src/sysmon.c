@@ -143,10 +143,19 @@ static void *sysmon_main(void *arg) {
                 hog[i] = cur;
             }
             /* No scheduling decision on w for a whole tick: if it has
-             * queued work and somebody idles, let that one take it. */
-            if (now - seen_since[i] >= SYSMON_TICK_NS &&
-                (atomic_load(&w->runnext) || runq_nonempty(w)))
+             * queued work and somebody idles, let that one take it. The
+             * queued work has waited that long at least: scheduling
+             * latency the workers cannot note themselves (a coroutine
+             * that computes keeps its readied peer waiting). */
+            int64_t stalled = now - seen_since[i];
+            if (stalled >= SYSMON_TICK_NS &&
+                (atomic_load(&w->runnext) || runq_nonempty(w))) {
+                if (stalled > atomic_load_explicit(&w->lat_max,
+                                                   memory_order_relaxed))
+                    atomic_store_explicit(&w->lat_max, stalled,
+                                          memory_order_relaxed);
                 sched_wake_idle();
+            }
         }
         /* A timer overdue by a tick: every worker is busy elsewhere or
          * asleep without a deadline (the one that slept until it was

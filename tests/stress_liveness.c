@@ -441,3 +441,29 @@ Test(fork, before_the_runtime_starts_the_child_may_run_it, .timeout = 60) {
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 }
+
+/* -------------------------------------------- the scheduling latency gauge */
+
+#include "internal.h" /* S.sched_lat_max: what /metrics and leash stats show */
+
+static void waits_for_the_hog(void *p) { (void)p; }
+
+static int hog_main(void *arg) {
+    (void)arg;
+    CU_CHECK(leash_go(waits_for_the_hog, NULL) > 0); /* runnable, not run */
+    int64_t t0 = leash_now();
+    while (leash_now() - t0 < 80 * CU_MS) /* computes without yielding */
+        ;
+    leash_yield();
+    return 0;
+}
+
+Test(latency, gauge_shows_a_coroutine_kept_waiting, .timeout = 30) {
+    setenv("LEASH_PROCS", "1", 1);
+    cr_assert_eq(leash_run(hog_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+    /* sysmon publishes within a tick or two. */
+    cr_assert(CU_WAIT_UNTIL(atomic_load(&S.sched_lat_max) >= 40 * CU_MS, 2000),
+              "latency gauge %.1f ms after an 80 ms wait",
+              atomic_load(&S.sched_lat_max) / 1e6);
+}

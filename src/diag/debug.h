@@ -41,6 +41,11 @@ typedef struct {
     int64_t objects[OBJ__COUNT];   /* live channels, contexts, ... */
     int64_t orphans_total;
     int64_t max_wait_ns;
+    /* Scheduling latency: the longest a coroutine waited runnable over
+     * the last SCHED_LAT_WINDOW seconds; slices sysmon ended (sched.c's
+     * "Fairness"). */
+    int64_t sched_latency_ns;
+    uint64_t slices_forced;
     int workers, cpus, threads;
     double uptime_s;
     int64_t rss_bytes;

@@ -307,6 +307,8 @@ static void vitals_from(const dsnap *s, const int *kind, dbg_vitals *v) {
         v->objects[t] = (int64_t)obj_count(t);
     v->orphans_total = atomic_load(&leash_orphans_total);
     v->workers = leash_num_workers();
+    v->sched_latency_ns = atomic_load(&S.sched_lat_max);
+    v->slices_forced = atomic_load(&S.slices_forced);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     v->cpus = c > 0 ? (int)c : 1;
     v->threads = dbg_os_threads();
@@ -358,6 +360,8 @@ static void write_vitals(FILE *out, const dbg_vitals *v, bool ps_only) {
                  "\n",
             v->running, v->runnable, v->waiting);
     fprintf(out, "max_wait_ms %" PRId64 "\n", v->max_wait_ns / 1000000);
+    fprintf(out, "sched_latency_us %" PRId64 "\nslices_forced %" PRIu64 "\n",
+            v->sched_latency_ns / 1000, v->slices_forced);
     fprintf(out, "uptime_s %.3f\nrss_bytes %" PRId64 "\norphans_total %" PRId64
                  "\n",
             v->uptime_s, v->rss_bytes, v->orphans_total);
@@ -452,6 +456,16 @@ static void write_prom(FILE *out, const dsnap *s, const int *kind,
               "The longest current wait of a parked coroutine.");
     fprintf(out, "leash_coroutine_max_wait_seconds %.3f\n",
             (double)v->max_wait_ns / 1e9);
+    prom_head(out, "leash_sched_latency_max_seconds", "gauge",
+              "The longest a coroutine waited runnable for a worker over the "
+              "last 10 s (scheduler latency).");
+    fprintf(out, "leash_sched_latency_max_seconds %.6f\n",
+            (double)v->sched_latency_ns / 1e9);
+    prom_head(out, "leash_sched_slices_forced_total", "counter",
+              "Run-queue slices the monitor ended because coroutines waited "
+              "behind them for 10 ms.");
+    fprintf(out, "leash_sched_slices_forced_total %" PRIu64 "\n",
+            v->slices_forced);
     prom_head(out, "leash_objects", "gauge",
               "Live leash objects by type (internal ones included).");
     for (int t = 1; t < OBJ__COUNT; t++)

@@ -205,6 +205,8 @@ int cmd_stats(int argc, char **argv) {
     printf("suspects:       %lld (", kv_num(b, "suspects", 0));
     print_group(b, "suspect.");
     printf(")\nlongest wait:   %lld ms\n", kv_num(b, "max_wait_ms", 0));
+    printf("sched latency:  %.3f ms (longest runnable wait, last 10 s)\n",
+           kv_num(b, "sched_latency_us", 0) / 1000.0);
     printf("OS threads:     %lld\n", kv_num(b, "os_threads", 0));
     printf("workers:        %lld\n", kv_num(b, "workers", 0));
     printf("CPUs:           %lld\n", kv_num(b, "cpus", 0));
