@@ -36,6 +36,8 @@
 #include <ucontext.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <inttypes.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #if defined(LEASH_ASAN)
@@ -106,8 +108,36 @@ static lstack *slot_desc(char *base) {
     return (lstack *)(hi - 64 - sizeof(lstack));
 }
 
+/* Memory the kernel can still hand out, in bytes: MemAvailable (page
+ * cache it can drop included), read only when free RAM looks short. */
+static uint64_t mem_available(void) {
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
+        return UINT64_MAX;
+    uint64_t fast = ((uint64_t)si.freeram + si.freeswap) * si.mem_unit;
+    if (fast >= (1ull << 30))
+        return fast;
+    FILE *f = fopen("/proc/meminfo", "r");
+    uint64_t kb = 0;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb ? kb * 1024 + (uint64_t)si.freeswap * si.mem_unit : fast;
+}
+
+/* Stacks are mapped MAP_NORESERVE, so the kernel never refuses a new
+ * chunk: past the RAM there is, the first touch of a stack would wake the
+ * OOM killer instead. So a chunk is refused (spawn: LEASH_ENOMEM) while
+ * less than 64 MiB would be left after its slots' top pages. */
+static bool memory_left_for_chunk(void) {
+    return mem_available() >= (64u << 20) + (uint64_t)CHUNK_SLOTS * P.page;
+}
+
 static bool new_chunk(void) {
-    if (lalloc_should_fail())
+    if (lalloc_should_fail() || !memory_left_for_chunk())
         return false;
     chunk *c = lmalloc(sizeof *c);
     if (!c)

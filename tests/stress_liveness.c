@@ -467,3 +467,47 @@ Test(latency, gauge_shows_a_coroutine_kept_waiting, .timeout = 30) {
               "latency gauge %.1f ms after an 80 ms wait",
               atomic_load(&S.sched_lat_max) / 1e6);
 }
+
+/* ---------------------------------------------------- when memory ends */
+
+#include <sys/resource.h>
+
+static void sleep_long(void *p) {
+    (void)p;
+    leash_sleep(3600 * 1000 * CU_MS);
+}
+
+static int until_enomem_main(void *arg) {
+    long *n = arg;
+    for (;; (*n)++) {
+        int64_t id = leash_go(sleep_long, NULL);
+        if (id < 0)
+            return (int)id;
+    }
+}
+
+/* Spawning past the memory there is: LEASH_ENOMEM, not a crash. The
+ * address space is what ends here (RLIMIT_AS); past the RAM, stack.c
+ * refuses new stack chunks the same way. Not under the sanitizers, whose
+ * shadow memory needs more address space than the limit leaves. */
+Test(memory, spawning_until_memory_ends_gives_enomem, .timeout = 120) {
+#if defined(SANITIZED)
+    cr_skip_test("RLIMIT_AS and sanitizer shadow memory do not mix");
+#else
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit rl = {3ull << 30, 3ull << 30};
+        setrlimit(RLIMIT_AS, &rl);
+        setenv("LEASH_PROCS", "2", 1);
+        long n = 0;
+        int rc = leash_run(until_enomem_main, &n);
+        fprintf(stderr, "%ld coroutines, then %s\n", n, leash_strerror(rc));
+        _exit(rc == LEASH_ENOMEM && n > 1000 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "child status %d (a signal: %d)", st, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+#endif
+}

@@ -193,33 +193,56 @@ func benchSelect(n int64) {
 	perOp("select", el, n)
 }
 
-// 6. parked: n goroutines blocked receiving from one shared channel.
-// Reports RSS growth per goroutine (parked, B/op) and the time to create
-// one and have it parked (parked_spawn, ns/op).
+// 6. parked: n goroutines parked three ways, as bench/parked.c: blocked
+// receiving from one shared channel (RSS growth per goroutine, parked,
+// B/op, and the time to create one and have it parked, parked_spawn,
+// ns/op), waiting on one context's Done (parked_ctx_spawn), asleep for an
+// hour (parked_sleep_spawn; still asleep when main returns).
+func startAll(n int64, started *int64, fn func()) time.Duration {
+	atomic.StoreInt64(started, 0)
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		go fn()
+	}
+	for atomic.LoadInt64(started) < n {
+		runtime.Gosched()
+	}
+	return time.Since(t0)
+}
+
 func benchParked(n int64) {
 	ch := make(chan struct{})
 	done := make(chan struct{}, 1)
 	var started, exited int64
-	rss0 := rssBytes()
-	t0 := time.Now()
-	for i := int64(0); i < n; i++ {
-		go func() {
+	waiter := func(c <-chan struct{}) func() {
+		return func() {
 			atomic.AddInt64(&started, 1)
-			<-ch
+			<-c
 			if atomic.AddInt64(&exited, 1) == n {
 				done <- struct{}{}
 			}
-		}()
+		}
 	}
-	for atomic.LoadInt64(&started) < n {
-		runtime.Gosched()
-	}
-	el := time.Since(t0)
+	rss0 := rssBytes()
+	el := startAll(n, &started, waiter(ch))
 	rss1 := rssBytes()
 	close(ch)
 	<-done
 	report("parked", float64(rss1-rss0)/float64(n), "B/op")
 	perOp("parked_spawn", el, n)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	atomic.StoreInt64(&exited, 0)
+	el = startAll(n, &started, waiter(ctx.Done()))
+	cancel()
+	<-done
+	perOp("parked_ctx_spawn", el, n)
+
+	el = startAll(n, &started, func() {
+		atomic.AddInt64(&started, 1)
+		time.Sleep(time.Hour)
+	})
+	perOp("parked_sleep_spawn", el, n)
 }
 
 // 7. sleepers: n goroutines each sleep 1 ms; total time until all are done.
