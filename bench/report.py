@@ -24,7 +24,8 @@ PROCS = ENV.get("PROC_LIST", "1 2").split()
 
 # Metrics each workload prints, in table order (extra ones are appended).
 METRICS = {
-    "parked": ["parked", "parked_spawn"],
+    "parked": ["parked", "parked_spawn", "parked_ctx_spawn",
+               "parked_sleep_spawn"],
     "sync": ["mutex", "rwmutex", "once"],
     "tcpecho": ["tcpecho", "tcpecho1"],
     "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
@@ -46,6 +47,9 @@ GOALS = {
     "tcpecho": 0.7,
     "tcpecho1": 0.7,
     "parked": 1.0,
+    "parked_spawn": 2.0,
+    "parked_ctx_spawn": 2.0,
+    "parked_sleep_spawn": 2.0,
 }
 # Goals on leash's own value rather than on the ratio.
 TRACKING_GOAL = 3.0        # % overhead at most
@@ -112,7 +116,11 @@ WHAT = {
               "select (the second channel is never used); per round trip",
     "parked": "RSS growth (/proc/self/statm) per coroutine blocked receiving "
               "from one shared channel",
-    "parked_spawn": "time to create one such coroutine and have it parked",
+    "parked_spawn": "time to create one such coroutine and have it parked "
+                    "(fresh stacks: a page fault each)",
+    "parked_ctx_spawn": "the same, each waiting on one context's done "
+                        "channel (stacks reused from the first phase)",
+    "parked_sleep_spawn": "the same, each asleep for an hour",
     "sleepers": "100,000 coroutines each sleep 1 ms; total time until all "
                 "are done",
     "ctx": "cancel-and-wake cycle: WithCancel(Background), hand it to a "
