@@ -32,40 +32,35 @@
 #include <unistd.h>
 
 
+/* registry_walk's callback: counts user coroutines, stops at the first
+ * that is not parked on something only another coroutine can resolve. */
+static bool parked_for_good(leash_g *g, void *users) {
+    if (atomic_load(&g->system))
+        return true;
+    (*(int *)users)++;
+    if (atomic_load(&g->state) != G_WAITING)
+        return false;
+    switch (atomic_load(&g->wait_reason)) {
+    case WR_SLEEP:
+    case WR_IO_WAIT:
+    case WR_SYSCALL:
+        return false;
+    default:
+        return true;
+    }
+}
+
 /* Every user coroutine parked on something nothing external can
- * resolve, and at least one of them (or a plain thread parked in leash). */
+ * resolve, and at least one of them (or a plain thread parked in leash).
+ * The walk takes one shard lock at a time: a coroutine that starts or
+ * ends meanwhile moves a scheduling tick, which the caller compares. */
 static bool all_parked(int64_t *ticks) {
     *ticks = 0;
     for (int i = 0; i < S.nprocs; i++)
         *ticks += atomic_load_explicit(&S.workers[i].schedtick,
                                        memory_order_relaxed);
-    bool ok = true;
     int users = 0;
-    for (int s = 0; s < NSHARDS && ok; s++) {
-        shard_t *sh = &G_shards[s];
-        llock_acquire(&sh->lock);
-        SHARD_FOR_EACH(sh, g) {
-            if (atomic_load(&g->system))
-                continue;
-            users++;
-            if (atomic_load(&g->state) != G_WAITING) {
-                ok = false;
-                break;
-            }
-            switch (atomic_load(&g->wait_reason)) {
-            case WR_SLEEP:
-            case WR_IO_WAIT:
-            case WR_SYSCALL:
-                ok = false;
-                break;
-            default:
-                break;
-            }
-            if (!ok)
-                break;
-        }
-        llock_release(&sh->lock);
-    }
+    bool ok = registry_walk(parked_for_good, &users);
     return ok && (users > 0 || atomic_load(&S.foreign_parked) > 0);
 }
 
