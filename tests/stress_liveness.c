@@ -94,7 +94,7 @@ static int64_t worst_extra_ns;
 
 static int starve_main(void *arg) {
     const starve_cfg *cfg = arg;
-    pair prs[8];
+    static pair prs[8]; /* outlives main: the pairs still use it */
     atomic_store(&stop_busy, false);
     atomic_store(&busy_rounds, 0);
     for (int i = 0; i < cfg->npairs; i++) {
@@ -145,7 +145,10 @@ static void run_starve(const char *procs, int npairs, bool buffered,
     starve_cfg cfg = {npairs, buffered, wait};
     cr_assert_eq(leash_run(starve_main, &cfg), 0);
     CU_ASSERT_CLEAN();
-    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 20000));
+    if (!CU_WAIT_UNTIL(leash_num_coroutines() == 0, 20000)) {
+        leash_dump(stderr, LEASH_DUMP_STACKS);
+        cr_assert_fail("the pairs did not end");
+    }
     fprintf(stderr, "%s procs, %d pair(s): worst extra wait %.2f ms\n", procs,
             npairs, worst_extra_ns / 1e6);
     cr_expect(worst_extra_ns < STARVED_MS * CU_MS,
@@ -232,7 +235,7 @@ static void late_sleeper(void *p) {
 static int timers_main(void *arg) {
     int nw = leash_num_workers();
     (void)arg;
-    pair prs[8];
+    static pair prs[8]; /* outlives main: the pairs still use it */
     atomic_store(&stop_busy, false);
     atomic_store(&busy_rounds, 0);
     for (int i = 0; i < nw; i++) {
@@ -320,7 +323,7 @@ static int reap(pid_t pid) {
 
 static int fork_main(void *arg) {
     bool from_thread = arg != NULL;
-    pair prs[2];
+    static pair prs[2]; /* outlives main: the pairs still use it */
     atomic_store(&stop_busy, false);
     fork_chan = leash_chan_make(sizeof(long), 0);
     for (int i = 0; i < 2; i++) {
@@ -375,7 +378,7 @@ static int thread_fork_main(void *arg) {
     (void)arg;
     atomic_store(&stop_busy, false);
     fork_chan = leash_chan_make(sizeof(long), 0);
-    pair prs[2];
+    static pair prs[2]; /* outlives main: the pairs still use it */
     for (int i = 0; i < 2; i++) {
         prs[i].ping = leash_chan_make(sizeof(long), 0);
         prs[i].pong = leash_chan_make(sizeof(long), 0);
@@ -472,6 +475,7 @@ Test(latency, gauge_shows_a_coroutine_kept_waiting, .timeout = 30) {
 
 #include <sys/resource.h>
 
+#if !defined(SANITIZED)
 static void sleep_long(void *p) {
     (void)p;
     leash_sleep(3600 * 1000 * CU_MS);
@@ -485,6 +489,7 @@ static int until_enomem_main(void *arg) {
             return (int)id;
     }
 }
+#endif
 
 /* Spawning past the memory there is: LEASH_ENOMEM, not a crash. The
  * address space is what ends here (RLIMIT_AS); past the RAM, stack.c
