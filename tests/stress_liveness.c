@@ -80,6 +80,31 @@ static void ponger(void *p) {
     }
 }
 
+/* Starts n ping-pong pairs (channels of capacity cap) that run until
+ * stop_busy or BUSY_LIMIT_MS. The pair state is static: the pairs outlive
+ * the main that starts them. */
+static pair pairs[8];
+
+static void pairs_start(int n, size_t cap) {
+    atomic_store(&stop_busy, false);
+    atomic_store(&busy_rounds, 0);
+    for (int i = 0; i < n; i++) {
+        pairs[i].ping = leash_chan_make(sizeof(long), cap);
+        pairs[i].pong = leash_chan_make(sizeof(long), cap);
+        CU_CHECK(pairs[i].ping && pairs[i].pong);
+        CU_CHECK(leash_go(pinger, &pairs[i], pairs[i].ping, pairs[i].pong) > 0);
+        CU_CHECK(leash_go(ponger, &pairs[i], pairs[i].ping, pairs[i].pong) > 0);
+    }
+}
+
+static void pairs_stop(int n) {
+    atomic_store(&stop_busy, true);
+    for (int i = 0; i < n; i++) {
+        leash_release(pairs[i].ping);
+        leash_release(pairs[i].pong);
+    }
+}
+
 enum wait_kind { W_SLEEP, W_YIELD, W_AFTER };
 
 typedef struct {
@@ -94,17 +119,7 @@ static int64_t worst_extra_ns;
 
 static int starve_main(void *arg) {
     const starve_cfg *cfg = arg;
-    static pair prs[8]; /* outlives main: the pairs still use it */
-    atomic_store(&stop_busy, false);
-    atomic_store(&busy_rounds, 0);
-    for (int i = 0; i < cfg->npairs; i++) {
-        size_t cap = cfg->buffered ? 1 : 0;
-        prs[i].ping = leash_chan_make(sizeof(long), cap);
-        prs[i].pong = leash_chan_make(sizeof(long), cap);
-        CU_CHECK(prs[i].ping && prs[i].pong);
-        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-    }
+    pairs_start(cfg->npairs, cfg->buffered ? 1 : 0);
     /* Every wait counts, from the first: the pairs start at once. */
     worst_extra_ns = 0;
     for (int i = 0; i < 20; i++) {
@@ -130,12 +145,8 @@ static int starve_main(void *arg) {
         if (extra > worst_extra_ns)
             worst_extra_ns = extra;
     }
-    atomic_store(&stop_busy, true);
     CU_CHECK(atomic_load(&busy_rounds) > 0); /* the pairs did run */
-    for (int i = 0; i < cfg->npairs; i++) {
-        leash_release(prs[i].ping);
-        leash_release(prs[i].pong);
-    }
+    pairs_stop(cfg->npairs);
     return 0;
 }
 
@@ -235,25 +246,13 @@ static void late_sleeper(void *p) {
 static int timers_main(void *arg) {
     int nw = leash_num_workers();
     (void)arg;
-    static pair prs[8]; /* outlives main: the pairs still use it */
-    atomic_store(&stop_busy, false);
-    atomic_store(&busy_rounds, 0);
-    for (int i = 0; i < nw; i++) {
-        prs[i].ping = leash_chan_make(sizeof(long), 0);
-        prs[i].pong = leash_chan_make(sizeof(long), 0);
-        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-    }
+    pairs_start(nw, 0);
     atomic_store(&worst_late_ns, 0);
     atomic_store(&timers_fired, 0);
     for (int i = 0; i < NTIMERS; i++)
         CU_CHECK(leash_go(late_sleeper, (void *)(intptr_t)(1 + i % 50)) > 0);
     CU_CHECK(CU_WAIT_UNTIL(atomic_load(&timers_fired) == NTIMERS, 20000));
-    atomic_store(&stop_busy, true);
-    for (int i = 0; i < nw; i++) {
-        leash_release(prs[i].ping);
-        leash_release(prs[i].pong);
-    }
+    pairs_stop(nw);
     return 0;
 }
 
@@ -321,17 +320,10 @@ static int reap(pid_t pid) {
     return -1;
 }
 
-static int fork_main(void *arg) {
-    bool from_thread = arg != NULL;
-    static pair prs[2]; /* outlives main: the pairs still use it */
-    atomic_store(&stop_busy, false);
-    fork_chan = leash_chan_make(sizeof(long), 0);
-    for (int i = 0; i < 2; i++) {
-        prs[i].ping = leash_chan_make(sizeof(long), 0);
-        prs[i].pong = leash_chan_make(sizeof(long), 0);
-        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-    }
+/* Forks 20 times; each child runs child_checks. From a coroutine or,
+ * through pthread_create, from a plain thread. */
+static void *fork_twenty(void *p) {
+    (void)p;
     for (int i = 0; i < 20; i++) {
         pid_t pid = fork();
         CU_CHECK(pid >= 0);
@@ -341,14 +333,23 @@ static int fork_main(void *arg) {
         if (st != 0)
             cu_fail(__FILE__, __LINE__, "fork #%d: child %s %d", i,
                     st < 0 ? "hung" : "exited with", st);
-        if (from_thread)
-            break;
     }
-    atomic_store(&stop_busy, true);
-    for (int i = 0; i < 2; i++) {
-        leash_release(prs[i].ping);
-        leash_release(prs[i].pong);
+    return NULL;
+}
+
+/* Two ping-pong pairs keep both workers busy while main forks, itself
+ * (arg NULL) or from a plain thread. */
+static int fork_main(void *from_thread) {
+    fork_chan = leash_chan_make(sizeof(long), 0);
+    pairs_start(2, 0);
+    if (from_thread) {
+        pthread_t t;
+        CU_CHECK_EQ(pthread_create(&t, NULL, fork_twenty, NULL), 0);
+        pthread_join(t, NULL);
+    } else {
+        fork_twenty(NULL);
     }
+    pairs_stop(2);
     leash_release(fork_chan);
     return 0;
 }
@@ -360,46 +361,9 @@ Test(fork, from_a_busy_coroutine_twenty_times, .timeout = 120) {
     CU_ASSERT_CLEAN();
 }
 
-static void *plain_forker(void *p) {
-    (void)p;
-    for (int i = 0; i < 20; i++) {
-        pid_t pid = fork();
-        if (pid == 0)
-            child_checks();
-        int st = reap(pid);
-        if (st != 0)
-            cu_fail(__FILE__, __LINE__, "plain fork #%d: child %s %d", i,
-                    st < 0 ? "hung" : "exited with", st);
-    }
-    return NULL;
-}
-
-static int thread_fork_main(void *arg) {
-    (void)arg;
-    atomic_store(&stop_busy, false);
-    fork_chan = leash_chan_make(sizeof(long), 0);
-    static pair prs[2]; /* outlives main: the pairs still use it */
-    for (int i = 0; i < 2; i++) {
-        prs[i].ping = leash_chan_make(sizeof(long), 0);
-        prs[i].pong = leash_chan_make(sizeof(long), 0);
-        CU_CHECK(leash_go(pinger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-        CU_CHECK(leash_go(ponger, &prs[i], prs[i].ping, prs[i].pong) > 0);
-    }
-    pthread_t t;
-    CU_CHECK_EQ(pthread_create(&t, NULL, plain_forker, NULL), 0);
-    pthread_join(t, NULL);
-    atomic_store(&stop_busy, true);
-    for (int i = 0; i < 2; i++) {
-        leash_release(prs[i].ping);
-        leash_release(prs[i].pong);
-    }
-    leash_release(fork_chan);
-    return 0;
-}
-
 Test(fork, from_a_plain_thread_while_busy, .timeout = 120) {
     setenv("LEASH_PROCS", "2", 1);
-    cr_assert_eq(leash_run(thread_fork_main, NULL), 0);
+    cr_assert_eq(leash_run(fork_main, "thread"), 0);
     CU_ASSERT_CLEAN();
 }
 
