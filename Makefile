@@ -73,7 +73,7 @@ endef
 all: build
 
 help:
-	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
+	@awk '/SPDX-License-Identifier/ { next } !/^#/ { exit } seen++ { sub(/^# ?/, ""); print }' Makefile
 
 deps:
 	@bash scripts/deps.sh $(DEPS)
