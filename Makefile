@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper around CMake/CTest. See README.md.
 #
 #   make [build]          configure build/ and build everything (tests,

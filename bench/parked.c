@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* parked: N coroutines (1,000,000 in full mode) each block receiving from
  * one shared channel. Reports the RSS growth per parked coroutine
  * (parked, B/op, from /proc/self/statm like the Go side) and the time to

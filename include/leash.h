@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * leash.h — Go-style concurrency for C: coroutines, channels, select,
  * timers, on an M:N work-stealing scheduler, with leak diagnostics.

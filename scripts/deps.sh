@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages leash needs, by set:
 #   build   build and install the library and the CLI (`make install`)
 #   demo    build and run the examples (`make demo`): the build set

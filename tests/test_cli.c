@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli.c — the `leash` CLI against live processes (dbg_server with
  * LEASH_AGENT=1): ps, stack, stats/vitals, leaks, profile, top (under

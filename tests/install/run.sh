@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests of leash as its users get it: a fresh build with build dependencies
 # only, installed into a temporary prefix, and programs built against it.
 #

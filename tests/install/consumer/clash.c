@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's program that happens to use names leash uses internally: it
  * must link against both the static and the shared library, and leash must
  * keep using its own functions, not these. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's program, built at -O2 against an installed leash with nothing
  * but what leash.pc / the CMake target pass on: a coroutine blocked on a
  * channel through consumer_worker -> consumer_a -> consumer_b, left
