@@ -1,9 +1,13 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper around CMake/CTest. See README.md.
 #
-#   make [build]          configure build/ and build everything
-#   make deps             install missing Debian packages (scripts/deps.sh)
-#   make demo [SCENARIO=name]   deps + build + run build/example_$(SCENARIO)
-#   make test             deps + build + all tests, then stress tests under
+#   make [build]          configure build/ and build everything (tests,
+#                         benchmarks and fuzz targets included)
+#   make deps [DEPS=sets] install missing Debian packages (scripts/deps.sh;
+#                         sets: build demo test bench, default test)
+#   make demo [SCENARIO=name]   demo deps + library, examples and CLI + run
+#                         build/example_$(SCENARIO)
+#   make test             test deps + build + all tests, then stress tests under
 #                         ASan+UBSan (build-asan/) and TSan (build-tsan/),
 #                         then unit and stress tests built by clang
 #                         (build-clang/: compiler-dependent bugs)
@@ -12,7 +16,8 @@
 #                         gcc-aarch64-linux-gnu) and run the unit and stress
 #                         tests under qemu-user; not part of `make test`
 #   make bench [BENCH_MODE=quick|full]
-#   make install [PREFIX=/usr/local]
+#   make install [PREFIX=/usr/local]   needs build dependencies only: builds
+#                         what it installs (a fresh build/ has no tests)
 #   make clean
 #
 # Variables: CMAKE_ARGS (extra -D options for every configure), CTEST_ARGS,
@@ -30,6 +35,11 @@ PREFIX     ?= /usr/local
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 TEST_JOBS  ?= 2
+DEPS       ?= test
+
+# What `make build` and the test builds turn on (all OFF in a plain
+# configure: the library, examples and CLI need build dependencies only).
+DEV_OPTS := -DLEASH_BUILD_TESTS=ON -DLEASH_BUILD_BENCH=ON -DLEASH_BUILD_FUZZ=ON
 
 NPROC     := $(shell nproc 2>/dev/null || echo 2)
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo Unix Makefiles)
@@ -64,16 +74,21 @@ endef
 all: build
 
 help:
-	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
+	@awk '/SPDX-License-Identifier/ { next } !/^#/ { exit } seen++ { sub(/^# ?/, ""); print }' Makefile
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh $(DEPS)
 
 build:
-	$(call configure,$(BUILD_DIR),)
+	$(call configure,$(BUILD_DIR),$(DEV_OPTS))
 	cmake --build "$(BUILD_DIR)" -j $(NPROC)
 
-demo: deps build
+# A fresh build/ is configured without tests (demo dependencies suffice);
+# one that `make build` configured keeps its options.
+demo:
+	@bash scripts/deps.sh demo
+	$(call configure,$(BUILD_DIR),)
+	cmake --build "$(BUILD_DIR)" -j $(NPROC)
 	@exe="$(BUILD_DIR)/example_$(SCENARIO)"; \
 	if [ ! -x "$$exe" ]; then \
 	  echo "no example named '$(SCENARIO)' ($$exe does not exist); available:" >&2; \
@@ -85,7 +100,8 @@ demo: deps build
 	echo "== $$exe"; \
 	"$$exe"
 
-test: deps
+test:
+	@bash scripts/deps.sh test
 	$(MAKE) --no-print-directory test-fast
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
@@ -95,11 +111,11 @@ test-fast: build
 	ctest --test-dir "$(BUILD_DIR)" --output-on-failure -j $(TEST_JOBS) $(CTEST_ARGS)
 
 build-asan:
-	$(call configure,$(ASAN_DIR),-DLEASH_SANITIZE=address -DLEASH_WERROR=OFF)
+	$(call configure,$(ASAN_DIR),$(DEV_OPTS) -DLEASH_SANITIZE=address -DLEASH_WERROR=OFF)
 	cmake --build "$(ASAN_DIR)" -j $(NPROC)
 
 build-tsan:
-	$(call configure,$(TSAN_DIR),-DLEASH_SANITIZE=thread -DLEASH_WERROR=OFF)
+	$(call configure,$(TSAN_DIR),$(DEV_OPTS) -DLEASH_SANITIZE=thread -DLEASH_WERROR=OFF)
 	cmake --build "$(TSAN_DIR)" -j $(NPROC)
 
 test-asan: build-asan
@@ -112,7 +128,7 @@ test-tsan: build-tsan
 # clang's already): clang optimises differently (it reuses errno's address
 # across calls, folds identical calls), which has found bugs gcc hid.
 build-clang:
-	$(call configure,$(CLANG_DIR),-DCMAKE_C_COMPILER=clang)
+	$(call configure,$(CLANG_DIR),$(DEV_OPTS) -DCMAKE_C_COMPILER=clang)
 	cmake --build "$(CLANG_DIR)" -j $(NPROC)
 
 test-clang: build-clang
@@ -142,17 +158,23 @@ AARCH64_CRITERION_ARGS := -j1;--verbose;--filter=!($(AARCH64_SKIP))
 
 build-aarch64:
 	@bash scripts/deps-aarch64.sh
-	$(call configure,$(AARCH64_DIR),-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
+	$(call configure,$(AARCH64_DIR),$(DEV_OPTS) -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
 	  "-DLEASH_TEST_EXCLUDE=$(AARCH64_TEST_EXCLUDE)" "-DLEASH_CRITERION_ARGS=$(AARCH64_CRITERION_ARGS)")
 	cmake --build "$(AARCH64_DIR)" -j $(NPROC)
 
 test-aarch64: build-aarch64
 	ctest --test-dir "$(AARCH64_DIR)" --output-on-failure -j $(TEST_JOBS) -L 'unit|stress' $(CTEST_ARGS)
 
-bench: build
+bench:
+	@bash scripts/deps.sh bench
+	$(call configure,$(BUILD_DIR),-DLEASH_BUILD_BENCH=ON)
+	cmake --build "$(BUILD_DIR)" -j $(NPROC)
 	BUILD_DIR="$(BUILD_DIR)" bash bench/run.sh $(BENCH_MODE)
 
-install: build
+install:
+	@bash scripts/deps.sh build
+	$(call configure,$(BUILD_DIR),)
+	cmake --build "$(BUILD_DIR)" -j $(NPROC) --target leash_installed
 	cmake --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
 
 clean:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_util.h — small helpers shared by the leash benchmarks (bench/NAME.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* buffered: a producer sends N int64 over one channel of cap 128 to the
  * consumer (main), which checks the sum; ns per message. */
 #include "bench_util.h"

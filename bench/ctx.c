@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ctx: cancel-and-wake cycle. Each round makes a context with
  * leash_ctx_with_cancel(leash_ctx_background()), hands it to a waiter
  * coroutine that blocks on leash_ctx_done(), cancels it, waits for the

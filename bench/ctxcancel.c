@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ctxcancel: leash_ctx_with_cancel(leash_ctx_background()), cancel it,
  * release it; no waiter. ns per context. Go: ctx, cancel :=
  * context.WithCancel(context.Background()); cancel(). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ctxtree: a cancel tree under one root, depth 3 (root -> 10 -> 100 ->
  * 10,000 contexts: CTXT_TOTAL = 10,110 below the root), built with
  * leash_ctx_with_cancel, then the root is cancelled, every context is

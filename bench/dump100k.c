@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dump100k: the time of one coroutine dump, to a FILE open on /dev/null.
  *
  *   dump100k_2  N coroutines (100,000) each parked receiving from its own

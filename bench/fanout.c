@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fanout: FAN_WORKERS workers take FAN_TASKS CPU-bound tasks (N rounds of
  * integer hashing each) from a jobs channel (cap 64, fed by a feeder
  * coroutine) and return results on another (cap 64) to main. Reports wall

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* leakverify10k: leash_leak_verify(snapshot, &opts) over N (10,000)
  * coroutines started after leash_snapshot_take, its report written to
  * /dev/null.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pingpong: round trips between two coroutines over two unbuffered int
  * channels; ns per round trip. Go: the same with chan int. */
 #include "bench_util.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Summarise bench/run.sh results: medians, leash/Go ratios, goals.
 
 Called by bench/run.sh with its settings in the environment. Reads $RAW,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh — leash vs Go on the same machine, same algorithms.
 #
 #   bash bench/run.sh [quick|full] [WORKLOAD...]

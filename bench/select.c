@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* select: like pingpong, but each side receives through a 2-case
  * leash_select whose second case is a channel nobody uses; ns per round
  * trip. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sleepers: N coroutines each leash_sleep(1 ms); total ms until all are
  * done (the last one to finish signals main). */
 #include <stdatomic.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spawn: spawn a coroutine that only signals completion, wait for it;
  * N times. ns per spawn+exit+wait. Go: go func(){ done<-struct{}{} }(); <-done
  * The child borrows `done` (main holds the reference and waits). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sync: uncontended leash_mutex lock+unlock (mutex), leash_rwmutex
  * rlock+runlock (rwmutex), and leash_once_do after the first call (once),
  * N times each on one coroutine; ns per operation. Go: sync.Mutex,

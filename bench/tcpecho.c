@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tcpecho: TCP echo over loopback (127.0.0.1, port picked by the kernel).
  * A server coroutine accepts (leash_accept) and runs one echo coroutine per
  * connection (leash_read / leash_write, no deadline). Clients send a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* yield: two coroutines each call leash_yield N times; ns per yield.
  * Go: two goroutines calling runtime.Gosched. */
 #include "bench_util.h"

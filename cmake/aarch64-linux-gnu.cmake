@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # CMake toolchain file: cross-build leash for aarch64 Linux with Debian's
 # gcc-aarch64-linux-gnu, and run its tests under qemu-user.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tsan_criterion_compat.c — linked into the Criterion tests of a
  * LEASH_SANITIZE=thread build only (never into the library).

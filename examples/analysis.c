@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * analysis.c — the write-up's five ways to find a goroutine leak, each
  * shown on the leaky queryAll (queryall.c):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c — what `make demo` runs: the write-up's first scenario, queryAll,
  * from the leak to the fixes, with what leash shows at each step.

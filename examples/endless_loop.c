@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * endless_loop.c — scenario 4 of the write-up: a coroutine in an endless
  * loop.

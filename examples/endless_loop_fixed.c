@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * endless_loop_fixed.c — fix for endless_loop.c: a scheduling point and an
  * exit condition.

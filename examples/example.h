@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * example.h — what the examples share, so that each file shows only its
  * scenario: the write-up's query() (a request that takes a while) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generator.c — a generator whose consumer stops early (rakyll.org/leakingctx).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generator_ctx.c — fix for generator.c: a cancellable context.
  *

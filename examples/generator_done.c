@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generator_done.c — fix for generator.c: a done channel closed by the
  * consumer (the write-up's newRandStream).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nilchan.c — scenario 3 of the write-up: nil channels.
  *

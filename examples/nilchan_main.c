@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nilchan_main.c — main blocked on a NULL channel: Go's deadlock message.
  *

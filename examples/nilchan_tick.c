@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nilchan_tick.c — a channel left NULL by mistake (the write-up's
  * `if false { ch = make(chan int, 1) }`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queryall.c — scenario 1 of the write-up: a send with no receiver left.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queryall_buffered.c — fix 1 for queryall.c: a buffered channel.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queryall_ctx.c — fix 2 for queryall.c: cancel the losers with a context
  * (rakyll.org/leakingctx, as the write-up suggests).

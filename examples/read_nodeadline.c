@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * read_nodeadline.c — scenario 4 of the write-up, the I/O kind: a request
  * to a server that never answers, with no timeout.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * read_nodeadline_fixed.c — fix for read_nodeadline.c: bound the wait.
  *

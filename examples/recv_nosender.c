@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * recv_nosender.c — scenario 2 of the write-up: a receive that no sender
  * will ever complete (openmymind.net/Leaking-Goroutines).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * recv_nosender_fixed.c — fix for recv_nosender.c: close the channel on
  * every path (Go's `defer close(results)`).

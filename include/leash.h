@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * leash.h — Go-style concurrency for C: coroutines, channels, select,
  * timers, on an M:N work-stealing scheduler, with leak diagnostics.
@@ -40,6 +41,14 @@ extern "C" {
 #define LEASH_VERSION_MINOR 1
 #define LEASH_VERSION_PATCH 0
 
+/* Marks what libleash exports: the library is built with hidden
+ * visibility, so anything without it stays internal. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LEASH_API __attribute__((visibility("default")))
+#else
+#define LEASH_API
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
 enum {
@@ -53,13 +62,13 @@ enum {
 };
 
 /* Text for a LEASH_E* code (or "unknown error"); never NULL. */
-const char *leash_strerror(int err);
+LEASH_API const char *leash_strerror(int err);
 
 /* ------------------------------------------------------- runtime, coroutines */
 
 /* Runs main_fn as coroutine 1 on the scheduler and returns its result.
  * The calling thread waits (on an OS wait) until main_fn returns. */
-int leash_run(int (*main_fn)(void *), void *arg);
+LEASH_API int leash_run(int (*main_fn)(void *), void *arg);
 
 /* Starts a coroutine running fn(arg); returns its id (> 0) or LEASH_E*.
  * Trailing arguments are leash objects (channels, contexts, tickers,
@@ -69,18 +78,18 @@ int leash_run(int (*main_fn)(void *), void *arg);
  * as the coroutine's spawn site. */
 #define leash_go(fn, ...) \
     leash_go_at(__FILE__, __LINE__, (fn), __VA_ARGS__, (void *)0)
-int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
-                    ...);
+LEASH_API int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
+                              ...);
 
-int64_t leash_self(void);          /* current coroutine id, 0 if none */
-void leash_yield(void);            /* let other coroutines run */
-void leash_set_name(const char *); /* shown in dumps and tools (copied) */
-size_t leash_num_coroutines(void); /* live coroutines, like NumGoroutine */
-int leash_num_workers(void);       /* worker threads (LEASH_PROCS) */
+LEASH_API int64_t leash_self(void);          /* current coroutine id, 0 if none */
+LEASH_API void leash_yield(void);            /* let other coroutines run */
+LEASH_API void leash_set_name(const char *); /* shown in dumps and tools (copied) */
+LEASH_API size_t leash_num_coroutines(void); /* live coroutines, like NumGoroutine */
+LEASH_API int leash_num_workers(void);       /* worker threads (LEASH_PROCS) */
 
 /* Stops the workers and frees the runtime's memory once no coroutine is
  * left (LEASH_EAGAIN otherwise). The runtime restarts on next use. */
-int leash_shutdown(void);
+LEASH_API int leash_shutdown(void);
 
 /* ------------------------------------------------------ objects, references */
 
@@ -95,13 +104,13 @@ int leash_shutdown(void);
  * (leash_run's main) acts for that thread: it may release the thread's
  * references. leash_ticker_stop drops the start reference whoever calls
  * it. */
-void *leash_retain(void *obj);   /* returns obj, or NULL if not live */
-void leash_release(void *obj);   /* no-op on NULL or a dead object */
-int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
+LEASH_API void *leash_retain(void *obj);   /* returns obj, or NULL if not live */
+LEASH_API void leash_release(void *obj);   /* no-op on NULL or a dead object */
+LEASH_API int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
 
 /* `LEASH_AUTO leash_chan *ch = leash_chan_make(...);` releases the
  * reference at scope exit. */
-void leash_release_ptr_(void *pobj);
+LEASH_API void leash_release_ptr_(void *pobj);
 #define LEASH_AUTO __attribute__((cleanup(leash_release_ptr_)))
 
 /* ---------------------------------------------------------------- channels */
@@ -112,13 +121,13 @@ typedef struct leash_chan leash_chan;
  * capacity cap (0: unbuffered). NULL on bad size or out of memory. */
 #define leash_chan_make(elem_size, cap) \
     leash_chan_make_at(__FILE__, __LINE__, (elem_size), (cap))
-leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
-                               size_t cap);
+LEASH_API leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
+                                         size_t cap);
 
-int leash_send_n(leash_chan *ch, const void *elem, size_t size);
-int leash_recv_n(leash_chan *ch, void *out, size_t size);
-int leash_try_send_n(leash_chan *ch, const void *elem, size_t size);
-int leash_try_recv_n(leash_chan *ch, void *out, size_t size);
+LEASH_API int leash_send_n(leash_chan *ch, const void *elem, size_t size);
+LEASH_API int leash_recv_n(leash_chan *ch, void *out, size_t size);
+LEASH_API int leash_try_send_n(leash_chan *ch, const void *elem, size_t size);
+LEASH_API int leash_try_recv_n(leash_chan *ch, void *out, size_t size);
 
 /* Size-checked forms: the element size is sizeof *ptr. */
 #define leash_send(ch, elem) leash_send_n((ch), (elem), sizeof *(elem))
@@ -126,9 +135,9 @@ int leash_try_recv_n(leash_chan *ch, void *out, size_t size);
 #define leash_try_send(ch, elem) leash_try_send_n((ch), (elem), sizeof *(elem))
 #define leash_try_recv(ch, out) leash_try_recv_n((ch), (out), sizeof *(out))
 
-int leash_close(leash_chan *ch);
-int leash_chan_len(leash_chan *ch); /* elements buffered, or LEASH_EINVAL */
-int leash_chan_cap(leash_chan *ch); /* capacity, or LEASH_EINVAL */
+LEASH_API int leash_close(leash_chan *ch);
+LEASH_API int leash_chan_len(leash_chan *ch); /* elements buffered, or LEASH_EINVAL */
+LEASH_API int leash_chan_cap(leash_chan *ch); /* capacity, or LEASH_EINVAL */
 
 /* ------------------------------------------------------------------ select */
 
@@ -162,31 +171,31 @@ typedef struct {
 /* Blocks until a case can proceed, picks uniformly among ready ones and
  * returns its index. NULL channels are never ready; n == 0 blocks
  * forever. LEASH_EINVAL on a bad case. */
-int leash_select(leash_case *cases, size_t n);
+LEASH_API int leash_select(leash_case *cases, size_t n);
 /* Go's select with default: LEASH_EAGAIN when no case is ready. */
-int leash_try_select(leash_case *cases, size_t n);
+LEASH_API int leash_try_select(leash_case *cases, size_t n);
 
 /* -------------------------------------------------------------------- time */
 
-int64_t leash_now(void);        /* monotonic nanoseconds */
+LEASH_API int64_t leash_now(void);        /* monotonic nanoseconds */
 /* Parks the caller for ns (<= 0: yields). Every duration of this header
  * saturates: one too long to add to the clock means "never". */
-void leash_sleep(int64_t ns);
+LEASH_API void leash_sleep(int64_t ns);
 
 /* A channel (cap 1) that receives one int64_t (leash_now() then) after ns. */
 #define leash_after(ns) leash_after_at(__FILE__, __LINE__, (ns))
-leash_chan *leash_after_at(const char *file, int line, int64_t ns);
+LEASH_API leash_chan *leash_after_at(const char *file, int line, int64_t ns);
 
 typedef struct leash_ticker leash_ticker;
 #define leash_ticker_start(period_ns) \
     leash_ticker_start_at(__FILE__, __LINE__, (period_ns))
-leash_ticker *leash_ticker_start_at(const char *file, int line,
-                                    int64_t period_ns);
+LEASH_API leash_ticker *leash_ticker_start_at(const char *file, int line,
+                                              int64_t period_ns);
 /* The ticker's channel (borrowed; cap 1; carries int64_t; ticks are
  * dropped while it is full, as in Go). */
-leash_chan *leash_ticker_chan(leash_ticker *t);
+LEASH_API leash_chan *leash_ticker_chan(leash_ticker *t);
 /* Stops the ticker and drops the reference leash_ticker_start gave. */
-void leash_ticker_stop(leash_ticker *t);
+LEASH_API void leash_ticker_stop(leash_ticker *t);
 
 
 /* ----------------------------------------------------------------- context */
@@ -196,7 +205,7 @@ void leash_ticker_stop(leash_ticker *t);
  * its descendants; releasing the last reference cancels it. */
 typedef struct leash_ctx leash_ctx;
 
-leash_ctx *leash_ctx_background(void); /* borrowed, never cancelled */
+LEASH_API leash_ctx *leash_ctx_background(void); /* borrowed, never cancelled */
 #define leash_ctx_with_cancel(parent) \
     leash_ctx_with_cancel_at(__FILE__, __LINE__, (parent))
 #define leash_ctx_with_timeout(parent, ns) \
@@ -205,26 +214,26 @@ leash_ctx *leash_ctx_background(void); /* borrowed, never cancelled */
     leash_ctx_with_deadline_at(__FILE__, __LINE__, (parent), (abs_ns))
 #define leash_ctx_with_value(parent, key, value) \
     leash_ctx_with_value_at(__FILE__, __LINE__, (parent), (key), (value))
-leash_ctx *leash_ctx_with_cancel_at(const char *file, int line,
-                                    leash_ctx *parent);
-leash_ctx *leash_ctx_with_deadline_at(const char *file, int line,
-                                      leash_ctx *parent, int64_t abs_ns);
-leash_ctx *leash_ctx_with_timeout_at(const char *file, int line,
-                                     leash_ctx *parent, int64_t ns);
-leash_ctx *leash_ctx_with_value_at(const char *file, int line,
-                                   leash_ctx *parent, const void *key,
-                                   void *value);
+LEASH_API leash_ctx *leash_ctx_with_cancel_at(const char *file, int line,
+                                              leash_ctx *parent);
+LEASH_API leash_ctx *leash_ctx_with_deadline_at(const char *file, int line,
+                                                leash_ctx *parent, int64_t abs_ns);
+LEASH_API leash_ctx *leash_ctx_with_timeout_at(const char *file, int line,
+                                               leash_ctx *parent, int64_t ns);
+LEASH_API leash_ctx *leash_ctx_with_value_at(const char *file, int line,
+                                             leash_ctx *parent, const void *key,
+                                             void *value);
 /* The value stored under key by the nearest ancestor, or NULL. */
-void *leash_ctx_value(leash_ctx *ctx, const void *key);
-void leash_ctx_cancel(leash_ctx *ctx); /* idempotent; NULL is ignored */
+LEASH_API void *leash_ctx_value(leash_ctx *ctx, const void *key);
+LEASH_API void leash_ctx_cancel(leash_ctx *ctx); /* idempotent; NULL is ignored */
 /* Closed when ctx is cancelled (borrowed; element size 0). NULL for a
  * context that can never be cancelled, like Go's nil Done channel. */
-leash_chan *leash_ctx_done(leash_ctx *ctx);
+LEASH_API leash_chan *leash_ctx_done(leash_ctx *ctx);
 /* 0 while live, then LEASH_ECANCELED or LEASH_ETIMEDOUT; EINVAL on a bad
  * pointer. */
-int leash_ctx_err(leash_ctx *ctx);
+LEASH_API int leash_ctx_err(leash_ctx *ctx);
 /* The deadline (absolute leash_now() ns), or -1 if none. */
-int64_t leash_ctx_deadline(leash_ctx *ctx);
+LEASH_API int64_t leash_ctx_deadline(leash_ctx *ctx);
 
 /* ------------------------------------------------------- sync: plain values */
 
@@ -239,11 +248,11 @@ typedef struct {
 #define LEASH_WAITGROUP_INIT {0, 0, 0}
 /* Adds n (may be negative) to the counter; LEASH_EINVAL if it would go
  * negative (Go panics). Waiters are released when it reaches zero. */
-int leash_waitgroup_add(leash_waitgroup *wg, int64_t n);
-int leash_waitgroup_done(leash_waitgroup *wg);
+LEASH_API int leash_waitgroup_add(leash_waitgroup *wg, int64_t n);
+LEASH_API int leash_waitgroup_done(leash_waitgroup *wg);
 /* Blocks until the counter is zero. A wait group may live on the waiter's
  * stack: the last _done touches nothing after it wakes the waiter. */
-int leash_waitgroup_wait(leash_waitgroup *wg);
+LEASH_API int leash_waitgroup_wait(leash_waitgroup *wg);
 
 typedef struct {
     unsigned state_;    /* 0 free, 1 locked */
@@ -252,10 +261,10 @@ typedef struct {
     void *owner_;       /* holder, for the diagnostics */
 } leash_mutex;
 #define LEASH_MUTEX_INIT {0, 0, 0, 0, 0}
-int leash_mutex_lock(leash_mutex *mu);
-int leash_mutex_trylock(leash_mutex *mu); /* 0 or LEASH_EAGAIN */
+LEASH_API int leash_mutex_lock(leash_mutex *mu);
+LEASH_API int leash_mutex_trylock(leash_mutex *mu); /* 0 or LEASH_EAGAIN */
 /* LEASH_EINVAL if the mutex is not locked (Go: fatal error). */
-int leash_mutex_unlock(leash_mutex *mu);
+LEASH_API int leash_mutex_unlock(leash_mutex *mu);
 
 /* Go's sync.RWMutex: many readers or one writer; a waiting writer keeps
  * new readers out, so writers do not starve. Unlocking what is not
@@ -270,10 +279,10 @@ typedef struct {
     void *rowners_[4];  /* some readers inside, for the diagnostics */
 } leash_rwmutex;
 #define LEASH_RWMUTEX_INIT {0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}}
-int leash_rwmutex_rlock(leash_rwmutex *rw);
-int leash_rwmutex_runlock(leash_rwmutex *rw);
-int leash_rwmutex_lock(leash_rwmutex *rw);
-int leash_rwmutex_unlock(leash_rwmutex *rw);
+LEASH_API int leash_rwmutex_rlock(leash_rwmutex *rw);
+LEASH_API int leash_rwmutex_runlock(leash_rwmutex *rw);
+LEASH_API int leash_rwmutex_lock(leash_rwmutex *rw);
+LEASH_API int leash_rwmutex_unlock(leash_rwmutex *rw);
 
 /* Go's sync.Cond, with a leash_mutex. */
 typedef struct {
@@ -282,9 +291,9 @@ typedef struct {
 } leash_cond;
 #define LEASH_COND_INIT {0, 0, 0}
 /* Atomically unlocks mu and waits for a signal, then locks mu again. */
-int leash_cond_wait(leash_cond *c, leash_mutex *mu);
-int leash_cond_signal(leash_cond *c);    /* wakes one waiter, if any */
-int leash_cond_broadcast(leash_cond *c); /* wakes them all */
+LEASH_API int leash_cond_wait(leash_cond *c, leash_mutex *mu);
+LEASH_API int leash_cond_signal(leash_cond *c);    /* wakes one waiter, if any */
+LEASH_API int leash_cond_broadcast(leash_cond *c); /* wakes them all */
 
 /* Go's sync.Once: fn runs exactly once; concurrent callers wait until
  * that first call has returned. */
@@ -293,7 +302,7 @@ typedef struct {
     leash_mutex mu_;
 } leash_once;
 #define LEASH_ONCE_INIT {0, LEASH_MUTEX_INIT}
-int leash_once_do(leash_once *o, void (*fn)(void *), void *arg);
+LEASH_API int leash_once_do(leash_once *o, void (*fn)(void *), void *arg);
 
 /* ------------------------------------------------------------------- group */
 
@@ -302,17 +311,17 @@ int leash_once_do(leash_once *o, void (*fn)(void *), void *arg);
  * every member and returns that first result, so nothing outlives it. */
 typedef struct leash_group leash_group;
 #define leash_group_new(parent) leash_group_new_at(__FILE__, __LINE__, (parent))
-leash_group *leash_group_new_at(const char *file, int line, leash_ctx *parent);
+LEASH_API leash_group *leash_group_new_at(const char *file, int line, leash_ctx *parent);
 /* The group's context (borrowed): cancelled by the first error or by
  * leash_group_wait's return. */
-leash_ctx *leash_group_ctx(leash_group *g);
+LEASH_API leash_ctx *leash_group_ctx(leash_group *g);
 #define leash_group_go(g, fn, ...) \
     leash_group_go_at(__FILE__, __LINE__, (g), (fn), __VA_ARGS__, (void *)0)
-int64_t leash_group_go_at(const char *file, int line, leash_group *g,
-                          int (*fn)(void *), void *arg, ...);
+LEASH_API int64_t leash_group_go_at(const char *file, int line, leash_group *g,
+                                    int (*fn)(void *), void *arg, ...);
 /* Waits for every member; returns the first non-zero result (0 if none).
  * Releases nothing: the creator still releases the group. */
-int leash_group_wait(leash_group *g);
+LEASH_API int leash_group_wait(leash_group *g);
 
 /* --------------------------------------------------------------------- I/O */
 
@@ -330,24 +339,24 @@ int leash_group_wait(leash_group *g);
 struct sockaddr;
 #define LEASH_POLLIN 0x001  /* same values as POLLIN / POLLOUT */
 #define LEASH_POLLOUT 0x004
-ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline);
+LEASH_API ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline);
 /* Writes all n bytes unless an error or the deadline stops it; returns n,
  * or the bytes written so far if any, else the error. On a socket it
  * never raises SIGPIPE: a peer that went away is -EPIPE. */
-ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline);
-int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
-                 int64_t deadline); /* new fd, non-blocking, CLOEXEC */
-int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
-                  int64_t deadline);
+LEASH_API ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline);
+LEASH_API int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
+                           int64_t deadline); /* new fd, non-blocking, CLOEXEC */
+LEASH_API int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
+                            int64_t deadline);
 /* Waits until fd is ready for `events` (LEASH_POLLIN/OUT): the ready ones,
  * LEASH_ETIMEDOUT or LEASH_ECLOSED. */
-int leash_fd_wait(int fd, int events, int64_t deadline);
-int leash_fd_close(int fd);
+LEASH_API int leash_fd_wait(int fd, int events, int64_t deadline);
+LEASH_API int leash_fd_close(int fd);
 
 /* Runs fn(arg) on a helper thread while the calling coroutine parks, so
  * a blocking library call does not stall its worker; returns fn's result
  * (LEASH_ENOMEM if no helper could be had). On a plain thread, calls fn. */
-intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
+LEASH_API intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
 
 /* ------------------------------------------------------------- diagnostics */
 
@@ -357,17 +366,17 @@ intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
  * more key is LEASH_EINVAL; LEASH_ENOMEM means memory ran out); a NULL
  * value removes the key. Strings are copied (interned for good). */
 #define LEASH_MAX_LABELS 8
-int leash_label_set(const char *key, const char *value);
-const char *leash_label_get(const char *key); /* NULL if unset */
+LEASH_API int leash_label_set(const char *key, const char *value);
+LEASH_API const char *leash_label_get(const char *key); /* NULL if unset */
 /* A context carrying a label; leash_label_apply(ctx) copies a context's
  * labels (its own and its ancestors') to the current coroutine, like
  * Go's pprof.Do. */
 #define leash_ctx_with_label(parent, key, value) \
     leash_ctx_with_label_at(__FILE__, __LINE__, (parent), (key), (value))
-leash_ctx *leash_ctx_with_label_at(const char *file, int line,
-                                   leash_ctx *parent, const char *key,
-                                   const char *value);
-int leash_label_apply(leash_ctx *ctx);
+LEASH_API leash_ctx *leash_ctx_with_label_at(const char *file, int line,
+                                             leash_ctx *parent, const char *key,
+                                             const char *value);
+LEASH_API int leash_label_apply(leash_ctx *ctx);
 
 /* Dump formats (`debug`): 0, 1 and 2 are Go's, for its tools and people. */
 enum {
@@ -378,17 +387,17 @@ enum {
     LEASH_DUMP_JSON = 4    /* stable JSON (docs/FORMATS.md) */
 };
 /* Writes every live coroutine in the given format; returns how many. */
-int leash_dump(FILE *out, int debug);
+LEASH_API int leash_dump(FILE *out, int debug);
 /* The same for the coroutines proven leaked only (Go's goroutineleak). */
-int leash_leak_dump(FILE *out, int debug);
+LEASH_API int leash_leak_dump(FILE *out, int debug);
 
 /* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
  * a leak scope: coroutines the caller starts from then on (and theirs)
  * belong to it, so a check sees only what its own test started. */
 typedef struct leash_snapshot leash_snapshot;
-leash_snapshot *leash_snapshot_take(void);
+LEASH_API leash_snapshot *leash_snapshot_take(void);
 /* Frees a snapshot and closes its scope. NULL is ignored. */
-void leash_snapshot_free(leash_snapshot *s);
+LEASH_API void leash_snapshot_free(leash_snapshot *s);
 
 typedef struct {
     int64_t timeout_ns;                /* retry until then; 0: 2 s */
@@ -404,8 +413,8 @@ typedef struct {
  * one left is provably stuck. Writes a report with each one's stack,
  * wait object and spawn site. Returns the count (0: clean) or LEASH_E*.
  * opts may be NULL (defaults). */
-int leash_leak_verify(const leash_snapshot *baseline,
-                      const leash_leak_opts *opts);
+LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
+                                const leash_leak_opts *opts);
 
 /* ---- debug endpoint, agent (issue 6) ---- */
 
@@ -418,19 +427,19 @@ int leash_leak_verify(const leash_snapshot *baseline,
  * address, -EACCES for a non-loopback one unless LEASH_DEBUG_ALLOW_REMOTE=1,
  * or another -errno (bind). Also started at runtime start by
  * LEASH_DEBUG_ADDR=addr. Requests: see docs/CLI.md. */
-int leash_debug_listen(const char *addr);
+LEASH_API int leash_debug_listen(const char *addr);
 
 /* Starts the agent the `leash` CLI talks to: a Unix socket
  * $XDG_RUNTIME_DIR/leash/<pid>.sock (else /tmp/leash-<uid>/<pid>.sock),
  * directory 0700, socket 0600, clients of another uid (but root) refused,
  * removed at exit. 0 (also if already running) or -errno. Also started
  * at runtime start by LEASH_AGENT=1. */
-int leash_agent_start(void);
+LEASH_API int leash_agent_start(void);
 /* Stops the agent and removes its socket (no-op if not running). */
-void leash_agent_stop(void);
+LEASH_API void leash_agent_stop(void);
 /* The agent's socket path into buf: its length, or LEASH_EINVAL if the
  * agent is not running or buf is too small. */
-int leash_agent_path(char *buf, size_t n);
+LEASH_API int leash_agent_path(char *buf, size_t n);
 
 /* ---- end debug endpoint, agent (issue 6) ---- */
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what `make test-aarch64` needs to cross-build leash for aarch64
 # Linux and run it under qemu-user, from Debian's packages only.
 # Idempotent and quiet when everything is present.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by deps.sh and deps-aarch64.sh: installed PKG[:ARCH] tells
 # whether a Debian package is installed, for the native architecture (or
 # as an architecture-independent one) unless the name gives one. With

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * blocking.c — leash_blocking: run a blocking call on a helper thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coro.c — coroutines: spawn, exit, the registry, leash_run.
  *

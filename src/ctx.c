@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx.c — Go's context: cancellation trees with deadlines and values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c — error texts, fatal errors, wait reasons and strict mode.
  */

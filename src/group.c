@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * group.c — structured concurrency: Go's errgroup with a context.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * labels.c — key=value labels on coroutines, and on contexts.
  *

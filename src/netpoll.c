@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * netpoll.c — non-blocking I/O on epoll, integrated into the scheduler.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * obj.c — leash objects: identity, reference counts and their holders.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * objmem.c — the address range every leash object is carved from.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c — the runtime's life: starting the workers and sysmon (lazily,
  * on the first call that needs them, or by leash_run), coroutine ids, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c — coroutine stacks: mmap'd in chunks, committed lazily, pooled.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync.c — wait groups and mutexes: plain values that park coroutines.
  *

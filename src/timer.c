@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c — timers: sleep, after, tickers, on a 4-ary heap per worker.
  *

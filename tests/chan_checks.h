@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_checks.h — failure recording for the channel tests: CHECK() and
  * CHECK_EQ() work on coroutines and plain threads (Criterion's assertions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_harness.h — the harness shared by test_chan.c, test_select.c and
  * test_gochan.c: CHECK() records failures from coroutines and threads,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_waits.h — bounded waits, waiter counts (white-box) and threads for
  * the channel tests; included by chan_harness.h and stress_chan.c after

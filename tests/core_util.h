@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core_util.h — helpers for the runtime-core tests (test_runtime.c,
  * test_alloc_fail.c, test_timer.c, test_stack.c, stress_sched.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dbg_util.h — helpers for the live-process tools' tests (test_http.c,
  * test_agent.c, test_cli.c): run the testprog_dbg_server helper in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_util.h — helpers for the diagnostics tests (test_diag.c,
  * test_leakcheck.c, test_proofs.c): capturing dumps into strings, a small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_agent.c — libFuzzer target for the agent protocol's parsers
  * (src/diag/agent_proto.c): requests (as the agent reads them) and reply

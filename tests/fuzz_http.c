@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_http.c — libFuzzer target for the debug endpoint's request parser
  * (src/diag/http_parse.c): http_parse_request on the input, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_chan.c — channels and select under load, across all workers
  * (LEASH_PROCS: default here; one test oversubscribes with 4): many

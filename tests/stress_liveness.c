@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_liveness.c — every runnable coroutine runs, whatever the others
  * do: ping-pong pairs on every worker (which hand the worker back and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_net.c — a TCP echo server and thousands of concurrent clients
  * over loopback, every byte checked; read deadlines firing on idle

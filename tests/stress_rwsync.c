@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_rwsync.c — leash_rwmutex, leash_cond and leash_once under load,
  * across workers and plain threads (also run under ASan+UBSan and TSan).

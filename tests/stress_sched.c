@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_sched.c — the scheduler under load: a million coroutines in
  * waves (memory must not creep), many workers yielding with a checksum of

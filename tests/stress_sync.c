@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress_sync.c — mutexes, wait groups and context trees under load
  * across workers: exact counts under contention, wait groups on stacks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_agent.c — the agent (leash_agent_start, LEASH_AGENT=1): where its
  * socket lives and with which permissions, removal at exit, every command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_chan.c — channels: Go's semantics for send, receive, close, nil
  * channels, buffering and element sizes (DESIGN.md, "Channels").

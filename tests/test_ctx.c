@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ctx.c — Go's context: background, with_cancel, with_timeout /
  * with_deadline, with_value, propagation through a tree, deep chains,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_diag.c — leash_dump and leash_leak_dump in every format.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_env.c — strict parsing of the LEASH_* environment variables.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_examples.c — the write-up's scenarios, end to end: every example
  * program under examples/ is run as a child process (build/example_<name>)

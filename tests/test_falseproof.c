@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_falseproof.c — legal borrowing is never proven leaked (DESIGN.md
  * "Leak rules": soundness comes first). Each pattern of

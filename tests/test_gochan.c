@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gochan.c — the behaviour Go's own test/chan programs check,
  * re-expressed for leash (written from the behaviour, not translated):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_group.c — leash_group, Go's errgroup with a context: results, the
  * first error cancelling the group's context, joining every member,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_http.c — the HTTP debug endpoint (leash_debug_listen) with real
  * clients: raw requests for every route and for bad, huge and slow ones;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_leakcheck.c — leash_snapshot_take / leash_leak_verify /
  * leash_snapshot_free with goleak's behaviour, leak scopes, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_netpoll.c — non-blocking I/O through the netpoller: read/write over
  * socketpairs and TCP loopback, deadlines, leash_fd_close waking waiters,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_objects.c — object references and validation at the API edge:
  * a release by a coroutine that holds no reference, and pointers that are

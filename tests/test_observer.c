@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_observer.c — the diagnostics must never hang, stall or be fooled
  * by the program they observe (issue 13):

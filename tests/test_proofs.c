@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_proofs.c — leak proofs and suspects (DESIGN.md "Leak rules"): each
  * proof fires for its case and for none of the fixed versions.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_runtime.c — the runtime core: leash_run, coroutine ids and counts,
  * leash_go argument checking and handed references, retain/release,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rwsync.c — leash_rwmutex, leash_cond and leash_once with Go's
  * semantics (issue 9):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_select.c — leash_select / leash_try_select with Go's semantics
  * (DESIGN.md, "Select"): readiness rules (Go's test/chan/select3), uniform

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stack.c — coroutine stacks: an overflow is reported (not silent),
  * with the coroutine's spawn site, in guard-page and in canary mode; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sync.c — leash_waitgroup and leash_mutex: plain values that park
  * coroutines (and block plain threads on an OS wait).

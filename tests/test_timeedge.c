@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_timeedge.c — every entry point that takes a duration or a deadline,
  * at the edges of int64_t: INT64_MAX, INT64_MIN, 0 and -1 (and -2 where

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_timer.c — leash_now, leash_sleep, leash_after and tickers.
  *

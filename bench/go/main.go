@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command leashbench is the Go side of leash's benchmark suite.
 //
 //	leashbench WORKLOAD [N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx_aarch64.c — the first frame of a new coroutine, as
  * arch/switch_aarch64.S expects to find it.

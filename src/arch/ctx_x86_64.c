@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx_x86_64.c — the first frame of a new coroutine, as
  * arch/switch_x86_64.S expects to find it.

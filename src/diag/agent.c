@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * agent.c — the gops-style agent (leash_agent_start, LEASH_AGENT=1): a
  * Unix socket the `leash` CLI talks to (protocol: proto.h).

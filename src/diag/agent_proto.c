@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * agent_proto.c — parsing and formatting of the agent protocol (proto.h).
  * Pure: shared by the agent in the library and the `leash` CLI, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * borrowers.c — who else could still use a channel: the part of the
  * orphan proof that keeps it sound under borrowing (DESIGN.md "Leak

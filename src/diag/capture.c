@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * capture.c — snapshots of the live coroutines for the diagnostics.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deadlock.c — Go's "all goroutines are asleep - deadlock!", for C.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debug.h — the live-process tools' internal interfaces: figures and
  * reports computed from a snapshot (metrics.c), served over HTTP (http.c)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c — leash_dump and leash_leak_dump in Go's formats and leash's own.
  *

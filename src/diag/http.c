@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c — the HTTP debug endpoint (leash_debug_listen, LEASH_DEBUG_ADDR),
  * served by the runtime's own coroutines on its netpoller.

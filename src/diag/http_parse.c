@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.c — a strict, bounded HTTP/1.x request-head parser for the
  * debug endpoint (http.c). See http_parse.h for the contract; fuzzed by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.h — the debug endpoint's HTTP/1.x request parser.
  *

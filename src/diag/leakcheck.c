@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * leakcheck.c — goleak-style checks for tests, leak scopes, and the
  * LEASH_LEAKCHECK exit-time report.

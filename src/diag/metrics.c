@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c — figures and reports for the live-process tools, computed
  * from one snapshot: Prometheus text (/metrics), the agent's vitals,

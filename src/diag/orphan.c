@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * orphan.c — what happens when a channel is proven orphaned (chan.c
  * decides the proof): LEASH_ORPHANS=record|report|wake|abort.

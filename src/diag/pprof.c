@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pprof.c — a goroutine profile as gzipped google/pprof profile.proto.
  *

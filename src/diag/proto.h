@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.h — the agent's wire protocol, shared by the agent (agent.c) and
  * the `leash` CLI (tools/leash/). Version 1.

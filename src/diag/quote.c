@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * quote.c — see quote.h. A name or a label is the user's: a newline in
  * it must not start a line of its own in a dump (it could forge a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * quote.h — user strings (coroutine names, label keys and values, paths
  * read from a dump) written into text and JSON so that they cannot forge

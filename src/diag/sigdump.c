@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigdump.c — a dump on a signal that does not end the process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sites.c — live coroutine counts per spawn site, with growth detection.
  *

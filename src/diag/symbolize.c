@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * symbolize.c — pc -> function, file:line, offset, module; with a cache.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // header.cpp — include/leash.h must compile as C++17 with no warning
 // (ctest cxx_header_*: -Wall -Wextra -Wpedantic -Werror -fsyntax-only).
 // Uses every macro a C++ program would: the select cases (assignable, as

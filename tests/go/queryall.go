@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // queryall.go — the queryAll leak (a send with no receiver left), in Go,
 // for tests/test_diag.c: it compares leash's debug=2 and debug=1 dumps of
 // the same scenario written in C with Go's own, structurally (line shapes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dbg_server.c — testprog_dbg_server: a live process for the tools' tests
  * (test_http.c, test_agent.c, test_cli.c).

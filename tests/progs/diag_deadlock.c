@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_deadlock.c — testprog_diag_deadlock: the global deadlock detector
  * (tests/test_proofs.c). Go's "fatal error: all goroutines are asleep -

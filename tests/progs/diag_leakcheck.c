@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_leakcheck.c — testprog_diag_leakcheck: LEASH_LEAKCHECK=1 at exit
  * (tests/test_leakcheck.c).

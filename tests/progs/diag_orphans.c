@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_orphans.c — testprog_diag_orphans: the queryAll leak under each
  * LEASH_ORPHANS policy (tests/test_proofs.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_sigdump.c — testprog_diag_sigdump: a dump on a signal does not end
  * the process (tests/test_diag.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_spinner.c — testprog_diag_spinner: a dump (or any leash_blocking
  * call) from a coroutine while another coroutine spins without yielding

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag_strict.c — testprog_diag_strict: misuse that Go panics on
  * (tests/test_proofs.c). Under LEASH_STRICT=1 each aborts with

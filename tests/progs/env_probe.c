@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * env_probe.c — testprog_env_probe: runs every code path that reads a
  * LEASH_* variable, so that tests/test_env.c can check each variable's

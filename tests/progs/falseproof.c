@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * falseproof.c — testprog_falseproof PATTERN [N]: legal borrowing that a
  * leak proof must never break (tests/test_falseproof.c runs it under

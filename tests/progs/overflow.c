@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overflow.c — testprog_overflow: overflows a coroutine's stack, for
  * tests/test_stack.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* core_util.c — see core_util.h. Linked into every test executable. */
 #define _GNU_SOURCE 1
 #include "core_util.h"

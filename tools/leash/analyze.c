@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * analyze.c — `leash analyze FILE|-`: summarise a goroutine dump.
  *

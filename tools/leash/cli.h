@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h — the `leash` command-line tool's shared declarations.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c — talking to a process's agent over its Unix socket
  * (protocol: src/diag/proto.h), and the "key value" bodies it returns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c — `leash`: look at live leash processes (through their agent)
  * and at goroutine dumps. See docs/CLI.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c — the commands that ask a live process's agent: ps, stack,
  * stats (vitals), leaks, profile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * top.c — `leash top PID`: a live view of a process's coroutines grouped
  * by spawn site and state, refreshed every second (like tokio-console),
