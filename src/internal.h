@@ -207,6 +207,7 @@ typedef struct lstack {
     char *hi;            /* one past the highest byte */
     size_t size;         /* hi - mapping base, guard included */
     bool guarded;        /* a PROT_NONE page below lo, else a canary */
+    unsigned vg_id;      /* valgrind's stack id (stack.c) */
     struct lstack *next; /* pool link */
 } lstack;
 #define STACK_CANARY 0x6c656173682d2121ull /* "leash-!!" */
