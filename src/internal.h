@@ -695,7 +695,8 @@ INTERNAL size_t obj_count(int type);
 INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
 INTERNAL void obj_drain_cache(worker *w);
 /* An object whose last references went only because its owner returned
- * (DESIGN.md: reported as leaked). Kept for LEASH_LEAKCHECK. */
+ * (reported as leaked: docs/DESIGN-NOTES.md, "Leak rules"). Kept for
+ * LEASH_LEAKCHECK. */
 typedef struct {
     int type;
     int64_t id;
@@ -704,6 +705,7 @@ typedef struct {
     int64_t owner;
     const char *owner_file;
     int owner_line;
+    void *owner_pc;   /* its spawn_pc: the site when owner_file is NULL */
 } dropped_obj;
 INTERNAL int obj_dropped(dropped_obj *out, int max, int64_t *total);
 /* Calls fn for every live object (R.lock held: fn must not call back). */
