@@ -770,7 +770,7 @@ struct leash_chan {
     bool closed;
     bool zombie;        /* released while coroutines still wait on it */
     int nwaiters;       /* sudogs queued on it */
-    /* The orphan proof (DESIGN.md "Leak rules"), under lock. */
+    /* The orphan proof (docs/DESIGN-NOTES.md, "Leak rules"), under lock. */
     bool borrowed;      /* used by a coroutine that held no reference */
     int nborrowers;     /* how many (3 = too many to track) */
     int64_t borrower[2];
