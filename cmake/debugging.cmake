@@ -41,13 +41,15 @@ if(LEASH_BUILD_TESTS)
     set_tests_properties(test_valgrind PROPERTIES TIMEOUT 300 LABELS unit)
   endif()
 
-  if(LEASH_GROFF AND (_leash_man1 OR _leash_man3))
+  find_program(LEASH_PYTHON3 python3)
+  if(LEASH_GROFF AND LEASH_PYTHON3 AND TARGET leash_cli AND
+     (_leash_man1 OR _leash_man3))
     add_test(NAME test_man
-      COMMAND sh "${_dbg}/man.sh" "${LEASH_GROFF}" ${_leash_man1} ${_leash_man3})
+      COMMAND sh "${_dbg}/man.sh" "${LEASH_GROFF}" "$<TARGET_FILE:leash_cli>"
+              ${_leash_man1} ${_leash_man3})
     set_tests_properties(test_man PROPERTIES TIMEOUT 60 LABELS unit)
   endif()
 
-  find_program(LEASH_PYTHON3 python3)
   if(LEASH_PYTHON3 AND TARGET example_demo AND
      EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/scripts/update-doc-samples.sh")
     add_test(NAME test_doc_samples

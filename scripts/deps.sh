@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake make ninja-build gcc g++ clang libc6-dev pkg-config
   libcriterion-dev libdw-dev zlib1g-dev
-  golang-go valgrind python3 curl tmux prometheus
+  golang-go valgrind python3 curl tmux prometheus gdb groff-base
   libclang-rt-14-dev
 )
 
