@@ -14,7 +14,7 @@ BUILD=(cmake make ninja-build gcc pkg-config libc6-dev libdw-dev zlib1g-dev)
 DEMO=("${BUILD[@]}")
 TEST=(
   "${BUILD[@]}" g++ clang libcriterion-dev
-  golang-go valgrind python3 curl tmux prometheus
+  golang-go valgrind python3 curl tmux prometheus gdb groff-base
   libclang-rt-14-dev
 )
 BENCH=("${BUILD[@]}" golang-go python3)

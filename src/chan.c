@@ -88,7 +88,7 @@ sudog *waitq_dequeue(waitq *q) {
 
 /* --------------------------------------------------------------- orphans */
 
-/* The proof (DESIGN.md, "Leak rules"): a channel is orphaned when every
+/* The proof (docs/DESIGN-NOTES.md, "Leak rules"): a channel is orphaned when every
  * reference to it is held by coroutines blocked on it, so no one else can
  * ever complete their operations. It is checked when a release leaves the
  * remaining holders (never merely because a holder blocks), under the

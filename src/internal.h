@@ -208,6 +208,7 @@ typedef struct lstack {
     char *hi;            /* one past the highest byte */
     size_t size;         /* hi - mapping base, guard included */
     bool guarded;        /* a PROT_NONE page below lo, else a canary */
+    unsigned vg_id;      /* valgrind's stack id (stack.c) */
     struct lstack *next; /* pool link */
 } lstack;
 #define STACK_CANARY 0x6c656173682d2121ull /* "leash-!!" */
@@ -695,7 +696,8 @@ INTERNAL size_t obj_count(int type);
 INTERNAL void obj_free_mem(lobj *o); /* after destroy: mark dead, free */
 INTERNAL void obj_drain_cache(worker *w);
 /* An object whose last references went only because its owner returned
- * (DESIGN.md: reported as leaked). Kept for LEASH_LEAKCHECK. */
+ * (reported as leaked: docs/DESIGN-NOTES.md, "Leak rules"). Kept for
+ * LEASH_LEAKCHECK. */
 typedef struct {
     int type;
     int64_t id;
@@ -704,6 +706,7 @@ typedef struct {
     int64_t owner;
     const char *owner_file;
     int owner_line;
+    void *owner_pc;   /* its spawn_pc: the site when owner_file is NULL */
 } dropped_obj;
 INTERNAL int obj_dropped(dropped_obj *out, int max, int64_t *total);
 /* Calls fn for every live object (R.lock held: fn must not call back). */
@@ -768,7 +771,7 @@ struct leash_chan {
     bool closed;
     bool zombie;        /* released while coroutines still wait on it */
     int nwaiters;       /* sudogs queued on it */
-    /* The orphan proof (DESIGN.md "Leak rules"), under lock. */
+    /* The orphan proof (docs/DESIGN-NOTES.md, "Leak rules"), under lock. */
     bool borrowed;      /* used by a coroutine that held no reference */
     int nborrowers;     /* how many (3 = too many to track) */
     int64_t borrower[2];

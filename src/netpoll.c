@@ -393,7 +393,8 @@ int leash_fd_close(int fd) {
 
 /* ------------------------------------------------------------ operations */
 
-/* fds are made non-blocking once (DESIGN.md), and sockets are read and
+/* fds are made non-blocking once (leash_fd_wait's contract in
+ * include/leash.h), and sockets are read and
  * written with MSG_DONTWAIT too, so a number reused behind leash's back
  * (close(2) instead of leash_fd_close) can never block a worker; other
  * fds get their flag checked on every call. Writes to a socket use
@@ -403,7 +404,7 @@ API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
     if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
         return LEASH_EINVAL;
     bool sock = true;
-    int rc = make_nonblock(fd); /* once per fd: DESIGN.md's contract */
+    int rc = make_nonblock(fd); /* once per fd: see above */
     if (rc < 0)
         return rc;
     for (;;) {

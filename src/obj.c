@@ -432,7 +432,7 @@ void g_release_refs(leash_g *g) {
             if (R.ndropped < (int64_t)(sizeof R.dropped / sizeof R.dropped[0]))
                 R.dropped[R.ndropped] = (dropped_obj){
                     o->type, o->id, o->file, o->line, g->id, g->spawn_file,
-                    g->spawn_line};
+                    g->spawn_line, g->spawn_pc};
             R.ndropped++;
         }
         ref_unlink(r);

@@ -42,6 +42,9 @@ static bool reserve(void) {
         void *p = mmap(NULL, n, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
+            /* Out of core dumps (gdb's gcore, the kernel's) until
+             * committed: else every core carries 8 GiB of holes. */
+            madvise(p, n, MADV_DONTDUMP);
             M.reserved = n;
             atomic_store_explicit(&objmem.base, p, memory_order_relaxed);
             return true;
@@ -61,6 +64,7 @@ static bool commit(size_t need) {
     char *base = atomic_load_explicit(&objmem.base, memory_order_relaxed);
     if (mprotect(base + have, to - have, PROT_READ | PROT_WRITE) != 0)
         return false;
+    madvise(base + have, to - have, MADV_DODUMP); /* objects: in cores */
 #if defined(LEASH_ASAN)
     /* LeakSanitizer scans malloc'd memory and globals, not this range:
      * what only an object points to (a channel's buffer) would look

@@ -24,6 +24,15 @@
  *
  * Chunks are mapped without transparent huge pages (new_chunk says why).
  *
+ * Valgrind. Each slot is registered with valgrind (VALGRIND_STACK_REGISTER)
+ * once, when it is carved, and stays registered while pooled: memcheck
+ * then sees a context switch as a change of stack rather than a 60 KiB
+ * jump of the stack pointer ("client switching stacks?") that would mark
+ * the other coroutine's frames undefined. The slots are deregistered when
+ * the chunks are unmapped. The calls come from valgrind's header-only
+ * <valgrind/valgrind.h> when it is present at build time: a few no-op
+ * instructions outside valgrind, no runtime dependency.
+ *
  * Pooling. A freed stack goes to its worker's cache (hot, no locking),
  * then to a global pool. Workers about to sleep return the pages below
  * the top page of pooled stacks beyond POOL_WARM to the kernel
@@ -43,6 +52,17 @@
 
 #if defined(LEASH_ASAN)
 #include <sanitizer/asan_interface.h>
+#endif
+
+#if !defined(LEASH_NO_VALGRIND) && defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define LEASH_VALGRIND 1
+#endif
+#endif
+#ifndef LEASH_VALGRIND
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
 #define CHUNK_SLOTS 64
@@ -185,6 +205,8 @@ static lstack *carve_slot(void) {
         s->guarded = true;
         s->lo = base + P.page;
     }
+    /* Once per slot: pooled stacks stay registered (see the top). */
+    s->vg_id = (unsigned)VALGRIND_STACK_REGISTER(s->lo, hi);
     s->next = NULL;
     return s;
 }
@@ -300,6 +322,15 @@ void stack_release_all(void) {
     while (P.chunks) {
         chunk *c = P.chunks;
         P.chunks = c->next;
+        /* Only the newest chunk may have slots never carved. */
+        char *slots = c->base + P.page;
+        int carved = (P.carve > slots && P.carve <= slots + len - P.page)
+                         ? (int)((size_t)(P.carve - slots) / P.size)
+                         : CHUNK_SLOTS;
+        for (int i = 0; i < carved; i++) {
+            lstack *s = slot_desc(slots + (size_t)i * P.size);
+            VALGRIND_STACK_DEREGISTER(s->vg_id); /* ids start at 0 */
+        }
         munmap(c->base, len);
         lfree(c);
     }

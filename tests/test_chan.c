@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_chan.c — channels: Go's semantics for send, receive, close, nil
- * channels, buffering and element sizes (DESIGN.md, "Channels").
+ * channels, buffering and element sizes (the channel section of include/leash.h).
  *
  * Checks made inside coroutines or helper threads never call Criterion's
  * assertions (they longjmp on failure, which is only valid on the test's

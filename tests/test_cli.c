@@ -703,3 +703,35 @@ Test(cli, analyze_garbage, .fini = teardown, .timeout = 30) {
     free(out);
     free(err);
 }
+
+/* Another user's process: "permission denied", not "has no leash agent"
+ * (its socket is in that user's directory, which only root searches).
+ * As root, the CLI runs as nobody against this test's own process; as
+ * another user, against pid 1 when root owns it. */
+Test(cli, other_users_process, .fini = teardown, .timeout = 60) {
+    setup_dir();
+    char *out, *err, me[32];
+    int rc;
+    if (geteuid() == 0) {
+        if (access("/usr/bin/setpriv", X_OK) != 0)
+            cr_skip_test("no setpriv to drop root");
+        snprintf(me, sizeof me, "%d", (int)getpid());
+        const char *argv[] = {"/usr/bin/setpriv", "--reuid=65534",
+                              "--regid=65534", "--clear-groups", CLI,
+                              "stack", me, NULL};
+        const char *env[] = {"XDG_RUNTIME_DIR=/nonexistent-leash-test", NULL};
+        rc = dbg_run(argv, env, 60, &out, &err);
+        if (strstr(err, "setpriv:") || strstr(err, "ermission denied") == NULL)
+            cr_log_info("setpriv run: rc %d, %s", rc, err);
+    } else {
+        struct stat st;
+        if (stat("/proc/1", &st) != 0 || st.st_uid == geteuid())
+            cr_skip_test("no process of another user to try");
+        rc = cli(&out, &err, "stack", "1", NULL, NULL, NULL);
+    }
+    cr_expect_eq(rc, 2, "rc %d: %s", rc, err);
+    cr_expect(strstr(err, "permission denied"), "%s", err);
+    cr_expect(!strstr(err, "has no leash agent"), "%s", err);
+    free(out);
+    free(err);
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_falseproof.c — legal borrowing is never proven leaked (DESIGN.md
+ * test_falseproof.c — legal borrowing is never proven leaked (docs/DESIGN-NOTES.md,
  * "Leak rules": soundness comes first). Each pattern of
  * tests/progs/falseproof.c runs 200 times at LEASH_PROCS=1, 2 and 4 under
  * LEASH_ORPHANS=wake, where a wrong proof would break the program

@@ -560,7 +560,8 @@ Test(leakcheck_env, leaky_program_exits_23_with_the_report, .timeout = 90) {
         char *site = site_of(out, kinds[i]);
         cr_assert_not_null(site);
         char re[800], ef[600];
-        snprintf(re, sizeof re, "\n  %s#[0-9]+ created at %s by goroutine",
+        snprintf(re, sizeof re,
+                 "\n  %s#[0-9]+ created at %s in make_thread_objects by goroutine",
                  kinds[i], du_re_escape(site, ef, sizeof ef));
         cr_expect(du_match(out, re), "no unreleased %s from %s:\n%s", kinds[i],
                   site, out);
@@ -570,21 +571,34 @@ Test(leakcheck_env, leaky_program_exits_23_with_the_report, .timeout = 90) {
     /* Dropped only because their owner returned. */
     cr_expect(strstr(out, "objects dropped only because their owner returned"),
               "%s", out);
-    const char *dk[] = {"dropped-channel", "dropped-context"};
-    const char *dn[] = {"channel", "context"};
-    for (int i = 0; i < 2; i++) {
+    /* Each names the function that made it, and its owner's spawn site
+     * with the function it is in; the main coroutine's is the leash_run
+     * call (not "?:0"). */
+    char *run = site_of(out, "main-run");
+    cr_assert_not_null(run, "%s", out);
+    char runre[600];
+    du_re_escape(run, runre, sizeof runre);
+    const char *dk[] = {"dropped-channel", "dropped-context", "dropped-ticker"};
+    const char *dn[] = {"channel", "context", "ticker"};
+    const char *df[] = {"dropper", "dropper", "leaky_main"};
+    for (int i = 0; i < 3; i++) {
         char *site = site_of(out, dk[i]);
         cr_assert_not_null(site);
-        char re[800], ef[600];
-        snprintf(re, sizeof re, "\n  %s#[0-9]+ created at %s, owned by goroutine [0-9]+ "
-                 "\\(spawned at [^)]*diag_leakcheck\\.c:[0-9]+\\)",
-                 dn[i], du_re_escape(site, ef, sizeof ef));
+        char re[1600], ef[600], sp[700];
+        if (i < 2)
+            snprintf(sp, sizeof sp, "[^ )]*diag_leakcheck\\.c:[0-9]+ in leaky_main");
+        else
+            snprintf(sp, sizeof sp, "%s in main", runre);
+        snprintf(re, sizeof re, "\n  %s#[0-9]+ created at %s in %s, owned by goroutine [0-9]+ "
+                 "\\(spawned at %s\\)\n",
+                 dn[i], du_re_escape(site, ef, sizeof ef), df[i], sp);
         cr_expect(du_match(out, re), "no dropped %s from %s:\n%s", dn[i], site,
                   out);
         free(site);
     }
     cr_expect(du_match(out, "leash: LEASH_LEAKCHECK: [0-9]+ leak\\(s\\) found\n"),
               "%s", out);
+    free(run);
     free(co);
     free(out);
 }
@@ -607,7 +621,7 @@ Test(leakcheck_env, without_leash_run_checked_at_process_exit, .timeout = 90) {
     char want[600];
     snprintf(want, sizeof want, "spawned at %s in main by goroutine", co);
     cr_expect(strstr(out, want), "want '%s':\n%s", want, out);
-    snprintf(want, sizeof want, "created at %s by goroutine", ch);
+    snprintf(want, sizeof want, "created at %s in main by goroutine", ch);
     cr_expect(strstr(out, want), "want channel '%s':\n%s", want, out);
     free(co);
     free(ch);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_proofs.c — leak proofs and suspects (DESIGN.md "Leak rules"): each
+ * test_proofs.c — leak proofs and suspects (docs/DESIGN-NOTES.md, "Leak rules"): each
  * proof fires for its case and for none of the fixed versions.
  *
  *   nil channels     send, receive, select with only NULL cases, select

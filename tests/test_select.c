@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_select.c — leash_select / leash_try_select with Go's semantics
- * (DESIGN.md, "Select"): readiness rules (Go's test/chan/select3), uniform
+ * (the select section of include/leash.h): readiness rules (Go's test/chan/select3), uniform
  * choice among ready cases, NULL channels, closed channels, several cases
  * on one channel, waking by send / receive / close, more cases than the
  * on-stack fast path, timeouts with leash_after.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * borrowers.c — who else could still use a channel: the part of the
- * orphan proof that keeps it sound under borrowing (DESIGN.md "Leak
- * rules"; docs/DESIGN-NOTES.md "Why leaks can be proven").
+ * orphan proof that keeps it sound under borrowing (docs/DESIGN-NOTES.md,
+ * "Leak rules" and "Why leaks can be proven").
  *
  * A coroutine may use a channel without a reference of its own: through
  * its argument, a global, a table, a message. leash cannot see where a

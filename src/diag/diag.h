@@ -165,6 +165,8 @@ static inline dpos dsym_level(const dsym *s, int k) {
  * never fails: unknown parts are filled as documented above. */
 INTERNAL void sym_lookup(uintptr_t pc, bool is_return, dsym *out);
 INTERNAL int sym_threads(void); /* libdw's resolver thread: 0 or 1 */
+/* The function whose code holds file:line (a creation site), or NULL. */
+INTERNAL const char *sym_func_at_line(const char *file, int line);
 /* sym_lookup of a return address as the dumps show the frame: leash's own
  * machine frames as one level, the user's with their inlined levels. */
 INTERNAL void diag_frame_sym(uintptr_t pc, dsym *s);

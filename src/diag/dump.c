@@ -128,7 +128,8 @@ static void find_mutex_cycles(dsnap *s) {
     }
 }
 
-/* Marks what the snapshot proves leaked (DESIGN.md, "Leak rules"). */
+/* Marks what the snapshot proves leaked (docs/DESIGN-NOTES.md, "Leak
+ * rules"). */
 void diag_classify(dsnap *s) {
     for (int i = 0; i < s->n; i++)
         s->g[i].leak = LEAK_NONE;

@@ -194,20 +194,65 @@ static const char *type_name(int t) {
 }
 
 typedef struct {
+    int type;
+    int64_t id;
+    const char *file;
+    int line;
+    int64_t by, refs;
+} objsite;
+
+typedef struct {
     FILE *out;
     int n;
+    objsite sites[256];
+    int nsites;
+    int64_t more;
 } objreport;
+
+/* " in FUNC" for the function whose code holds file:line, or "". */
+static void site_func(char *buf, size_t n, const char *file, int line) {
+    const char *f = sym_func_at_line(file, line);
+    snprintf(buf, n, "%s%s", f ? " in " : "", f ? f : "");
+}
+
+/* "file:line in func" of a spawn site: the recorded one, or the call
+ * leash_run (or a spawn without a site) was made from. */
+static void spawn_site(char *buf, size_t n, const char *file, int line,
+                       void *pc) {
+    char fn[200];
+    if (file) {
+        site_func(fn, sizeof fn, file, line);
+        snprintf(buf, n, "%s:%d%s", file, line, fn);
+        return;
+    }
+    if (pc) {
+        dsym s;
+        sym_lookup((uintptr_t)pc, true, &s);
+        if (s.file) {
+            snprintf(buf, n, "%s:%d in %s", s.file, s.line, dsym_outer_func(&s));
+            return;
+        }
+        if (strcmp(s.func, "?")) {
+            snprintf(buf, n, "%s", s.func);
+            return;
+        }
+    }
+    snprintf(buf, n, "?:0");
+}
 
 static void report_obj(lobj *o, void *arg) {
     objreport *r = arg;
     if (o->immortal || o->internal)
         return;
-    if (r->n++ == 0)
-        fprintf(r->out, "leash: objects never released:\n");
-    fprintf(r->out, "  %s#%" PRId64 " created at %s:%d by goroutine %" PRId64
-                    " (%" PRId64 " reference(s) left)\n",
-            type_name(o->type), o->id, o->file ? o->file : "?", o->line,
-            o->created_by, (int64_t)atomic_load(&o->refs));
+    r->n++;
+    /* Names only: obj_foreach holds R.lock, and the lookup below may
+     * take a while (libdw); the sites are resolved after the walk. */
+    if (r->nsites < (int)(sizeof r->sites / sizeof r->sites[0]))
+        r->sites[r->nsites++] = (objsite){o->type, o->id, o->file, o->line,
+                                          o->created_by,
+                                          (int64_t)atomic_load(&o->refs)};
+    else
+        r->more++;
 }
 
 static _Atomic int leakcheck_done;
@@ -223,8 +268,22 @@ int leakcheck_report(FILE *out) {
     int findings = leash_leak_verify(NULL, &o);
     if (findings < 0)
         findings = 0;
-    objreport r = {out, 0};
+    static objreport r; /* 256 sites: not on a coroutine's stack */
+    r = (objreport){.out = out};
     obj_foreach(report_obj, &r);
+    if (r.n)
+        fprintf(out, "leash: objects never released:\n");
+    for (int i = 0; i < r.nsites; i++) {
+        objsite *x = &r.sites[i];
+        char fn[200];
+        site_func(fn, sizeof fn, x->file, x->line);
+        fprintf(out, "  %s#%" PRId64 " created at %s:%d%s by goroutine %" PRId64
+                     " (%" PRId64 " reference(s) left)\n",
+                type_name(x->type), x->id, x->file ? x->file : "?", x->line, fn,
+                x->by, x->refs);
+    }
+    if (r.more)
+        fprintf(out, "  ... and %" PRId64 " more\n", r.more);
     findings += r.n;
     dropped_obj d[64];
     int64_t total;
@@ -233,12 +292,16 @@ int leakcheck_report(FILE *out) {
         fprintf(out, "leash: objects dropped only because their owner "
                      "returned (release them, cancel contexts, stop "
                      "tickers):\n");
-        for (int i = 0; i < nd; i++)
-            fprintf(out, "  %s#%" PRId64 " created at %s:%d, owned by "
-                         "goroutine %" PRId64 " (spawned at %s:%d)\n",
+        for (int i = 0; i < nd; i++) {
+            char fn[200], sp[600];
+            site_func(fn, sizeof fn, d[i].file, d[i].line);
+            spawn_site(sp, sizeof sp, d[i].owner_file, d[i].owner_line,
+                       d[i].owner_pc);
+            fprintf(out, "  %s#%" PRId64 " created at %s:%d%s, owned by "
+                         "goroutine %" PRId64 " (spawned at %s)\n",
                     type_name(d[i].type), d[i].id, d[i].file ? d[i].file : "?",
-                    d[i].line, d[i].owner,
-                    d[i].owner_file ? d[i].owner_file : "?", d[i].owner_line);
+                    d[i].line, fn, d[i].owner, sp);
+        }
         if (total > nd)
             fprintf(out, "  ... and %" PRId64 " more\n", total - nd);
         findings += (int)total;

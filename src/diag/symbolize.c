@@ -449,6 +449,41 @@ static void resolve_dwfl(uintptr_t addr, sym_raw *r) {
     }
     inline_chain(mod, addr, r);
 }
+
+/* The lowest code address of file:line in any module (0: none): where a
+ * creation site's call is, to name the function it is in. */
+typedef struct {
+    const char *file;
+    int line;
+    Dwarf_Addr addr;
+} line_find;
+
+static int find_line(Dwfl_Module *mod, void **ud, const char *name,
+                     Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name, (void)start;
+    line_find *f = arg;
+    Dwfl_Line **srcs = NULL;
+    size_t n = 0;
+    if (dwfl_module_getsrc_file(mod, f->file, f->line, 0, &srcs, &n) != 0)
+        return DWARF_CB_OK;
+    for (size_t i = 0; i < n; i++) {
+        Dwarf_Addr a = 0;
+        int ln = 0;
+        if (dwfl_lineinfo(srcs[i], &a, &ln, NULL, NULL, NULL) && ln == f->line &&
+            a && (!f->addr || a < f->addr))
+            f->addr = a;
+    }
+    free(srcs);
+    return f->addr ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+static uintptr_t line_addr_dwfl(const char *file, int line) {
+    if (!dwfl_ready())
+        return 0;
+    line_find f = {file, line, 0};
+    dwfl_getmodules(dwfl, find_line, &f, 0);
+    return (uintptr_t)f.addr;
+}
 #endif
 
 /* ------------------------------------------------------------ resolver */
@@ -466,6 +501,9 @@ static bool res_running, res_posted, res_done;
 static pthread_cond_t res_cv = PTHREAD_COND_INITIALIZER;
 static uintptr_t res_addr;
 static sym_raw res_out;
+static const char *res_file; /* a file:line request (else res_addr) */
+static int res_line;
+static uintptr_t res_line_out;
 #define RES_IDLE_NS 2000000000ll /* the thread exits after 2 s idle */
 #define RES_STACK (1u << 20)
 
@@ -489,9 +527,14 @@ static void *resolver_main(void *arg) {
         res_posted = false;
         pthread_mutex_unlock(&res_mu);
         sym_raw r = {0};
-        resolve_dwfl(res_addr, &r); /* the caller holds sym_mu */
+        uintptr_t la = 0;
+        if (res_file)
+            la = line_addr_dwfl(res_file, res_line);
+        else
+            resolve_dwfl(res_addr, &r); /* the caller holds sym_mu */
         pthread_mutex_lock(&res_mu);
         res_out = r;
+        res_line_out = la;
         res_done = true;
         pthread_cond_broadcast(&res_cv);
     }
@@ -499,7 +542,8 @@ static void *resolver_main(void *arg) {
 
 /* Resolves addr with libdw on the resolver thread; false if that thread
  * could not be started. Caller holds sym_mu. */
-static bool resolve_remote(uintptr_t addr, sym_raw *r) {
+static bool resolve_remote_req(uintptr_t addr, const char *file, int line,
+                               sym_raw *r, uintptr_t *line_out) {
     pthread_mutex_lock(&res_mu);
     if (!res_running) {
         pthread_attr_t attr;
@@ -520,14 +564,23 @@ static bool resolve_remote(uintptr_t addr, sym_raw *r) {
         }
     }
     res_addr = addr;
+    res_file = file;
+    res_line = line;
     res_done = false;
     res_posted = true;
     pthread_cond_broadcast(&res_cv);
     while (!res_done)
         pthread_cond_wait(&res_cv, &res_mu);
-    *r = res_out;
+    if (r)
+        *r = res_out;
+    if (line_out)
+        *line_out = res_line_out;
     pthread_mutex_unlock(&res_mu);
     return true;
+}
+
+static bool resolve_remote(uintptr_t addr, sym_raw *r) {
+    return resolve_remote_req(addr, NULL, 0, r, NULL);
 }
 #endif
 
@@ -652,4 +705,24 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
         cache_put(pc, is_return, &s);
     pthread_mutex_unlock(&sym_mu);
     *out = s;
+}
+
+/* The function whose code holds source line file:line (a creation site
+ * recorded from __FILE__ and __LINE__), or NULL if unknown. */
+const char *sym_func_at_line(const char *file, int line) {
+    if (!file || line <= 0)
+        return NULL;
+    uintptr_t addr = 0;
+#ifdef LEASH_HAVE_LIBDW
+    pthread_once(&sym_once, sym_init_once);
+    pthread_mutex_lock(&sym_mu);
+    if (!resolve_remote_req(0, file, line, NULL, &addr))
+        addr = 0;
+    pthread_mutex_unlock(&sym_mu);
+#endif
+    if (!addr)
+        return NULL;
+    dsym s;
+    sym_lookup(addr, false, &s);
+    return strcmp(s.func, "?") ? s.func : NULL;
 }

@@ -8,7 +8,8 @@
  *                group made on the plain main thread, so nobody's return
  *                drops them) and objects dropped only because their owner
  *                returned (a channel and a context made by a coroutine that
- *                returns without releasing them); returns 0.
+ *                returns without releasing them, and a ticker the main
+ *                coroutine never stops); returns 0.
  *   clean        the same work, everything released (the thread's objects
  *                by the main coroutine) and joined; returns 7.
  *   norun-leaky  never calls leash_run: the plain main thread starts a
@@ -18,7 +19,8 @@
  *
  * In the leaky modes every creation site it will leak is printed first as
  * "site KIND FILE:LINE" (KIND: coroutine, channel, context, ticker, group,
- * dropped-channel, dropped-context).
+ * dropped-channel, dropped-context, dropped-ticker; main-run: the
+ * leash_run call, the main coroutine's spawn site).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,9 @@ static int leaky_main(void *arg) {
     leash_waitgroup_add(&wg, 1);
     leash_go(dropper, &wg);
     leash_waitgroup_wait(&wg);
+    SITE("dropped-ticker");
+    leash_ticker *tk = leash_ticker_start(3600LL * 1000 * MS);
+    (void)tk; /* never stopped: dropped as the main coroutine returns */
     leash_sleep(20 * MS);
     return 0;
 }
@@ -129,6 +134,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "leaky")) {
         make_thread_objects();
         fflush(stdout);
+        SITE("main-run"); /* flushed at exit */
         return leash_run(leaky_main, NULL);
     }
     if (!strcmp(mode, "clean")) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -108,8 +109,19 @@ int agent_open(agent_conn *c, pid_t pid, int timeout_ms, bool quiet) {
     if (c->fd >= 0)
         return EXIT_OK;
     if (!quiet) {
+        struct stat st;
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/%d", (int)pid);
+        /* Another user's process: its socket is in that user's directory,
+         * which only root searches (agent_dirs). */
+        bool other = geteuid() != 0 &&
+                     ((kill(pid, 0) < 0 && errno == EPERM) ||
+                      (stat(proc, &st) == 0 && st.st_uid != geteuid()));
         if (cli_proc_gone(pid))
             cli_err("no such process: %d", (int)pid);
+        else if (err == EACCES || err == EPERM || (err == ENOENT && other))
+            cli_err("permission denied: process %d belongs to another user; "
+                    "run leash as that user or as root", (int)pid);
         else if (err == ENOENT)
             cli_err("process %d has no leash agent (start it with "
                     "LEASH_AGENT=1, or call leash_agent_start())", (int)pid);
