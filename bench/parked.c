@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* parked: N coroutines (1,000,000 in full mode) parked three ways:
  *   - each blocks receiving from one shared channel: the RSS growth per
  *     parked coroutine (parked, B/op, from /proc/self/statm like the Go

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/debug/gdb.sh GDB PROG SCRIPT SRC -- test_gdb: tools/gdb/leash-gdb.py on
 # a live process and on a core file made from it (gdb's generate-core-file:
 # kernel.core_pattern need not be writable). PROG is testprog_gdb_parked:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/debug/man.sh GROFF CLI PAGE... -- test_man: every man page renders
 # without a warning (groff -man -ww), and each is what scripts/gen-man.py
 # makes from its source today (include/leash.h; the CLI's --help for

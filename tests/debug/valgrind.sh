@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/debug/valgrind.sh VALGRIND SUPP PROG... -- test_valgrind: each
 # PROG runs under memcheck (leak check on, leash's suppressions) and must
 # give zero errors: coroutine stacks are registered (src/stack.c), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gdb_parked.c — testprog_gdb_parked: coroutines parked in known places,
  * for tools/gdb/leash-gdb.py's test (tests/debug/gdb.sh).
