@@ -51,7 +51,7 @@ setup)
   # and the CLI.
   got=$(cd "$PREFIX" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort)
   echo "installed:"; sed 's/^/  /' <<<"$got"
-  bad=$(grep -vxE 'include/leash\.h|lib/libleash\.a|lib/libleash\.so(\.[0-9]+)*|lib/pkgconfig/leash\.pc|lib/cmake/leash/leash(Config|ConfigVersion|Targets|Targets-[a-z]+)\.cmake|bin/leash|share/man/man[0-9]/[a-z_.]+\.[0-9]' <<<"$got" || true)
+  bad=$(grep -vxE 'include/leash\.h|lib/libleash\.a|lib/libleash\.so(\.[0-9]+)*|lib/pkgconfig/leash\.pc|lib/cmake/leash/leash(Config|ConfigVersion|Targets|Targets-[a-z]+)\.cmake|bin/leash|share/man/man[0-9]/[a-z_.]+\.[0-9]|share/leash/(leash-gdb\.py|leash\.supp)' <<<"$got" || true)
   [ -z "$bad" ] || fail "installed beyond the library, header, package files and CLI: $bad"
   for f in include/leash.h lib/libleash.a lib/libleash.so lib/pkgconfig/leash.pc \
            lib/cmake/leash/leashConfig.cmake lib/cmake/leash/leashTargets.cmake bin/leash; do
