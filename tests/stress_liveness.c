@@ -486,3 +486,49 @@ Test(memory, spawning_until_memory_ends_gives_enomem, .timeout = 120) {
               "child status %d (a signal: %d)", st, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 #endif
 }
+
+/* ------------------------------------------- a crowd of parked sleepers */
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+enum { NSLEEPERS = 20000 };
+#else
+enum { NSLEEPERS = 200000 };
+#endif
+
+static void sleep_a_minute(void *p) {
+    (void)p;
+    leash_sleep(60000 * CU_MS);
+}
+
+/* The shape that stalled for minutes: many sleepers spawned while main
+ * polls the count with 1 ms sleeps (sysmon's spawn-site walks held the
+ * registry; stacks faulted in huge pages). It must finish promptly; the
+ * bound is only against a stall (speed is in make bench). */
+static int sleepers_main(void *arg) {
+    int64_t *took = arg;
+    int64_t t0 = leash_now();
+    for (int i = 0; i < NSLEEPERS; i++)
+        if (leash_go(sleep_a_minute, NULL) <= 0) {
+            cu_fail(__FILE__, __LINE__, "leash_go #%d failed", i);
+            return 1;
+        }
+    while (leash_num_coroutines() < NSLEEPERS + 1 &&
+           leash_now() - t0 < 60000 * CU_MS)
+        leash_sleep(CU_MS);
+    *took = leash_now() - t0;
+    return 0;
+}
+
+static void run_sleepers(const char *procs) {
+    setenv("LEASH_PROCS", procs, 1);
+    int64_t took = 0;
+    cr_assert_eq(leash_run(sleepers_main, &took), 0);
+    CU_ASSERT_CLEAN();
+    fprintf(stderr, "%s procs: %d sleepers parked in %.2f s\n", procs,
+            NSLEEPERS, took / 1e9);
+    cr_expect(took < 30000 * CU_MS, "%d sleepers took %.1f s", NSLEEPERS,
+              took / 1e9);
+}
+
+Test(crowd, sleepers_while_main_polls_1, .timeout = 90) { run_sleepers("1"); }
+Test(crowd, sleepers_while_main_polls_2, .timeout = 90) { run_sleepers("2"); }
