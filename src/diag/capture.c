@@ -318,6 +318,7 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     d->spawn_pc = (uintptr_t)g->spawn_pc;
     memcpy(d->name, g->name, sizeof d->name);
     d->name[sizeof d->name - 1] = 0;
+    d->system = atomic_load_explicit(&g->system, memory_order_relaxed);
     d->nlabels = g->nlabels;
     memcpy(d->label_key, g->label_key, sizeof d->label_key);
     memcpy(d->label_val, g->label_val, sizeof d->label_val);

@@ -65,7 +65,8 @@ INTERNAL int64_t dbg_rss_bytes(void);
 INTERNAL double dbg_uptime_s(void);
 INTERNAL void dbg_proc_name(char *buf, size_t n);
 
-/* A coroutine of the tools themselves (named "leash/..."). */
+/* A coroutine of the tools themselves (g->system: the debug endpoint's;
+ * its name, "leash/...", is only for people). */
 INTERNAL bool dbg_internal_g(const dgor *d);
 
 /* At runtime start (hook): LEASH_DEBUG_ADDR and LEASH_AGENT=1. Runs once;

@@ -40,6 +40,7 @@ typedef struct dgor {
     const char *label_key[LEASH_MAX_LABELS];
     const char *label_val[LEASH_MAX_LABELS];
     bool self;          /* the coroutine taking the snapshot */
+    bool system;        /* the runtime's own (g->system), not a name */
     int nframes;
     uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first (an
                                      * interrupted leaf: its pc + 1) */

@@ -112,7 +112,7 @@ static int select_suspects(const dsnap *s, bool *sel, const leash_snapshot *b,
     for (int i = 0; i < s->n; i++) {
         const dgor *d = &s->g[i];
         sel[i] = false;
-        if (d->self || !strncmp(d->name, "leash/", 6))
+        if (d->self || d->system)
             continue; /* the runtime's own (debug endpoint) */
         if (b && !scope_within(d->scope, b->scope))
             continue;
