@@ -51,9 +51,13 @@ extern "C" {
 
 /* ------------------------------------------------------------------ errors */
 
+/* One namespace with errno: I/O calls return -errno for the OS's errors,
+ * so a LEASH_E* code either is the negated errno of the same meaning
+ * (EAGAIN, EINVAL, ENOMEM, ETIMEDOUT, ECANCELED) or has no errno meaning
+ * (-1001 and below). leash_strerror names both kinds. */
 enum {
     LEASH_EAGAIN    = -11,  /* the operation would block */
-    LEASH_ECLOSED   = -32,  /* the channel is closed */
+    LEASH_ECLOSED   = -1002, /* the channel (or connection) is closed */
     LEASH_ECANCELED = -125, /* the context was canceled */
     LEASH_ETIMEDOUT = -110, /* the deadline passed */
     LEASH_EINVAL    = -22,  /* bad argument or not a live leash object */
@@ -61,7 +65,8 @@ enum {
     LEASH_EORPHANED = -1001 /* every other holder of the channel is gone */
 };
 
-/* Text for a LEASH_E* code (or "unknown error"); never NULL. */
+/* Text for a LEASH_E* code, or for a negated errno (-EPIPE: "Broken
+ * pipe"), or "unknown error"; never NULL, never changes. */
 LEASH_API const char *leash_strerror(int err);
 
 /* ------------------------------------------------------- runtime, coroutines */

@@ -2,12 +2,14 @@
 /*
  * error.c — error texts, fatal errors, wait reasons and strict mode.
  */
+#define _GNU_SOURCE 1 /* strerrordesc_np */
 #include "internal.h"
 
 #include <errno.h>
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *leash_strerror(int err) {
     switch (err) {
@@ -19,8 +21,12 @@ const char *leash_strerror(int err) {
     case LEASH_EINVAL: return "invalid argument or not a live leash object";
     case LEASH_ENOMEM: return "out of memory";
     case LEASH_EORPHANED: return "channel orphaned: no other holder is left";
-    default: return "unknown error";
+    default: break;
     }
+    /* An OS error an I/O call passed on (-errno): its own text, which
+     * glibc keeps constant (strerror's buffer is not thread-safe). */
+    const char *os = err < 0 && err > -4096 ? strerrordesc_np(-err) : NULL;
+    return os ? os : "unknown error";
 }
 
 void leash_fatal(const char *fmt, ...) {
