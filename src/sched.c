@@ -32,10 +32,12 @@
  * ever. So a slice ends, and the head of the local queue runs, after
  * RUNNEXT_CHAIN_MAX coroutines in a row from runnext, or as soon as
  * sysmon sees a slice last over SLICE_NS (it sets next_chain to the
- * maximum): a coroutine queued
- * behind k others waits at most k slices, each about RUNNEXT_CHAIN_MAX
- * switches and never much over SLICE_NS unless one coroutine computes
- * without parking (a hog, which sysmon reports). Every 61st scheduling
+ * maximum), and the runnext coroutine goes to the back of the queue:
+ * whatever is queued runs before the chain resumes. So a readied
+ * coroutine waits at most one slice (about RUNNEXT_CHAIN_MAX switches,
+ * never much over SLICE_NS) plus the run time of those queued before it,
+ * unless one coroutine computes without parking (a hog, which sysmon
+ * reports). Every 61st scheduling
  * decision goes through the worker's scheduler context, which checks the
  * global queue and timers first. docs/DESIGN-NOTES.md states the bound.
  *
@@ -266,9 +268,17 @@ static leash_g *slice_begin(worker *w, leash_g *g) {
     return g;
 }
 
-/* The queue's head, else runnext whatever the slice. */
+/* The queue's head, else runnext whatever the slice. A slice that ended
+ * with coroutines queued sends the runnext one to the back of the queue
+ * (as Go's preemption does): everything queued runs before the chain
+ * resumes, so a coroutine waits one slice, not one slice per coroutine
+ * ahead of it. */
 static __attribute__((noinline)) leash_g *runq_get_slow(worker *w) {
     leash_g *g;
+    if (atomic_load_explicit(&w->next_chain, memory_order_relaxed) >=
+            RUNNEXT_CHAIN_MAX &&
+        runq_len(w) > 0 && runnext_take(w, &g))
+        runq_put(w, g, false);
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
