@@ -924,6 +924,7 @@ typedef struct iobound {
 INTERNAL int fd_enter(int fd);
 INTERNAL void fd_leave(int fd);
 INTERNAL void fd_kick(int fd, int events);
+INTERNAL int fd_calls_inside(int fd); /* for tests */
 INTERNAL int fd_ready_now(int fd, int events); /* poll(2), no wait */
 /* One wait of an I/O loop: > 0 or 0 (try again) or LEASH_E*. */
 INTERNAL int io_park(int fd, int events, const iobound *b);

@@ -351,6 +351,18 @@ int leash_fd_close(int fd) {
     return r;
 }
 
+/* How many calls are inside fd's number now (tests: a close "while a
+ * call is inside" can be staged without guessing). */
+int fd_calls_inside(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return 0;
+    llock_acquire(&pd->lock);
+    int n = pd->inflight;
+    llock_release(&pd->lock);
+    return n;
+}
+
 /* Wakes fd's waiters for `events` that watch a settable deadline (their
  * gen moved): they look at the new deadline and wait again. */
 void fd_kick(int fd, int events) {
@@ -580,6 +592,8 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
  * MSG_NOSIGNAL: a peer that went away is -EPIPE, not a SIGPIPE that
  * kills the process. */
 ssize_t io_read(int fd, void *buf, size_t n, const iobound *b) {
+    if (n == 0)
+        return 0; /* a socket would wait for data it cannot take */
     bool sock = true;
     int rc = make_nonblock(fd); /* once per fd: DESIGN.md's contract */
     if (rc < 0)
