@@ -44,7 +44,7 @@ extern "C" {
 
 enum {
     LEASH_EAGAIN    = -11,  /* the operation would block */
-    LEASH_ECLOSED   = -32,  /* the channel is closed */
+    LEASH_ECLOSED   = -32,  /* the channel (or connection) is closed */
     LEASH_ECANCELED = -125, /* the context was canceled */
     LEASH_ETIMEDOUT = -110, /* the deadline passed */
     LEASH_EINVAL    = -22,  /* bad argument or not a live leash object */
@@ -329,8 +329,9 @@ int leash_group_wait(leash_group *g);
  *
  * Close an fd that coroutines may wait on with leash_fd_close: it wakes
  * them with LEASH_ECLOSED. A plain close(2) cannot wake them (the kernel
- * drops the registration silently), but a waiter still notices the fd's
- * number being reused at its next wait. */
+ * drops the registration silently). An fd that another coroutine may
+ * close belongs in a leash_conn ("connections" below): see
+ * leash_fd_close for what a plain number can and cannot promise. */
 struct sockaddr;
 #define LEASH_POLLIN 0x001  /* same values as POLLIN / POLLOUT */
 #define LEASH_POLLOUT 0x004
