@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpecho: TCP echo over loopback (127.0.0.1, port picked by the kernel).
- * A server coroutine accepts (leash_accept) and runs one echo coroutine per
- * connection (leash_read / leash_write, no deadline). Clients send a
+ * A server coroutine accepts (leash_conn_accept) and runs one echo coroutine
+ * per connection (leash_conn_read / leash_conn_write, no deadline); main
+ * ends the acceptor by closing the listener from its own coroutine, which
+ * only a leash_conn makes safe. Clients send a
  * TCPE_MSG-byte message and read the echo back (a round trip), TCP_NODELAY
  * on both ends as Go sets it.
  *
@@ -26,33 +28,34 @@
 #define TCPE_MSG 64
 
 static int64_t n;
-static int listen_fd = -1;
-static struct sockaddr_in server_addr;
+static leash_conn *listener;
+static char server_addr[64];
 static leash_waitgroup handlers = LEASH_WAITGROUP_INIT;
 
-static void nodelay(int fd)
+static void nodelay(leash_conn *c)
 {
     int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+    if (setsockopt(leash_conn_fd(c), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one) < 0)
         bench_fail("tcpecho: TCP_NODELAY: %s", strerror(errno));
 }
 
 static void echo_conn(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    leash_conn *c = arg; /* handed by leash_go */
     char buf[TCPE_MSG];
     for (;;) {
-        ssize_t r = leash_read(fd, buf, sizeof buf, -1);
+        ssize_t r = leash_conn_read(c, buf, sizeof buf);
         if (r == 0)
             break;
         if (r < 0)
             bench_fail("tcpecho: server read: %s", leash_strerror((int)r));
-        ssize_t w = leash_write(fd, buf, (size_t)r, -1);
+        ssize_t w = leash_conn_write(c, buf, (size_t)r);
         if (w != r)
             bench_fail("tcpecho: server write: %s",
                        w < 0 ? leash_strerror((int)w) : "short");
     }
-    BENCH_CHECK(leash_fd_close(fd));
+    BENCH_CHECK(leash_conn_close(c));
     BENCH_CHECK(leash_waitgroup_done(&handlers));
 }
 
@@ -60,15 +63,17 @@ static void acceptor(void *arg)
 {
     leash_chan *done = arg;
     for (;;) {
-        int fd = leash_accept(listen_fd, NULL, NULL, -1);
-        if (fd == LEASH_ECLOSED)
+        leash_conn *c;
+        int rc = leash_conn_accept(listener, &c);
+        if (rc == LEASH_ECLOSED)
             break;
-        if (fd < 0)
-            bench_fail("tcpecho: accept: %s", leash_strerror(fd));
-        nodelay(fd);
+        if (rc < 0)
+            bench_fail("tcpecho: accept: %s", leash_strerror(rc));
+        nodelay(c);
         BENCH_CHECK(leash_waitgroup_add(&handlers, 1));
-        if (leash_go(echo_conn, (void *)(intptr_t)fd) <= 0)
+        if (leash_go(echo_conn, c, c) <= 0)
             bench_fail("tcpecho: leash_go failed");
+        leash_release(c); /* the handler holds its own */
     }
     BENCH_CHECK(leash_close(done));
 }
@@ -82,14 +87,11 @@ struct run {
 static void client(void *arg)
 {
     struct run *r = arg;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        bench_fail("tcpecho: socket: %s", strerror(errno));
-    int rc = leash_connect(fd, (struct sockaddr *)&server_addr,
-                           sizeof server_addr, -1);
+    leash_conn *c;
+    int rc = leash_dial(&c, "tcp", server_addr, -1);
     if (rc < 0)
-        bench_fail("tcpecho: connect: %s", leash_strerror(rc));
-    nodelay(fd);
+        bench_fail("tcpecho: dial: %s", leash_strerror(rc));
+    nodelay(c);
     BENCH_CHECK(leash_waitgroup_done(&r->ready));
     if (bench_wait(r->start) != LEASH_ECLOSED)
         bench_fail("tcpecho: start not closed");
@@ -97,13 +99,13 @@ static void client(void *arg)
     memset(msg, 'x', sizeof msg);
     for (int64_t i = 0; i < r->rounds; i++) {
         memcpy(msg, &i, sizeof i);
-        ssize_t w = leash_write(fd, msg, sizeof msg, -1);
+        ssize_t w = leash_conn_write(c, msg, sizeof msg);
         if (w != (ssize_t)sizeof msg)
             bench_fail("tcpecho: client write: %s",
                        w < 0 ? leash_strerror((int)w) : "short");
         size_t have = 0;
         while (have < sizeof got) {
-            ssize_t k = leash_read(fd, got + have, sizeof got - have, -1);
+            ssize_t k = leash_conn_read(c, got + have, sizeof got - have);
             if (k <= 0)
                 bench_fail("tcpecho: client read: %s",
                            k < 0 ? leash_strerror((int)k) : "EOF");
@@ -112,7 +114,7 @@ static void client(void *arg)
         if (memcmp(msg, got, sizeof msg))
             bench_fail("tcpecho: bad echo");
     }
-    BENCH_CHECK(leash_fd_close(fd));
+    leash_release(c); /* closes it */
     BENCH_CHECK(leash_waitgroup_done(&r->done));
 }
 
@@ -138,19 +140,10 @@ static int64_t run_clients(int conns, int64_t rounds)
 static int bench_main(void *arg)
 {
     (void)arg;
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0)
-        bench_fail("tcpecho: socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    server_addr.sin_family = AF_INET;
-    server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    server_addr.sin_port = 0;
-    socklen_t len = sizeof server_addr;
-    if (bind(listen_fd, (struct sockaddr *)&server_addr, sizeof server_addr) ||
-        listen(listen_fd, SOMAXCONN) ||
-        getsockname(listen_fd, (struct sockaddr *)&server_addr, &len))
-        bench_fail("tcpecho: listen: %s", strerror(errno));
+    int rc = leash_listen(&listener, "tcp", "127.0.0.1:0");
+    if (rc < 0 || leash_conn_local_addr(listener, server_addr,
+                                        sizeof server_addr) < 0)
+        bench_fail("tcpecho: listen: %s", leash_strerror(rc));
     leash_chan *acc_done = bench_chan(0, 0, "acceptor done");
     if (leash_go(acceptor, acc_done, acc_done) <= 0)
         bench_fail("tcpecho: leash_go failed");
@@ -165,11 +158,12 @@ static int bench_main(void *arg)
     int64_t el1 = run_clients(1, n1);
     int64_t el = run_clients(TCPE_CONNS, rounds);
 
-    BENCH_CHECK(leash_fd_close(listen_fd));
+    BENCH_CHECK(leash_conn_close(listener)); /* wakes the acceptor */
     if (bench_wait(acc_done) != LEASH_ECLOSED)
         bench_fail("tcpecho: acceptor did not finish");
     leash_release(acc_done);
     BENCH_CHECK(leash_waitgroup_wait(&handlers));
+    leash_release(listener);
 
     bench_report("tcpecho", (double)el / 1e3 / (double)(rounds * TCPE_CONNS),
                  "us/op");

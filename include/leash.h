@@ -53,7 +53,7 @@ extern "C" {
 
 /* One namespace with errno: I/O calls return -errno for the OS's errors,
  * so a LEASH_E* code either is the negated errno of the same meaning
- * (EAGAIN, EINVAL, ENOMEM, ETIMEDOUT, ECANCELED) or has no errno meaning
+ * (EAGAIN, EINVAL, ENOMEM, ETIMEDOUT, ECANCELED, E2BIG) or has no errno meaning
  * (-1001 and below). leash_strerror names both kinds. */
 enum {
     LEASH_EAGAIN    = -11,  /* the operation would block */
@@ -62,6 +62,7 @@ enum {
     LEASH_ETIMEDOUT = -110, /* the deadline passed */
     LEASH_EINVAL    = -22,  /* bad argument or not a live leash object */
     LEASH_ENOMEM    = -12,  /* out of memory */
+    LEASH_E2BIG     = -7,   /* a line longer than the reader's maximum */
     LEASH_EORPHANED = -1001 /* every other holder of the channel is gone */
 };
 
@@ -146,14 +147,17 @@ LEASH_API int leash_chan_cap(leash_chan *ch); /* capacity, or LEASH_EINVAL */
 
 /* ------------------------------------------------------------------ select */
 
-enum { LEASH_SEND = 1, LEASH_RECV = 2 };
+/* LEASH_READABLE / LEASH_WRITABLE: I/O cases on a connection (see
+ * "Connections" below: LEASH_READABLE_CASE). */
+enum { LEASH_SEND = 1, LEASH_RECV = 2, LEASH_READABLE = 3, LEASH_WRITABLE = 4 };
 
 typedef struct {
-    leash_chan *ch;
-    int dir;     /* LEASH_SEND or LEASH_RECV */
+    leash_chan *ch;  /* I/O cases: the leash_conn (LEASH_READABLE_CASE) */
+    int dir;     /* LEASH_SEND, LEASH_RECV, LEASH_READABLE, LEASH_WRITABLE */
     void *elem;  /* value to send / where to receive (NULL: discard) */
     size_t size; /* element size (checked against the channel) */
-    int ok;      /* receive: 1 for a value, 0 for a closed channel */
+    int ok;      /* receive: 1 for a value, 0 for a closed channel;
+                  * I/O: 1 ready, 0 the connection is closed */
 } leash_case;
 
 /* C++ has neither compound literals nor (before C++20) designated
@@ -339,8 +343,9 @@ LEASH_API int leash_group_wait(leash_group *g);
  *
  * Close an fd that coroutines may wait on with leash_fd_close: it wakes
  * them with LEASH_ECLOSED. A plain close(2) cannot wake them (the kernel
- * drops the registration silently), but a waiter still notices the fd's
- * number being reused at its next wait. */
+ * drops the registration silently). An fd that another coroutine may
+ * close belongs in a leash_conn ("connections" below): see
+ * leash_fd_close for what a plain number can and cannot promise. */
 struct sockaddr;
 #define LEASH_POLLIN 0x001  /* same values as POLLIN / POLLOUT */
 #define LEASH_POLLOUT 0x004
@@ -356,12 +361,163 @@ LEASH_API int leash_connect(int fd, const struct sockaddr *addr, unsigned addrle
 /* Waits until fd is ready for `events` (LEASH_POLLIN/OUT): the ready ones,
  * LEASH_ETIMEDOUT or LEASH_ECLOSED. */
 LEASH_API int leash_fd_wait(int fd, int events, int64_t deadline);
+/* Closes fd and wakes its waiters with LEASH_ECLOSED. What it guarantees
+ * about the number being reused: a call on fd that is inside leash
+ * (leash_read/write/accept/connect/fd_wait) when leash_fd_close begins
+ * never touches another file: it returns LEASH_ECLOSED (or completes on
+ * the old file), and the close(2) itself is done by the last such call
+ * out, so the number cannot be reused under it. A call made after the
+ * close has finished uses whatever the number means then, possibly a new
+ * socket: a plain fd carries no identity. An fd that one coroutine may
+ * close while another may still start calls on it belongs in a
+ * leash_conn (leash_conn_from_fd), whose close covers those too.
+ * 0, -errno from close(2), or LEASH_ECLOSED if a close is pending. */
 LEASH_API int leash_fd_close(int fd);
 
 /* Runs fn(arg) on a helper thread while the calling coroutine parks, so
  * a blocking library call does not stall its worker; returns fn's result
  * (LEASH_ENOMEM if no helper could be had). On a plain thread, calls fn. */
 LEASH_API intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
+
+/* ------------------------------------------------------------- connections */
+
+/* Go's net.Conn and net.Listener in one object. A leash_conn owns its fd
+ * and is a leash object (leash_retain / leash_release, handed by leash_go;
+ * one never released is reported as leaked). Every call is safe from any
+ * coroutine at any time, like Go's:
+ *   - leash_conn_close wakes every waiter with LEASH_ECLOSED, and every
+ *     later call gets LEASH_ECLOSED. The fd is closed (close(2)) only once
+ *     no call is inside, so no call ever touches a reused number.
+ *   - Deadlines (absolute leash_now() ns; -1: none) apply to every read
+ *     (and accept) or write, current and future, and moving one wakes the
+ *     calls waiting now, which then wait for the new one (Go's
+ *     SetDeadline). Past it, calls return LEASH_ETIMEDOUT.
+ *   - The last leash_release closes the connection if nobody did.
+ * Errors are LEASH_E* or -errno (-ECONNRESET, -EPIPE, -ECONNREFUSED...);
+ * NULL or a pointer that is not a live connection is LEASH_EINVAL. */
+typedef struct leash_conn leash_conn;
+struct iovec;
+
+/* Listens on network "tcp", "tcp4", "tcp6" or "unix". A TCP address is
+ * "host:port", "[v6host]:port" or ":port" (all interfaces), with a
+ * numeric host or "localhost" (no name lookup); port 0 picks one
+ * (leash_conn_local_port tells which). A unix address is a path, removed
+ * again when the listener is closed. *out gets the listener; returns 0 or
+ * an error (*out is then NULL). */
+#define leash_listen(out, network, address) \
+    leash_listen_at(__FILE__, __LINE__, (out), (network), (address))
+LEASH_API int leash_listen_at(const char *file, int line, leash_conn **out,
+                    const char *network, const char *address);
+/* Connects to address on network (as leash_listen; ":port" and
+ * "localhost" mean 127.0.0.1), giving up at deadline (-1: none). */
+#define leash_dial(out, network, address, deadline) \
+    leash_dial_at(__FILE__, __LINE__, (out), (network), (address), (deadline))
+LEASH_API int leash_dial_at(const char *file, int line, leash_conn **out,
+                  const char *network, const char *address, int64_t deadline);
+/* Waits for the next connection on listener l (bounded by l's read
+ * deadline; LEASH_ECLOSED once l is closed): 0 and *out, or an error.
+ * The caller owns the new connection's reference. */
+#define leash_conn_accept(l, out) leash_conn_accept_at(__FILE__, __LINE__, (l), (out))
+LEASH_API int leash_conn_accept_at(const char *file, int line, leash_conn *l,
+                         leash_conn **out);
+/* Adopts an open fd (a socket, pipe, tty...): from now on the connection
+ * closes it. LEASH_EINVAL for a negative fd. */
+#define leash_conn_from_fd(out, fd) \
+    leash_conn_from_fd_at(__FILE__, __LINE__, (out), (fd))
+LEASH_API int leash_conn_from_fd_at(const char *file, int line, leash_conn **out,
+                          int fd);
+
+/* Reads at most n bytes, waiting for some: their count, 0 at end of
+ * stream (or n == 0), or an error. */
+LEASH_API ssize_t leash_conn_read(leash_conn *c, void *buf, size_t n);
+/* Writes all n bytes (writev: every byte of iov[0..iovcnt), which is not
+ * modified): n, or the count written before an error stopped it, or the
+ * error if none was. A peer that went away is -EPIPE, never SIGPIPE. */
+LEASH_API ssize_t leash_conn_write(leash_conn *c, const void *buf, size_t n);
+LEASH_API ssize_t leash_conn_writev(leash_conn *c, const struct iovec *iov, int iovcnt);
+/* The same, also ending when ctx is done, with ctx's error
+ * (LEASH_ECANCELED, LEASH_ETIMEDOUT): a reader can wait for data or a
+ * shutdown at once. NULL ctx: as without _ctx. */
+LEASH_API ssize_t leash_conn_read_ctx(leash_conn *c, leash_ctx *ctx, void *buf, size_t n);
+LEASH_API ssize_t leash_conn_write_ctx(leash_conn *c, leash_ctx *ctx, const void *buf,
+                             size_t n);
+/* Closes the connection (see above); LEASH_ECLOSED if it was already.
+ * The caller's reference stays: leash_release it too. */
+LEASH_API int leash_conn_close(leash_conn *c);
+LEASH_API int leash_conn_set_deadline(leash_conn *c, int64_t deadline); /* both */
+LEASH_API int leash_conn_set_read_deadline(leash_conn *c, int64_t deadline);
+LEASH_API int leash_conn_set_write_deadline(leash_conn *c, int64_t deadline);
+/* The local / peer address as text ("127.0.0.1:4000", "[::1]:80", a
+ * unix path) into buf: its length, or an error (LEASH_EINVAL if buf is
+ * too small). The port alone, for TCP. */
+LEASH_API int leash_conn_local_addr(leash_conn *c, char *buf, size_t n);
+LEASH_API int leash_conn_remote_addr(leash_conn *c, char *buf, size_t n);
+LEASH_API int leash_conn_local_port(leash_conn *c);
+/* The fd, for setsockopt and the like; LEASH_ECLOSED once closed. Do not
+ * close it, and do not use it after leash_conn_close. */
+LEASH_API int leash_conn_fd(leash_conn *c);
+
+/* Select cases that are ready when a read (LEASH_READABLE_CASE) or a
+ * write (LEASH_WRITABLE_CASE) on conn would not wait: data, end of
+ * stream, an error, or the connection closed (then `ok` is 0). Like
+ * poll(2), readiness is a hint: the read that follows may still wait. A
+ * coroutine in such a select shows as "IO wait". */
+#ifdef __cplusplus
+#define LEASH_CONN_CASE_(conn, d) \
+    (leash_case{(leash_chan *)(true ? (conn) : (leash_conn *)nullptr), (d), \
+                nullptr, 0, 0})
+#else
+#define LEASH_CONN_CASE_(conn, d) \
+    ((leash_case){.ch = (leash_chan *)(1 ? (conn) : (leash_conn *)0), \
+                  .dir = (d), .elem = (void *)0, .size = 0, .ok = 0})
+#endif
+#define LEASH_READABLE_CASE(conn) LEASH_CONN_CASE_((conn), LEASH_READABLE)
+#define LEASH_WRITABLE_CASE(conn) LEASH_CONN_CASE_((conn), LEASH_WRITABLE)
+
+/* ------------------------------------------------------------- buffered I/O */
+
+/* Go's bufio over a connection or a plain fd. A reader or writer belongs
+ * to one coroutine at a time (like Go's); it does not own its source:
+ * free it before the connection goes. Over a connection its calls are
+ * bounded by the connection's deadlines; over an fd by the deadline set
+ * with leash_reader_set_deadline / leash_writer_set_deadline (absolute,
+ * -1: none; LEASH_EINVAL on a connection's reader or writer).
+ * Constructors return NULL on bad arguments or out of memory. */
+typedef struct leash_reader leash_reader;
+typedef struct leash_writer leash_writer;
+
+/* max_line is the buffer's size and the longest line read_line accepts,
+ * delimiter included (0: 4096). */
+LEASH_API leash_reader *leash_reader_new(leash_conn *c, size_t max_line);
+LEASH_API leash_reader *leash_reader_new_fd(int fd, size_t max_line);
+LEASH_API void leash_reader_free(leash_reader *r); /* NULL is ignored */
+LEASH_API int leash_reader_set_deadline(leash_reader *r, int64_t deadline);
+/* Reads up to and including the next `delim` (read_line: '\n'): sets
+ * *line to the bytes, inside the reader's buffer and valid until its next
+ * call, and returns their count. At end of stream the last bytes without
+ * a delimiter are returned as a final line (Go returns them with io.EOF;
+ * the missing delimiter tells), then 0. Errors, never a partial line:
+ *   LEASH_E2BIG  the line is longer than max_line; the reader skips the
+ *                rest of it, so the next call returns the next line;
+ *   an I/O error (-ECONNRESET, LEASH_ETIMEDOUT, LEASH_ECLOSED...): the
+ *                bytes of the unfinished line are dropped; a timeout can
+ *                be retried (they are kept then), other errors repeat. */
+LEASH_API ssize_t leash_reader_read_until(leash_reader *r, int delim, const char **line);
+LEASH_API ssize_t leash_reader_read_line(leash_reader *r, const char **line);
+/* Reads up to n bytes, buffered ones first: their count, 0 at the end. */
+LEASH_API ssize_t leash_reader_read(leash_reader *r, void *buf, size_t n);
+
+/* A writer with a size-byte buffer (0: 4096): writes are gathered and
+ * written when the buffer fills (a write larger than it goes straight
+ * through) and by flush. After a write error every call returns it. */
+LEASH_API leash_writer *leash_writer_new(leash_conn *c, size_t size);
+LEASH_API leash_writer *leash_writer_new_fd(int fd, size_t size);
+LEASH_API int leash_writer_set_deadline(leash_writer *w, int64_t deadline);
+/* n, or an error (what was accepted before it stays buffered). */
+LEASH_API ssize_t leash_writer_write(leash_writer *w, const void *buf, size_t n);
+LEASH_API int leash_writer_flush(leash_writer *w); /* 0 or the write error */
+/* Flushes, frees the writer and returns the flush's result (NULL: 0). */
+LEASH_API int leash_writer_close(leash_writer *w);
 
 /* ------------------------------------------------------------- diagnostics */
 

@@ -15,7 +15,8 @@ const char *leash_strerror(int err) {
     switch (err) {
     case 0: return "success";
     case LEASH_EAGAIN: return "operation would block";
-    case LEASH_ECLOSED: return "channel closed";
+    case LEASH_ECLOSED: return "channel or connection closed";
+    case LEASH_E2BIG: return "line too long";
     case LEASH_ECANCELED: return "context canceled";
     case LEASH_ETIMEDOUT: return "deadline exceeded";
     case LEASH_EINVAL: return "invalid argument or not a live leash object";

@@ -16,7 +16,16 @@
  * Waiters (on their own stacks) hang off the descriptor under its lock,
  * with an optional deadline timer. An event, the deadline, or
  * leash_fd_close takes a waiter off under that lock and readies it:
- * whoever takes it off wakes it, exactly once.
+ * whoever takes it off wakes it, exactly once. A select's waiter
+ * (select.c) is claimed through its g's selectdone first, like a sudog.
+ *
+ * Closing: a number is only ever touched by calls inside it. Every call
+ * on an fd (leash_read and co.) counts itself in pd->inflight for its
+ * whole duration; leash_fd_close marks the descriptor closing, wakes its
+ * waiters with LEASH_ECLOSED, and leaves the close(2) to the last call
+ * out if any is inside (Go's fdMutex), so no call can find the number
+ * reused under it. A connection (conn.c) adds its own closed flag, which
+ * also covers the calls that start after the close.
  *
  * Polling: a worker that finds nothing to run polls without blocking;
  * the last one to go idle blocks in epoll_pwait2 until the next timer
@@ -28,29 +37,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define PD_PAGE 1024
 #define PD_PAGES 4096 /* fds up to 4M */
 
-typedef struct iowaiter {
-    leash_g *g;
-    struct iowaiter *next, *prev;
-    int events;          /* LEASH_POLLIN / LEASH_POLLOUT */
-    int result;          /* ready events, or LEASH_E* */
-    bool queued;
-    struct pdesc *pd;
-} iowaiter;
-
 typedef struct pdesc {
     llock lock;
     int fd;
     _Atomic bool nonblock; /* O_NONBLOCK already set on this fd */
-    bool closing;
+    bool closing;          /* leash_fd_close called: waits get ECLOSED */
+    bool close_pending;    /* ... and the last call out does close(2) */
+    int inflight;          /* calls inside, on this number */
     iowaiter *waiters;
 } pdesc;
 
@@ -136,6 +140,16 @@ static void waiter_unlink(pdesc *pd, iowaiter *w) {
     atomic_fetch_sub(&S.io_waiters, 1);
 }
 
+static void waiter_link(pdesc *pd, iowaiter *w) {
+    w->prev = NULL;
+    w->next = pd->waiters;
+    if (pd->waiters)
+        pd->waiters->prev = w;
+    pd->waiters = w;
+    w->queued = true;
+    atomic_fetch_add(&S.io_waiters, 1);
+}
+
 static int armed_events(pdesc *pd) {
     int ev = 0;
     for (iowaiter *w = pd->waiters; w; w = w->next)
@@ -161,17 +175,30 @@ static int pd_arm(pdesc *pd) {
     return -errno;
 }
 
-/* Takes every waiter matching `events` off pd and readies it with
- * `result` (pd->lock held). */
+/* Takes w off pd and readies it with `result` (pd->lock held). A
+ * select's waiter is readied only if this claims its select; otherwise
+ * another case won, and the select unhooks the rest itself. */
+static void waiter_fire(pdesc *pd, iowaiter *w, int result) {
+    waiter_unlink(pd, w);
+    if (w->sel) {
+        uint32_t z = 0;
+        if (!atomic_compare_exchange_strong(&w->g->selectdone, &z, 1))
+            return;
+        w->sel->err = result;
+        w->g->param = w->sel;
+    }
+    w->result = result;
+    sched_ready(w->g, false);
+}
+
+/* Fires every waiter matching `events` (pd->lock held): with the ready
+ * ones of its own if result > 0, else with result. */
 static void pd_wake(pdesc *pd, int events, int result) {
     iowaiter *w = pd->waiters;
     while (w) {
         iowaiter *next = w->next;
-        if (w->events & events) {
-            waiter_unlink(pd, w);
-            w->result = result > 0 ? (result & w->events) : result;
-            sched_ready(w->g, false);
-        }
+        if (w->events & events)
+            waiter_fire(pd, w, result > 0 ? (result & w->events) : result);
         w = next;
     }
 }
@@ -181,11 +208,8 @@ static void io_timeout(leash_timer *t, int64_t now) {
     iowaiter *w = t->arg;
     pdesc *pd = w->pd;
     llock_acquire(&pd->lock);
-    if (w->queued) {
-        waiter_unlink(pd, w);
-        w->result = LEASH_ETIMEDOUT;
-        sched_ready(w->g, false);
-    }
+    if (w->queued)
+        waiter_fire(pd, w, LEASH_ETIMEDOUT);
     llock_release(&pd->lock);
 }
 
@@ -266,11 +290,100 @@ int64_t netpoll_last(void) {
     return atomic_load_explicit(&NP.last_poll, memory_order_relaxed);
 }
 
+/* -------------------------------------------------------------- closing */
+
+/* Counts a call in on fd's number: LEASH_ECLOSED once leash_fd_close has
+ * begun and until its close(2) is done. An fd beyond the table (or a
+ * table page that could not be had) is not counted: 0. */
+int fd_enter(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return 0;
+    int rc = 0;
+    llock_acquire(&pd->lock);
+    if (pd->closing)
+        rc = LEASH_ECLOSED;
+    else
+        pd->inflight++;
+    llock_release(&pd->lock);
+    return rc;
+}
+
+/* The close(2) itself (pd->lock held, nobody inside): the descriptor is
+ * fresh again before the number can be reused. */
+static int pd_close(pdesc *pd) {
+    if (NP.epfd >= 0)
+        epoll_ctl(NP.epfd, EPOLL_CTL_DEL, pd->fd, NULL);
+    int r = close(pd->fd) < 0 ? -errno : 0;
+    pd->closing = pd->close_pending = false;
+    atomic_store(&pd->nonblock, false);
+    return r;
+}
+
+void fd_leave(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return;
+    llock_acquire(&pd->lock);
+    if (--pd->inflight == 0 && pd->close_pending)
+        pd_close(pd);
+    llock_release(&pd->lock);
+}
+
+int leash_fd_close(int fd) {
+    if (fd < 0)
+        return LEASH_EINVAL;
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return close(fd) < 0 ? -errno : 0;
+    llock_acquire(&pd->lock);
+    if (pd->closing) { /* a close is pending already */
+        llock_release(&pd->lock);
+        return LEASH_ECLOSED;
+    }
+    pd->closing = true;
+    pd_wake(pd, LEASH_POLLIN | LEASH_POLLOUT, LEASH_ECLOSED);
+    int r = 0;
+    if (pd->inflight > 0)
+        pd->close_pending = true; /* the last call out closes it */
+    else
+        r = pd_close(pd);
+    llock_release(&pd->lock);
+    return r;
+}
+
+/* How many calls are inside fd's number now (tests: a close "while a
+ * call is inside" can be staged without guessing). */
+int fd_calls_inside(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return 0;
+    llock_acquire(&pd->lock);
+    int n = pd->inflight;
+    llock_release(&pd->lock);
+    return n;
+}
+
+/* Wakes fd's waiters for `events` that watch a settable deadline (their
+ * gen moved): they look at the new deadline and wait again. */
+void fd_kick(int fd, int events) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return;
+    llock_acquire(&pd->lock);
+    for (iowaiter *w = pd->waiters, *next; w; w = next) {
+        next = w->next;
+        if (w->gen && (w->events & events))
+            waiter_fire(pd, w, 0);
+    }
+    llock_release(&pd->lock);
+}
+
 /* -------------------------------------------------------------- waiting */
 
 static int set_nonblock(int fd);
 
-/* Sets O_NONBLOCK once per descriptor (leash_fd_close forgets it). */
+/* Sets O_NONBLOCK once per descriptor (a close forgets it). */
 static int make_nonblock(int fd) {
     pdesc *pd = pd_get(fd);
     if (pd && atomic_load_explicit(&pd->nonblock, memory_order_relaxed))
@@ -290,75 +403,90 @@ static int set_nonblock(int fd) {
     return 0;
 }
 
-static int poll_thread(int fd, int events, int64_t deadline) {
+static int revents_to_poll(short re, int events) {
+    int got = 0;
+    if (re & (POLLIN | POLLHUP | POLLERR))
+        got |= LEASH_POLLIN;
+    if (re & (POLLOUT | POLLHUP | POLLERR))
+        got |= LEASH_POLLOUT;
+    return got & events;
+}
+
+/* Whether fd is ready for `events` now (select's first pass). */
+int fd_ready_now(int fd, int events) {
+    pdesc *pd = pd_get(fd);
+    if (pd && __atomic_load_n(&pd->closing, __ATOMIC_RELAXED))
+        return LEASH_ECLOSED;
+    struct pollfd p = {.fd = fd, .events = (short)events};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & POLLNVAL)
+        return LEASH_ECLOSED;
+    return revents_to_poll(p.revents, events);
+}
+
+/* A plain thread waits in poll(2). It cannot be woken by a close or a
+ * deadline change, so with a settable deadline it polls in slices and
+ * looks again. */
+#define THREAD_SLICE_NS (20 * 1000000LL)
+static int poll_thread(pdesc *pd, int fd, int events, int64_t deadline,
+                       const _Atomic uint32_t *gen, uint32_t seen) {
     struct pollfd p = {.fd = fd, .events = (short)events};
     for (;;) {
-        int ms = -1;
-        if (deadline != T_INF) {
-            int64_t d = deadline - leash_now();
-            if (d <= 0)
-                return LEASH_ETIMEDOUT;
-            int64_t m = d / 1000000 + 1; /* rounded up, never early */
-            ms = m > INT_MAX ? INT_MAX : (int)m;
-        }
-        int r = poll(&p, 1, ms);
+        if (pd && __atomic_load_n(&pd->closing, __ATOMIC_RELAXED))
+            return LEASH_ECLOSED;
+        if (gen && atomic_load(gen) != seen)
+            return 0;
+        int64_t now = leash_now();
+        if (deadline != T_INF && now >= deadline)
+            return LEASH_ETIMEDOUT;
+        int64_t until = time_add(now, THREAD_SLICE_NS);
+        if (until > deadline)
+            until = deadline;
+        int r = poll(&p, 1, (int)((until - now + 999999) / 1000000));
         if (r > 0) {
             if (p.revents & POLLNVAL)
                 return LEASH_ECLOSED;
-            int got = 0;
-            if (p.revents & (POLLIN | POLLHUP | POLLERR))
-                got |= LEASH_POLLIN;
-            if (p.revents & (POLLOUT | POLLHUP | POLLERR))
-                got |= LEASH_POLLOUT;
-            return got & events ? got & events : events;
+            int got = revents_to_poll(p.revents, events);
+            return got ? got : events;
         }
         if (r < 0 && errno != EINTR)
             return -errno;
     }
 }
 
-API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
-    events &= LEASH_POLLIN | LEASH_POLLOUT;
-    if (fd < 0 || !events)
-        return LEASH_EINVAL;
-    if (fd >= PD_PAGE * PD_PAGES)
-        return -EBADF; /* beyond any descriptor this table serves */
-    if ((deadline = io_deadline(deadline)) < 0)
-        return LEASH_EINVAL;
+/* Parks the caller until fd is ready for `events`, `deadline` passes, fd
+ * is closed, or (gen set) *gen moves away from `seen`: returns the ready
+ * events, LEASH_ETIMEDOUT, LEASH_ECLOSED, or 0 for "look again". */
+static int fd_wait_at(int fd, int events, int64_t deadline,
+                      const _Atomic uint32_t *gen, uint32_t seen) {
     if (deadline != T_INF && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
     leash_g *g = sched_getg();
     if (!g || g->foreign)
-        return poll_thread(fd, events, deadline);
+        return poll_thread(pd_get(fd), fd, events, deadline, gen, seen);
     if (netpoll_init() < 0)
         return LEASH_ENOMEM;
     pdesc *pd = pd_get(fd);
     if (!pd)
         return LEASH_ENOMEM;
-    iowaiter me = {.g = g, .events = events, .pd = pd};
+    iowaiter me = {.g = g, .events = events, .pd = pd, .gen = gen};
     leash_timer t = {.when = deadline, .fn = io_timeout, .arg = &me,
                      .idx = -1, .wakes = TW_G, .target = g};
     llock_acquire(&pd->lock);
-    if (pd->closing) {
+    int rc = pd->closing ? LEASH_ECLOSED : 0;
+    if (rc == 0 && gen && atomic_load(gen) != seen)
+        rc = 1; /* moved before we got here: look again (returns 0) */
+    if (rc) {
         llock_release(&pd->lock);
-        return LEASH_ECLOSED;
+        return rc < 0 ? rc : 0;
     }
-    me.next = pd->waiters;
-    if (pd->waiters)
-        pd->waiters->prev = &me;
-    pd->waiters = &me;
-    me.queued = true;
-    atomic_fetch_add(&S.io_waiters, 1);
-    int rc = pd_arm(pd);
-    if (rc < 0) {
+    waiter_link(pd, &me);
+    if ((rc = pd_arm(pd)) < 0 ||
+        (deadline != T_INF && (rc = timer_add(&t)) < 0)) {
         waiter_unlink(pd, &me);
         llock_release(&pd->lock);
-        return rc; /* -EBADF for a closed fd */
-    }
-    if (deadline != T_INF && timer_add(&t) < 0) {
-        waiter_unlink(pd, &me);
-        llock_release(&pd->lock);
-        return LEASH_ENOMEM;
+        return rc == -1 ? LEASH_ENOMEM : rc; /* -EBADF: a closed fd */
     }
     g_wait_begin(g, WR_IO_WAIT, (void *)(intptr_t)(deadline != T_INF));
     sched_netpoll_waiter_added();
@@ -369,26 +497,91 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
     return me.result;
 }
 
-int leash_fd_close(int fd) {
-    if (fd < 0)
+/* ------------------------------------------------------ select's waiters */
+
+pdesc *io_sel_pd(int fd) {
+    return netpoll_init() < 0 ? NULL : pd_get(fd);
+}
+
+void io_sel_lock(pdesc *pd) { llock_acquire(&pd->lock); }
+
+void io_sel_unlock(pdesc *pd) { llock_release(&pd->lock); }
+
+/* Hangs a select's waiter on pd (locked): 1 if it is
+ * ready at once instead (closing, or gen moved: w->result says why), 0
+ * when hung, or an error. */
+int io_sel_arm(pdesc *pd, iowaiter *w, leash_timer *t, int64_t deadline,
+               uint32_t seen) {
+    w->pd = pd;
+    if (pd->closing) {
+        w->result = LEASH_ECLOSED;
+        return 1;
+    }
+    if (w->gen && atomic_load(w->gen) != seen) {
+        w->result = 0;
+        return 1;
+    }
+    if (deadline != T_INF && deadline <= leash_now()) {
+        w->result = LEASH_ETIMEDOUT;
+        return 1;
+    }
+    waiter_link(pd, w);
+    int rc = pd_arm(pd);
+    if (rc == 0 && deadline != T_INF) {
+        *t = (leash_timer){.when = deadline, .fn = io_timeout, .arg = w,
+                           .idx = -1, .wakes = TW_G, .target = w->g};
+        if (timer_add(t) < 0)
+            rc = LEASH_ENOMEM;
+    }
+    if (rc < 0)
+        waiter_unlink(pd, w);
+    return rc;
+}
+
+/* After the select woke: takes w off if it is still hung. */
+void io_sel_disarm(iowaiter *w, leash_timer *t, int64_t deadline) {
+    if (!w->pd)
+        return;
+    if (deadline != T_INF)
+        timer_del(t);
+    llock_acquire(&w->pd->lock);
+    waiter_unlink(w->pd, w);
+    llock_release(&w->pd->lock);
+}
+
+/* One wait of an I/O loop, bounded as *b says: > 0 or 0 to try the
+ * operation again, or an error (the context's, when it ends first). */
+int io_park(int fd, int events, const iobound *b) {
+    uint32_t seen = b->gen ? atomic_load(b->gen) : 0;
+    int64_t dl = b->deadline;
+    if (b->settable) {
+        int64_t s = atomic_load(b->settable);
+        dl = s < dl ? s : dl;
+    }
+    if (b->ctx) {
+        int e = leash_ctx_err(b->ctx);
+        if (e)
+            return e;
+        if (leash_ctx_done(b->ctx))
+            return select_fd_or_ctx(fd, events, dl, b->gen, seen, b->ctx);
+    }
+    return fd_wait_at(fd, events, dl, b->gen, seen);
+}
+
+API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
+    events &= LEASH_POLLIN | LEASH_POLLOUT;
+    if (fd < 0 || !events)
         return LEASH_EINVAL;
-    pdesc *pd = NP.epfd >= 0 ? pd_get(fd) : NULL;
-    if (pd) {
-        llock_acquire(&pd->lock);
-        pd->closing = true;
-        epoll_ctl(NP.epfd, EPOLL_CTL_DEL, fd, NULL);
-        pd_wake(pd, LEASH_POLLIN | LEASH_POLLOUT, LEASH_ECLOSED);
-        llock_release(&pd->lock);
-    }
-    int r = close(fd);
-    if (pd) {
-        /* The number may be reused from now on: a fresh descriptor. */
-        llock_acquire(&pd->lock);
-        pd->closing = false;
-        atomic_store(&pd->nonblock, false);
-        llock_release(&pd->lock);
-    }
-    return r < 0 ? -errno : 0;
+    if (fd >= PD_PAGE * PD_PAGES)
+        return -EBADF; /* beyond any descriptor this table serves */
+    if ((deadline = io_deadline(deadline)) < 0)
+        return LEASH_EINVAL;
+    int rc = fd_enter(fd);
+    if (rc < 0)
+        return rc;
+    rc = fd_wait_at(fd, events, deadline, NULL, 0);
+    fd_leave(fd);
+    return rc;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -400,9 +593,9 @@ int leash_fd_close(int fd) {
  * fds get their flag checked on every call. Writes to a socket use
  * MSG_NOSIGNAL: a peer that went away is -EPIPE, not a SIGPIPE that
  * kills the process. */
-API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
-    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
-        return LEASH_EINVAL;
+ssize_t io_read(int fd, void *buf, size_t n, const iobound *b) {
+    if (n == 0)
+        return 0; /* a socket would wait for data it cannot take */
     bool sock = true;
     int rc = make_nonblock(fd); /* once per fd: see above */
     if (rc < 0)
@@ -422,26 +615,42 @@ API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
         }
         if (e != EAGAIN && e != EWOULDBLOCK)
             return -e;
-        rc = leash_fd_wait(fd, LEASH_POLLIN, deadline);
+        rc = io_park(fd, LEASH_POLLIN, b);
         if (rc < 0)
             return rc;
     }
 }
 
-API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadline) {
-    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
-        return LEASH_EINVAL;
+/* Moves past k written bytes, and past empty entries. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t k) {
+    while (*cnt > 0 && k >= (*iov)->iov_len) {
+        k -= (*iov)->iov_len;
+        (*iov)++;
+        (*cnt)--;
+    }
+    if (*cnt > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + k;
+        (*iov)->iov_len -= k;
+    }
+}
+
+/* Writes every byte of iov[0..cnt) (consumed in place) unless an error
+ * or the bound stops it: the bytes written, or the error if none. */
+ssize_t io_writev(int fd, struct iovec *iov, int cnt, const iobound *b) {
     bool sock = true;
     int rc = make_nonblock(fd);
     if (rc < 0)
         return rc;
     size_t done = 0;
-    while (done < n) {
-        const char *p = (const char *)buf + done;
-        ssize_t r = sock ? send(fd, p, n - done, MSG_DONTWAIT | MSG_NOSIGNAL)
-                         : write(fd, p, n - done);
+    iov_advance(&iov, &cnt, 0);
+    while (cnt > 0) {
+        struct msghdr m = {.msg_iov = iov,
+                           .msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt)};
+        ssize_t r = sock ? sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL)
+                         : writev(fd, iov, (int)m.msg_iovlen);
         if (r >= 0) {
             done += (size_t)r;
+            iov_advance(&iov, &cnt, (size_t)r);
             continue;
         }
         int e = errno_now();
@@ -455,17 +664,15 @@ API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n, int64_t deadlin
         }
         if (e != EAGAIN && e != EWOULDBLOCK)
             return done ? (ssize_t)done : -e;
-        rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
+        rc = io_park(fd, LEASH_POLLOUT, b);
         if (rc < 0)
             return done ? (ssize_t)done : rc;
     }
     return (ssize_t)done;
 }
 
-API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
-                 int64_t deadline) {
-    if (fd < 0 || io_deadline(deadline) < 0)
-        return LEASH_EINVAL;
+int io_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
+              const iobound *b) {
     int rc = set_nonblock(fd);
     if (rc < 0)
         return rc;
@@ -479,16 +686,14 @@ API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
             continue;
         if (e != EAGAIN)
             return -e;
-        rc = leash_fd_wait(fd, LEASH_POLLIN, deadline);
+        rc = io_park(fd, LEASH_POLLIN, b);
         if (rc < 0)
             return rc;
     }
 }
 
-API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
-                  int64_t deadline) {
-    if (fd < 0 || !addr || io_deadline(deadline) < 0)
-        return LEASH_EINVAL;
+int io_connect(int fd, const struct sockaddr *addr, unsigned addrlen,
+               const iobound *b) {
     int rc = set_nonblock(fd);
     if (rc < 0)
         return rc;
@@ -496,7 +701,9 @@ API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrle
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)
         return -errno;
-    rc = leash_fd_wait(fd, LEASH_POLLOUT, deadline);
+    do
+        rc = io_park(fd, LEASH_POLLOUT, b);
+    while (rc == 0);
     if (rc < 0)
         return rc;
     int err = 0;
@@ -504,4 +711,44 @@ API_FRAME int leash_connect(int fd, const struct sockaddr *addr, unsigned addrle
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return -errno_now(); /* after a park */
     return err ? -err : 0;
+}
+
+/* The public fd calls: a plain deadline, counted in on the number. */
+#define FD_CALL(fd, deadline, expr)                                         \
+    ({                                                                      \
+        iobound b_ = {.deadline = io_deadline(deadline)};                   \
+        __typeof__(expr) r_ = fd_enter(fd);                                 \
+        if (r_ == 0) {                                                      \
+            r_ = (expr);                                                    \
+            fd_leave(fd);                                                   \
+        }                                                                   \
+        r_;                                                                 \
+    })
+
+API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
+    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
+        return LEASH_EINVAL;
+    return FD_CALL(fd, deadline, io_read(fd, buf, n, &b_));
+}
+
+API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n,
+                              int64_t deadline) {
+    if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)
+        return LEASH_EINVAL;
+    struct iovec v = {.iov_base = (void *)buf, .iov_len = n};
+    return FD_CALL(fd, deadline, io_writev(fd, &v, 1, &b_));
+}
+
+API_FRAME int leash_accept(int fd, struct sockaddr *addr, unsigned *addrlen,
+                           int64_t deadline) {
+    if (fd < 0 || io_deadline(deadline) < 0)
+        return LEASH_EINVAL;
+    return FD_CALL(fd, deadline, io_accept(fd, addr, addrlen, &b_));
+}
+
+API_FRAME int leash_connect(int fd, const struct sockaddr *addr,
+                            unsigned addrlen, int64_t deadline) {
+    if (fd < 0 || !addr || io_deadline(deadline) < 0)
+        return LEASH_EINVAL;
+    return FD_CALL(fd, deadline, io_connect(fd, addr, addrlen, &b_));
 }

@@ -18,6 +18,14 @@
  * A send case on a closed channel makes the select return LEASH_ECLOSED
  * (Go panics), as does a send case whose channel is closed while the
  * select waits.
+ *
+ * I/O cases (LEASH_READABLE / LEASH_WRITABLE on a connection) take part
+ * the same way: polled without waiting in step 3, and in step 4 an
+ * iowaiter hangs on the fd's poll descriptor, whose lock (taken after
+ * the channel locks, descriptors in address order) is also released
+ * only after the switch; netpoll claims the select through selectdone
+ * like a channel does. The connection's fd is counted in for the whole
+ * select (conn_enter_fd), so a concurrent close cannot free its number.
  */
 #include "internal.h"
 
@@ -26,6 +34,8 @@
 typedef struct {
     leash_chan **locks; /* distinct channels in address order */
     int nlocks;
+    pdesc **pds;        /* distinct poll descriptors locked, in order */
+    int npds;
 } lockset;
 
 static void lock_all(lockset *ls) {
@@ -35,8 +45,99 @@ static void lock_all(lockset *ls) {
 
 static void unlock_all(void *p) {
     lockset *ls = p;
+    for (int i = ls->npds - 1; i >= 0; i--)
+        io_sel_unlock(ls->pds[i]);
     for (int i = ls->nlocks - 1; i >= 0; i--)
         chan_unlock(ls->locks[i]);
+}
+
+/* ------------------------------------------------------------ I/O cases */
+
+static bool is_io(int dir) { return dir == LEASH_READABLE || dir == LEASH_WRITABLE; }
+
+/* The state of one I/O case. A select on an fd of the runtime's own
+ * (select_fd_or_ctx) has no connection, a deadline and a generation. */
+typedef struct {
+    int ci;               /* its case */
+    int fd;               /* -1: the connection is closed */
+    int events;
+    leash_conn *conn;     /* counted in: counted out at the end */
+    int64_t deadline;
+    const _Atomic uint32_t *gen;
+    uint32_t seen;
+    pdesc *pd;
+    iowaiter w;
+    leash_timer t;
+} selio;
+
+typedef struct { /* select_fd_or_ctx's fd, as case 0 */
+    int fd;
+    int64_t deadline;
+    const _Atomic uint32_t *gen;
+    uint32_t seen;
+    int result;           /* out: the wait's result */
+} selext;
+
+static selio *io_of(selio *io, int nio, int ci) {
+    for (int j = 0; j < nio; j++)
+        if (io[j].ci == ci)
+            return &io[j];
+    return NULL;
+}
+
+/* Counts the connections in (or takes ext's fd); a closed one is ready. */
+static void io_setup(leash_case *cs, size_t n, selio *io, const selext *ext) {
+    int j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_io(cs[i].dir) || (!cs[i].ch && !(ext && i == 0)))
+            continue;
+        selio *x = &io[j++];
+        *x = (selio){.ci = (int)i, .fd = -1, .deadline = T_INF,
+                     .events = cs[i].dir == LEASH_READABLE ? LEASH_POLLIN
+                                                           : LEASH_POLLOUT};
+        if (ext && i == 0) {
+            x->fd = ext->fd;
+            x->deadline = ext->deadline;
+            x->gen = ext->gen;
+            x->seen = ext->seen;
+        } else {
+            x->conn = (leash_conn *)cs[i].ch;
+            x->fd = conn_enter_fd(x->conn);
+            if (x->fd < 0)
+                x->conn = NULL; /* not counted in */
+        }
+    }
+}
+
+/* Step 3 for an I/O case: its result if it is ready (> 0 ready, 0 look
+ * again, LEASH_E*), or INT_MIN. */
+static int io_try(selio *x) {
+    if (x->fd < 0)
+        return LEASH_ECLOSED;
+    if (x->gen && atomic_load(x->gen) != x->seen)
+        return 0;
+    if (x->deadline != T_INF && x->deadline <= leash_now())
+        return LEASH_ETIMEDOUT;
+    int r = fd_ready_now(x->fd, x->events);
+    return r != 0 ? r : INT_MIN;
+}
+
+static void io_finish(leash_case *k, selext *ext, int result) {
+    k->ok = result != LEASH_ECLOSED;
+    if (ext)
+        ext->result = result;
+}
+
+static void sort_pds(selio **v, int n) {
+    for (int i = 1; i < n; i++) {
+        selio *x = v[i];
+        int j = i - 1;
+        while (j >= 0 && (uintptr_t)v[j]->pd > (uintptr_t)x->pd) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = x;
+    }
 }
 
 /* Unlocks all but `keep`, which the caller releases through a hand-off. */
@@ -58,10 +159,20 @@ static void sort_chans(leash_chan **v, int n) {
     }
 }
 
-static int validate(leash_case *cs, size_t n) {
+/* Checks the cases; *nio gets the number of I/O cases taking part. */
+static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
+    *nio = ext ? 1 : 0;
     for (size_t i = 0; i < n; i++) {
         leash_case *k = &cs[i];
         k->ok = 0;
+        if (is_io(k->dir)) {
+            if (!(ext && i == 0) && k->ch) {
+                if (!obj_check(k->ch, OBJ_CONN))
+                    return LEASH_EINVAL;
+                ++*nio;
+            }
+            continue;
+        }
         if (k->dir != LEASH_SEND && k->dir != LEASH_RECV)
             return LEASH_EINVAL;
         if (!k->ch)
@@ -130,10 +241,11 @@ static int try_case(leash_case *k, bool *released) {
 }
 
 static inline __attribute__((always_inline)) int
-do_select(leash_case *cs, size_t n, bool block) {
+do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     if (n > INT32_MAX)
         return LEASH_EINVAL;
-    int rc = validate(cs, n);
+    int nio;
+    int rc = validate(cs, n, ext, &nio);
     if (rc < 0)
         return rc;
 
@@ -143,6 +255,9 @@ do_select(leash_case *cs, size_t n, bool block) {
     int *order = small_order;
     leash_chan **locks = small_locks;
     sudog *sg = small_sg;
+    selio *io = NULL;     /* I/O cases are rare: their state is allocated */
+    selio **iov = NULL;   /* ... and sorted by descriptor */
+    pdesc **pds = NULL;
     if (n > SMALL) {
         order = lmalloc(n * sizeof *order);
         locks = lmalloc(n * sizeof *locks);
@@ -152,11 +267,21 @@ do_select(leash_case *cs, size_t n, bool block) {
             goto out;
         }
     }
+    if (nio) {
+        io = lcalloc((size_t)nio, sizeof *io + sizeof *iov + sizeof *pds);
+        if (!io) {
+            rc = LEASH_ENOMEM;
+            goto out;
+        }
+        iov = (selio **)(io + nio);
+        pds = (pdesc **)(iov + nio);
+        io_setup(cs, n, io, ext);
+    }
 
-    /* Random poll order over the non-nil cases (inside-out shuffle). */
+    /* Random poll order over the cases taking part (inside-out shuffle). */
     int m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!cs[i].ch)
+        if (is_io(cs[i].dir) ? !io_of(io, nio, (int)i) : !cs[i].ch)
             continue;
         int j = m ? (int)(sched_rand() % (uint32_t)(m + 1)) : 0;
         order[m] = order[j];
@@ -175,14 +300,16 @@ do_select(leash_case *cs, size_t n, bool block) {
         }
         chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
     }
+    int nc = 0; /* channel cases */
     for (int i = 0; i < m; i++)
-        locks[i] = cs[order[i]].ch;
-    sort_chans(locks, m);
+        if (!is_io(cs[order[i]].dir))
+            locks[nc++] = cs[order[i]].ch;
+    sort_chans(locks, nc);
     int nl = 0;
-    for (int i = 0; i < m; i++)
+    for (int i = 0; i < nc; i++)
         if (nl == 0 || locks[nl - 1] != locks[i])
             locks[nl++] = locks[i];
-    lockset ls = {locks, nl};
+    lockset ls = {locks, nl, pds, 0};
 
     leash_g *self = sched_getg();
     g_note_recv(self); /* a receive case may take a message */
@@ -191,6 +318,15 @@ do_select(leash_case *cs, size_t n, bool block) {
         chan_note_user(locks[i], self);
     for (int i = 0; i < m; i++) {
         leash_case *k = &cs[order[i]];
+        if (is_io(k->dir)) {
+            int r = io_try(io_of(io, nio, order[i]));
+            if (r == INT_MIN)
+                continue;
+            unlock_all(&ls);
+            io_finish(k, ext, r);
+            rc = order[i];
+            goto out;
+        }
         bool released;
         int r = try_case(k, &released);
         if (r == 0)
@@ -221,22 +357,86 @@ do_select(leash_case *cs, size_t n, bool block) {
         leash_case *k = &cs[ci];
         sg[i] = (sudog){.g = g, .elem = k->elem, .c = k->ch,
                         .is_select = true, .case_idx = ci};
-        waitq_enqueue(k->dir == LEASH_SEND ? &k->ch->sendq : &k->ch->recvq,
-                      &sg[i]);
     }
-    g_wait_begin(g, WR_SELECT, cs);
+    /* I/O waiters first: one found ready after all (closed, moved) is
+     * taken as the case, the select claimed by ourselves so that no
+     * waiter already hung can be fired for it. */
+    bool timed = false;
+    int hung = 0, now_ready = -1, now_result = 0;
+    for (int i = 0; i < m && nio; i++) {
+        selio *x = io_of(io, nio, order[i]);
+        if (!x)
+            continue;
+        x->pd = io_sel_pd(x->fd);
+        if (!x->pd) {
+            now_ready = -2;
+            now_result = LEASH_ENOMEM;
+            break;
+        }
+        x->w = (iowaiter){.g = g, .events = x->events, .sel = &sg[i],
+                          .gen = x->gen};
+        iov[hung++] = x;
+        timed |= x->deadline != T_INF;
+    }
+    sort_pds(iov, hung);
+    for (int j = 0; j < hung && now_ready == -1; j++) {
+        if (ls.npds == 0 || pds[ls.npds - 1] != iov[j]->pd) {
+            io_sel_lock(iov[j]->pd);
+            pds[ls.npds++] = iov[j]->pd;
+        }
+        int r = io_sel_arm(iov[j]->pd, &iov[j]->w, &iov[j]->t,
+                           iov[j]->deadline, iov[j]->seen);
+        if (r != 0) {
+            now_ready = r < 0 ? -2 : iov[j]->ci;
+            now_result = r < 0 ? r : iov[j]->w.result;
+        }
+    }
+    if (now_ready != -1) {
+        atomic_store(&g->selectdone, 1);
+        unlock_all(&ls);
+        for (int j = 0; j < hung; j++)
+            io_sel_disarm(&iov[j]->w, &iov[j]->t, iov[j]->deadline);
+        if (now_ready == -2) {
+            rc = now_result;
+        } else {
+            io_finish(&cs[now_ready], ext, now_result);
+            rc = now_ready;
+        }
+        goto out;
+    }
+    for (int i = 0; i < m; i++) {
+        leash_case *k = &cs[order[i]];
+        if (!is_io(k->dir))
+            waitq_enqueue(k->dir == LEASH_SEND ? &k->ch->sendq
+                                               : &k->ch->recvq, &sg[i]);
+    }
+    if (nio) {
+        /* Shown (and weighed by the deadlock detector) as I/O: an fd can
+         * wake it. With a deadline or another case it has a way out. */
+        g_wait_begin(g, WR_IO_WAIT,
+                     (void *)(intptr_t)(timed || m > hung));
+        sched_netpoll_waiter_added();
+    } else {
+        g_wait_begin(g, WR_SELECT, cs);
+    }
     sched_park(unlock_all, &ls);
     g_wait_end(g);
 
     sudog *won = g->param;
     leash_case *k = &cs[won->case_idx];
+    for (int j = 0; j < hung; j++)
+        io_sel_disarm(&iov[j]->w, &iov[j]->t, iov[j]->deadline);
+    if (is_io(k->dir)) {
+        io_finish(k, ext, won->err);
+        rc = won->case_idx;
+    }
     /* Not k->ch->elem_size: the waker may have freed the channel. A
      * receive case with an elem was checked to have the element size. */
     size_t esz = k->size;
     /* Unhook the other sudogs. One seen unqueued is done with for good
      * (waitq_dequeue), so only channels still holding one are locked. */
     for (int i = 0; i < m; i++) {
-        if (&sg[i] == won ||
+        if (&sg[i] == won || is_io(cs[sg[i].case_idx].dir) ||
             !atomic_load_explicit(&sg[i].queued, memory_order_acquire))
             continue;
         leash_case *o = &cs[sg[i].case_idx];
@@ -250,7 +450,7 @@ do_select(leash_case *cs, size_t n, bool block) {
         if (!won->success && k->elem)
             memset(k->elem, 0, esz);
         rc = won->case_idx;
-    } else {
+    } else if (k->dir == LEASH_SEND) {
         rc = won->success ? won->case_idx
                           : strict_fail(LEASH_ECLOSED, "send on closed channel");
     }
@@ -260,17 +460,39 @@ out:
         lfree(locks);
         lfree(sg);
     }
+    for (int j = 0; j < nio && io; j++)
+        if (io[j].conn)
+            conn_leave_fd(io[j].conn);
+    lfree(io);
     return rc;
+}
+
+/* An I/O loop's wait that a context can end (io_park): case 0 is the fd,
+ * case 1 the context's done channel. */
+int select_fd_or_ctx(int fd, int events, int64_t deadline,
+                     const _Atomic uint32_t *gen, uint32_t seen,
+                     leash_ctx *ctx) {
+    selext ext = {.fd = fd, .deadline = deadline, .gen = gen, .seen = seen};
+    leash_case cs[2] = {
+        {.dir = events == LEASH_POLLIN ? LEASH_READABLE : LEASH_WRITABLE},
+        {.ch = leash_ctx_done(ctx), .dir = LEASH_RECV},
+    };
+    int rc = do_select(cs, 2, true, &ext);
+    if (rc == 1) {
+        int e = leash_ctx_err(ctx);
+        return e ? e : LEASH_ECANCELED;
+    }
+    return rc < 0 ? rc : ext.result;
 }
 
 API_FRAME int leash_select(leash_case *cases, size_t n) {
     if (!cases && n)
         return LEASH_EINVAL;
-    return do_select(cases, n, true);
+    return do_select(cases, n, true, NULL);
 }
 
 API_FRAME int leash_try_select(leash_case *cases, size_t n) {
     if (!cases && n)
         return LEASH_EINVAL;
-    return do_select(cases, n, false);
+    return do_select(cases, n, false, NULL);
 }

@@ -189,6 +189,7 @@ static const char *type_name(int t) {
     case OBJ_CTX: return "context";
     case OBJ_TICKER: return "ticker";
     case OBJ_GROUP: return "group";
+    case OBJ_CONN: return "connection";
     default: return "object";
     }
 }

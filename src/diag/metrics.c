@@ -325,6 +325,7 @@ static const char *obj_type_name(int t) {
     case OBJ_CTX: return "context";
     case OBJ_TICKER: return "ticker";
     case OBJ_GROUP: return "group";
+    case OBJ_CONN: return "connection";
     default: return "object";
     }
 }

@@ -2,7 +2,7 @@
 // header.cpp — include/leash.h must compile as C++17 with no warning
 // (ctest cxx_header_*: -Wall -Wextra -Wpedantic -Werror -fsyntax-only).
 // Uses every macro a C++ program would: the select cases (assignable, as
-// in C), the INIT values, the size-checked channel calls, leash_go with
+// in C, and the I/O cases), the INIT values, the size-checked channel calls, leash_go with
 // and without handed objects, LEASH_AUTO.
 #include "leash.h"
 
@@ -16,6 +16,11 @@ static int body(void *) {
     cs[0] = LEASH_SEND_CASE(c, &v);
     cs[1] = LEASH_RECV_CASE(c, &v);
     cs[2] = LEASH_SEND_CASE(c, &cv);
+    leash_conn *conn = nullptr;
+    leash_case io[2];
+    io[0] = LEASH_READABLE_CASE(conn);
+    io[1] = LEASH_WRITABLE_CASE(conn);
+    (void)leash_try_select(io, 2);
     leash_waitgroup wg = LEASH_WAITGROUP_INIT;
     leash_mutex mu = LEASH_MUTEX_INIT;
     leash_rwmutex rw = LEASH_RWMUTEX_INIT;
