@@ -24,6 +24,7 @@ static const struct {
     {LEASH_ENOMEM, ENOMEM, "ENOMEM"},
     {LEASH_ETIMEDOUT, ETIMEDOUT, "ETIMEDOUT"},
     {LEASH_ECANCELED, ECANCELED, "ECANCELED"},
+    {LEASH_E2BIG, E2BIG, "E2BIG"}, /* too long: a line over the maximum */
     {LEASH_ECLOSED, 0, "ECLOSED"}, /* was -32: -EPIPE */
     {LEASH_EORPHANED, 0, "EORPHANED"},
 };
