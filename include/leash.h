@@ -104,6 +104,28 @@ int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
 void leash_release_ptr_(void *pobj);
 #define LEASH_AUTO __attribute__((cleanup(leash_release_ptr_)))
 
+/* ---- detached references: owned by a data structure ---- */
+
+/* A reference stored in a shared structure (a client table, a channel in
+ * a struct several coroutines use) must outlive the coroutine that made
+ * it. leash_ref_detach turns one of the caller's references into a
+ * detached one, owned by no coroutine: the caller's return does not drop
+ * it. Whichever coroutine tears the structure down then either adopts it
+ * (leash_ref_adopt: it becomes that coroutine's reference) or drops it
+ * (leash_release_detached). A detached reference never released is
+ * reported by LEASH_LEAKCHECK with the object's creation site and who
+ * detached it where; dumps show a channel's detached references. While
+ * one exists, nobody is proven orphaned on that channel: anyone who can
+ * reach the structure can still use it.
+ * Each returns 0, or LEASH_EINVAL (not a live object; detach: the caller
+ * holds no reference; adopt, release: none is detached), or LEASH_ENOMEM. */
+#define leash_ref_detach(obj) leash_ref_detach_at(__FILE__, __LINE__, (obj))
+int leash_ref_detach_at(const char *file, int line, void *obj);
+int leash_ref_adopt(void *obj);
+int leash_release_detached(void *obj);
+/* How many detached references obj has, or LEASH_EINVAL. */
+int leash_ref_detached(void *obj);
+
 /* ---------------------------------------------------------------- channels */
 
 typedef struct leash_chan leash_chan;

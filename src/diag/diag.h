@@ -51,6 +51,7 @@ typedef struct dgor {
         int line;
         int len, cap, nsend, nrecv;
         int64_t refs;
+        int detached;       /* of which detached (leash_ref_detach) */
         bool closed, dead;
         bool orphaned;
         uintptr_t orphan_pc;

@@ -207,6 +207,13 @@ static void report_obj(lobj *o, void *arg) {
                     " (%" PRId64 " reference(s) left)\n",
             type_name(o->type), o->id, o->file ? o->file : "?", o->line,
             o->created_by, (int64_t)atomic_load(&o->refs));
+    const lref *d = obj_detached_locked(o); /* R.lock held: obj_foreach */
+    if (d)
+        fprintf(r->out, "    %u detached reference(s) never released: "
+                        "detached by goroutine %" PRId64 " at %s:%d "
+                        "(leash_release_detached or leash_ref_adopt it)\n",
+                d->count, d->detached_by,
+                d->detach_file ? d->detach_file : "?", d->detach_line);
 }
 
 static _Atomic int leakcheck_done;
