@@ -240,7 +240,10 @@ leash_ctx *leash_ctx_with_value_at(const char *file, int line,
 void *leash_ctx_value(leash_ctx *ctx, const void *key);
 void leash_ctx_cancel(leash_ctx *ctx); /* idempotent; NULL is ignored */
 /* Closed when ctx is cancelled (borrowed; element size 0). NULL for a
- * context that can never be cancelled, like Go's nil Done channel. */
+ * context that can never be cancelled, like Go's nil Done channel.
+ * A zero-size channel takes a receive buffer of any size and writes
+ * nothing to it: `char c; leash_recv(leash_ctx_done(ctx), &c);` waits for
+ * the cancel (LEASH_ECLOSED then), and so does a LEASH_RECV_CASE. */
 leash_chan *leash_ctx_done(leash_ctx *ctx);
 /* 0 while live, then LEASH_ECANCELED or LEASH_ETIMEDOUT; EINVAL on a bad
  * pointer. */

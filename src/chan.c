@@ -499,9 +499,12 @@ chan_recv(leash_chan *c, void *out, bool block) {
 }
 
 /* out == NULL discards the value, whatever the element size; otherwise
- * size must be the element size. */
+ * size must be the element size -- except on a zero-size channel (a
+ * context's done channel, a signal channel): it carries nothing, so any
+ * buffer will do and none is written, even on close (its zero value is
+ * empty). `leash_recv(leash_ctx_done(ctx), &c)` is a wait for cancel. */
 static int check_out(leash_chan *c, void *out, size_t size) {
-    if (!out)
+    if (!out || c->elem_size == 0)
         return 0;
     return size == c->elem_size ? 0 : LEASH_EINVAL;
 }

@@ -71,7 +71,10 @@ static int validate(leash_case *cs, size_t n) {
         if (k->dir == LEASH_SEND &&
             (k->size != c->elem_size || (!k->elem && k->size)))
             return LEASH_EINVAL;
-        if (k->dir == LEASH_RECV && k->elem && k->size != c->elem_size)
+        /* A zero-size channel (a context's done) carries nothing: any
+         * receive buffer will do, and none is written (chan.c). */
+        if (k->dir == LEASH_RECV && k->elem && k->size != c->elem_size &&
+            c->elem_size)
             return LEASH_EINVAL;
     }
     return 0;
@@ -218,7 +221,8 @@ do_select(leash_case *cs, size_t n, bool block) {
     for (int i = 0; i < m; i++) {
         int ci = order[i];
         leash_case *k = &cs[ci];
-        sg[i] = (sudog){.g = g, .elem = k->elem, .c = k->ch,
+        sg[i] = (sudog){.g = g, .elem = k->ch->elem_size ? k->elem : NULL,
+                        .c = k->ch,
                         .is_select = true, .case_idx = ci};
         waitq_enqueue(k->dir == LEASH_SEND ? &k->ch->sendq : &k->ch->recvq,
                       &sg[i]);
@@ -246,8 +250,8 @@ do_select(leash_case *cs, size_t n, bool block) {
     }
     if (k->dir == LEASH_RECV) {
         k->ok = won->success;
-        if (!won->success && k->elem)
-            memset(k->elem, 0, esz);
+        if (!won->success && won->elem)
+            memset(won->elem, 0, esz);
         rc = won->case_idx;
     } else {
         rc = won->success ? won->case_idx

@@ -1,0 +1,75 @@
+/*
+ * test_service.c — small things a network service needs (issue 18):
+ *
+ *   - receiving from a context's done channel (element size 0) with
+ *     leash_recv(done, &c): any buffer size, nothing written, in a plain
+ *     receive, a try-receive and a select case (it used to be
+ *     LEASH_EINVAL);
+ *
+ * LEASH_TEST_TIMEOUT 60
+ */
+#define _GNU_SOURCE 1
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core_util.h"
+#include "diag_util.h"
+
+#define MS CU_MS
+
+/* ------------------------------------------------ receive from done */
+
+static void cancel_later(void *arg) {
+    leash_sleep(10 * MS);
+    leash_ctx_cancel(arg);
+}
+
+static int recv_done(void *arg) {
+    (void)arg;
+    leash_ctx *ctx = leash_ctx_with_cancel(leash_ctx_background());
+    leash_chan *done = leash_ctx_done(ctx);
+    char c = 'x';
+    int64_t big = 77;
+    CU_CHECK_EQ(leash_try_recv(done, &c), LEASH_EAGAIN);
+    leash_go(cancel_later, ctx, ctx);
+    CU_CHECK_EQ(leash_recv(done, &c), LEASH_ECLOSED); /* parks, then closed */
+    CU_CHECK_EQ(c, 'x');                              /* nothing written */
+    CU_CHECK_EQ(leash_recv(done, &big), LEASH_ECLOSED);
+    CU_CHECK_EQ(big, 77);
+    CU_CHECK_EQ(leash_try_recv(done, &big), LEASH_ECLOSED);
+    leash_release(ctx);
+
+    /* In a select, parked and then woken by the cancel. */
+    ctx = leash_ctx_with_cancel(leash_ctx_background());
+    leash_chan *never = leash_chan_make(sizeof(int), 0);
+    int v = 5;
+    leash_case cs[2] = {LEASH_RECV_CASE(never, &v),
+                        LEASH_RECV_CASE(leash_ctx_done(ctx), &big)};
+    leash_go(cancel_later, ctx, ctx);
+    CU_CHECK_EQ(leash_select(cs, 2), 1);
+    CU_CHECK_EQ(cs[1].ok, 0);
+    CU_CHECK_EQ(big, 77);
+    CU_CHECK_EQ(leash_select(cs, 2), 1); /* ready at once now */
+    CU_CHECK_EQ(big, 77);
+    /* A non-zero element size still checks the size. */
+    CU_CHECK_EQ(leash_recv(never, &big), LEASH_EINVAL);
+    cs[0] = LEASH_RECV_CASE(never, &big);
+    CU_CHECK_EQ(leash_try_select(cs, 1), LEASH_EINVAL);
+    /* Zero-size channels the user makes behave the same. */
+    leash_chan *sig = leash_chan_make(0, 1);
+    CU_CHECK_EQ(leash_send_n(sig, NULL, 0), 0);
+    CU_CHECK_EQ(leash_recv(sig, &big), 0);
+    CU_CHECK_EQ(big, 77);
+    leash_release(sig);
+    leash_release(never);
+    leash_release(ctx);
+    return 0;
+}
+
+Test(done_recv, any_buffer_on_a_zero_size_channel, .timeout = 30) {
+    cr_assert_eq(leash_run(recv_done, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
