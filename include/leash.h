@@ -251,6 +251,28 @@ int leash_ctx_err(leash_ctx *ctx);
 /* The deadline (absolute leash_now() ns), or -1 if none. */
 int64_t leash_ctx_deadline(leash_ctx *ctx);
 
+/* ----------------------------------------------------------------- signals */
+
+/* Go's signal.Notify: each listed signal (a 0 ends the list; the macro
+ * adds one, so `leash_signal_notify(ch, SIGINT, SIGTERM)` works) is sent
+ * to ch, a channel of int, as its number, with a non-blocking send:
+ * dropped while ch is full, as in Go (give it a buffer). Several channels
+ * may ask for one signal: each gets it. A later call adds signals. leash
+ * handles the signal from then on (its handler only wakes leash's
+ * delivery thread, so a signal landing on any thread is safe and system
+ * calls restart); the channel is kept alive while registered. A
+ * coroutine waiting on such a channel is normal: no proof, no deadlock,
+ * no long-wait suspect. LEASH_EINVAL: not a channel of int, no signal,
+ * or a signal leash cannot deliver (KILL, STOP, SEGV, BUS, FPE, ILL,
+ * TRAP, SYS, URG: the stack sampler's, glibc's private real-time ones). */
+#define leash_signal_notify(ch, ...) \
+    leash_signal_notify_list((ch), __VA_ARGS__, 0)
+int leash_signal_notify_list(leash_chan *ch, ...);
+/* Go's signal.Stop: ch gets no more signals once it returns; a signal no
+ * channel asks for any more gets back the handling it had before. 0 (also
+ * for a channel that was never registered) or LEASH_EINVAL. */
+int leash_signal_stop(leash_chan *ch);
+
 /* ------------------------------------------------------- sync: plain values */
 
 /* These are plain values, like Go's sync types: put them anywhere,

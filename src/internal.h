@@ -794,6 +794,7 @@ struct leash_chan {
      * they no longer use it (diag/borrowers.c). */
     struct { int64_t id; uint64_t nrecv; } renounced[4];
     int nrenounced;
+    _Atomic int signals; /* fed by signal.c: waiting on it is normal */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;

@@ -200,6 +200,8 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.refs = atomic_load(&c->obj.refs) - (d->chan_pin != NULL);
     d->chan.detached = atomic_load_explicit(&c->obj.ndetached,
                                             memory_order_relaxed);
+    d->chan.signals = atomic_load_explicit(&c->signals,
+                                           memory_order_relaxed) > 0;
     d->chan.orphaned = c->orphaned;
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;

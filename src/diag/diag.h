@@ -52,6 +52,7 @@ typedef struct dgor {
         int len, cap, nsend, nrecv;
         int64_t refs;
         int detached;       /* of which detached (leash_ref_detach) */
+        bool signals;       /* fed by leash_signal_notify */
         bool closed, dead;
         bool orphaned;
         uintptr_t orphan_pc;

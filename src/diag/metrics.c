@@ -262,6 +262,10 @@ void dbg_suspects(const dsnap *s, int *kind) {
         default:
             break;
         }
+        /* Waiting for a signal (leash_signal_notify) is what such a
+         * coroutine is for, however long it takes. */
+        if (d->has_chan && d->chan.signals)
+            continue;
         if (waiting)
             waiting[i] = true;
         if (d->wait_ns >= long_ns)
