@@ -120,6 +120,7 @@ typedef struct {
     bool growing;   /* rose at each of the last samples */
 } dsite;
 INTERNAL int diag_sites(dsite *out, int max);
+INTERNAL bool diag_site_growing(const char *file, int line);
 
 /* ------------------------------------------------------------ symbolize.c */
 
