@@ -57,6 +57,26 @@ const char *leash_strerror(int err);
 
 /* ------------------------------------------------------- runtime, coroutines */
 
+typedef struct leash_chan leash_chan;
+typedef struct leash_ctx leash_ctx;
+typedef struct leash_ticker leash_ticker;
+typedef struct leash_group leash_group;
+
+/* A leash object as void *, for the typed spawns; a compile error for a
+ * pointer of any other type. */
+#ifdef __cplusplus
+}
+inline void *LEASH_OBJ_(leash_chan *o) { return o; }
+inline void *LEASH_OBJ_(leash_ctx *o) { return o; }
+inline void *LEASH_OBJ_(leash_ticker *o) { return o; }
+inline void *LEASH_OBJ_(leash_group *o) { return o; }
+extern "C" {
+#else
+#define LEASH_OBJ_(o)                                                   \
+    _Generic((o), leash_chan *: (void *)(o), leash_ctx *: (void *)(o), \
+             leash_ticker *: (void *)(o), leash_group *: (void *)(o))
+#endif
+
 /* Runs main_fn as coroutine 1 on the scheduler and returns its result.
  * The calling thread waits (on an OS wait) until main_fn returns. */
 int leash_run(int (*main_fn)(void *), void *arg);
@@ -71,6 +91,23 @@ int leash_run(int (*main_fn)(void *), void *arg);
     leash_go_at(__FILE__, __LINE__, (fn), __VA_ARGS__, (void *)0)
 int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
                     ...);
+
+/* Typed forms of leash_go with a fixed number of handed objects and no
+ * terminator: each object must be a leash_chan *, leash_ctx *,
+ * leash_ticker * or leash_group * (anything else, a void * or a NULL
+ * constant, does not compile), and a NULL pointer at run time is
+ * LEASH_EINVAL rather than the silent end of a list. Use them where an
+ * object forgotten in leash_go's list would go unnoticed. */
+#define leash_go1(fn, arg, a) \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 1, LEASH_OBJ_(a), 0, 0)
+#define leash_go2(fn, arg, a, b)                                       \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 2, LEASH_OBJ_(a),   \
+                  LEASH_OBJ_(b), 0)
+#define leash_go3(fn, arg, a, b, c)                                    \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 3, LEASH_OBJ_(a),   \
+                  LEASH_OBJ_(b), LEASH_OBJ_(c))
+int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
+                      void *arg, int n, void *a, void *b, void *c);
 
 int64_t leash_self(void);          /* current coroutine id, 0 if none */
 void leash_yield(void);            /* let other coroutines run */

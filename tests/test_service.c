@@ -73,3 +73,40 @@ Test(done_recv, any_buffer_on_a_zero_size_channel, .timeout = 30) {
     cr_assert_eq(leash_run(recv_done, NULL), 0);
     CU_ASSERT_CLEAN();
 }
+
+/* ------------------------------------------------- typed spawning */
+
+static void holds_all(void *arg) {
+    void **objs = arg;
+    for (int i = 0; objs[i]; i++) /* each handed: its own reference */
+        CU_CHECK_EQ(leash_release_checked(objs[i]), 0);
+}
+
+static int typed(void *arg) {
+    (void)arg;
+    leash_chan *c = leash_chan_make(sizeof(int), 1);
+    leash_ctx *x = leash_ctx_with_cancel(leash_ctx_background());
+    leash_ticker *t = leash_ticker_start(3600000 * MS);
+    void *one[] = {c, NULL}, *two[] = {c, x, NULL}, *three[] = {c, x, t, NULL};
+    CU_CHECK(leash_go1(holds_all, one, c) > 0);
+    CU_CHECK(leash_go2(holds_all, two, c, x) > 0);
+    CU_CHECK(leash_go3(holds_all, three, c, x, t) > 0);
+    CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
+    /* A NULL at run time is an error, not the end of a list. */
+    leash_chan *forgotten = NULL;
+    CU_CHECK_EQ(leash_go2(holds_all, one, c, forgotten), LEASH_EINVAL);
+    CU_CHECK_EQ(leash_go_n_at(__FILE__, __LINE__, holds_all, one, 4, c, c, c),
+                LEASH_EINVAL);
+    CU_CHECK_EQ(leash_go_n_at(__FILE__, __LINE__, NULL, one, 1, c, 0, 0),
+                LEASH_EINVAL);
+    leash_ticker_stop(t);
+    leash_ctx_cancel(x);
+    leash_release(x);
+    leash_release(c);
+    return 0;
+}
+
+Test(typed_go, go1_go2_go3_hand_references, .timeout = 30) {
+    cr_assert_eq(leash_run(typed, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
