@@ -503,6 +503,10 @@ int leash_leak_verify(const leash_snapshot *baseline,
  * or another -errno (bind). Also started at runtime start by
  * LEASH_DEBUG_ADDR=addr. Requests: see docs/CLI.md. */
 int leash_debug_listen(const char *addr);
+/* Stops every debug endpoint (leash_debug_listen, LEASH_DEBUG_ADDR): no
+ * new connection once it returns (their ports are closed); requests
+ * being answered finish. Returns how many were stopped (0: none). */
+int leash_debug_stop(void);
 
 /* Starts the agent the `leash` CLI talks to: a Unix socket
  * $XDG_RUNTIME_DIR/leash/<pid>.sock (else /tmp/leash-<uid>/<pid>.sock),

@@ -5,10 +5,18 @@
  *     leash_recv(done, &c): any buffer size, nothing written, in a plain
  *     receive, a try-receive and a select case (it used to be
  *     LEASH_EINVAL);
+ *   - typed spawning (leash_go1/2/3): each object handed, a NULL at run
+ *     time is LEASH_EINVAL (the compile-time check: tests/compile_fail/);
+ *   - leash_debug_stop closes every debug endpoint's port, and the
+ *     endpoint can be started again.
  *
  * LEASH_TEST_TIMEOUT 60
  */
 #define _GNU_SOURCE 1
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +117,35 @@ static int typed(void *arg) {
 Test(typed_go, go1_go2_go3_hand_references, .timeout = 30) {
     cr_assert_eq(leash_run(typed, NULL), 0);
     CU_ASSERT_CLEAN();
+}
+
+/* ------------------------------------------------- leash_debug_stop */
+
+static int connect_port(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+Test(debug_stop, closes_the_port_and_can_listen_again, .timeout = 30) {
+    cr_expect_eq(leash_debug_stop(), 0); /* none running */
+    int port = leash_debug_listen(NULL);
+    cr_assert_gt(port, 0);
+    int port2 = leash_debug_listen("127.0.0.1:0");
+    cr_assert_gt(port2, 0);
+    cr_expect_eq(connect_port(port), 0);
+    cr_expect_eq(leash_debug_stop(), 2);
+    cr_expect_eq(connect_port(port), -ECONNREFUSED);
+    cr_expect_eq(connect_port(port2), -ECONNREFUSED);
+    cr_expect(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 5000),
+              "%zu coroutine(s) left", leash_num_coroutines());
+    port = leash_debug_listen(NULL);
+    cr_assert_gt(port, 0);
+    cr_expect_eq(connect_port(port), 0);
+    cr_expect_eq(leash_debug_stop(), 1);
+    cr_expect_eq(leash_debug_stop(), 0);
 }
