@@ -108,6 +108,8 @@ static char *debuginfo_path; /* NULL: libdw's default search path */
  * file:line -- and the whole session ends with the resolver thread,
  * after RES_IDLE_NS without a cache miss (the cache keeps every answer).
  * The program's own objects keep their debug info, embedded or not. */
+static bool want_system_debuginfo; /* read as each session begins */
+
 static bool system_object(const char *path) {
     static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/",
                                        "/usr/lib64/", "/usr/libexec/"};
@@ -121,10 +123,8 @@ static int find_debuginfo(Dwfl_Module *mod, void **ud, const char *modname,
                           Dwarf_Addr base, const char *file_name,
                           const char *debuglink_file, GElf_Word crc,
                           char **debuginfo_file_name) {
-    static int want_system = -1;
-    if (want_system < 0) /* sym_mu held: one resolver at a time */
-        want_system = env_bool("LEASH_SYSTEM_DEBUGINFO", false);
-    if (!want_system && system_object(file_name ? file_name : modname))
+    if (!want_system_debuginfo &&
+        system_object(file_name ? file_name : modname))
         return -1; /* the object's own symbol table will do */
     return dwfl_standard_find_debuginfo(mod, ud, modname, base, file_name,
                                         debuglink_file, crc,
@@ -316,6 +316,7 @@ static bool dwfl_ready(void) {
         return true;
     if (dwfl_failed)
         return false;
+    want_system_debuginfo = env_bool("LEASH_SYSTEM_DEBUGINFO", false);
     dwfl = dwfl_begin(&dwfl_callbacks);
     if (!dwfl || !dwfl_report_self()) {
         if (dwfl)
