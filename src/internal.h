@@ -795,6 +795,7 @@ struct leash_chan {
     struct { int64_t id; uint64_t nrecv; } renounced[4];
     int nrenounced;
     _Atomic int signals; /* fed by signal.c: waiting on it is normal */
+    bool strict_warned; /* LEASH_STRICT: an unhanded borrow was told */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
@@ -901,5 +902,6 @@ INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
 /* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's
  * panic message with a dump of every coroutine and aborts. */
 INTERNAL int strict_fail(int err, const char *go_message);
+INTERNAL bool strict_mode(void); /* LEASH_STRICT=1 */
 
 #endif /* LEASH_INTERNAL_H */

@@ -9,6 +9,8 @@
  *     time is LEASH_EINVAL (the compile-time check: tests/compile_fail/);
  *   - leash_debug_stop closes every debug endpoint's port, and the
  *     endpoint can be started again;
+ *   - LEASH_STRICT=1 warns (once per channel) when a child uses a
+ *     channel its parent holds but did not hand it;
  *   - the first dump with a libc frame adds < 8 MB of RSS (it added 18 MB
  *     with libc6-dbg installed: LEASH_SYSTEM_DEBUGINFO=1 still does).
  *
@@ -194,4 +196,54 @@ static int dump_memory(void *arg) {
 Test(symbolizer, first_dump_stays_small, .timeout = 30) {
     cr_assert_eq(leash_run(dump_memory, NULL), 0);
     CU_ASSERT_CLEAN();
+}
+
+/* --------------------------------------- LEASH_STRICT: unhanded borrow */
+
+static void uses_it(void *arg) {
+    int v = 1;
+    CU_CHECK_EQ(leash_try_send((leash_chan *)arg, &v), 0);
+}
+
+static int unhanded(void *arg) {
+    (void)arg;
+    leash_chan *forgot = leash_chan_make(sizeof(int), 4);
+    leash_chan *handed = leash_chan_make(sizeof(int), 4);
+    leash_go(uses_it, forgot);              /* forgot to hand it */
+    leash_go1(uses_it, handed, handed);     /* handed: no warning */
+    leash_go(uses_it, forgot);              /* warned once per channel */
+    CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
+    CU_CHECK_EQ(leash_chan_len(forgot), 2);
+    CU_CHECK_EQ(leash_chan_len(handed), 1);
+    leash_release(forgot);
+    leash_release(handed);
+    return 0;
+}
+
+static void strict_env(void) { setenv("LEASH_STRICT", "1", 1); }
+
+Test(strict, warns_once_when_a_child_borrows_what_its_parent_did_not_hand,
+     .init = strict_env, .timeout = 30) {
+    FILE *log = tmpfile();
+    cr_assert_not_null(log);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(log), 2);
+    int rc = leash_run(unhanded, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cr_assert_eq(rc, 0);
+    CU_ASSERT_CLEAN();
+    char buf[4096] = {0};
+    rewind(log);
+    size_t n = fread(buf, 1, sizeof buf - 1, log);
+    buf[n] = 0;
+    fclose(log);
+    const char *p = strstr(buf, "leash: LEASH_STRICT: goroutine ");
+    cr_expect(p && strstr(p, "without a reference while its parent, "
+                             "goroutine 1, holds one"),
+              "%s", buf);
+    cr_expect(p && strstr(p, "test_service.c:"), "%s", buf);
+    cr_expect(p && !strstr(p + 20, "LEASH_STRICT:"), "warned twice:\n%s", buf);
 }
