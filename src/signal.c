@@ -20,6 +20,11 @@
  * stuck; the diagnostics do not count a coroutine waiting on it as a
  * long-wait suspect either (chan->signals).
  *
+ * Under TSan, a handler runs only when the thread that took the signal
+ * next enters an intercepted call; a worker parked in a raw futex
+ * syscall may hold it back indefinitely (tests/test_signal.c fails
+ * there; the project runs only stress tests under TSan).
+ *
  * Lock order: SG.lock is outermost: delivery sends (channel locks) and
  * stop releases references (R.lock, maybe a destroy) under it, and
  * nothing in the runtime calls in here holding a lock.
