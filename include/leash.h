@@ -72,6 +72,26 @@ LEASH_API const char *leash_strerror(int err);
 
 /* ------------------------------------------------------- runtime, coroutines */
 
+typedef struct leash_chan leash_chan;
+typedef struct leash_ctx leash_ctx;
+typedef struct leash_ticker leash_ticker;
+typedef struct leash_group leash_group;
+
+/* A leash object as void *, for the typed spawns; a compile error for a
+ * pointer of any other type. */
+#ifdef __cplusplus
+}
+inline void *LEASH_OBJ_(leash_chan *o) { return o; }
+inline void *LEASH_OBJ_(leash_ctx *o) { return o; }
+inline void *LEASH_OBJ_(leash_ticker *o) { return o; }
+inline void *LEASH_OBJ_(leash_group *o) { return o; }
+extern "C" {
+#else
+#define LEASH_OBJ_(o)                                                   \
+    _Generic((o), leash_chan *: (void *)(o), leash_ctx *: (void *)(o), \
+             leash_ticker *: (void *)(o), leash_group *: (void *)(o))
+#endif
+
 /* Runs main_fn as coroutine 1 on the scheduler and returns its result.
  * The calling thread waits (on an OS wait) until main_fn returns. */
 LEASH_API int leash_run(int (*main_fn)(void *), void *arg);
@@ -87,7 +107,24 @@ LEASH_API int leash_run(int (*main_fn)(void *), void *arg);
 LEASH_API int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
                               ...);
 
-LEASH_API int64_t leash_self(void);          /* current coroutine id, 0 if none */
+/* Typed forms of leash_go with a fixed number of handed objects and no
+ * terminator: each object must be a leash_chan *, leash_ctx *,
+ * leash_ticker * or leash_group * (anything else, a void * or a NULL
+ * constant, does not compile), and a NULL pointer at run time is
+ * LEASH_EINVAL rather than the silent end of a list. Use them where an
+ * object forgotten in leash_go's list would go unnoticed. */
+#define leash_go1(fn, arg, a) \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 1, LEASH_OBJ_(a), 0, 0)
+#define leash_go2(fn, arg, a, b)                                       \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 2, LEASH_OBJ_(a),   \
+                  LEASH_OBJ_(b), 0)
+#define leash_go3(fn, arg, a, b, c)                                    \
+    leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 3, LEASH_OBJ_(a),   \
+                  LEASH_OBJ_(b), LEASH_OBJ_(c))
+int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
+                      void *arg, int n, void *a, void *b, void *c);
+
+int64_t leash_self(void);          /* current coroutine id, 0 if none */
 LEASH_API void leash_yield(void);            /* let other coroutines run */
 LEASH_API void leash_set_name(const char *); /* shown in dumps and tools (copied) */
 LEASH_API size_t leash_num_coroutines(void); /* live coroutines, like NumGoroutine */
@@ -118,6 +155,28 @@ LEASH_API int leash_release_checked(void *obj); /* 0 or LEASH_EINVAL */
  * reference at scope exit. */
 LEASH_API void leash_release_ptr_(void *pobj);
 #define LEASH_AUTO __attribute__((cleanup(leash_release_ptr_)))
+
+/* ---- detached references: owned by a data structure ---- */
+
+/* A reference stored in a shared structure (a client table, a channel in
+ * a struct several coroutines use) must outlive the coroutine that made
+ * it. leash_ref_detach turns one of the caller's references into a
+ * detached one, owned by no coroutine: the caller's return does not drop
+ * it. Whichever coroutine tears the structure down then either adopts it
+ * (leash_ref_adopt: it becomes that coroutine's reference) or drops it
+ * (leash_release_detached). A detached reference never released is
+ * reported by LEASH_LEAKCHECK with the object's creation site and who
+ * detached it where; dumps show a channel's detached references. While
+ * one exists, nobody is proven orphaned on that channel: anyone who can
+ * reach the structure can still use it.
+ * Each returns 0, or LEASH_EINVAL (not a live object; detach: the caller
+ * holds no reference; adopt, release: none is detached), or LEASH_ENOMEM. */
+#define leash_ref_detach(obj) leash_ref_detach_at(__FILE__, __LINE__, (obj))
+LEASH_API int leash_ref_detach_at(const char *file, int line, void *obj);
+LEASH_API int leash_ref_adopt(void *obj);
+LEASH_API int leash_release_detached(void *obj);
+/* How many detached references obj has, or LEASH_EINVAL. */
+LEASH_API int leash_ref_detached(void *obj);
 
 /* ---------------------------------------------------------------- channels */
 
@@ -236,13 +295,38 @@ LEASH_API leash_ctx *leash_ctx_with_value_at(const char *file, int line,
 LEASH_API void *leash_ctx_value(leash_ctx *ctx, const void *key);
 LEASH_API void leash_ctx_cancel(leash_ctx *ctx); /* idempotent; NULL is ignored */
 /* Closed when ctx is cancelled (borrowed; element size 0). NULL for a
- * context that can never be cancelled, like Go's nil Done channel. */
+ * context that can never be cancelled, like Go's nil Done channel.
+ * A zero-size channel takes a receive buffer of any size and writes
+ * nothing to it: `char c; leash_recv(leash_ctx_done(ctx), &c);` waits for
+ * the cancel (LEASH_ECLOSED then), and so does a LEASH_RECV_CASE. */
 LEASH_API leash_chan *leash_ctx_done(leash_ctx *ctx);
 /* 0 while live, then LEASH_ECANCELED or LEASH_ETIMEDOUT; EINVAL on a bad
  * pointer. */
 LEASH_API int leash_ctx_err(leash_ctx *ctx);
 /* The deadline (absolute leash_now() ns), or -1 if none. */
 LEASH_API int64_t leash_ctx_deadline(leash_ctx *ctx);
+
+/* ----------------------------------------------------------------- signals */
+
+/* Go's signal.Notify: each listed signal (a 0 ends the list; the macro
+ * adds one, so `leash_signal_notify(ch, SIGINT, SIGTERM)` works) is sent
+ * to ch, a channel of int, as its number, with a non-blocking send:
+ * dropped while ch is full, as in Go (give it a buffer). Several channels
+ * may ask for one signal: each gets it. A later call adds signals. leash
+ * handles the signal from then on (its handler only wakes leash's
+ * delivery thread, so a signal landing on any thread is safe and system
+ * calls restart); the channel is kept alive while registered. A
+ * coroutine waiting on such a channel is normal: no proof, no deadlock,
+ * no long-wait suspect. LEASH_EINVAL: not a channel of int, no signal,
+ * or a signal leash cannot deliver (KILL, STOP, SEGV, BUS, FPE, ILL,
+ * TRAP, SYS, URG: the stack sampler's, glibc's private real-time ones). */
+#define leash_signal_notify(ch, ...) \
+    leash_signal_notify_list((ch), __VA_ARGS__, 0)
+LEASH_API int leash_signal_notify_list(leash_chan *ch, ...);
+/* Go's signal.Stop: ch gets no more signals once it returns; a signal no
+ * channel asks for any more gets back the handling it had before. 0 (also
+ * for a channel that was never registered) or LEASH_EINVAL. */
+LEASH_API int leash_signal_stop(leash_chan *ch);
 
 /* ------------------------------------------------------- sync: plain values */
 
@@ -589,6 +673,10 @@ LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
  * or another -errno (bind). Also started at runtime start by
  * LEASH_DEBUG_ADDR=addr. Requests: see docs/CLI.md. */
 LEASH_API int leash_debug_listen(const char *addr);
+/* Stops every debug endpoint (leash_debug_listen, LEASH_DEBUG_ADDR): no
+ * new connection once it returns (their ports are closed); requests
+ * being answered finish. Returns how many were stopped (0: none). */
+LEASH_API int leash_debug_stop(void);
 
 /* Starts the agent the `leash` CLI talks to: a Unix socket
  * $XDG_RUNTIME_DIR/leash/<pid>.sock (else /tmp/leash-<uid>/<pid>.sock),

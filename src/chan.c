@@ -104,6 +104,33 @@ sudog *waitq_dequeue(waitq *q) {
 
 INTERNAL _Atomic int64_t leash_orphans_total;
 
+static bool is_holder_id(leash_g *h, void *id) {
+    return !h || h->id != *(int64_t *)id; /* false: found */
+}
+
+/* LEASH_STRICT=1, c->lock held: g uses c with no reference while its
+ * parent holds one -- most often an object left out of leash_go's list
+ * (leash_go1/2/3 catch that at compile time). Borrowing is legal
+ * (DESIGN.md), so this is a warning, once per channel, never a failure.
+ * "Its parent holds one" is read now, not at the spawn. */
+static void strict_warn_unhanded(leash_chan *c, leash_g *g) {
+    if (g->foreign || g->parent_id <= 0)
+        return;
+    int64_t parent = g->parent_id;
+    if (obj_all_holders(&c->obj, is_holder_id, &parent))
+        return; /* the parent holds none: some other lender */
+    c->strict_warned = true;
+    fprintf(stderr,
+            "leash: LEASH_STRICT: goroutine %lld (spawned at %s:%d) uses "
+            "chan#%lld (made at %s:%d) without a reference while its parent, "
+            "goroutine %lld, holds one: hand it in leash_go's list (or "
+            "leash_go1/2/3), or leash_retain it; borrowing is legal, this is "
+            "a warning\n",
+            (long long)g->id, g->spawn_file ? g->spawn_file : "?",
+            g->spawn_line, (long long)c->obj.id,
+            c->obj.file ? c->obj.file : "?", c->obj.line, (long long)parent);
+}
+
 void chan_note_user_slow(leash_chan *c, leash_g *g) {
     if (c->nborrowers > 2)
         return; /* too many borrowers to prove anything: stop looking */
@@ -113,6 +140,8 @@ void chan_note_user_slow(leash_chan *c, leash_g *g) {
         return;
     }
     c->borrowed = true;
+    if (unlikely(!c->strict_warned) && strict_mode())
+        strict_warn_unhanded(c, g);
     for (int i = 0; i < c->nborrowers && i < 2; i++)
         if (c->borrower[i] == g->id)
             return;
@@ -500,9 +529,12 @@ chan_recv(leash_chan *c, void *out, bool block) {
 }
 
 /* out == NULL discards the value, whatever the element size; otherwise
- * size must be the element size. */
+ * size must be the element size -- except on a zero-size channel (a
+ * context's done channel, a signal channel): it carries nothing, so any
+ * buffer will do and none is written, even on close (its zero value is
+ * empty). `leash_recv(leash_ctx_done(ctx), &c)` is a wait for cancel. */
 static int check_out(leash_chan *c, void *out, size_t size) {
-    if (!out)
+    if (!out || c->elem_size == 0)
         return 0;
     return size == c->elem_size ? 0 : LEASH_EINVAL;
 }

@@ -203,6 +203,21 @@ int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
                       n);
 }
 
+/* leash_go1/2/3: the first n of a, b, c are handed; each must be a live
+ * object (the macros checked its type; NULL here is a forgotten one). */
+int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
+                      void *arg, int n, void *a, void *b, void *c) {
+    void *in[3] = {a, b, c};
+    lobj *objs[3];
+    if (!fn || n < 0 || n > 3)
+        return LEASH_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!(objs[i] = obj_check(in[i], 0)))
+            return LEASH_EINVAL;
+    return coro_spawn(file, line, __builtin_return_address(0), fn, arg, objs,
+                      n);
+}
+
 int64_t leash_self(void) {
     leash_g *g = sched_getg();
     return g && !g->foreign ? g->id : 0;

@@ -67,14 +67,18 @@ const char *wait_reason_str(int wr) {
     return (wr >= 0 && wr < WR__COUNT && reasons[wr]) ? reasons[wr] : "unknown";
 }
 
-int strict_fail(int err, const char *msg) {
+bool strict_mode(void) {
     static _Atomic int strict = -1;
     int on = atomic_load_explicit(&strict, memory_order_relaxed);
     if (on < 0) {
         on = env_bool("LEASH_STRICT", false);
         atomic_store(&strict, on);
     }
-    if (!on)
+    return on;
+}
+
+int strict_fail(int err, const char *msg) {
+    if (!strict_mode())
         return err;
     fflush(stdout);
     fprintf(stderr, "panic: %s\n\n", msg);

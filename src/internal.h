@@ -268,6 +268,11 @@ typedef struct lref {
     struct lref *o_next, *o_prev;     /* object's list, under R.lock */
     uint32_t count;                   /* references in this record */
     uint32_t handed;                  /* of which leash_go handed over */
+    /* The detached record (holder == obj_detached_holder): who detached
+     * last, and where (leash_ref_detach's call site). */
+    int64_t detached_by;
+    const char *detach_file;
+    int detach_line;
 } lref;
 
 struct leash_g {
@@ -645,6 +650,8 @@ struct lobj {
     int64_t created_at;     /* leash_now() */
     lref *holders;
     _Atomic int nholders;   /* records in holders (written under R.lock) */
+    _Atomic int ndetached;  /* detached references (written under R.lock) */
+    bool drop_noted;        /* listed once in the dropped report (R.lock) */
     lobj *all_next, *all_prev; /* registry of live objects */
     void (*destroy)(lobj *);
     void *release_pc;       /* where the last reference went (R.lock) */
@@ -679,6 +686,12 @@ enum { REL_OWN, REL_THREADS, REL_ANY };
 INTERNAL int obj_release_at(lobj *o, leash_g *holder, void *pc,
                            int instead);
 INTERNAL bool obj_held_by(lobj *o, leash_g *g);
+/* The holder of detached references (leash_ref_detach): owned by a data
+ * structure, not by a coroutine. It never waits on anything, so the
+ * orphan proof counts it as a holder that can still act. */
+extern INTERNAL leash_g obj_detached_holder;
+/* o's detached record (R.lock held: obj_foreach callbacks), or NULL. */
+INTERNAL const lref *obj_detached_locked(lobj *o);
 /* Calls fn(holder, arg) for each holder record until it returns false;
  * returns whether all returned true. R.lock held meanwhile. */
 INTERNAL bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *),
@@ -786,6 +799,8 @@ struct leash_chan {
      * they no longer use it (diag/borrowers.c). */
     struct { int64_t id; uint64_t nrecv; } renounced[4];
     int nrenounced;
+    _Atomic int signals; /* fed by signal.c: waiting on it is normal */
+    bool strict_warned; /* LEASH_STRICT: an unhanded borrow was told */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
@@ -892,6 +907,7 @@ INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
 /* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's
  * panic message with a dump of every coroutine and aborts. */
 INTERNAL int strict_fail(int err, const char *go_message);
+INTERNAL bool strict_mode(void); /* LEASH_STRICT=1 */
 
 
 /* ------------------------------------------------- netpoll.c, conn.c I/O */

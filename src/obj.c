@@ -226,6 +226,8 @@ static int retain_locked(lobj *o, leash_g *holder, bool handed) {
     r->count++;
     if (handed)
         r->handed++;
+    if (holder == &obj_detached_holder)
+        atomic_fetch_add_explicit(&o->ndetached, 1, memory_order_relaxed);
     atomic_fetch_add(&o->refs, 1);
     return 0;
 }
@@ -371,6 +373,10 @@ int obj_release_at(lobj *o, leash_g *holder, void *pc, int instead) {
     if (r->count == 0)
         ref_unlink(r);
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
+    if (holder == &obj_detached_holder) { /* leash_release_detached */
+        atomic_fetch_sub_explicit(&o->ndetached, 1, memory_order_relaxed);
+        holder = sched_getg(); /* the releaser, for the diagnostics */
+    }
     int64_t by = holder ? holder->id : 0;
     bool pinned = false;
     if (last) {
@@ -427,8 +433,12 @@ void g_release_refs(leash_g *g) {
         }
         lobj *o = r->obj;
         uint32_t n = r->count;
-        if (r->count > r->handed && !g->foreign) {
-            /* References it took itself and never released. */
+        if (r->count > r->handed && !g->foreign && !o->drop_noted) {
+            /* References it took itself and never released. Listed once
+             * per object: several holders of one channel (a parent and
+             * the child that retained it) each return without releasing,
+             * and each return is the same leak, not another one. */
+            o->drop_noted = true;
             if (R.ndropped < (int64_t)(sizeof R.dropped / sizeof R.dropped[0]))
                 R.dropped[R.ndropped] = (dropped_obj){
                     o->type, o->id, o->file, o->line, g->id, g->spawn_file,
@@ -546,6 +556,112 @@ void leash_release_ptr_(void *pp) {
         (void)release_at(*p, __builtin_return_address(0));
         *p = NULL;
     }
+}
+
+/* ------------------------------------------------------ detached references
+ *
+ * A reference owned by a data structure rather than by a coroutine
+ * (leash.h, "Detached references"). All detached references of an object
+ * share one record whose holder is obj_detached_holder: a holder that
+ * never returns (so nothing releases them behind the program's back),
+ * never waits (so the orphan proof, which needs every holder blocked on
+ * the channel, is never made while one exists: whoever can reach the
+ * structure can still use the channel), and whose record the exit check
+ * reads to say the object was detached, by whom and where.
+ */
+INTERNAL leash_g obj_detached_holder = {.id = -1};
+
+const lref *obj_detached_locked(lobj *o) {
+    return ref_find(o, &obj_detached_holder);
+}
+
+/* Moves one reference of o from the record `from` to `to` (R.lock held);
+ * LEASH_ENOMEM leaves everything as it was. The count does not change,
+ * so no proof or destruction can follow. */
+static int ref_move_locked(lobj *o, lref *from, leash_g *to) {
+    if (retain_locked(o, to, false) < 0)
+        return LEASH_ENOMEM;
+    if (from->holder == &obj_detached_holder)
+        atomic_fetch_sub_explicit(&o->ndetached, 1, memory_order_relaxed);
+    if (--from->count < from->handed)
+        from->handed = from->count;
+    if (from->count == 0)
+        ref_unlink(from);
+    atomic_fetch_sub(&o->refs, 1);
+    return 0;
+}
+
+/* The caller's record on o, with release_at's rule for the main
+ * coroutine (it acts for the plain thread that started it). */
+static lref *own_ref_locked(lobj *o, leash_g *g) {
+    lref *r = ref_find(o, g);
+    if (!r && g && !g->foreign && g->parent_id == 0)
+        for (lref *x = o->holders; !r && x; x = x->o_next)
+            if (x->holder && x->holder->foreign)
+                r = x;
+    return r;
+}
+
+int leash_ref_detach_at(const char *file, int line, void *p) {
+    lobj *o = obj_check(p, 0);
+    leash_g *g = sched_getg();
+    if (!o || !g)
+        return LEASH_EINVAL;
+    if (o->immortal)
+        return 0;
+    llock_acquire(&R.lock);
+    lref *r = own_ref_locked(o, g);
+    int rc = r ? ref_move_locked(o, r, &obj_detached_holder) : LEASH_EINVAL;
+    if (rc == 0) {
+        lref *d = ref_find(o, &obj_detached_holder);
+        d->detached_by = g->foreign ? 0 : g->id;
+        d->detach_file = file;
+        d->detach_line = line;
+    }
+    llock_release(&R.lock);
+    if (rc == LEASH_EINVAL)
+        return strict_fail(rc, "leash_ref_detach: the caller holds no "
+                               "reference to this object");
+    return rc;
+}
+
+int leash_ref_adopt(void *p) {
+    lobj *o = obj_check(p, 0);
+    if (!o)
+        return LEASH_EINVAL;
+    if (o->immortal)
+        return 0;
+    leash_g *g = sched_getg_or_foreign();
+    if (!g)
+        return LEASH_ENOMEM;
+    llock_acquire(&R.lock);
+    lref *d = ref_find(o, &obj_detached_holder);
+    int rc = d ? ref_move_locked(o, d, g) : LEASH_EINVAL;
+    llock_release(&R.lock);
+    if (rc == LEASH_EINVAL)
+        return strict_fail(rc, "leash_ref_adopt: the object has no "
+                               "detached reference");
+    return rc;
+}
+
+API_FRAME int leash_release_detached(void *p) {
+    lobj *o = obj_check(p, 0);
+    if (!o)
+        return LEASH_EINVAL;
+    if (o->immortal)
+        return 0;
+    int rc = obj_release_at(o, &obj_detached_holder,
+                            __builtin_return_address(0), REL_OWN);
+    if (rc == LEASH_EINVAL)
+        return strict_fail(rc, "leash_release_detached: the object has no "
+                               "detached reference");
+    return rc;
+}
+
+int leash_ref_detached(void *p) {
+    lobj *o = obj_check(p, 0);
+    return o ? atomic_load_explicit(&o->ndetached, memory_order_relaxed)
+             : LEASH_EINVAL;
 }
 
 /* ------------------------------------------------------------------ fork */

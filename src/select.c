@@ -183,7 +183,10 @@ static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
         if (k->dir == LEASH_SEND &&
             (k->size != c->elem_size || (!k->elem && k->size)))
             return LEASH_EINVAL;
-        if (k->dir == LEASH_RECV && k->elem && k->size != c->elem_size)
+        /* A zero-size channel (a context's done) carries nothing: any
+         * receive buffer will do, and none is written (chan.c). */
+        if (k->dir == LEASH_RECV && k->elem && k->size != c->elem_size &&
+            c->elem_size)
             return LEASH_EINVAL;
     }
     return 0;
@@ -355,7 +358,8 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     for (int i = 0; i < m; i++) {
         int ci = order[i];
         leash_case *k = &cs[ci];
-        sg[i] = (sudog){.g = g, .elem = k->elem, .c = k->ch,
+        sg[i] = (sudog){.g = g, .elem = k->ch->elem_size ? k->elem : NULL,
+                        .c = k->ch,
                         .is_select = true, .case_idx = ci};
     }
     /* I/O waiters first: one found ready after all (closed, moved) is
@@ -447,8 +451,8 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     }
     if (k->dir == LEASH_RECV) {
         k->ok = won->success;
-        if (!won->success && k->elem)
-            memset(k->elem, 0, esz);
+        if (!won->success && won->elem)
+            memset(won->elem, 0, esz);
         rc = won->case_idx;
     } else if (k->dir == LEASH_SEND) {
         rc = won->success ? won->case_idx

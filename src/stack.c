@@ -412,7 +412,11 @@ static leash_g *overflowed_running(void *ucv) {
     return NULL;
 }
 
-static void segv_handler(int sig, siginfo_t *si, void *uc) {
+/* Installed only without ASan or TSan (they own SIGSEGV and report an
+ * overflow themselves), but compiled in every build so that sanitizer
+ * builds keep checking it: hence `unused`, or -Werror fails them. */
+__attribute__((unused)) static void segv_handler(int sig, siginfo_t *si,
+                                                 void *uc) {
     leash_g *run = overflowed_running(uc);
     leash_g *g = g_of_guard((const char *)si->si_addr);
     const char *how = "guard page";

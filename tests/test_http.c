@@ -415,12 +415,19 @@ static double metric(const char *series) {
 
 Test(http, metrics_format, .fini = teardown, .timeout = 60) {
     const char *args[] = {"--leaks", "4", "--crowd", "6", NULL};
-    const char *env[] = {"LEASH_SUSPECT_CROWD=6", NULL};
+    /* A crowd is one only once most of it waited LEASH_SUSPECT_WAIT_MS
+     * (or it keeps growing): a count alone is no suspect. */
+    const char *env[] = {"LEASH_SUSPECT_CROWD=6", "LEASH_SUSPECT_WAIT_MS=200",
+                         NULL};
     start(args, env);
     cr_assert_eq(srv.leaked, 9);
     cr_expect_eq(metric("leash_coroutines_leaked"), 9);
     cr_expect_eq(metric("leash_orphans_total"), 4);
     cr_expect_eq(metric("leash_coroutines_suspect{kind=\"io_no_deadline\"}"), 1);
+    int64_t until = leash_now() + 5000000000LL;
+    while (metric("leash_coroutines_suspect{kind=\"crowd\"}") != 6 &&
+           leash_now() < until)
+        leash_sleep(50000000);
     cr_expect_eq(metric("leash_coroutines_suspect{kind=\"crowd\"}"), 6);
     cr_expect_eq(metric("leash_coroutines_waiting{reason=\"chan send\"}"), 8);
     cr_expect_eq(metric("leash_coroutines_waiting{reason=\"chan receive (nil chan)\"}"), 1);

@@ -607,7 +607,7 @@ static void wake_once(int how, bool thread) {
                    .s3 = leash_chan_make(sizeof(int), 0)};
     cr_assert(w.r1 && w.r2 && w.s3);
     w.out3 = 4242;
-    pthread_t t;
+    pthread_t t = 0; /* set when `thread`; gcc -fsanitize=address cannot tell */
     if (thread)
         t = thread_go(wake_selector, &w);
     else

@@ -199,6 +199,10 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.nrecv = c->recvq.n;
     /* Less the dump's own pin, if any: the count the program holds. */
     d->chan.refs = atomic_load(&c->obj.refs) - (d->chan_pin != NULL);
+    d->chan.detached = atomic_load_explicit(&c->obj.ndetached,
+                                            memory_order_relaxed);
+    d->chan.signals = atomic_load_explicit(&c->signals,
+                                           memory_order_relaxed) > 0;
     d->chan.orphaned = c->orphaned;
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;

@@ -21,7 +21,8 @@ enum dbg_suspect {
     DBG_SUS_IO_NO_DEADLINE, /* I/O wait with no deadline (core) */
     DBG_SUS_CANCELED,       /* context done, still blocked (core) */
     DBG_SUS_CROWD,          /* >= LEASH_SUSPECT_CROWD (100) waiting at one
-                             * site: same spawn site and wait reason */
+                             * site (same spawn site and wait reason),
+                             * growing or waiting long (metrics.c) */
     DBG_SUS_LONG_WAIT,      /* parked >= LEASH_SUSPECT_WAIT_MS (60000) on
                              * a channel, select or sync primitive */
     DBG_SUS_OTHER,          /* a core kind this file does not know */

@@ -53,6 +53,8 @@ typedef struct dgor {
         int line;
         int len, cap, nsend, nrecv;
         int64_t refs;
+        int detached;       /* of which detached (leash_ref_detach) */
+        bool signals;       /* fed by leash_signal_notify */
         bool closed, dead;
         bool orphaned;
         uintptr_t orphan_pc;
@@ -120,6 +122,7 @@ typedef struct {
     bool growing;   /* rose at each of the last samples */
 } dsite;
 INTERNAL int diag_sites(dsite *out, int max);
+INTERNAL bool diag_site_growing(const char *file, int line);
 
 /* ------------------------------------------------------------ symbolize.c */
 

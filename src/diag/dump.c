@@ -415,12 +415,15 @@ static void print_wait_obj(FILE *out, const dgor *d) {
         fprintf(out,
                 "    waiting on chan#%" PRId64 " made at %s:%d (%s%d/%d, "
                 "%d sender(s), %d receiver(s) waiting, %s, %" PRId64
-                " reference(s)%s)\n",
+                " reference(s)%s",
                 d->chan.id, d->chan.file ? d->chan.file : "?", d->chan.line,
                 d->chan.cap ? "buffered " : "unbuffered ", d->chan.len,
                 d->chan.cap, d->chan.nsend, d->chan.nrecv,
                 d->chan.closed ? "closed" : "open", d->chan.refs,
                 d->chan.dead ? ", released" : "");
+        if (d->chan.detached)
+            fprintf(out, ", %d detached", d->chan.detached);
+        fprintf(out, ")\n");
     } else if (d->reason == WR_MUTEX) {
         dsym sy; /* a global mutex has a name in the symbol table */
         sym_lookup(d->mutex_addr, false, &sy);

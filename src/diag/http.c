@@ -74,6 +74,7 @@ static llock reg_lock = LLOCK_INIT;
 static server *servers;
 static conn_state *conns;
 static _Atomic int active_conns;
+static _Atomic int listening; /* listening fds not closed yet */
 
 static void server_free(server *sv) {
     llock_acquire(&reg_lock);
@@ -530,6 +531,7 @@ static void accept_loop(void *p) {
         int c = leash_accept(sv->fd, NULL, NULL, leash_now() + ACCEPT_SLICE_NS);
         if (c == LEASH_ETIMEDOUT)
             continue;
+        /* -EINVAL: leash_debug_stop shut the socket down. */
         if (c == LEASH_ECLOSED || c == -EBADF || c == -EINVAL ||
             c == -ENOTSOCK)
             break;
@@ -558,7 +560,33 @@ static void accept_loop(void *p) {
             close(c);
         }
     }
-    server_free(sv);
+    /* The loop owns the listening fd: closed here, after its last use,
+     * so no accept can ever touch a reused number. */
+    int fd = sv->fd;
+    server_free(sv); /* unlisted first: leash_debug_stop no longer uses fd */
+    leash_fd_close(fd);
+    atomic_fetch_sub(&listening, 1);
+}
+
+/* Stops every endpoint: shutdown(2) on a listening socket wakes its
+ * accept with EINVAL, and its loop closes it and leaves. Connections
+ * being served finish on their own (they have deadlines). Returns once
+ * every listening socket is closed (or after 5 s): how many there were. */
+int leash_debug_stop(void) {
+    if (fork_refuse("leash_debug_stop"))
+        return LEASH_EINVAL;
+    int n = 0;
+    llock_acquire(&reg_lock);
+    for (server *sv = servers; sv; sv = sv->next, n++)
+        shutdown(sv->fd, SHUT_RDWR);
+    llock_release(&reg_lock);
+    int64_t until = leash_now() + 5 * INT64_C(1000000000);
+    while (n > 0 && leash_now() < until) {
+        if (atomic_load(&listening) == 0)
+            break;
+        leash_sleep(1000000);
+    }
+    return n;
 }
 
 int leash_debug_listen(const char *addr) {
@@ -606,6 +634,7 @@ int leash_debug_listen(const char *addr) {
                    (int)env_u64("LEASH_DEBUG_MAX_CONNS", MAX_CONNS_DEFAULT, 1,
                                 65536),
                    NULL};
+    atomic_fetch_add(&listening, 1);
     llock_acquire(&reg_lock);
     sv->next = servers;
     servers = sv;
@@ -621,6 +650,7 @@ int leash_debug_listen(const char *addr) {
     if (id < 0) {
         server_free(sv);
         close(fd);
+        atomic_fetch_sub(&listening, 1);
         return (int)id;
     }
     return port;

@@ -200,6 +200,10 @@ typedef struct {
     const char *file;
     int line;
     int64_t by, refs;
+    uint32_t detached;     /* detached references never released */
+    int64_t detached_by;
+    const char *detach_file;
+    int detach_line;
 } objsite;
 
 typedef struct {
@@ -248,12 +252,20 @@ static void report_obj(lobj *o, void *arg) {
     r->n++;
     /* Names only: obj_foreach holds R.lock, and the lookup below may
      * take a while (libdw); the sites are resolved after the walk. */
-    if (r->nsites < (int)(sizeof r->sites / sizeof r->sites[0]))
-        r->sites[r->nsites++] = (objsite){o->type, o->id, o->file, o->line,
-                                          o->created_by,
-                                          (int64_t)atomic_load(&o->refs)};
-    else
+    if (r->nsites == (int)(sizeof r->sites / sizeof r->sites[0])) {
         r->more++;
+        return;
+    }
+    objsite *x = &r->sites[r->nsites++];
+    *x = (objsite){o->type, o->id, o->file, o->line, o->created_by,
+                   (int64_t)atomic_load(&o->refs), 0, 0, NULL, 0};
+    const lref *d = obj_detached_locked(o); /* R.lock held: obj_foreach */
+    if (d) {
+        x->detached = d->count;
+        x->detached_by = d->detached_by;
+        x->detach_file = d->detach_file;
+        x->detach_line = d->detach_line;
+    }
 }
 
 static _Atomic int leakcheck_done;
@@ -282,6 +294,12 @@ int leakcheck_report(FILE *out) {
                      " (%" PRId64 " reference(s) left)\n",
                 type_name(x->type), x->id, x->file ? x->file : "?", x->line, fn,
                 x->by, x->refs);
+        if (x->detached)
+            fprintf(out, "    %u detached reference(s) never released: "
+                         "detached by goroutine %" PRId64 " at %s:%d "
+                         "(leash_release_detached or leash_ref_adopt it)\n",
+                    x->detached, x->detached_by,
+                    x->detach_file ? x->detach_file : "?", x->detach_line);
     }
     if (r.more)
         fprintf(out, "  ... and %" PRId64 " more\n", r.more);

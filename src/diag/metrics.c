@@ -9,7 +9,12 @@
  * then the per-site suspects are added:
  *   crowd      >= LEASH_SUSPECT_CROWD (default 100) coroutines waiting
  *              with the same spawn site and wait reason (LeakProf's
- *              signal: a site where blocked coroutines pile up);
+ *              signal: a site where blocked coroutines pile up), *and*
+ *              either the site's count keeps growing (sites.c) or most
+ *              of them (half or more) have waited LEASH_SUSPECT_WAIT_MS.
+ *              A count alone means nothing: a healthy server parks a
+ *              reader and a writer per client, thousands of them, each
+ *              for a few milliseconds at a time;
  *   long_wait  parked >= LEASH_SUSPECT_WAIT_MS (default 60000) on a
  *              channel, a select or a sync primitive.
  * Coroutines of the tools themselves (g->system) are never
@@ -265,6 +270,10 @@ void dbg_suspects(const dsnap *s, int *kind) {
         default:
             break;
         }
+        /* Waiting for a signal (leash_signal_notify) is what such a
+         * coroutine is for, however long it takes. */
+        if (d->has_chan && d->chan.signals)
+            continue;
         if (waiting)
             waiting[i] = true;
         if (d->wait_ns >= long_ns)
@@ -274,9 +283,23 @@ void dbg_suspects(const dsnap *s, int *kind) {
     int ng = waiting && member
                  ? group_records(s, true, waiting, NULL, &gs, member)
                  : -1;
-    for (int i = 0; ng > 0 && i < s->n; i++)
-        if (member[i] >= 0 && gs[member[i]].count >= crowd)
+    /* Per group: its members that waited long, and whether it is a
+     * crowd (see the top of the file). */
+    int64_t *old = ng > 0 ? calloc((size_t)ng, sizeof *old) : NULL;
+    for (int i = 0; old && i < s->n; i++)
+        if (member[i] >= 0 && s->g[i].wait_ns >= long_ns)
+            old[member[i]]++;
+    for (int k = 0; old && k < ng; k++) {
+        const dgor *d = &s->g[gs[k].first];
+        bool crowded = gs[k].count >= crowd &&
+                       (2 * old[k] >= gs[k].count ||
+                        diag_site_growing(d->spawn_file, d->spawn_line));
+        old[k] = crowded; /* reused: the verdict */
+    }
+    for (int i = 0; old && i < s->n; i++)
+        if (member[i] >= 0 && old[member[i]])
             kind[i] = DBG_SUS_CROWD;
+    free(old);
     free(gs);
     free(member);
     free(waiting);

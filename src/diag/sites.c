@@ -147,3 +147,24 @@ int diag_sites(dsite *out, int max) {
     memcpy(out, all, sizeof *out * (size_t)(n > 0 ? n : 0));
     return n;
 }
+
+/* Whether the site file:line (the pointer leash_go recorded) is growing
+ * now: the crowd rule's sign of a leak (metrics.c). */
+bool diag_site_growing(const char *file, int line) {
+    if (!file)
+        return false;
+    bool g = false;
+    llock_acquire(&T.lock);
+    uint32_t h = site_hash(file, line);
+    for (int k = 0; k < SITE_MAX; k++) {
+        const site *x = &T.s[(h + (uint32_t)k) % SITE_MAX];
+        if (!x->file)
+            break;
+        if (x->file == file && x->line == line) {
+            g = growing(x);
+            break;
+        }
+    }
+    llock_release(&T.lock);
+    return g;
+}

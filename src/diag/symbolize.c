@@ -36,6 +36,10 @@
  *   - A dlclose()d object whose range is later reused by another keeps
  *     its stale cached entries (Go has no dlclose; we accept this).
  *
+ * Memory: system libraries' separate debug files are skipped unless
+ * LEASH_SYSTEM_DEBUGINFO=1, and the session ends with the resolver
+ * thread (find_debuginfo, resolver_main; docs/TUNING.md).
+ *
  * Stack: libdw's line-table reader needs ~160 KiB of stack, more than a
  * coroutine has, so every libdw call runs on a resolver thread of ours
  * (1 MiB stack, all signals blocked), started on a cache miss and gone
@@ -57,6 +61,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -95,9 +100,41 @@ static str_set strings;
 static Dwfl *dwfl;          /* NULL: not built yet, or failed */
 static bool dwfl_failed;    /* dwfl_begin/report failed: use dladdr only */
 static char *debuginfo_path; /* NULL: libdw's default search path */
+
+/* Memory (docs/TUNING.md, "Symbolizer"): libdw keeps what it loads for as
+ * long as the session lives, and a system library's separate debug file
+ * is big (libc6-dbg's: +18 MB of RSS for one libc frame in a dump). So
+ * those are not loaded unless LEASH_SYSTEM_DEBUGINFO=1 -- a system
+ * library's frame is then named from its own symbol table, with no
+ * file:line -- and the whole session ends with the resolver thread,
+ * after RES_IDLE_NS without a cache miss (the cache keeps every answer).
+ * The program's own objects keep their debug info, embedded or not. */
+static bool want_system_debuginfo; /* read as each session begins */
+
+static bool system_object(const char *path) {
+    static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/",
+                                       "/usr/lib64/", "/usr/libexec/"};
+    for (size_t i = 0; path && i < sizeof dirs / sizeof dirs[0]; i++)
+        if (!strncmp(path, dirs[i], strlen(dirs[i])))
+            return true;
+    return false;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **ud, const char *modname,
+                          Dwarf_Addr base, const char *file_name,
+                          const char *debuglink_file, GElf_Word crc,
+                          char **debuginfo_file_name) {
+    if (!want_system_debuginfo &&
+        system_object(file_name ? file_name : modname))
+        return -1; /* the object's own symbol table will do */
+    return dwfl_standard_find_debuginfo(mod, ud, modname, base, file_name,
+                                        debuglink_file, crc,
+                                        debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks dwfl_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &debuginfo_path,
 };
@@ -280,6 +317,7 @@ static bool dwfl_ready(void) {
         return true;
     if (dwfl_failed)
         return false;
+    want_system_debuginfo = env_bool("LEASH_SYSTEM_DEBUGINFO", false);
     dwfl = dwfl_begin(&dwfl_callbacks);
     if (!dwfl || !dwfl_report_self()) {
         if (dwfl)
@@ -519,6 +557,14 @@ static void *resolver_main(void *arg) {
             ts.tv_nsec = t % 1000000000;
             if (pthread_cond_timedwait(&res_cv, &res_mu, &ts) != 0 &&
                 !res_posted) {
+                /* Idle: the session goes too (see find_debuginfo). Under
+                 * res_mu, so the next miss, which starts a new resolver,
+                 * waits until it is gone. */
+                if (dwfl) {
+                    dwfl_end(dwfl);
+                    dwfl = NULL;
+                    malloc_trim(0); /* give the freed heap back to the OS */
+                }
                 res_running = false;
                 pthread_mutex_unlock(&res_mu);
                 return NULL;

@@ -17,8 +17,8 @@
  *   - one receive on a nil channel (1 proven leak; not with --no-nil);
  *   - one read on a pipe with no deadline (a suspect, not a proof; not
  *     with --no-io);
- *   - --crowd N coroutines waiting on a channel main keeps (healthy, but
- *     a "crowd" suspect with LEASH_SUSPECT_CROWD <= N);
+ *   - --crowd N coroutines waiting on a channel main keeps (a "crowd"
+ *     with LEASH_SUSPECT_CROWD <= N once they waited LEASH_SUSPECT_WAIT_MS);
  *   - one healthy ticker loop (sleeping).
  * Proven leaks: 2*N + 1 (2*N with --no-nil). It prints "pid=P", "port=PORT" (with the HTTP
  * endpoint), "agent=PATH" (with the agent), "leaked=L", then "ready", and
