@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bufio.c — Go's bufio.Reader / bufio.Writer over a connection or an fd.
  *

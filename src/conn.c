@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c — connections: Go's net.Conn and net.Listener over the netpoller.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signal.c — signals as channels, like Go's signal.Notify / signal.Stop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reuse_util.h — the fd reuse race of issue 18, staged for both plain fds
  * (test_fdreuse.c) and connections (test_conn.c): a reader loops on a

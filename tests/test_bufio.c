@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bufio.c — leash_reader / leash_writer over connections and plain
  * fds: lines split across reads, an over-long line (LEASH_E2BIG, then

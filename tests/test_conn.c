@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_conn.c — connections (leash_conn): no read after a close ever
  * touches a reused fd number; close and deadlines set from another

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_connio.c — I/O in select (LEASH_READABLE_CASE / WRITABLE_CASE)
  * and context-aware reads and writes (leash_conn_read_ctx / write_ctx):

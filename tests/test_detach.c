@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_detach.c — references owned by data structures (leash_ref_detach,
  * leash_ref_adopt, leash_release_detached), and what the exit check says

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_fdreuse.c — leash_fd_close's guarantee on plain fds (issue 18):
  * a reader inside leash_read when another coroutine closes its fd never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_service.c — small things a network service needs (issue 18):
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_signal.c — signals as channels (leash_signal_notify /
  * leash_signal_stop, Go's signal.Notify / Stop):

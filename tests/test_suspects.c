@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_suspects.c — suspects a healthy server can live with (issue 18):
  *

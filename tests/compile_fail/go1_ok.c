@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Must compile (CMakeLists.txt: compile_fail_go1_ok): the control for
  * go1_wrong_type.c, so that test fails for the type and nothing else. */
 #include "leash.h"

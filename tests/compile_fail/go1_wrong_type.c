@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Must NOT compile (CMakeLists.txt: compile_fail_go1_wrong_type): a typed
  * spawn takes leash objects only, so a pointer to anything else -- here
  * the int the child was meant to get beside its channel -- is an error,

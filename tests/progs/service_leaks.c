@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * service_leaks.c — testprog_service_leaks: what LEASH_LEAKCHECK=1 says
  * at exit about references held by data structures and about channels
