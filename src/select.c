@@ -358,7 +358,10 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     for (int i = 0; i < m; i++) {
         int ci = order[i];
         leash_case *k = &cs[ci];
-        sg[i] = (sudog){.g = g, .elem = k->ch->elem_size ? k->elem : NULL,
+        /* An I/O case's ch is a connection, not a channel. A zero-size
+         * channel's receive writes nothing (see validate). */
+        bool carries = !is_io(k->dir) && k->ch->elem_size;
+        sg[i] = (sudog){.g = g, .elem = carries ? k->elem : NULL,
                         .c = k->ch,
                         .is_select = true, .case_idx = ci};
     }
