@@ -234,7 +234,7 @@ Test(detach_leakcheck, a_detached_object_never_released_is_named,
     cr_assert(made && det, "%s", out);
     char re[1024], e1[300], e2[300];
     snprintf(re, sizeof re,
-             "\n  channel#[0-9]+ created at %s by goroutine [0-9]+ \\(1 "
+             "\n  channel#[0-9]+ created at %s( in [a-z_]+)? by goroutine [0-9]+ \\(1 "
              "reference\\(s\\) left\\)\n    1 detached reference\\(s\\) never "
              "released: detached by goroutine [0-9]+ at %s ",
              du_re_escape(made, e1, sizeof e1), du_re_escape(det, e2, sizeof e2));
