@@ -142,7 +142,10 @@ tsan|asan)
   export PKG_CONFIG_PATH=$LIB/pkgconfig
   if [ "$v" = tsan ]; then san=thread hook=__tsan_switch_to_fiber
   else san=address hook=__sanitizer_start_switch_fiber; fi
-  nm "$LIB/libleash-$v.a" | grep -q "U $hook\$" \
+  # (nm's output captured first: grep -q stops reading early, and nm's
+  # SIGPIPE would fail the pipeline under pipefail.)
+  syms=$(nm "$LIB/libleash-$v.a")
+  grep -q "U $hook\$" <<<"$syms" \
     || fail "libleash-$v.a does not call $hook (no fiber annotations)"
   # __lsan_is_turned_off: src/proc.c's weak hook for LSan (ASan only).
   extra=$(nm -g --defined-only "$LIB/libleash-$v.a" | awk 'NF == 3 {print $3}' \
