@@ -72,18 +72,34 @@ static int src_set_deadline(bufsrc *s, int64_t deadline) {
 
 /* ------------------------------------------------------------- reader */
 
-static leash_reader *reader_new(leash_conn *c, int fd, size_t max_line) {
-    size_t cap = max_line ? max_line : BUFIO_DEFAULT;
-    if (cap > SIZE_MAX / 2)
+/* A reader or a writer: a zeroed header of hdr bytes that starts with
+ * its magic and its source, then a buffer of `size` bytes (0: the
+ * default), whose size goes to *cap; NULL on a bad source or size. */
+_Static_assert(offsetof(struct leash_reader, src) ==
+                   offsetof(struct leash_writer, src),
+               "reader and writer start alike");
+static void *bufio_new(size_t hdr, uint32_t magic, leash_conn *c, int fd,
+                       size_t size, size_t *cap) {
+    *cap = size ? size : BUFIO_DEFAULT;
+    if (*cap > SIZE_MAX / 2)
         return NULL;
-    leash_reader *r = lmalloc(sizeof *r + cap);
-    if (!r)
+    char *p = lmalloc(hdr + *cap);
+    if (!p)
         return NULL;
-    *r = (leash_reader){.magic = READER_MAGIC, .cap = cap};
-    if (src_init(&r->src, c, fd) < 0) {
-        lfree(r);
+    memset(p, 0, hdr);
+    *(uint32_t *)p = magic;
+    if (src_init((bufsrc *)(p + offsetof(struct leash_reader, src)), c, fd) < 0) {
+        lfree(p);
         return NULL;
     }
+    return p;
+}
+
+static leash_reader *reader_new(leash_conn *c, int fd, size_t max_line) {
+    size_t cap;
+    leash_reader *r = bufio_new(sizeof *r, READER_MAGIC, c, fd, max_line, &cap);
+    if (r)
+        r->cap = cap;
     return r;
 }
 
@@ -207,17 +223,10 @@ API_FRAME ssize_t leash_reader_read(leash_reader *r, void *buf, size_t n) {
 /* ------------------------------------------------------------- writer */
 
 static leash_writer *writer_new(leash_conn *c, int fd, size_t size) {
-    size_t cap = size ? size : BUFIO_DEFAULT;
-    if (cap > SIZE_MAX / 2)
-        return NULL;
-    leash_writer *w = lmalloc(sizeof *w + cap);
-    if (!w)
-        return NULL;
-    *w = (leash_writer){.magic = WRITER_MAGIC, .cap = cap};
-    if (src_init(&w->src, c, fd) < 0) {
-        lfree(w);
-        return NULL;
-    }
+    size_t cap;
+    leash_writer *w = bufio_new(sizeof *w, WRITER_MAGIC, c, fd, size, &cap);
+    if (w)
+        w->cap = cap;
     return w;
 }
 

@@ -52,6 +52,14 @@ const char *cu_first_failure(void);
         cu_ok_;                                                              \
     })
 
+/* leash_run(fn, arg) from the test thread, then CU_ASSERT_CLEAN():
+ * fn's result. */
+static inline int cu_run(int (*fn)(void *), void *arg) {
+    int rc = leash_run(fn, arg);
+    CU_ASSERT_CLEAN();
+    return rc;
+}
+
 /* Resident set size of this process in bytes (/proc/self/statm). */
 size_t cu_rss_bytes(void);
 

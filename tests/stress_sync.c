@@ -38,12 +38,6 @@ static int scale3(int full, int asan, int tsan) {
 #endif
 }
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* ================================================== mutex across workers */
 
 static leash_mutex mu = LEASH_MUTEX_INIT;
@@ -127,7 +121,7 @@ static int mx_main(void *arg) {
 
 Test(stress_sync, mutex_four_workers, .timeout = 600) {
     setenv("LEASH_PROCS", "4", 1);
-    cr_assert_eq(run_main(mx_main, NULL), 0);
+    cr_assert_eq(cu_run(mx_main, NULL), 0);
 }
 
 /* ============================================= wait groups on stacks */
@@ -200,7 +194,7 @@ static int wg_main(void *arg) {
 }
 
 Test(stress_sync, waitgroups_on_stacks, .timeout = 600) {
-    cr_assert_eq(run_main(wg_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_main, NULL), 0);
 }
 
 /* ==================================== context tree cancelled under load */
@@ -373,7 +367,7 @@ static int tree_main(void *arg) {
 }
 
 Test(stress_sync, ctx_tree_cancel_wakes_every_waiter_once, .timeout = 600) {
-    cr_assert_eq(run_main(tree_main, NULL), 0);
+    cr_assert_eq(cu_run(tree_main, NULL), 0);
 }
 
 /* ============================================================ mass timeouts */
@@ -413,7 +407,7 @@ static int timeouts_main(void *arg) {
 }
 
 Test(stress_sync, mass_timeouts, .timeout = 600) {
-    cr_assert_eq(run_main(timeouts_main, NULL), 0);
+    cr_assert_eq(cu_run(timeouts_main, NULL), 0);
 }
 
 /* =================================================== create/cancel churn */
@@ -475,7 +469,7 @@ static int churn_main(void *arg) {
 }
 
 Test(stress_sync, ctx_create_cancel_release_churn, .timeout = 600) {
-    cr_assert_eq(run_main(churn_main, NULL), 0);
+    cr_assert_eq(cu_run(churn_main, NULL), 0);
 }
 
 /* ================================= rwmutex and cond across four workers */
@@ -567,7 +561,7 @@ static int srw_main(void *arg) {
 
 Test(stress_sync, rwmutex_cond_four_workers, .timeout = 600) {
     setenv("LEASH_PROCS", "4", 1);
-    cr_assert_eq(run_main(srw_main, NULL), 0);
+    cr_assert_eq(cu_run(srw_main, NULL), 0);
 }
 
 #endif

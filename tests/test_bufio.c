@@ -21,12 +21,6 @@
 #define MS CU_MS
 #define HANG_MS 5000
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* Checks the next line is `want` (with its length). */
 #define CHECK_LINE(r, want)                                                 \
     do {                                                                    \
@@ -95,7 +89,7 @@ static int lines_main(void *arg) {
 }
 
 Test(bufio, lines_split_overlong_and_eof, .timeout = 30) {
-    run_main(lines_main, NULL);
+    cu_run(lines_main, NULL);
 }
 
 static int reset_main(void *arg) {
@@ -118,7 +112,7 @@ static int reset_main(void *arg) {
 }
 
 Test(bufio, reset_mid_line_is_an_error_not_a_line, .timeout = 30) {
-    run_main(reset_main, NULL);
+    cu_run(reset_main, NULL);
 }
 
 static int fd_main(void *arg) {
@@ -159,7 +153,7 @@ static int fd_main(void *arg) {
 }
 
 Test(bufio, plain_fds_deadline_and_writer, .timeout = 30) {
-    run_main(fd_main, NULL);
+    cu_run(fd_main, NULL);
 }
 
 static int flush_main(void *arg) {
@@ -186,7 +180,7 @@ static int flush_main(void *arg) {
 }
 
 Test(bufio, writer_flushes_on_close, .timeout = 30) {
-    run_main(flush_main, NULL);
+    cu_run(flush_main, NULL);
 }
 
 static int bad_main(void *arg) {
@@ -230,5 +224,5 @@ static int bad_main(void *arg) {
 }
 
 Test(bufio, bad_arguments, .timeout = 30) {
-    run_main(bad_main, NULL);
+    cu_run(bad_main, NULL);
 }

@@ -25,12 +25,6 @@
 #define MS CU_MS
 #define HANG_MS 5000
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* ------------------------------------------------- the fd reuse race */
 
 static void conn_reader(void *p) {
@@ -76,7 +70,7 @@ static int reuse_conn_main(void *arg) {
 }
 
 Test(conn, conn_close_reuse_never_reads_new_socket, .timeout = 120) {
-    run_main(reuse_conn_main, NULL);
+    cu_run(reuse_conn_main, NULL);
 }
 
 /* ------------------------------------------------- close, deadlines */
@@ -152,7 +146,7 @@ static int close_wakes_main(void *arg) {
 }
 
 Test(conn, close_wakes_every_waiter, .timeout = 30) {
-    run_main(close_wakes_main, NULL);
+    cu_run(close_wakes_main, NULL);
 }
 
 static void timed_reader(void *p) {
@@ -215,7 +209,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(conn, deadline_from_another_coroutine_wakes_reader, .timeout = 30) {
-    run_main(deadline_main, NULL);
+    cu_run(deadline_main, NULL);
 }
 
 /* ------------------------------------------------- listen, dial, accept */
@@ -292,7 +286,7 @@ static int tcp_unix_main(void *arg) {
 }
 
 Test(conn, listen_dial_accept_tcp_and_unix, .timeout = 30) {
-    run_main(tcp_unix_main, NULL);
+    cu_run(tcp_unix_main, NULL);
 }
 
 /* ------------------------------------------------- bad arguments */
@@ -357,5 +351,5 @@ static int bad_args_main(void *arg) {
 }
 
 Test(conn, bad_arguments_are_einval, .timeout = 30) {
-    run_main(bad_args_main, NULL);
+    cu_run(bad_args_main, NULL);
 }

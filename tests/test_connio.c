@@ -20,12 +20,6 @@
 #define MS CU_MS
 #define HANG_MS 5000
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 typedef struct {
     leash_conn *c;
     int peer;
@@ -112,7 +106,7 @@ static int select_main(void *arg) {
 }
 
 Test(connio, select_readable_or_cancelled_or_closed, .timeout = 30) {
-    run_main(select_main, NULL);
+    cu_run(select_main, NULL);
 }
 
 static int try_select_main(void *arg) {
@@ -143,7 +137,7 @@ static int try_select_main(void *arg) {
 }
 
 Test(connio, try_select_and_timer_beside_io, .timeout = 30) {
-    run_main(try_select_main, NULL);
+    cu_run(try_select_main, NULL);
 }
 
 /* ------------------------------------------------------------- contexts */
@@ -227,7 +221,7 @@ static int ctx_main(void *arg) {
 }
 
 Test(connio, read_write_ctx_data_or_cancellation, .timeout = 30) {
-    run_main(ctx_main, NULL);
+    cu_run(ctx_main, NULL);
 }
 
 /* A plain thread (no coroutine) in a context read: polled, still woken
@@ -256,5 +250,5 @@ static int thread_main(void *arg) {
 }
 
 Test(connio, plain_thread_ctx_read_is_cancelled, .timeout = 30) {
-    run_main(thread_main, NULL);
+    cu_run(thread_main, NULL);
 }

@@ -26,12 +26,6 @@ static int done_poll(leash_ctx *c) {
     return leash_try_recv_n(leash_ctx_done(c), NULL, 0);
 }
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* ------------------------------------------------------------ background */
 
 static int k_a, k_b, k_c, k_missing; /* value keys: their addresses */
@@ -58,7 +52,7 @@ static int background_main(void *arg) {
 }
 
 Test(ctx, background_never_cancelled, .timeout = 30) {
-    cr_assert_eq(run_main(background_main, NULL), 0);
+    cr_assert_eq(cu_run(background_main, NULL), 0);
     /* Also from the plain test thread. */
     cr_assert_eq(leash_ctx_err(leash_ctx_background()), 0);
     cr_assert_null(leash_ctx_done(leash_ctx_background()));
@@ -97,7 +91,7 @@ static int cancel_basic_main(void *arg) {
 }
 
 Test(ctx, with_cancel_basic, .timeout = 30) {
-    cr_assert_eq(run_main(cancel_basic_main, NULL), 0);
+    cr_assert_eq(cu_run(cancel_basic_main, NULL), 0);
 }
 
 /* Many coroutines block on the same done channel, several cancel at once:
@@ -159,7 +153,7 @@ static int cancel_wakes_all_main(void *arg) {
 }
 
 Test(ctx, cancel_wakes_every_waiter_once, .timeout = 30) {
-    cr_assert_eq(run_main(cancel_wakes_all_main, NULL), 0);
+    cr_assert_eq(cu_run(cancel_wakes_all_main, NULL), 0);
 }
 
 /* ------------------------------------------------------------ propagation */
@@ -223,7 +217,7 @@ static int tree_main(void *arg) {
 }
 
 Test(ctx, tree_propagation, .timeout = 30) {
-    cr_assert_eq(run_main(tree_main, NULL), 0);
+    cr_assert_eq(cu_run(tree_main, NULL), 0);
 }
 
 #define CHAIN 10000
@@ -280,7 +274,7 @@ static int chain_cancel_main(void *arg) {
 }
 
 Test(ctx, chain_10000_cancel_root, .timeout = 60) {
-    cr_assert_eq(run_main(chain_cancel_main, NULL), 0);
+    cr_assert_eq(cu_run(chain_cancel_main, NULL), 0);
 }
 
 /* The same chain, cancelled from the middle: the upper half stays live. */
@@ -300,7 +294,7 @@ static int chain_mid_main(void *arg) {
 }
 
 Test(ctx, chain_10000_cancel_middle, .timeout = 60) {
-    cr_assert_eq(run_main(chain_mid_main, NULL), 0);
+    cr_assert_eq(cu_run(chain_mid_main, NULL), 0);
 }
 
 /* The user drops the references root first (the natural order of code
@@ -325,7 +319,7 @@ static int chain_release_root_first_main(void *arg) {
 }
 
 Test(ctx, chain_10000_release_root_first, .timeout = 60) {
-    cr_assert_eq(run_main(chain_release_root_first_main, NULL), 0);
+    cr_assert_eq(cu_run(chain_release_root_first_main, NULL), 0);
 }
 
 /* A chain where each step keeps only the newest context (Go's
@@ -349,7 +343,7 @@ static int chain_rolling_main(void *arg) {
 }
 
 Test(ctx, chain_10000_rolling_release, .timeout = 60) {
-    cr_assert_eq(run_main(chain_rolling_main, NULL), 0);
+    cr_assert_eq(cu_run(chain_rolling_main, NULL), 0);
 }
 
 static int child_of_cancelled_main(void *arg) {
@@ -392,7 +386,7 @@ static int child_of_cancelled_main(void *arg) {
 }
 
 Test(ctx, child_of_cancelled_parent_starts_cancelled, .timeout = 30) {
-    cr_assert_eq(run_main(child_of_cancelled_main, NULL), 0);
+    cr_assert_eq(cu_run(child_of_cancelled_main, NULL), 0);
 }
 
 /* ------------------------------------------------------ timeouts, deadlines */
@@ -421,7 +415,7 @@ static int timeout_main(void *arg) {
 }
 
 Test(ctx, with_timeout_fires, .timeout = 30) {
-    cr_assert_eq(run_main(timeout_main, NULL), 0);
+    cr_assert_eq(cu_run(timeout_main, NULL), 0);
 }
 
 static int deadline_main(void *arg) {
@@ -470,7 +464,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(ctx, deadline_is_min_of_own_and_parent, .timeout = 30) {
-    cr_assert_eq(run_main(deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(deadline_main, NULL), 0);
 }
 
 /* Timers queued on every worker's heap. */
@@ -520,7 +514,7 @@ static int inherited_main(void *arg) {
 }
 
 Test(ctx, inherited_deadline_is_the_parents_timer, .timeout = 30) {
-    cr_assert_eq(run_main(inherited_main, NULL), 0);
+    cr_assert_eq(cu_run(inherited_main, NULL), 0);
 }
 
 static int past_deadline_main(void *arg) {
@@ -556,7 +550,7 @@ static int past_deadline_main(void *arg) {
 }
 
 Test(ctx, deadline_in_past_cancels_at_once, .timeout = 30) {
-    cr_assert_eq(run_main(past_deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(past_deadline_main, NULL), 0);
 }
 
 /* Cancelling (or releasing) a context with a pending deadline stops its
@@ -587,7 +581,7 @@ static int cancel_before_deadline_main(void *arg) {
 }
 
 Test(ctx, cancel_or_release_stops_deadline, .timeout = 30) {
-    cr_assert_eq(run_main(cancel_before_deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(cancel_before_deadline_main, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ values */
@@ -639,7 +633,7 @@ static int values_main(void *arg) {
 }
 
 Test(ctx, values_nearest_ancestor_wins, .timeout = 30) {
-    cr_assert_eq(run_main(values_main, NULL), 0);
+    cr_assert_eq(cu_run(values_main, NULL), 0);
 }
 
 /* ---------------------------------------------------- references, lifetime */
@@ -665,7 +659,7 @@ static int release_cancels_main(void *arg) {
 }
 
 Test(ctx, release_last_reference_cancels, .timeout = 30) {
-    cr_assert_eq(run_main(release_cancels_main, NULL), 0);
+    cr_assert_eq(cu_run(release_cancels_main, NULL), 0);
 }
 
 /* A coroutine waits on the done channel it only borrows; the owner drops
@@ -691,7 +685,7 @@ static int release_wakes_borrower_main(void *arg) {
 }
 
 Test(ctx, release_wakes_waiter_on_done, .timeout = 30) {
-    cr_assert_eq(run_main(release_wakes_borrower_main, NULL), 0);
+    cr_assert_eq(cu_run(release_wakes_borrower_main, NULL), 0);
 }
 
 /* leash_go(fn, arg, ctx) hands a reference: the context outlives the
@@ -732,7 +726,7 @@ static int handed_main(void *arg) {
 }
 
 Test(ctx, handed_context_lives_while_child_runs, .timeout = 30) {
-    cr_assert_eq(run_main(handed_main, NULL), 0);
+    cr_assert_eq(cu_run(handed_main, NULL), 0);
 }
 
 /* ------------------------------------------------------- bad pointers */
@@ -783,7 +777,7 @@ static int bad_pointers_main(void *arg) {
 }
 
 Test(ctx, bad_pointers_einval, .timeout = 30) {
-    cr_assert_eq(run_main(bad_pointers_main, NULL), 0);
+    cr_assert_eq(cu_run(bad_pointers_main, NULL), 0);
 }
 
 /* --------------------------------------------------------------- select */
@@ -843,7 +837,7 @@ static int select_cancel_main(void *arg) {
 }
 
 Test(ctx, select_on_done_woken_by_cancel, .timeout = 30) {
-    cr_assert_eq(run_main(select_cancel_main, NULL), 0);
+    cr_assert_eq(cu_run(select_cancel_main, NULL), 0);
 }
 
 /* ------------------------------------------------------- plain threads */

@@ -15,12 +15,6 @@
 
 #include "core_util.h"
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* --------------------------------------------------------------- success */
 
 static atomic_int ok_ran;
@@ -62,7 +56,7 @@ static int all_ok_main(void *arg) {
 }
 
 Test(group, all_succeed_returns_zero, .timeout = 30) {
-    cr_assert_eq(run_main(all_ok_main, NULL), 0);
+    cr_assert_eq(cu_run(all_ok_main, NULL), 0);
 }
 
 /* ----------------------------------------------------------- first error */
@@ -129,7 +123,7 @@ static int first_error_main(void *arg) {
 }
 
 Test(group, first_error_wins_and_cancels, .timeout = 30) {
-    cr_assert_eq(run_main(first_error_main, NULL), 0);
+    cr_assert_eq(cu_run(first_error_main, NULL), 0);
 }
 
 /* Many members fail at about the same time: wait returns exactly one of
@@ -159,7 +153,7 @@ static int many_errors_main(void *arg) {
 }
 
 Test(group, concurrent_errors_one_result, .timeout = 30) {
-    cr_assert_eq(run_main(many_errors_main, NULL), 0);
+    cr_assert_eq(cu_run(many_errors_main, NULL), 0);
 }
 
 /* Cancelling the parent cancels the group's context. */
@@ -181,7 +175,7 @@ static int parent_cancel_main(void *arg) {
 }
 
 Test(group, parent_cancel_reaches_members, .timeout = 30) {
-    cr_assert_eq(run_main(parent_cancel_main, NULL), 0);
+    cr_assert_eq(cu_run(parent_cancel_main, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ join */
@@ -296,7 +290,7 @@ static int handed_main(void *arg) {
 }
 
 Test(group, members_get_handed_references, .timeout = 30) {
-    cr_assert_eq(run_main(handed_main, NULL), 0);
+    cr_assert_eq(cu_run(handed_main, NULL), 0);
 }
 
 /* The creator may release the group while members still run: they keep
@@ -337,7 +331,7 @@ static int release_early_main(void *arg) {
 }
 
 Test(group, members_keep_group_alive, .timeout = 30) {
-    cr_assert_eq(run_main(release_early_main, NULL), 0);
+    cr_assert_eq(cu_run(release_early_main, NULL), 0);
 }
 
 /* --------------------------------------------------------------- bad args */
@@ -395,7 +389,7 @@ static int bad_args_main(void *arg) {
 }
 
 Test(group, bad_args_einval, .timeout = 30) {
-    cr_assert_eq(run_main(bad_args_main, NULL), 0);
+    cr_assert_eq(cu_run(bad_args_main, NULL), 0);
 }
 
 /* ------------------------------------------------------- plain threads */

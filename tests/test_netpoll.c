@@ -30,12 +30,6 @@
 
 #define HANG_MS 5000 /* bound that only a hang exceeds */
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* Waits until at least n coroutines are parked in leash_fd_wait. */
 static bool io_waiters_at_least(int n) {
     return CU_WAIT_UNTIL(atomic_load(&S.io_waiters) >= n, HANG_MS);
@@ -211,7 +205,7 @@ static int socketpair_main(void *arg) {
 }
 
 Test(netpoll, socketpair_read_write, .timeout = 60) {
-    cr_assert_eq(run_main(socketpair_main, NULL), 0);
+    cr_assert_eq(cu_run(socketpair_main, NULL), 0);
 }
 
 static int tcp_main(void *arg) {
@@ -230,7 +224,7 @@ static int tcp_main(void *arg) {
 }
 
 Test(netpoll, tcp_loopback_read_write, .timeout = 60) {
-    cr_assert_eq(run_main(tcp_main, NULL), 0);
+    cr_assert_eq(cu_run(tcp_main, NULL), 0);
 }
 
 /* ------------------------------------------------------------ deadlines */
@@ -268,7 +262,7 @@ static int read_deadline_main(void *arg) {
 }
 
 Test(netpoll, read_write_deadlines_fire, .timeout = 30) {
-    cr_assert_eq(run_main(read_deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(read_deadline_main, NULL), 0);
 }
 
 static int past_deadline_main(void *arg) {
@@ -293,7 +287,7 @@ static int past_deadline_main(void *arg) {
 }
 
 Test(netpoll, past_deadline_times_out_at_once, .timeout = 30) {
-    cr_assert_eq(run_main(past_deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(past_deadline_main, NULL), 0);
 }
 
 static int accept_deadline_main(void *arg) {
@@ -325,7 +319,7 @@ static int accept_deadline_main(void *arg) {
 }
 
 Test(netpoll, accept_deadline_then_accept, .timeout = 30) {
-    cr_assert_eq(run_main(accept_deadline_main, NULL), 0);
+    cr_assert_eq(cu_run(accept_deadline_main, NULL), 0);
 }
 
 /* ----------------------------------------------------- close wakes waiters */
@@ -396,7 +390,7 @@ static int close_wakes_main(void *arg) {
 }
 
 Test(netpoll, fd_close_wakes_blocked_io, .timeout = 30) {
-    cr_assert_eq(run_main(close_wakes_main, NULL), 0);
+    cr_assert_eq(cu_run(close_wakes_main, NULL), 0);
 }
 
 /* Several coroutines wait on the same fd, both directions: close wakes
@@ -438,7 +432,7 @@ static int close_many_main(void *arg) {
 }
 
 Test(netpoll, fd_close_wakes_every_waiter, .timeout = 30) {
-    cr_assert_eq(run_main(close_many_main, NULL), 0);
+    cr_assert_eq(cu_run(close_many_main, NULL), 0);
 }
 
 /* A reader and a writer on one socket: data wakes the reader only, space
@@ -492,7 +486,7 @@ static int two_directions_main(void *arg) {
 }
 
 Test(netpoll, reader_and_writer_on_one_fd, .timeout = 30) {
-    cr_assert_eq(run_main(two_directions_main, NULL), 0);
+    cr_assert_eq(cu_run(two_directions_main, NULL), 0);
 }
 
 /* ------------------------------------------------------- EOF, connect */
@@ -532,7 +526,7 @@ static int eof_main(void *arg) {
 }
 
 Test(netpoll, eof_reads_zero, .timeout = 30) {
-    cr_assert_eq(run_main(eof_main, NULL), 0);
+    cr_assert_eq(cu_run(eof_main, NULL), 0);
 }
 
 static int refused_main(void *arg) {
@@ -562,7 +556,7 @@ static int refused_main(void *arg) {
 }
 
 Test(netpoll, connect_refused, .timeout = 30) {
-    cr_assert_eq(run_main(refused_main, NULL), 0);
+    cr_assert_eq(cu_run(refused_main, NULL), 0);
 }
 
 /* ----------------------------------------------- errno after a park */
@@ -615,7 +609,7 @@ static int errno_main(void *arg) {
 
 Test(netpoll, errors_after_a_park_are_read_on_the_resuming_thread,
      .timeout = 60) {
-    cr_assert_eq(run_main(errno_main, NULL), 0);
+    cr_assert_eq(cu_run(errno_main, NULL), 0);
 }
 
 /* --------------------------------------------------------- leash_fd_wait */
@@ -653,7 +647,7 @@ static int fd_wait_main(void *arg) {
 }
 
 Test(netpoll, fd_wait_ready_at_once, .timeout = 30) {
-    cr_assert_eq(run_main(fd_wait_main, NULL), 0);
+    cr_assert_eq(cu_run(fd_wait_main, NULL), 0);
 }
 
 /* --------------------------------------------------------- plain threads */
@@ -807,7 +801,7 @@ static int bad_fds_main(void *arg) {
 }
 
 Test(netpoll, bad_fds_are_errors, .timeout = 30) {
-    cr_assert_eq(run_main(bad_fds_main, NULL), 0);
+    cr_assert_eq(cu_run(bad_fds_main, NULL), 0);
 }
 
 /* -------------------------------------------------------- leash_blocking */
@@ -862,7 +856,7 @@ static int blocking_main(void *arg) {
 
 Test(netpoll, blocking_keeps_worker_free, .timeout = 30) {
     setenv("LEASH_PROCS", "1", 1);
-    cr_assert_eq(run_main(blocking_main, NULL), 0);
+    cr_assert_eq(cu_run(blocking_main, NULL), 0);
     /* On a plain thread it just calls fn. */
     cr_assert_eq(leash_blocking(blocking_sleep, (void *)(intptr_t)1000), 4242);
 }

@@ -16,12 +16,6 @@
 
 #include "core_util.h"
 
-static int run_main(int (*fn)(void *), void *arg) {
-    int rc = leash_run(fn, arg);
-    CU_ASSERT_CLEAN();
-    return rc;
-}
-
 /* ============================================================ wait group */
 
 static leash_waitgroup static_wg = LEASH_WAITGROUP_INIT;
@@ -52,7 +46,7 @@ static int wg_zero_main(void *arg) {
 }
 
 Test(waitgroup, wait_at_zero_returns_at_once, .timeout = 30) {
-    cr_assert_eq(run_main(wg_zero_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_zero_main, NULL), 0);
     /* And from the plain test thread. */
     leash_waitgroup wg = LEASH_WAITGROUP_INIT;
     cr_assert_eq(leash_waitgroup_wait(&wg), 0);
@@ -84,7 +78,7 @@ static int wg_errors_main(void *arg) {
 }
 
 Test(waitgroup, negative_and_null_are_einval, .timeout = 30) {
-    cr_assert_eq(run_main(wg_errors_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_errors_main, NULL), 0);
 }
 
 /* Many coroutines add/done, several coroutines wait. */
@@ -150,7 +144,7 @@ static int wg_many_main(void *arg) {
 }
 
 Test(waitgroup, many_adders_workers_waiters, .timeout = 30) {
-    cr_assert_eq(run_main(wg_many_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_many_main, NULL), 0);
 }
 
 /* The classic: the wait group lives on the waiter's stack; the workers'
@@ -206,7 +200,7 @@ static int wg_on_stack_main(void *arg) {
 }
 
 Test(waitgroup, on_waiters_stack, .timeout = 60) {
-    cr_assert_eq(run_main(wg_on_stack_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_on_stack_main, NULL), 0);
 }
 
 /* A plain pthread waits (on its own stack) for coroutines. */
@@ -265,7 +259,7 @@ static int wg_thread_done_main(void *arg) {
 }
 
 Test(waitgroup, done_from_plain_threads, .timeout = 30) {
-    cr_assert_eq(run_main(wg_thread_done_main, NULL), 0);
+    cr_assert_eq(cu_run(wg_thread_done_main, NULL), 0);
 }
 
 /* ================================================================ mutex */
@@ -298,7 +292,7 @@ static int mutex_basic_main(void *arg) {
 }
 
 Test(mutex, lock_unlock_trylock, .timeout = 30) {
-    cr_assert_eq(run_main(mutex_basic_main, NULL), 0);
+    cr_assert_eq(cu_run(mutex_basic_main, NULL), 0);
     /* From the plain test thread too. */
     leash_mutex mu = LEASH_MUTEX_INIT;
     cr_assert_eq(leash_mutex_lock(&mu), 0);
@@ -337,7 +331,7 @@ static int mutex_block_main(void *arg) {
 }
 
 Test(mutex, lock_blocks_until_unlock, .timeout = 30) {
-    cr_assert_eq(run_main(mutex_block_main, NULL), 0);
+    cr_assert_eq(cu_run(mutex_block_main, NULL), 0);
 }
 
 /* Mutual exclusion: 16 coroutines increment a plain counter 100,000 times
@@ -380,7 +374,7 @@ static int mx_main(void *arg) {
 }
 
 Test(mutex, mutual_exclusion_under_contention, .timeout = 60) {
-    cr_assert_eq(run_main(mx_main, NULL), 0);
+    cr_assert_eq(cu_run(mx_main, NULL), 0);
 }
 
 /* FIFO hand-off: waiters queued in a known order get the mutex in that
@@ -446,7 +440,7 @@ static int fifo_main(void *arg) {
 }
 
 Test(mutex, fifo_handoff_to_queued_waiters, .timeout = 30) {
-    cr_assert_eq(run_main(fifo_main, NULL), 0);
+    cr_assert_eq(cu_run(fifo_main, NULL), 0);
 }
 
 /* No starvation: two hogs relock in a loop (with and without yields)
@@ -500,7 +494,7 @@ static int hog_main(void *arg) {
 }
 
 Test(mutex, no_starvation_against_relocking_hogs, .timeout = 60) {
-    cr_assert_eq(run_main(hog_main, NULL), 0);
+    cr_assert_eq(cu_run(hog_main, NULL), 0);
 }
 
 /* Plain threads and coroutines share one mutex. */
@@ -563,7 +557,7 @@ static int mix_main(void *arg) {
 }
 
 Test(mutex, plain_threads_and_coroutines, .timeout = 60) {
-    cr_assert_eq(run_main(mix_main, NULL), 0);
+    cr_assert_eq(cu_run(mix_main, NULL), 0);
 }
 
 /* A coroutine blocked on a mutex does not block its worker: with one
@@ -602,7 +596,7 @@ static int one_worker_main(void *arg) {
 
 Test(mutex, parks_coroutine_not_worker, .timeout = 30) {
     setenv("LEASH_PROCS", "1", 1);
-    cr_assert_eq(run_main(one_worker_main, NULL), 0);
+    cr_assert_eq(cu_run(one_worker_main, NULL), 0);
 }
 
 /* ============================================================== rwmutex */
@@ -637,7 +631,7 @@ static int rw_basic_main(void *arg) {
 }
 
 Test(rwmutex, basic_semantics, .timeout = 30) {
-    cr_assert_eq(run_main(rw_basic_main, NULL), 0);
+    cr_assert_eq(cu_run(rw_basic_main, NULL), 0);
 }
 
 /* Readers share, writers exclude: readers check that a pair written by
@@ -704,7 +698,7 @@ static int rw_share_main(void *arg) {
 }
 
 Test(rwmutex, readers_share_writers_exclude, .timeout = 60) {
-    cr_assert_eq(run_main(rw_share_main, NULL), 0);
+    cr_assert_eq(cu_run(rw_share_main, NULL), 0);
 }
 
 /* A waiting writer keeps new readers out (writers do not starve): R1 is
@@ -747,7 +741,7 @@ static int rw_order_main(void *arg) {
 }
 
 Test(rwmutex, waiting_writer_keeps_new_readers_out, .timeout = 30) {
-    cr_assert_eq(run_main(rw_order_main, NULL), 0);
+    cr_assert_eq(cu_run(rw_order_main, NULL), 0);
 }
 
 /* Plain threads and coroutines on one rwmutex. */
@@ -848,7 +842,7 @@ static int cond_main(void *arg) {
 }
 
 Test(cond, signal_one_broadcast_all, .timeout = 30) {
-    cr_assert_eq(run_main(cond_main, NULL), 0);
+    cr_assert_eq(cu_run(cond_main, NULL), 0);
 }
 
 /* A bounded queue built on a mutex and two conds: producers and consumers
@@ -928,7 +922,7 @@ static int queue_main(void *arg) {
 }
 
 Test(cond, bounded_queue_producers_consumers, .timeout = 60) {
-    cr_assert_eq(run_main(queue_main, NULL), 0);
+    cr_assert_eq(cu_run(queue_main, NULL), 0);
 }
 
 #endif /* LEASH_COND_INIT */
@@ -982,7 +976,7 @@ static int once_main(void *arg) {
 }
 
 Test(once, runs_exactly_once_others_wait, .timeout = 30) {
-    cr_assert_eq(run_main(once_main, NULL), 0);
+    cr_assert_eq(cu_run(once_main, NULL), 0);
 }
 
 #endif /* LEASH_ONCE_INIT */
