@@ -31,8 +31,11 @@ if(LEASH_BUILD_TESTS)
                          LABELS unit)
   endif()
 
+  # Not in a clang build: clang 14 writes DWARF 5 forms that Debian 12's
+  # valgrind (3.19) cannot read ("unhandled dwarf2 abbrev form"), and it
+  # gives up before running anything. gcc's build runs it.
   if(LEASH_VALGRIND AND TARGET example_queryall_buffered AND TARGET example_demo
-     AND LEASH_SANITIZE STREQUAL "")
+     AND LEASH_SANITIZE STREQUAL "" AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
     add_test(NAME test_valgrind
       COMMAND sh "${_dbg}/valgrind.sh" "${LEASH_VALGRIND}"
               "${CMAKE_CURRENT_SOURCE_DIR}/tools/valgrind/leash.supp"

@@ -576,8 +576,6 @@ Test(leakcheck_env, leaky_program_exits_23_with_the_report, .timeout = 90) {
      * call (not "?:0"). */
     char *run = site_of(out, "main-run");
     cr_assert_not_null(run, "%s", out);
-    char runre[600];
-    du_re_escape(run, runre, sizeof runre);
     const char *dk[] = {"dropped-channel", "dropped-context", "dropped-ticker"};
     const char *dn[] = {"channel", "context", "ticker"};
     const char *df[] = {"dropper", "dropper", "leaky_main"};
@@ -587,8 +585,9 @@ Test(leakcheck_env, leaky_program_exits_23_with_the_report, .timeout = 90) {
         char re[1600], ef[600], sp[700];
         if (i < 2)
             snprintf(sp, sizeof sp, "[^ )]*diag_leakcheck\\.c:[0-9]+ in leaky_main");
-        else
-            snprintf(sp, sizeof sp, "%s in main", runre);
+        else /* the leash_run call in main: clang merges the identical
+              * calls of several modes, so only the function is sure */
+            snprintf(sp, sizeof sp, "[^ )]*diag_leakcheck\\.c:[0-9]+ in main");
         snprintf(re, sizeof re, "\n  %s#[0-9]+ created at %s in %s, owned by goroutine [0-9]+ "
                  "\\(spawned at %s\\)\n",
                  dn[i], du_re_escape(site, ef, sizeof ef), df[i], sp);
