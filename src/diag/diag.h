@@ -189,12 +189,13 @@ typedef struct {
 } dsample;
 
 /* Writes a gzipped pprof profile.proto (google/pprof's format) for a
- * goroutine profile: sample type "goroutine"/"count", period type
- * "goroutine"/"count", period 1, the given samples, with locations,
+ * goroutine profile named `type` ("goroutine" or "goroutineleak"): sample
+ * type TYPE/"count", period type TYPE/"count", period 1 (as Go writes its
+ * count profiles, goroutineleak/count in Go 1.26), the given samples, with locations,
  * functions and mappings (from /proc/self/maps) so that
  * `go tool pprof -raw` and `-top` read it. `time_ns` is the wall-clock
  * time of collection. Returns 0 or a negative LEASH_E* / -errno. */
 INTERNAL int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
-                                   int64_t time_ns);
+                                   int64_t time_ns, const char *type);
 
 #endif /* LEASH_DIAG_H */

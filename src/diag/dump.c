@@ -345,7 +345,8 @@ static int dump_go_profile(FILE *out, const dsnap *s, const bool *sel,
     return 0;
 }
 
-static int dump_pprof(FILE *out, const dsnap *s, const bool *sel) {
+static int dump_pprof(FILE *out, const dsnap *s, const bool *sel,
+                      const char *profile) {
     stackgroup *gs;
     int ng = group_stacks(s, sel, &gs);
     if (ng < 0)
@@ -365,7 +366,8 @@ static int dump_pprof(FILE *out, const dsnap *s, const bool *sel) {
     clock_gettime(CLOCK_REALTIME, &ts);
     int rc = pprof_write_goroutine(out, samples, ng,
                                    (int64_t)ts.tv_sec * 1000000000 +
-                                       ts.tv_nsec);
+                                       ts.tv_nsec,
+                                   profile);
     lfree(samples);
     lfree(gs);
     return rc;
@@ -675,7 +677,7 @@ int diag_format(FILE *out, int debug, const dsnap *s, const bool *sel,
                 const char *profile) {
     int rc = 0;
     switch (debug) {
-    case 0: rc = dump_pprof(out, s, sel); break;
+    case 0: rc = dump_pprof(out, s, sel, profile); break;
     case 1: rc = dump_go_profile(out, s, sel, profile); break;
     case 2: dump_go_stacks(out, s, sel); break;
     case 3: diag_print_leash(out, s, sel); break;

@@ -570,8 +570,8 @@ static int gzip_write(FILE *out, const uint8_t *p, size_t n) {
 /* ------------------------------------------------------------ entry */
 
 int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
-                          int64_t time_ns) {
-    if (!out || n < 0 || (n > 0 && !samples))
+                          int64_t time_ns, const char *type) {
+    if (!out || !type || n < 0 || (n > 0 && !samples))
         return LEASH_EINVAL;
     for (int i = 0; i < n; i++) {
         const dsample *s = &samples[i];
@@ -592,7 +592,7 @@ int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
         goto out;
 
     /* Pass 1: locations, functions, strings. */
-    int64_t s_goroutine = str_idx(&c, "goroutine");
+    int64_t s_goroutine = str_idx(&c, type);
     int64_t s_count = str_idx(&c, "count");
     for (int i = 0; i < n && !c.oom; i++) {
         for (int j = 0; j < samples[i].npcs && !c.oom; j++)
