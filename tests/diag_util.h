@@ -520,4 +520,16 @@ DU_FN const char *du_re_escape(const char *s, char *buf, size_t n) {
     return buf;
 }
 
+/* The FILE:LINE of a "site KIND FILE:LINE" line that a helper program
+ * printed (tests/progs/), or NULL; free() it. */
+static inline char *site_of(const char *out, const char *kind) {
+    char key[64];
+    snprintf(key, sizeof key, "site %s ", kind);
+    const char *p = strstr(out, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    return strndup(p, strcspn(p, "\n"));
+}
+
 #endif

@@ -41,6 +41,18 @@ static inline void reuse_spin(uint32_t loops) {
         ;
 }
 
+/* The reader: reads one byte at a time with read1 (which also marks the
+ * call as entered, for plain fds) until the socket ends, counting the
+ * bytes that came from the new socket ("N"). */
+static inline void reuse_read_loop(reuse_st *st,
+                                   ssize_t (*read1)(reuse_st *, char *)) {
+    char ch;
+    while (read1(st, &ch) > 0)
+        if (ch == 'N')
+            atomic_fetch_add(&st->bad, 1);
+    atomic_store(&st->done, 1);
+}
+
 /* Closes the reader's socket with close_old, takes a new socketpair,
  * writes "N" into the end whose peer got the old number (if one did),
  * and waits for the reader to finish (one gone astray to the new socket

@@ -27,18 +27,11 @@
 
 /* ------------------------------------------------- the fd reuse race */
 
-static void conn_reader(void *p) {
-    reuse_st *st = p;
-    char ch;
-    for (;;) {
-        ssize_t n = leash_conn_read(st->conn, &ch, 1);
-        if (n <= 0)
-            break;
-        if (ch == 'N')
-            atomic_fetch_add(&st->bad, 1);
-    }
-    atomic_store(&st->done, 1);
+static ssize_t conn_read1(reuse_st *st, char *ch) {
+    return leash_conn_read(st->conn, ch, 1);
 }
+
+static void conn_reader(void *p) { reuse_read_loop(p, conn_read1); }
 
 static int close_conn(reuse_st *st) { return leash_conn_close(st->conn); }
 

@@ -203,15 +203,6 @@ Test(detach, dumps_show_detached_references, .timeout = 30) {
 
 /* ------------------------------------------------- LEASH_LEAKCHECK=1 */
 
-static char *site(const char *out, const char *kind) {
-    char key[64];
-    snprintf(key, sizeof key, "site %s ", kind);
-    const char *p = strstr(out, key);
-    if (!p)
-        return NULL;
-    p += strlen(key);
-    return strndup(p, strcspn(p, "\n"));
-}
 
 static char *run_leaks(const char *mode, int *st) {
     const char *env[] = {"LEASH_LEAKCHECK=1", "LEASH_PROCS=2",
@@ -230,7 +221,7 @@ Test(detach_leakcheck, a_detached_object_never_released_is_named,
     char *out = run_leaks("detached", &st);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 23, "status %#x:\n%s", st,
               out);
-    char *made = site(out, "detached"), *det = site(out, "detach");
+    char *made = site_of(out, "detached"), *det = site_of(out, "detach");
     cr_assert(made && det, "%s", out);
     char re[1024], e1[300], e2[300];
     snprintf(re, sizeof re,
@@ -254,7 +245,7 @@ Test(detach_leakcheck, a_channel_dropped_by_several_holders_is_listed_once,
     char *out = run_leaks("dropped", &st);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 23, "status %#x:\n%s", st,
               out);
-    char *s = site(out, "dropped");
+    char *s = site_of(out, "dropped");
     cr_assert_not_null(s, "%s", out);
     char key[400];
     /* "created at FILE:LINE[ in FUNC], owned by ...": once. */

@@ -22,19 +22,12 @@ static bool reader_inside(reuse_st *st) {
     return atomic_load(&st->entering) != 0;
 }
 
-static void plain_reader(void *p) {
-    reuse_st *st = p;
-    char ch;
-    for (;;) {
-        atomic_store(&st->entering, 1);
-        ssize_t n = leash_read(st->fd, &ch, 1, leash_now() + 2000 * CU_MS);
-        if (n <= 0)
-            break;
-        if (ch == 'N')
-            atomic_fetch_add(&st->bad, 1);
-    }
-    atomic_store(&st->done, 1);
+static ssize_t plain_read1(reuse_st *st, char *ch) {
+    atomic_store(&st->entering, 1);
+    return leash_read(st->fd, ch, 1, leash_now() + 2000 * CU_MS);
 }
+
+static void plain_reader(void *p) { reuse_read_loop(p, plain_read1); }
 
 static int close_plain(reuse_st *st) { return leash_fd_close(st->fd); }
 

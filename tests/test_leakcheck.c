@@ -521,16 +521,6 @@ Test(baseline, null_means_all_but_the_caller, .timeout = 30) {
 
 /* ------------------------------------------------------ LEASH_LEAKCHECK */
 
-/* "site KIND FILE:LINE" lines printed by the helper, as "FILE:LINE". */
-static char *site_of(const char *out, const char *kind) {
-    char key[64];
-    snprintf(key, sizeof key, "site %s ", kind);
-    const char *p = strstr(out, key);
-    if (!p)
-        return NULL;
-    p += strlen(key);
-    return strndup(p, strcspn(p, "\n"));
-}
 
 static char *run_leakcheck(const char *mode, int *status) {
     const char *env[] = {"LEASH_LEAKCHECK=1", "LEASH_PROCS=2", NULL};
