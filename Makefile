@@ -10,7 +10,9 @@
 #   make test             test deps + build + all tests, then stress tests under
 #                         ASan+UBSan (build-asan/) and TSan (build-tsan/),
 #                         then unit and stress tests built by clang
-#                         (build-clang/: compiler-dependent bugs)
+#                         (build-clang/: compiler-dependent bugs); the TSan
+#                         and clang builds check the lock order at run time
+#                         (LEASH_LOCKRANK, src/lockrank.h)
 #   make test-fast | test-asan | test-tsan | test-clang
 #   make test-aarch64     cross-build build-aarch64/ for aarch64 (Debian's
 #                         gcc-aarch64-linux-gnu) and run the unit and stress
@@ -115,7 +117,7 @@ build-asan:
 	cmake --build "$(ASAN_DIR)" -j $(NPROC)
 
 build-tsan:
-	$(call configure,$(TSAN_DIR),$(DEV_OPTS) -DLEASH_SANITIZE=thread -DLEASH_WERROR=OFF)
+	$(call configure,$(TSAN_DIR),$(DEV_OPTS) -DLEASH_SANITIZE=thread -DLEASH_WERROR=OFF -DLEASH_LOCKRANK=ON)
 	cmake --build "$(TSAN_DIR)" -j $(NPROC)
 
 test-asan: build-asan
@@ -128,7 +130,7 @@ test-tsan: build-tsan
 # clang's already): clang optimises differently (it reuses errno's address
 # across calls, folds identical calls), which has found bugs gcc hid.
 build-clang:
-	$(call configure,$(CLANG_DIR),$(DEV_OPTS) -DCMAKE_C_COMPILER=clang)
+	$(call configure,$(CLANG_DIR),$(DEV_OPTS) -DCMAKE_C_COMPILER=clang -DLEASH_LOCKRANK=ON)
 	cmake --build "$(CLANG_DIR)" -j $(NPROC)
 
 test-clang: build-clang

@@ -30,7 +30,7 @@ static struct {
     _Atomic uint32_t seq; /* futex: bumped for every new job */
     bjob *head, *tail;
     int nthreads, nidle;
-} B = {.lock = LLOCK_INIT};
+} B = {.lock = LLOCK_INIT(LR_BLOCKING)};
 
 static void *helper_main(void *arg) {
     (void)arg;

@@ -315,7 +315,7 @@ leash_chan *chan_make(const char *file, int line, size_t elem_size,
         return NULL;
     c->elem_size = elem_size;
     c->cap = cap;
-    c->lock = (slock)SLOCK_INIT;
+    slock_init(&c->lock, LR_CHAN);
     if (elem_size && cap) {
         c->buf = lmalloc(elem_size * cap);
         if (!c->buf) {

@@ -110,7 +110,7 @@ static int conn_new(const char *file, int line, int fd, leash_conn **out) {
     leash_conn *c = owner ? obj_alloc(OBJ_CONN, sizeof *c) : NULL;
     if (!c)
         return LEASH_ENOMEM;
-    c->lock = (llock)LLOCK_INIT;
+    llock_init(&c->lock, LR_CONN);
     c->fd = fd;
     atomic_store(&c->rdl, T_INF);
     atomic_store(&c->wdl, T_INF);

@@ -16,7 +16,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-INTERNAL shard_t G_shards[NSHARDS];
+/* Shard locks get their rank here (lockrank.h): every other field starts
+ * zeroed. */
+#define SHARD_INIT {.lock = LLOCK_INIT(LR_SHARD)}
+#define SHARD_INIT4 SHARD_INIT, SHARD_INIT, SHARD_INIT, SHARD_INIT
+INTERNAL shard_t G_shards[NSHARDS] = {SHARD_INIT4, SHARD_INIT4, SHARD_INIT4,
+                                      SHARD_INIT4};
+_Static_assert(NSHARDS == 16, "G_shards' initialiser lists 16 shards");
 
 
 /* Grows s's arrays to hold one more slot (s->lock held). */
@@ -277,7 +283,7 @@ API_FRAME int leash_run(int (*main_fn)(void *), void *arg) {
     leash_g *self = sched_getg();
     if (self && !self->foreign)
         return main_fn(arg); /* already on a coroutine: just call it */
-    run_ctx r = {.fn = main_fn, .arg = arg, .lock = LLOCK_INIT};
+    run_ctx r = {.fn = main_fn, .arg = arg, .lock = LLOCK_INIT(LR_RUN)};
     leash_g *me = sched_prepare_park();
     if (!me)
         return LEASH_ENOMEM;

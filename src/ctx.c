@@ -211,7 +211,7 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
     leash_ctx *c = obj_alloc(OBJ_CTX, sizeof *c);
     if (!c)
         return NULL;
-    c->lock = (llock)LLOCK_INIT;
+    llock_init(&c->lock, LR_CTX);
     c->deadline = deadline < p->deadline ? deadline : p->deadline;
     c->file = file;
     c->line = line;

@@ -29,12 +29,12 @@ static bool first_complaint(const char *name) {
     static const char *seen[64];
     static int nseen;
     bool first = true;
-    pthread_mutex_lock(&mu);
+    rmutex_lock(&mu, LR_ENV);
     for (int i = 0; i < nseen && first; i++)
         first = strcmp(seen[i], name) != 0;
     if (first && nseen < (int)(sizeof seen / sizeof seen[0]))
         seen[nseen++] = name; /* names are string literals */
-    pthread_mutex_unlock(&mu);
+    rmutex_unlock(&mu);
     return first;
 }
 

@@ -20,20 +20,20 @@
  * that worker *after* the switch, so no waker can resume the coroutine
  * while its stack is still in use.
  *
- * Locking order (outer first):
- *   channel locks (several: in address order)
- *     > timer heap locks > sched.lock (idle list, global run queue)
- *     > registry shard locks > R.lock (objects, references; obj.c)
- * A registry shard lock is next to innermost: the channel path takes one
- * under a channel lock (the orphan proof's coro_alive), so code holding a
- * shard lock takes no channel, context, timer heap or sched lock -- only
- * R.lock (pins, held references), under which nothing else is taken.
- * Readers of other coroutines (src/diag/) therefore copy what they need
- * of each g under its shard lock, pin the objects it waits on
- * (obj_try_pin), drop the shard lock, and only then lock the objects;
- * a pin is dropped with no lock held (dropping it may destroy them).
- * Taking a lock of the wrong rank is allowed only as a try-lock that
- * never waits (diag/capture.c's zombie channels).
+ * Locking order: src/lockrank.h ranks every lock class, and a
+ * LEASH_LOCKRANK build checks each acquisition against it. In short:
+ * channel locks (several: in address order) > timer heap locks >
+ * sched.lock > registry shard locks > R.lock (objects, references;
+ * obj.c). A registry shard lock is next to innermost: the channel path
+ * takes one under a channel lock (the orphan proof's coro_alive), so code
+ * holding a shard lock takes no channel, context, timer heap or sched
+ * lock -- only R.lock (pins, held references), under which nothing else
+ * is taken. Readers of other coroutines (src/diag/) therefore copy what
+ * they need of each g under its shard lock, pin the objects it waits on
+ * (obj_try_pin), drop the shard lock, and only then lock the objects; a
+ * pin is dropped with no lock held (dropping it may destroy them). Taking
+ * a lock of the wrong rank is allowed only as a try-lock that never waits
+ * (diag/capture.c's zombie channels).
  *
  * TLS: the compiler may cache a thread-local's address across calls, and a
  * coroutine may resume on another thread. Inside the runtime the current
@@ -134,12 +134,21 @@ INTERNAL void lfree(void *p);
 INTERNAL bool lalloc_should_fail(void); /* for mmap sites */
 
 /* ------------------------------------------------------------- lock.c */
+/* Lock ranks (the lock order): lockrank.h. Every lock is created with its
+ * rank (LLOCK_INIT(LR_x), llock_init), checked in LEASH_LOCKRANK builds. */
+#include "lockrank.h"
+
 /* A spin-then-futex mutex (0 free, 1 locked, 2 locked with waiters). */
-typedef struct { _Atomic uint32_t v; } llock;
-#define LLOCK_INIT {0}
+typedef struct { _Atomic uint32_t v; LOCKRANK_FIELD } llock;
+#define LLOCK_INIT(r) {0 LOCKRANK_INIT(r)}
 INTERNAL void llock_slow(llock *l);
 INTERNAL void lunlock_slow(llock *l);
+static inline void llock_init(llock *l, int rank) {
+    atomic_init(&l->v, 0);
+    LOCKRANK_SET(l, rank);
+}
 static inline void llock_acquire(llock *l) {
+    lockrank_acquire(LOCKRANK_OF(l), l, false);
     uint32_t z = 0;
     if (likely(atomic_compare_exchange_weak_explicit(
             &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
@@ -148,10 +157,14 @@ static inline void llock_acquire(llock *l) {
 }
 static inline bool llock_try(llock *l) {
     uint32_t z = 0;
-    return atomic_compare_exchange_strong_explicit(
+    bool ok = atomic_compare_exchange_strong_explicit(
         &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+    if (ok)
+        lockrank_acquire(LOCKRANK_OF(l), l, true);
+    return ok;
 }
 static inline void llock_release(llock *l) {
+    lockrank_release(l);
     if (likely(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 1))
         return;
     lunlock_slow(l);
@@ -162,10 +175,15 @@ INTERNAL void llock_release_fn(void *l); /* unlockf form */
  * dozen instructions and never block, and a plain store to unlock saves an
  * atomic exchange on every channel operation (a tenth of a round trip).
  * Waiters spin, then yield the CPU, so a preempted holder is not fought. */
-typedef struct { _Atomic uint32_t v; } slock;
-#define SLOCK_INIT {0}
+typedef struct { _Atomic uint32_t v; LOCKRANK_FIELD } slock;
+#define SLOCK_INIT(r) {0 LOCKRANK_INIT(r)}
 INTERNAL void slock_slow(slock *l);
+static inline void slock_init(slock *l, int rank) {
+    atomic_init(&l->v, 0);
+    LOCKRANK_SET(l, rank);
+}
 static inline void slock_acquire(slock *l) {
+    lockrank_acquire(LOCKRANK_OF(l), l, false);
     uint32_t z = 0;
     if (likely(atomic_compare_exchange_weak_explicit(
             &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
@@ -174,13 +192,28 @@ static inline void slock_acquire(slock *l) {
 }
 static inline bool slock_try(slock *l) {
     uint32_t z = 0;
-    return atomic_compare_exchange_strong_explicit(
+    bool ok = atomic_compare_exchange_strong_explicit(
         &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+    if (ok)
+        lockrank_acquire(LOCKRANK_OF(l), l, true);
+    return ok;
 }
 static inline void slock_release(slock *l) {
+    lockrank_release(l);
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 INTERNAL void slock_release_fn(void *l);
+
+/* The runtime's few pthread mutexes, ranked like the rest. */
+static inline void rmutex_lock(pthread_mutex_t *m, int rank) {
+    (void)rank;
+    lockrank_acquire(rank, m, false);
+    pthread_mutex_lock(m);
+}
+static inline void rmutex_unlock(pthread_mutex_t *m) {
+    lockrank_release(m);
+    pthread_mutex_unlock(m);
+}
 INTERNAL int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 INTERNAL void futex_wake(_Atomic uint32_t *addr, int n);
 static inline void cpu_relax(void) {

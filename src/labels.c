@@ -21,7 +21,7 @@ typedef struct istr {
 static struct {
     llock lock;
     istr *b[INTERN_BUCKETS];
-} I = {.lock = LLOCK_INIT};
+} I = {.lock = LLOCK_INIT(LR_LABELS)};
 
 const char *label_intern(const char *s) {
     uint32_t h = 2166136261u;

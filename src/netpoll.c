@@ -64,7 +64,7 @@ static struct {
     pdesc *_Atomic pages[PD_PAGES];
     llock grow;
     _Atomic int64_t last_poll;
-} NP = {.epfd = -1, .evfd = -1, .grow = LLOCK_INIT};
+} NP = {.epfd = -1, .evfd = -1, .grow = LLOCK_INIT(LR_NPGROW)};
 
 /* ---------------------------------------------------------------- setup */
 
@@ -112,8 +112,10 @@ static pdesc *pd_get(int fd) {
         if (!page) {
             page = lcalloc(PD_PAGE, sizeof *page);
             if (page) {
-                for (int i = 0; i < PD_PAGE; i++) /* fixed for good */
+                for (int i = 0; i < PD_PAGE; i++) { /* fixed for good */
                     page[i].fd = fd / PD_PAGE * PD_PAGE + i;
+                    llock_init(&page[i].lock, LR_PDESC);
+                }
                 atomic_store_explicit(&NP.pages[fd / PD_PAGE], page,
                                       memory_order_release);
             }

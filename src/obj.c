@@ -31,7 +31,7 @@ static struct {
     int64_t next_id;
     dropped_obj dropped[256]; /* the first ones, for the report */
     int64_t ndropped;
-} R = {.lock = LLOCK_INIT};
+} R = {.lock = LLOCK_INIT(LR_OBJ)};
 
 /* Dead memory of an object of `type` to reuse, or NULL. */
 static void *obj_reuse(int type) {

@@ -35,13 +35,13 @@ static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 /* ------------------------------------------------------------------ fork */
 
 static void fork_prepare(void) {
-    pthread_mutex_lock(&start_mu);
+    rmutex_lock(&start_mu, LR_START);
     obj_fork_prepare();
 }
 
 static void fork_parent(void) {
     obj_fork_parent();
-    pthread_mutex_unlock(&start_mu);
+    rmutex_unlock(&start_mu);
 }
 
 static void fork_child(void) {
@@ -52,7 +52,7 @@ static void fork_child(void) {
     } else {
         obj_fork_parent();
     }
-    pthread_mutex_unlock(&start_mu);
+    rmutex_unlock(&start_mu);
 }
 
 #if defined(LEASH_ASAN)
@@ -120,9 +120,9 @@ static int sched_start_slow(void) {
     if (in_forked_child())
         return fork_refuse("starting leash");
     pthread_once(&atfork_once, fork_handlers_install);
-    pthread_mutex_lock(&start_mu);
+    rmutex_lock(&start_mu, LR_START);
     if (atomic_load(&S.state) == 2) {
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return 0;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -133,7 +133,7 @@ static int sched_start_slow(void) {
     size_t bytes = sizeof(worker) * (size_t)n;
     S.workers = lalloc_should_fail() ? NULL : aligned_alloc(CACHELINE, bytes);
     if (!S.workers) {
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return LEASH_ENOMEM;
     }
     memset(S.workers, 0, bytes);
@@ -148,13 +148,14 @@ static int sched_start_slow(void) {
         atomic_store(&S.next_id, 1);
     for (int i = 0; i < n; i++) {
         worker *w = &S.workers[i];
+        llock_init(&w->timers.lock, LR_THEAP);
         w->idx = i;
         w->rng = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1) | 1;
         atomic_store(&w->timers.next_when, T_INF);
         w->altstack = lmalloc(64 << 10);
         if (!w->altstack) {
             free_workers(i + 1);
-            pthread_mutex_unlock(&start_mu);
+            rmutex_unlock(&start_mu);
             return LEASH_ENOMEM;
         }
     }
@@ -163,14 +164,14 @@ static int sched_start_slow(void) {
     sigdump_install();
     if (netpoll_init() < 0) {
         free_workers(n);
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return LEASH_ENOMEM;
     }
     atomic_store(&S.state, 2);
     if (sysmon_start() < 0) {
         free_workers(n);
         atomic_store(&S.state, 0);
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return LEASH_ENOMEM;
     }
     for (int i = 0; i < n; i++) {
@@ -184,11 +185,11 @@ static int sched_start_slow(void) {
             }
             free_workers(n);
             atomic_store(&S.state, 0);
-            pthread_mutex_unlock(&start_mu);
+            rmutex_unlock(&start_mu);
             return LEASH_ENOMEM;
         }
     }
-    pthread_mutex_unlock(&start_mu);
+    rmutex_unlock(&start_mu);
     return 0;
 }
 
@@ -208,16 +209,16 @@ int leash_num_workers(void) {
 int leash_shutdown(void) {
     if (sched_worker())
         return LEASH_EAGAIN; /* a coroutine cannot stop its own runtime */
-    pthread_mutex_lock(&start_mu);
+    rmutex_lock(&start_mu, LR_START);
     if (atomic_load(&S.state) != 2) {
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return 0;
     }
     /* Coroutines, pending timers (leash_after, tickers, deadlines) and
      * I/O waits all need the workers: refuse rather than lose them. */
     if (leash_num_coroutines() != 0 || timer_next_all() != T_INF ||
         atomic_load(&S.io_waiters) != 0) {
-        pthread_mutex_unlock(&start_mu);
+        rmutex_unlock(&start_mu);
         return LEASH_EAGAIN;
     }
     atomic_store(&S.shutting_down, 1);
@@ -237,6 +238,6 @@ int leash_shutdown(void) {
     stack_release_all();
     netpoll_fini();
     atomic_store(&S.state, 0);
-    pthread_mutex_unlock(&start_mu);
+    rmutex_unlock(&start_mu);
     return 0;
 }

@@ -62,7 +62,8 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-INTERNAL sched_t S = {.lock = LLOCK_INIT, .poll_lock = LLOCK_INIT};
+INTERNAL sched_t S = {.lock = LLOCK_INIT(LR_SCHED),
+                          .poll_lock = LLOCK_INIT(LR_POLL)};
 
 static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
 static __thread leash_g *tls_foreign __attribute__((tls_model("initial-exec")));
@@ -90,10 +91,10 @@ void sched_forget_thread(void) {
 
 static void foreign_release(void *p) {
     leash_g *g = p;
-    pthread_mutex_lock(&foreign_mu);
+    rmutex_lock(&foreign_mu, LR_FOREIGN);
     g->qnext = foreign_pool;
     foreign_pool = g;
-    pthread_mutex_unlock(&foreign_mu);
+    rmutex_unlock(&foreign_mu);
 }
 
 static void foreign_key_init(void) {
@@ -110,11 +111,11 @@ leash_g *sched_getg_or_foreign(void) {
     if (likely(g))
         return g;
     pthread_once(&foreign_key_once, foreign_key_init);
-    pthread_mutex_lock(&foreign_mu);
+    rmutex_lock(&foreign_mu, LR_FOREIGN);
     g = foreign_pool;
     if (g)
         foreign_pool = g->qnext;
-    pthread_mutex_unlock(&foreign_mu);
+    rmutex_unlock(&foreign_mu);
     if (!g) {
         g = lcalloc(1, sizeof *g);
         if (!g)

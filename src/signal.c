@@ -51,7 +51,7 @@ static struct {
     int users[NSIG];               /* entries asking for each signal */
     struct sigaction old[NSIG];    /* restored when users drops to 0 */
     bool started;                  /* the delivery thread */
-} SG = {.lock = LLOCK_INIT};
+} SG = {.lock = LLOCK_INIT(LR_SIGNAL)};
 
 static _Atomic uint64_t pending[SIG_WORDS];
 static _Atomic uint32_t wake_seq; /* futex word of the delivery thread */

@@ -89,7 +89,7 @@ static struct {
     char *carve;      /* next unused slot of the newest chunk */
     int carve_left;
     _Atomic int configured;
-} P = {.lock = LLOCK_INIT};
+} P = {.lock = LLOCK_INIT(LR_STACK)};
 
 long stack_max_map_count(void) {
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");

@@ -228,10 +228,10 @@ static void *accept_main(void *p) {
 static void agent_atexit(void) {
     if (in_forked_child())
         return; /* the socket is the parent's (and A.mu may be held) */
-    pthread_mutex_lock(&A.mu);
+    rmutex_lock(&A.mu, LR_AGENT);
     if (A.running && A.pid == getpid())
         unlink(A.path);
-    pthread_mutex_unlock(&A.mu);
+    rmutex_unlock(&A.mu);
 }
 
 /* Creates dir 0700, or checks that an existing one is safe to use. */
@@ -252,9 +252,9 @@ static int ensure_dir(const char *dir) {
 int leash_agent_start(void) {
     if (fork_refuse("leash_agent_start"))
         return LEASH_EINVAL;
-    pthread_mutex_lock(&A.mu);
+    rmutex_lock(&A.mu, LR_AGENT);
     if (A.running && A.pid == getpid()) {
-        pthread_mutex_unlock(&A.mu);
+        rmutex_unlock(&A.mu);
         return 0;
     }
     A.running = false; /* a forked child starts its own */
@@ -293,7 +293,7 @@ int leash_agent_start(void) {
         if (fd >= 0)
             close(fd);
         A.lfd = -1;
-        pthread_mutex_unlock(&A.mu);
+        rmutex_unlock(&A.mu);
         return rc;
     }
     A.running = true;
@@ -301,14 +301,14 @@ int leash_agent_start(void) {
         A.atexit_set = true;
         atexit(agent_atexit);
     }
-    pthread_mutex_unlock(&A.mu);
+    rmutex_unlock(&A.mu);
     return 0;
 }
 
 void leash_agent_stop(void) {
-    pthread_mutex_lock(&A.mu);
+    rmutex_lock(&A.mu, LR_AGENT);
     if (!A.running || A.pid != getpid()) {
-        pthread_mutex_unlock(&A.mu);
+        rmutex_unlock(&A.mu);
         return;
     }
     A.running = false;
@@ -317,13 +317,13 @@ void leash_agent_stop(void) {
     pthread_t t = A.thread;
     int fd = A.lfd;
     A.lfd = -1;
-    pthread_mutex_unlock(&A.mu);
+    rmutex_unlock(&A.mu);
     pthread_join(t, NULL);
     close(fd);
 }
 
 int leash_agent_path(char *buf, size_t n) {
-    pthread_mutex_lock(&A.mu);
+    rmutex_lock(&A.mu, LR_AGENT);
     int rc = LEASH_EINVAL;
     if (A.running && A.pid == getpid() && buf) {
         size_t len = strlen(A.path);
@@ -331,7 +331,7 @@ int leash_agent_path(char *buf, size_t n) {
         if (len < n)
             memcpy(buf, A.path, len + 1);
     }
-    pthread_mutex_unlock(&A.mu);
+    rmutex_unlock(&A.mu);
     return rc;
 }
 

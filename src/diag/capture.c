@@ -156,7 +156,7 @@ static int sample_result(sample_req *r) {
 static int sample_once(worker *w, sample_req *r) {
     pthread_once(&sampler_once, sampler_init);
     struct mailbox *mb = &MB[w->idx % NMAILBOX];
-    pthread_mutex_lock(&mb->mu);
+    rmutex_lock(&mb->mu, LR_CAPTURE);
     atomic_store(&r->result, SAMPLE_PENDING);
     atomic_store(&mb->req, r);
     if (pthread_kill(w->thread, SIGURG) == 0) {
@@ -168,7 +168,7 @@ static int sample_once(worker *w, sample_req *r) {
         while (sample_result(r) == SAMPLE_PENDING)
             sched_yield();
     int res = sample_result(r);
-    pthread_mutex_unlock(&mb->mu);
+    rmutex_unlock(&mb->mu);
     return res == SAMPLE_PENDING ? SAMPLE_TIMEOUT : res;
 }
 

@@ -70,7 +70,7 @@ typedef struct conn_state {
     char buf[HTTP_MAX_HEAD];
 } conn_state;
 
-static llock reg_lock = LLOCK_INIT;
+static llock reg_lock = LLOCK_INIT(LR_HTTP);
 static server *servers;
 static conn_state *conns;
 static _Atomic int active_conns;

@@ -30,7 +30,7 @@ static struct {
     llock lock;
     int64_t *parent;      /* parent[scope] */
     int64_t n, cap;
-} SC = {.lock = LLOCK_INIT, .n = 1};
+} SC = {.lock = LLOCK_INIT(LR_LEAKCHECK), .n = 1};
 
 static int64_t scope_new(int64_t parent) {
     llock_acquire(&SC.lock);

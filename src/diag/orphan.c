@@ -80,7 +80,7 @@ static struct {
     struct { leash_chan *c; int64_t id; } q[64];
     int n;
     int64_t dropped;
-} OQ = {.lock = LLOCK_INIT};
+} OQ = {.lock = LLOCK_INIT(LR_ORPHANQ)};
 
 void orphan_queue(leash_chan *c) {
     if (orphan_policy() == ORPHANS_RECORD)

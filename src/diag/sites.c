@@ -41,7 +41,7 @@ static struct {
     site s[SITE_MAX];
     int64_t next;         /* sysmon's: the next sample is due then */
     site_count c[SITE_MAX]; /* sysmon's: the walk's counts */
-} T = {.lock = LLOCK_INIT};
+} T = {.lock = LLOCK_INIT(LR_SITES)};
 
 static uint32_t site_hash(const char *file, int line) {
     return (uint32_t)((uintptr_t)file >> 3) * 31u + (uint32_t)line;

@@ -90,7 +90,6 @@ typedef struct {
 } str_set;
 
 static pthread_mutex_t sym_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t sym_once = PTHREAD_ONCE_INIT;
 static sym_entry *cache;    /* open addressing, linear probing */
 static size_t cache_cap;    /* power of two, 0 before the first insert */
 static size_t cache_len;
@@ -547,7 +546,7 @@ static uintptr_t res_line_out;
 
 static void *resolver_main(void *arg) {
     (void)arg;
-    pthread_mutex_lock(&res_mu);
+    rmutex_lock(&res_mu, LR_SYMRES);
     for (;;) {
         while (!res_posted) {
             struct timespec ts;
@@ -566,19 +565,19 @@ static void *resolver_main(void *arg) {
                     malloc_trim(0); /* give the freed heap back to the OS */
                 }
                 res_running = false;
-                pthread_mutex_unlock(&res_mu);
+                rmutex_unlock(&res_mu);
                 return NULL;
             }
         }
         res_posted = false;
-        pthread_mutex_unlock(&res_mu);
+        rmutex_unlock(&res_mu);
         sym_raw r = {0};
         uintptr_t la = 0;
         if (res_file)
             la = line_addr_dwfl(res_file, res_line);
         else
             resolve_dwfl(res_addr, &r); /* the caller holds sym_mu */
-        pthread_mutex_lock(&res_mu);
+        rmutex_lock(&res_mu, LR_SYMRES);
         res_out = r;
         res_line_out = la;
         res_done = true;
@@ -590,7 +589,7 @@ static void *resolver_main(void *arg) {
  * could not be started. Caller holds sym_mu. */
 static bool resolve_remote_req(uintptr_t addr, const char *file, int line,
                                sym_raw *r, uintptr_t *line_out) {
-    pthread_mutex_lock(&res_mu);
+    rmutex_lock(&res_mu, LR_SYMRES);
     if (!res_running) {
         pthread_attr_t attr;
         sigset_t all, old;
@@ -605,7 +604,7 @@ static bool resolve_remote_req(uintptr_t addr, const char *file, int line,
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
         if (!res_running) {
-            pthread_mutex_unlock(&res_mu);
+            rmutex_unlock(&res_mu);
             return false;
         }
     }
@@ -621,7 +620,7 @@ static bool resolve_remote_req(uintptr_t addr, const char *file, int line,
         *r = res_out;
     if (line_out)
         *line_out = res_line_out;
-    pthread_mutex_unlock(&res_mu);
+    rmutex_unlock(&res_mu);
     return true;
 }
 
@@ -632,20 +631,20 @@ static bool resolve_remote(uintptr_t addr, sym_raw *r) {
 
 /* Resolver threads alive (0 or 1), for the deadlock detector's count. */
 int sym_threads(void) {
-    pthread_mutex_lock(&res_mu);
+    rmutex_lock(&res_mu, LR_SYMRES);
     int n = res_running ? 1 : 0;
-    pthread_mutex_unlock(&res_mu);
+    rmutex_unlock(&res_mu);
     return n;
 }
 
 /* fork: no lookup is in flight in the child, and no resolver thread. */
 static void sym_atfork_prepare(void) {
-    pthread_mutex_lock(&sym_mu);
-    pthread_mutex_lock(&res_mu);
+    rmutex_lock(&sym_mu, LR_SYM);
+    rmutex_lock(&res_mu, LR_SYMRES);
 }
 static void sym_atfork_parent(void) {
-    pthread_mutex_unlock(&res_mu);
-    pthread_mutex_unlock(&sym_mu);
+    rmutex_unlock(&res_mu);
+    rmutex_unlock(&sym_mu);
 }
 static void sym_atfork_child(void) {
     res_running = res_posted = res_done = false;
@@ -655,7 +654,11 @@ static void sym_atfork_child(void) {
 #endif
     sym_atfork_parent();
 }
-static void sym_init_once(void) {
+/* Registered when the library loads, before the runtime's own handlers
+ * (proc.c, at the first start): prepare handlers run in the reverse order,
+ * so a fork takes the symbolizer's locks last, after the start lock and
+ * R.lock, as their ranks require (lockrank.h). */
+__attribute__((constructor)) static void sym_atfork_register(void) {
     pthread_atfork(sym_atfork_prepare, sym_atfork_parent, sym_atfork_child);
 }
 
@@ -700,12 +703,11 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
     if (pc == 0 || (is_return && pc == 1))
         return;
 
-    pthread_once(&sym_once, sym_init_once);
-    pthread_mutex_lock(&sym_mu);
+    rmutex_lock(&sym_mu, LR_SYM);
     const sym_entry *e = cache_find(pc, is_return);
     if (e) {
         *out = e->sym;
-        pthread_mutex_unlock(&sym_mu);
+        rmutex_unlock(&sym_mu);
         return;
     }
 
@@ -749,7 +751,7 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
         inline_levels(&r, &s, &ok);
     if (ok)
         cache_put(pc, is_return, &s);
-    pthread_mutex_unlock(&sym_mu);
+    rmutex_unlock(&sym_mu);
     *out = s;
 }
 
@@ -760,11 +762,10 @@ const char *sym_func_at_line(const char *file, int line) {
         return NULL;
     uintptr_t addr = 0;
 #ifdef LEASH_HAVE_LIBDW
-    pthread_once(&sym_once, sym_init_once);
-    pthread_mutex_lock(&sym_mu);
+    rmutex_lock(&sym_mu, LR_SYM);
     if (!resolve_remote_req(0, file, line, NULL, &addr))
         addr = 0;
-    pthread_mutex_unlock(&sym_mu);
+    rmutex_unlock(&sym_mu);
 #endif
     if (!addr)
         return NULL;
