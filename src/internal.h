@@ -365,6 +365,18 @@ typedef struct {
     leash_mutex *mu;
 } cond_wait_obj;
 
+/* A select's wait object (on its stack): the distinct channels of its
+ * cases, for the proofs (diag/prove.c) to see what could complete it. */
+struct leash_chan;
+typedef struct {
+    struct leash_chan **chans;
+    int n;
+} select_wait_obj;
+
+/* sync.c, for the proofs: whether g is queued as a reader waiting on rw
+ * (so not let in yet); false when unsure (rw busy). Never waits. */
+INTERNAL bool rw_reader_queued(leash_rwmutex *rw, leash_g *g);
+
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
 /* Fairness (sched.c): a slice ends after this many coroutines in a row
