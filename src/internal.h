@@ -813,6 +813,7 @@ struct leash_chan {
     int nrenounced;
     _Atomic int signals; /* fed by signal.c: waiting on it is normal */
     bool strict_warned; /* LEASH_STRICT: an unhanded borrow was told */
+    struct leash_ctx *ctx_of; /* the context whose done channel it is */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
@@ -873,6 +874,9 @@ INTERNAL int64_t ctx_cancelled_held(leash_g *g);
 /* Whether cancelling c now would wake a coroutine: one waits on the done
  * channel of c or of a descendant still live and not yet cancelled. */
 INTERNAL bool ctx_cancel_may_wake(leash_ctx *c);
+/* Whether only coroutines (holding or borrowing c) can ever cancel c:
+ * no timer, no parent but the background, no other kind of holder. */
+INTERNAL bool ctx_cancelled_only_by_coroutines(leash_ctx *c);
 INTERNAL int ctx_values(leash_ctx *ctx, const void *key, const void **out,
                        int max);
 INTERNAL int blocking_threads(void);

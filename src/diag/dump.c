@@ -227,12 +227,18 @@ static void print_created_by(FILE *out, const dgor *d) {
             s.offset);
 }
 
-static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
+/* Go 1.26 marks a goroutine its leak detector found in its header, after
+ * the wait reason: `goroutine 7 [chan send (leaked)]:`; the leak
+ * profile's does too (marked: the goroutineleak profile). */
+static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel,
+                           bool marked) {
     for (int i = 0; i < s->n; i++) {
         const dgor *d = &s->g[i];
         if (sel && !sel[i])
             continue;
         fprintf(out, "goroutine %" PRId64 " [%s", d->id, state_str(d));
+        if (marked && d->leak)
+            fprintf(out, " (leaked)");
         if (d->state == G_WAITING && d->wait_ns >= INT64_C(60000000000))
             fprintf(out, ", %" PRId64 " minutes", d->wait_ns / INT64_C(60000000000));
         fprintf(out, "]:\n");
@@ -689,7 +695,10 @@ int diag_format(FILE *out, int debug, const dsnap *s, const bool *sel,
     switch (debug) {
     case 0: rc = dump_pprof(out, s, sel, profile); break;
     case 1: rc = dump_go_profile(out, s, sel, profile); break;
-    case 2: dump_go_stacks(out, s, sel); break;
+    case 2:
+        dump_go_stacks(out, s, sel,
+                       profile && !strcmp(profile, "goroutineleak"));
+        break;
     case 3: diag_print_leash(out, s, sel); break;
     case 4: dump_json(out, s, sel); break;
     default: return LEASH_EINVAL;

@@ -70,13 +70,15 @@ static int find_chan(const dsnap *s, uintptr_t addr) {
 typedef struct {
     dchan *c;
     bool valid[4];
+    bool ctx_inside; /* a done channel only coroutines can close */
 } holders_scan;
 
 static bool note_holder(leash_g *h, void *arg) {
     holders_scan *hs = arg;
     /* The runtime (a timer), a detached reference, a plain thread: each
      * may use the channel whatever the coroutines do. */
-    if (!h || h == &obj_detached_holder || h->foreign)
+    if ((!h && !hs->ctx_inside) || h == &obj_detached_holder ||
+        (h && h->foreign))
         hs->c->outside = true;
     for (int i = 0; h && i < hs->c->nren; i++)
         if (hs->c->ren[i].id == h->id)
@@ -91,6 +93,12 @@ static void read_chan(dchan *dc) {
         return;
     }
     leash_chan *c = (leash_chan *)o;
+    /* A context's done channel: its runtime reference is the context's,
+     * which only its holders can cancel when it has no timer and no
+     * parent but the background (read before c->lock: a context's lock
+     * comes before its done channel's). */
+    leash_ctx *ctx = __atomic_load_n(&c->ctx_of, __ATOMIC_RELAXED);
+    bool ctx_inside = ctx && ctx_cancelled_only_by_coroutines(ctx);
     slock_acquire(&c->lock);
     dc->id = o->id;
     dc->closed = c->closed;
@@ -110,7 +118,7 @@ static void read_chan(dchan *dc) {
         dc->ren[i].id = c->renounced[i].id;
         dc->ren[i].nrecv = c->renounced[i].nrecv;
     }
-    holders_scan hs = {dc, {true, true, true, true}};
+    holders_scan hs = {dc, {true, true, true, true}, ctx_inside};
     obj_all_holders(o, note_holder, &hs);
     int n = 0;
     for (int i = 0; i < dc->nren; i++)
