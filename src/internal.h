@@ -818,6 +818,8 @@ struct leash_chan {
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
     bool orphan_exit;   /* that release was its holder returning */
+    bool orphan_park;   /* no release: a holder parking on it proved it
+                         * (orphan_pc: where it parked) */
     waitq recvq, sendq;
 };
 INTERNAL leash_chan *chan_check(const void *p);

@@ -207,6 +207,7 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;
     d->chan.orphan_exit = c->orphan_exit;
+    d->chan.orphan_park = c->orphan_park;
     d->chan.drop_pc = c->orphan_exit ? (uintptr_t)c->drop_pc : 0;
     d->chan.drop_by = c->drop_by;
     d->chan.borrowed = c->borrowed;

@@ -63,6 +63,7 @@ typedef struct dgor {
         uintptr_t orphan_pc;
         int64_t orphan_by;
         bool orphan_exit;
+        bool orphan_park;     /* proven as a holder parked (orphan_pc) */
         uintptr_t drop_pc;    /* an explicit release before a proving  */
         int64_t drop_by;      /* return, 0 if none (see chan.c) */
         bool borrowed;

@@ -408,7 +408,11 @@ void diag_print_orphan_cause(FILE *out, const dgor *d) {
         return;
     dsym s;
     sym_lookup(d->chan.orphan_pc, !d->chan.orphan_exit, &s);
-    if (d->chan.orphan_pc && d->chan.orphan_exit)
+    if (d->chan.orphan_pc && d->chan.orphan_park)
+        fprintf(out, "    orphaned when goroutine %" PRId64 " parked on it in %s "
+                     "at %s:%d, every holder then blocked on it\n",
+                d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
+    else if (d->chan.orphan_pc && d->chan.orphan_exit)
         fprintf(out, "    orphaned by goroutine %" PRId64 " returning from %s "
                      "(%s:%d) while still holding it\n",
                 d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
