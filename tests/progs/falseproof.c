@@ -398,7 +398,7 @@ int main(int argc, char **argv) {
                 setenv("FP_N", argv[2], 1);
             return leash_run(run, (void *)&PATTERNS[i]);
         }
-    fprintf(stderr, "usage: %s arg|global|reply|table|lender|late-reply|"
+    fprintf(stderr, "usage: %s arg|global|reply|table|lender|late-reply|own|"
                     "back [N]\n", argv[0]);
     return 2;
 }
