@@ -221,9 +221,23 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
  * after a release left others holding c, this may complete the proof. */
-static inline void orphan_check_park(leash_chan *c) {
-    if (likely(!c->released))
+static inline void orphan_check_park(leash_chan *c, leash_g *g, void *pc) {
+    if (likely(!c->released)) {
+        /* Nothing released, but every holder may now wait on it: a lone
+         * holder blocked on its own channel, both holders of one. Cheap
+         * filters first (a channel borrowers used keeps its proof for
+         * the on-demand fixpoint, diag/prove.c), so a park on a busy
+         * channel costs two loads. */
+        if (likely(c->borrowed ||
+                   atomic_load_explicit(&c->obj.nholders,
+                                        memory_order_relaxed) > c->nwaiters))
+            return;
+        if (orphan_prove(c, pc, g->id, false, NULL)) {
+            c->orphan_park = true;
+            orphan_queue(c);
+        }
         return;
+    }
     if (c->orphaned) /* one more coroutine stuck on it for good */
         chan_mark_stranded(c);
     else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
@@ -421,7 +435,7 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
     }
     *me = (sudog){.g = g, .elem = elem, .c = c};
     waitq_enqueue(q, me);
-    orphan_check_park(c);
+    orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
     sched_park(slock_release_fn, &c->lock);
     g_wait_end(g);

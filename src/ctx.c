@@ -331,6 +331,8 @@ leash_chan *leash_ctx_done(leash_ctx *ctx) {
     llock_acquire(&c->lock);
     if (!c->done) {
         c->done = chan_make(c->file, c->line, 0, 0, NULL);
+        if (c->done)
+            __atomic_store_n(&c->done->ctx_of, c, __ATOMIC_RELAXED);
         if (c->done && atomic_load(&c->err))
             leash_close(c->done); /* cancelled before anyone asked */
     }
@@ -367,6 +369,25 @@ static void scan_ctx(lobj *o, void *arg) {
     int64_t at = atomic_load_explicit(&c->cancelled_at, memory_order_relaxed);
     if (atomic_load(&c->err) && at && (!h->at || at < h->at))
         h->at = at;
+}
+
+/* Whether only a coroutine holding (or borrowing) c can ever close its
+ * done channel: no deadline timer, the background as parent, and every
+ * reference held by a coroutine (no child context, group, plain thread
+ * or detached reference). Then the done channel's runtime reference
+ * stands for those coroutines (diag/prove.c). The fields read here are
+ * set at creation; the holders under R.lock. */
+static bool only_coroutines(leash_g *h, void *arg) {
+    (void)arg;
+    return h && h != &obj_detached_holder && !h->foreign;
+}
+
+bool ctx_cancelled_only_by_coroutines(leash_ctx *ctx) {
+    leash_ctx *c = ctx_check(ctx);
+    if (!c || c == &background || c->has_timer || c->parent != &background)
+        return false;
+    return obj_all_holders(&c->obj, only_coroutines, NULL) &&
+           !atomic_load(&c->err);
 }
 
 /* "Canceled but still blocked": the earliest cancellation among the

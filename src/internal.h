@@ -398,6 +398,18 @@ typedef struct {
     leash_mutex *mu;
 } cond_wait_obj;
 
+/* A select's wait object (on its stack): the distinct channels of its
+ * cases, for the proofs (diag/prove.c) to see what could complete it. */
+struct leash_chan;
+typedef struct {
+    struct leash_chan **chans;
+    int n;
+} select_wait_obj;
+
+/* sync.c, for the proofs: whether g is queued as a reader waiting on rw
+ * (so not let in yet); false when unsure (rw busy). Never waits. */
+INTERNAL bool rw_reader_queued(leash_rwmutex *rw, leash_g *g);
+
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
 /* Fairness (sched.c): a slice ends after this many coroutines in a row
@@ -834,10 +846,13 @@ struct leash_chan {
     int nrenounced;
     _Atomic int signals; /* fed by signal.c: waiting on it is normal */
     bool strict_warned; /* LEASH_STRICT: an unhanded borrow was told */
+    struct leash_ctx *ctx_of; /* the context whose done channel it is */
     bool orphaned;      /* proven: nobody can ever complete a wait */
     void *orphan_pc;    /* the release that proved it */
     int64_t orphan_by;
     bool orphan_exit;   /* that release was its holder returning */
+    bool orphan_park;   /* no release: a holder parking on it proved it
+                         * (orphan_pc: where it parked) */
     waitq recvq, sendq;
 };
 INTERNAL leash_chan *chan_check(const void *p);
@@ -894,6 +909,9 @@ INTERNAL int64_t ctx_cancelled_held(leash_g *g);
 /* Whether cancelling c now would wake a coroutine: one waits on the done
  * channel of c or of a descendant still live and not yet cancelled. */
 INTERNAL bool ctx_cancel_may_wake(leash_ctx *c);
+/* Whether only coroutines (holding or borrowing c) can ever cancel c:
+ * no timer, no parent but the background, no other kind of holder. */
+INTERNAL bool ctx_cancelled_only_by_coroutines(leash_ctx *c);
 INTERNAL int ctx_values(leash_ctx *ctx, const void *key, const void **out,
                        int max);
 INTERNAL int blocking_threads(void);

@@ -313,6 +313,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
         if (nl == 0 || locks[nl - 1] != locks[i])
             locks[nl++] = locks[i];
     lockset ls = {locks, nl, pds, 0};
+    select_wait_obj swo = {locks, nl};
 
     leash_g *self = sched_getg();
     g_note_recv(self); /* a receive case may take a message */
@@ -424,7 +425,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
                      (void *)(intptr_t)(timed || m > hung));
         sched_netpoll_waiter_added();
     } else {
-        g_wait_begin(g, WR_SELECT, cs);
+        g_wait_begin(g, WR_SELECT, &swo);
     }
     sched_park(unlock_all, &ls);
     g_wait_end(g);

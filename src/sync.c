@@ -282,6 +282,23 @@ API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
     return rw_wait(rw, &rw->whead_, &rw->wtail_, WR_RWMUTEX_W);
 }
 
+bool rw_reader_queued(leash_rwmutex *rw, leash_g *g) {
+    unsigned z = 0;
+    for (int i = 0; i < 64; i++, cpu_relax()) {
+        z = 0;
+        if (__atomic_compare_exchange_n(&rw->lock_, &z, 1, false,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            break;
+        if (i == 63)
+            return false;
+    }
+    bool queued = false;
+    for (wnode *n = rw->rhead_; n && !queued; n = n->next)
+        queued = n->g == g;
+    uunlock(&rw->lock_);
+    return queued;
+}
+
 /* Lets the first waiting writer in (lock_ held); returns its g. */
 static leash_g *rw_admit_writer(leash_rwmutex *rw) {
     wnode *w = q_pop(&rw->whead_, &rw->wtail_);

@@ -73,6 +73,11 @@ Test(falseproof, releaser_given_the_channel_back_in_a_message,
      .timeout = 60) {
     run_pattern("back");
 }
+/* The park of a lone holder (nothing released) is not a proof while a
+ * finder of its global may still act. */
+Test(falseproof, lone_holder_found_through_a_global_later, .timeout = 60) {
+    run_pattern("own");
+}
 
 /* ===================================================== still proven */
 

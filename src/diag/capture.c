@@ -207,6 +207,7 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.orphan_pc = (uintptr_t)c->orphan_pc;
     d->chan.orphan_by = c->orphan_by;
     d->chan.orphan_exit = c->orphan_exit;
+    d->chan.orphan_park = c->orphan_park;
     d->chan.drop_pc = c->orphan_exit ? (uintptr_t)c->drop_pc : 0;
     d->chan.drop_by = c->drop_by;
     d->chan.borrowed = c->borrowed;
@@ -255,7 +256,7 @@ static void read_pinned_chans(dsnap *snap) {
 
 /* Everything but channels: read without locks (the owner words are
  * atomics), under g's shard lock while g waits on them. */
-static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
+RACY_READS static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
     switch (d->reason) {
     case WR_MUTEX: {
         leash_mutex *mu = obj;
@@ -263,19 +264,46 @@ static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
                             : NULL;
         d->mutex_owner = owner ? owner->id : 0;
         d->mutex_addr = (uintptr_t)mu;
+        /* No owner: an unlock in progress; itself: handed over, about to
+         * run. A plain thread's: it may unlock (foreign g's are never
+         * freed, so the flag reads safely). */
+        d->owner_self = !owner || owner == g;
+        d->owner_outside = owner && owner->foreign;
         break;
     }
     case WR_RWMUTEX_R:
     case WR_RWMUTEX_W: {
         leash_rwmutex *rw = obj;
-        if (!rw)
+        if (!rw) {
+            d->owner_self = true;
             break;
-        leash_g *owner = __atomic_load_n(&rw->owner_, __ATOMIC_RELAXED);
-        for (int i = 0; !owner && i < 4; i++)
-            owner = __atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED);
+        }
+        leash_g *writer = __atomic_load_n(&rw->owner_, __ATOMIC_RELAXED);
+        leash_g *owner = writer;
+        int nrec = 0;
+        bool self_reader = false;
+        for (int i = 0; i < 4; i++) {
+            leash_g *r = __atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED);
+            if (!r)
+                continue;
+            nrec++;
+            d->owner_outside |= r->foreign;
+            self_reader |= r == g;
+            /* The cycle detector follows another reader than itself. */
+            if (!owner || owner == g)
+                owner = r;
+        }
         d->mutex_owner = owner && owner != g ? owner->id : 0;
         d->mutex_addr = (uintptr_t)rw;
         d->rw_readers = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+        d->owner_outside |= (writer && writer->foreign) ||
+                            d->rw_readers > nrec; /* readers not recorded */
+        if (d->reason == WR_RWMUTEX_W)
+            d->owner_self = writer == g; /* let in, about to run */
+        else if (self_reader) /* let in, or a recursive RLock? */
+            d->owner_self = !rw_reader_queued(rw, g);
+        if (!writer && !d->rw_readers)
+            d->owner_self = true; /* free: a hand-over in progress */
         break;
     }
     case WR_COND: {
@@ -289,8 +317,18 @@ static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
         d->mutex_owner = owner && owner != g ? owner->id : 0;
         break;
     }
-    case WR_SELECT:
+    case WR_SELECT: {
         d->select_nil = obj == NULL;
+        const select_wait_obj *so = obj;
+        d->nw = so && so->n <= DIAG_MAX_WCHANS ? so->n : -1;
+        for (int i = 0; i < d->nw; i++)
+            d->waddr[i] = (uintptr_t)so->chans[i];
+        break;
+    }
+    case WR_CHAN_SEND:
+    case WR_CHAN_RECV:
+        d->nw = obj ? 1 : -1;
+        d->waddr[0] = (uintptr_t)obj;
         break;
     case WR_IO_WAIT:
         d->io_deadline = obj != NULL;
@@ -330,6 +368,7 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
     if (d->self) /* it is parked only to have this dump written */
         d->state = G_RUNNING;
     d->hog_since = atomic_load_explicit(&g->hog_since, memory_order_relaxed);
+    d->gaddr = (uintptr_t)g;
 }
 
 /* A g that has marked itself waiting runs on until its switch has
@@ -360,6 +399,10 @@ static bool capture_parked(dgor *d, leash_g *g, int64_t now) {
         set_wait_ns(d, g, now);
         d->nframes = walk_parked(g, d->pcs, DIAG_MAX_FRAMES);
         d->ctx_cancelled_at = 0;
+        d->nresume = r1;
+        d->nrecv = atomic_load_explicit(&g->nrecv, memory_order_relaxed);
+        d->nw = 0;
+        d->owner_self = d->owner_outside = false;
         void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
         capture_wait_obj(d, g, obj);
         if (st == G_WAITING && d->reason != WR_SELECT)
@@ -495,6 +538,8 @@ int diag_capture(dsnap *snap, leash_g *self) {
         return LEASH_EINVAL;
     snap->now = leash_now();
     snap->n = 0;
+    snap->chans = NULL;
+    snap->nchans = 0;
     size_t cap = leash_num_coroutines() + 64;
     snap->g = lmalloc(sizeof *snap->g * cap);
     if (!snap->g)
@@ -520,6 +565,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
         capture_running(&cs, &cs.running[i]);
     read_pinned_chans(snap);
     diag_snap_sort(snap);
+    diag_read_chans(snap);
     return 0;
 }
 
@@ -534,6 +580,9 @@ void diag_snap_sort(dsnap *snap) {
 }
 
 void diag_snap_free(dsnap *snap) {
+    lfree(snap->chans);
+    snap->chans = NULL;
+    snap->nchans = 0;
     lfree(snap->g);
     snap->g = NULL;
     snap->n = 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #define DIAG_MAX_FRAMES 64
+#define DIAG_MAX_WCHANS 8
 
 /* ------------------------------------------------------------- capture.c */
 
@@ -23,6 +24,8 @@ enum leak_kind {
     LEAK_NIL_CHAN,   /* blocked on a NULL channel, or select with none */
     LEAK_ORPHAN,     /* its channel can never be used again */
     LEAK_DEADLOCK,   /* part of a global deadlock */
+    LEAK_STUCK,      /* nothing that can still act can complete its wait
+                      * (the possibly-live fixpoint, prove.c) */
 };
 
 /* One coroutine in a snapshot. */
@@ -60,6 +63,7 @@ typedef struct dgor {
         uintptr_t orphan_pc;
         int64_t orphan_by;
         bool orphan_exit;
+        bool orphan_park;     /* proven as a holder parked (orphan_pc) */
         uintptr_t drop_pc;    /* an explicit release before a proving  */
         int64_t drop_by;      /* return, 0 if none (see chan.c) */
         bool borrowed;
@@ -77,7 +81,36 @@ typedef struct dgor {
     int64_t hog_since;  /* running without yielding since (sysmon) */
     int64_t ctx_cancelled_at; /* a context it holds was cancelled then */
     int suspect;        /* enum suspect_kind, set by diag_classify */
+    /* For the possibly-live fixpoint (prove.c), read at capture. */
+    uintptr_t gaddr;    /* its leash_g */
+    uint32_t nresume;   /* re-read after the proof: it must not move */
+    uint64_t nrecv;
+    /* The channels it waits on (one for a plain wait, a select's cases):
+     * addresses at capture, then indices in dsnap.chans; nw -1: more
+     * than DIAG_MAX_WCHANS or unreadable (it counts as possibly live). */
+    int nw;
+    uintptr_t waddr[8];
+    int widx[8];
+    bool owner_outside; /* mutex/rwmutex: held by a plain thread, or by
+                         * readers leash did not record */
+    bool owner_self;    /* the mutex was just handed to it */
+    bool live;          /* possibly live (fixpoint result) */
+    bool ren_used;      /* counted as a renouncer: its nrecv is re-read */
 } dgor;
+
+/* A channel some coroutine of a snapshot waits on, as the proofs see it. */
+typedef struct {
+    uintptr_t addr;
+    int64_t id;
+    bool dead;          /* released entirely (a zombie) or gone */
+    bool closed;
+    bool orphaned;
+    bool outside;       /* someone leash does not see may complete a wait:
+                         * a detached or runtime reference, a plain thread,
+                         * too many borrowers, signals, a buffered message */
+    int nren;
+    struct { int64_t id; uint64_t nrecv; } ren[4];
+} dchan;
 
 enum suspect_kind {
     SUSPECT_NONE = 0,
@@ -90,6 +123,8 @@ typedef struct {
     dgor *g;
     int n;
     int64_t now;
+    dchan *chans;       /* the channels waited on (prove.c) */
+    int nchans;
 } dsnap;
 
 /* self: the coroutine asking (marked, its frames walked while parked). */
@@ -97,6 +132,11 @@ INTERNAL int diag_capture(dsnap *snap, leash_g *self);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
+/* prove.c: the channel records of a fresh capture (no lock held), and
+ * the possibly-live fixpoint over it: marks LEAK_STUCK what nothing
+ * that can still act can complete, if the proof re-checks. */
+INTERNAL void diag_read_chans(dsnap *snap);
+INTERNAL void diag_prove(dsnap *snap);
 /* diag_capture then diag_classify, and a zeroed array of one elem_size
  * element per captured coroutine in *per_g (lfree it, then
  * diag_snap_free). On failure nothing is left allocated. */

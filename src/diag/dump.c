@@ -84,6 +84,8 @@ static const char *leak_str(int k) {
     case LEAK_NIL_CHAN: return "blocked forever on a nil channel";
     case LEAK_ORPHAN: return "orphaned: nobody can ever use its channel";
     case LEAK_DEADLOCK: return "deadlocked: a wait-for cycle";
+    case LEAK_STUCK:
+        return "stuck: nothing that can still run can complete its wait";
     default: return "";
     }
 }
@@ -98,15 +100,19 @@ static int find_id(const dsnap *s, int64_t id) {
 }
 
 /* Wait-for cycles through owned mutexes: each waits for a mutex the next
- * one holds, and the last for one the first holds. */
+ * one holds, and the last for one the first holds. Only a cycle the
+ * fixpoint proved stuck is one (diag_prove): a live coroutine may unlock
+ * a mutex it does not own. */
+static bool stuck(const dgor *d) {
+    return d->leak == LEAK_STUCK || d->leak == LEAK_DEADLOCK;
+}
+
 static void find_mutex_cycles(dsnap *s) {
-    for (int i = 0; i < s->n; i++)
-        s->g[i].cycle_next = -1;
     for (int i = 0; i < s->n; i++) {
         int cur = i;
         for (int steps = 0; steps <= s->n; steps++) {
             dgor *d = &s->g[cur];
-            if (d->state != G_WAITING || !d->mutex_owner ||
+            if (d->state != G_WAITING || !d->mutex_owner || !stuck(d) ||
                 (d->reason != WR_MUTEX && d->reason != WR_RWMUTEX_R &&
                  d->reason != WR_RWMUTEX_W))
                 break;
@@ -129,15 +135,14 @@ static void find_mutex_cycles(dsnap *s) {
 }
 
 /* Marks what the snapshot proves leaked (docs/DESIGN-NOTES.md, "Leak
- * rules"). */
+ * rules"): nil channels and released or orphaned channels at once, then
+ * the possibly-live fixpoint (prove.c), whose mutex cycles are named. */
 void diag_classify(dsnap *s) {
-    for (int i = 0; i < s->n; i++)
-        s->g[i].leak = LEAK_NONE;
-    find_mutex_cycles(s);
     for (int i = 0; i < s->n; i++) {
         dgor *d = &s->g[i];
-        if (d->leak)
-            continue;
+        d->leak = LEAK_NONE;
+        d->suspect = SUSPECT_NONE;
+        d->cycle_next = -1;
         if (d->state != G_WAITING)
             continue;
         switch (d->reason) {
@@ -160,8 +165,12 @@ void diag_classify(dsnap *s) {
         default:
             break;
         }
-        d->suspect = SUSPECT_NONE;
-        if (d->leak)
+    }
+    diag_prove(s);
+    find_mutex_cycles(s);
+    for (int i = 0; i < s->n; i++) {
+        dgor *d = &s->g[i];
+        if (d->leak || d->state != G_WAITING)
             continue;
         if (d->reason == WR_IO_WAIT && !d->io_deadline)
             d->suspect = SUSPECT_IO_NO_DEADLINE;
@@ -218,12 +227,18 @@ static void print_created_by(FILE *out, const dgor *d) {
             s.offset);
 }
 
-static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel) {
+/* Go 1.26 marks a goroutine its leak detector found in its header, after
+ * the wait reason: `goroutine 7 [chan send (leaked)]:`; the leak
+ * profile's does too (marked: the goroutineleak profile). */
+static void dump_go_stacks(FILE *out, const dsnap *s, const bool *sel,
+                           bool marked) {
     for (int i = 0; i < s->n; i++) {
         const dgor *d = &s->g[i];
         if (sel && !sel[i])
             continue;
         fprintf(out, "goroutine %" PRId64 " [%s", d->id, state_str(d));
+        if (marked && d->leak)
+            fprintf(out, " (leaked)");
         if (d->state == G_WAITING && d->wait_ns >= INT64_C(60000000000))
             fprintf(out, ", %" PRId64 " minutes", d->wait_ns / INT64_C(60000000000));
         fprintf(out, "]:\n");
@@ -393,7 +408,11 @@ void diag_print_orphan_cause(FILE *out, const dgor *d) {
         return;
     dsym s;
     sym_lookup(d->chan.orphan_pc, !d->chan.orphan_exit, &s);
-    if (d->chan.orphan_pc && d->chan.orphan_exit)
+    if (d->chan.orphan_pc && d->chan.orphan_park)
+        fprintf(out, "    orphaned when goroutine %" PRId64 " parked on it in %s "
+                     "at %s:%d, every holder then blocked on it\n",
+                d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
+    else if (d->chan.orphan_pc && d->chan.orphan_exit)
         fprintf(out, "    orphaned by goroutine %" PRId64 " returning from %s "
                      "(%s:%d) while still holding it\n",
                 d->chan.orphan_by, s.func, s.file ? s.file : "?", s.line);
@@ -586,6 +605,7 @@ static const char *leak_key(int k) {
     case LEAK_NIL_CHAN: return "nil_chan";
     case LEAK_ORPHAN: return "orphan";
     case LEAK_DEADLOCK: return "deadlock";
+    case LEAK_STUCK: return "stuck";
     default: return NULL;
     }
 }
@@ -679,7 +699,10 @@ int diag_format(FILE *out, int debug, const dsnap *s, const bool *sel,
     switch (debug) {
     case 0: rc = dump_pprof(out, s, sel, profile); break;
     case 1: rc = dump_go_profile(out, s, sel, profile); break;
-    case 2: dump_go_stacks(out, s, sel); break;
+    case 2:
+        dump_go_stacks(out, s, sel,
+                       profile && !strcmp(profile, "goroutineleak"));
+        break;
     case 3: diag_print_leash(out, s, sel); break;
     case 4: dump_json(out, s, sel); break;
     default: return LEASH_EINVAL;

@@ -24,7 +24,9 @@
  *          as reply, but the server is started by main after it released
  *          the reply channel: the request waits in the queue's buffer;
  *   back   main releases the channel, then gets it back in a message from
- *          the waiter (through a buffered channel) and sends on it.
+ *          the waiter (through a buffered channel) and sends on it;
+ *   own    nothing is released: the waiter makes its own channel, puts
+ *          it in a global and waits; a finder started before it sends.
  *
  * Prints "ok PATTERN N" and exits 0 when every operation succeeded, every
  * value arrived and nothing was proven orphaned; else "FAIL ..." lines and
@@ -272,6 +274,48 @@ static void batch_end_back(int n) {
     }
 }
 
+/* ------------------------------------------------------------ own */
+
+/* Nothing is ever released: the waiter makes its own channel (its only
+ * holder), publishes it in a global and waits; a finder started before
+ * it finds it there later. The park of the lone holder must not prove
+ * it (chan.c's park proof). */
+static leash_chan *_Atomic own_chans[BATCH];
+
+static void own_finder(void *arg) {
+    int slot = (int)(intptr_t)arg;
+    leash_sleep(BORROWER_SLEEP);
+    leash_chan *ch;
+    while (!(ch = atomic_load(&own_chans[slot])))
+        leash_sleep(MS / 10);
+    int v = value_of(slot);
+    check_rc("own send", slot, leash_send(ch, &v));
+    leash_waitgroup_done(&wg);
+}
+
+static void own_waiter(void *arg) {
+    int slot = (int)(intptr_t)arg;
+    leash_chan *ch = leash_chan_make(sizeof(int), 0);
+    atomic_store(&own_chans[slot], ch);
+    int v = -1;
+    check_rc("own recv", slot, leash_recv(ch, &v));
+    atomic_store(&own_chans[slot], NULL);
+    atomic_fetch_add(&sum_got, v);
+    leash_release(ch);
+    leash_waitgroup_done(&wg);
+}
+
+static void before_own(int slot) {
+    leash_waitgroup_add(&wg, 1);
+    leash_go(own_finder, (void *)(intptr_t)slot);
+}
+
+static void start_own(int slot, leash_chan *ch) {
+    (void)ch; /* unused: the waiter makes its own */
+    leash_waitgroup_add(&wg, 1);
+    leash_go(own_waiter, (void *)(intptr_t)slot);
+}
+
 /* ------------------------------------------------------------ main */
 
 typedef struct {
@@ -294,6 +338,7 @@ static const pattern PATTERNS[] = {
     {"lender", NULL, NULL, start_lender, NULL, NULL, BATCH},
     {"late-reply", NULL, NULL, start_reply, batch_end_reply, &queue, 1},
     {"back", NULL, NULL, start_back, batch_end_back, &mailbox, 1},
+    {"own", NULL, before_own, start_own, NULL, NULL, BATCH},
 };
 
 /* One batch: each instance's channel is made, handed, published and
@@ -353,7 +398,7 @@ int main(int argc, char **argv) {
                 setenv("FP_N", argv[2], 1);
             return leash_run(run, (void *)&PATTERNS[i]);
         }
-    fprintf(stderr, "usage: %s arg|global|reply|table|lender|late-reply|"
+    fprintf(stderr, "usage: %s arg|global|reply|table|lender|late-reply|own|"
                     "back [N]\n", argv[0]);
     return 2;
 }
