@@ -6,8 +6,9 @@
  *     leash_recv(done, &c): any buffer size, nothing written, in a plain
  *     receive, a try-receive and a select case (it used to be
  *     LEASH_EINVAL);
- *   - typed spawning (leash_go1/2/3): each object handed, a NULL at run
- *     time is LEASH_EINVAL (the compile-time check: tests/compile_fail/);
+ *   - typed spawning (leash_go1/2/3): each object handed (a connection
+ *     too), a NULL at run time is LEASH_EINVAL (the compile-time check:
+ *     tests/compile_fail/);
  *   - leash_debug_stop closes every debug endpoint's port, and the
  *     endpoint can be started again;
  *   - LEASH_STRICT=1 warns (once per channel) when a child uses a
@@ -104,6 +105,10 @@ static int typed(void *arg) {
     CU_CHECK(leash_go1(holds_all, one, c) > 0);
     CU_CHECK(leash_go2(holds_all, two, c, x) > 0);
     CU_CHECK(leash_go3(holds_all, three, c, x, t) > 0);
+    leash_conn *k;
+    CU_CHECK_EQ(leash_listen(&k, "tcp", "127.0.0.1:0"), 0);
+    void *conn[] = {k, NULL};
+    CU_CHECK(leash_go1(holds_all, conn, k) > 0); /* connections too */
     CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
     /* A NULL at run time is an error, not the end of a list. */
     leash_chan *forgotten = NULL;
@@ -112,6 +117,7 @@ static int typed(void *arg) {
                 LEASH_EINVAL);
     CU_CHECK_EQ(leash_go_n_at(__FILE__, __LINE__, NULL, one, 1, c, 0, 0),
                 LEASH_EINVAL);
+    leash_release(k);
     leash_ticker_stop(t);
     leash_ctx_cancel(x);
     leash_release(x);
