@@ -42,16 +42,12 @@ typedef struct client {
     atomic_int refs;  /* its reader and its writer */
 } client;
 
-static void *must(void *p)
-{
-    if (!p)
-        abort(); /* out of memory: Go panics too */
-    return p;
+static void *must(void *p) { /* out of memory: abort, as Go panics */
+    return p ? p : (abort(), NULL);
 }
 
 /* Queues a copy of line for c; a client too slow to take it goes. */
-static void send_line(client *c, const char *line)
-{
+static void send_line(client *c, const char *line) {
     char *m = must(strdup(line));
     if (leash_try_send(c->out, &m) != 0) {
         free(m);
@@ -67,8 +63,7 @@ typedef struct topic { struct topic *next; sub *subs; char name[]; } topic;
 static topic *topics[1024]; /* a hash table of lists */
 static leash_mutex hub = LEASH_MUTEX_INIT;
 
-static topic **find(const char *name)
-{
+static topic **find(const char *name) {
     unsigned h = 5381;
     for (const char *p = name; *p; p++)
         h = h * 33 + (unsigned char)*p;
@@ -78,8 +73,7 @@ static topic **find(const char *name)
     return t;
 }
 
-static sub **find_sub(topic *t, client *c)
-{
+static sub **find_sub(topic *t, client *c) {
     sub **s = &t->subs;
     while (*s && (*s)->c != c)
         s = &(*s)->next;
@@ -87,8 +81,7 @@ static sub **find_sub(topic *t, client *c)
 }
 
 /* Takes c off topic *t, which goes with its last subscriber. */
-static void drop(topic **t, client *c)
-{
+static void drop(topic **t, client *c) {
     sub **s = find_sub(*t, c), *gone = *s;
     if (gone) {
         *s = gone->next;
@@ -101,8 +94,7 @@ static void drop(topic **t, client *c)
     }
 }
 
-static void subscribe(client *c, const char *name)
-{
+static void subscribe(client *c, const char *name) {
     leash_mutex_lock(&hub);
     topic **t = find(name);
     if (!*t) {
@@ -110,15 +102,13 @@ static void subscribe(client *c, const char *name)
         strcpy((*t)->name, name);
     }
     sub **s = find_sub(*t, c);
-    if (!*s) {
+    if (!*s)
         *s = must(calloc(1, sizeof **s));
-        (*s)->c = c;
-    }
+    (*s)->c = c;
     leash_mutex_unlock(&hub);
 }
 
-static void unsubscribe(client *c, const char *name)
-{
+static void unsubscribe(client *c, const char *name) {
     leash_mutex_lock(&hub);
     topic **t = find(name);
     if (*t)
@@ -126,8 +116,7 @@ static void unsubscribe(client *c, const char *name)
     leash_mutex_unlock(&hub);
 }
 
-static void unsubscribe_all(client *c)
-{
+static void unsubscribe_all(client *c) {
     leash_mutex_lock(&hub);
     for (size_t i = 0; i < 1024; i++)
         for (topic **t = &topics[i]; *t;) {
@@ -139,8 +128,7 @@ static void unsubscribe_all(client *c)
     leash_mutex_unlock(&hub);
 }
 
-static void publish(const char *name, const char *line)
-{
+static void publish(const char *name, const char *line) {
     leash_mutex_lock(&hub);
     topic *t = *find(name);
     for (sub *s = t ? t->subs : NULL; s; s = s->next)
@@ -150,8 +138,7 @@ static void publish(const char *name, const char *line)
 
 /* --------------------------------------------------------------- clients */
 
-static void handle(client *c, const char *line, size_t n) /* n: with '\n' */
-{
+static void handle(client *c, const char *line, size_t n) { /* n: with '\n' */
     char *l = must(strndup(line, n - 1)), *rest = l;
     char *cmd = strsep(&rest, " "), *topic = strsep(&rest, " ");
     if (memchr(line, 0, n) || (topic && !*topic)) /* a NUL byte, no topic */
@@ -173,8 +160,7 @@ static void handle(client *c, const char *line, size_t n) /* n: with '\n' */
 }
 
 /* The reader or the writer is done with c; the last one frees it. */
-static void client_put(client *c)
-{
+static void client_put(client *c) {
     if (atomic_fetch_sub(&c->refs, 1) > 1)
         return;
     for (char *m; leash_recv(c->out, &m) == 0;) /* closed: no wait */
@@ -185,8 +171,7 @@ static void client_put(client *c)
     leash_waitgroup_done(&clients);
 }
 
-static void reader(void *arg)
-{
+static void reader(void *arg) {
     client *c = arg;
     leash_reader *r = leash_reader_new(c->conn, max_line);
     leash_reader_set_ctx(r, stopping); /* a read ends on SIGTERM too */
@@ -206,8 +191,7 @@ static void reader(void *arg)
     client_put(c);
 }
 
-static void writer(void *arg)
-{
+static void writer(void *arg) {
     client *c = arg;
     leash_writer *w = leash_writer_new(c->conn, 0);
     char *m;
@@ -222,8 +206,7 @@ static void writer(void *arg)
     client_put(c);
 }
 
-static void start_client(leash_conn *conn)
-{
+static void start_client(leash_conn *conn) {
     client *c = must(calloc(1, sizeof *c));
     c->conn = conn;
     c->out = must(leash_chan_make(sizeof(char *), queue));
@@ -235,42 +218,40 @@ static void start_client(leash_conn *conn)
         abort();
 }
 
-static int serve(void *arg)
-{
+static int serve(void *arg) {
     (void)arg;
     leash_conn *ln, *conn;
     int rc = leash_listen(&ln, "tcp", addr);
     if (rc < 0)
         return fprintf(stderr, "pubsub: %s: %s\n", addr, leash_strerror(rc)), 1;
-    char name[64];
-    leash_conn_local_addr(ln, name, sizeof name);
-    printf("listening on %s\n", name);
+    printf("listening on port %d\n", leash_conn_local_port(ln));
     if (debug_addr && (rc = leash_debug_listen(debug_addr)) > 0)
-        printf("debug on 127.0.0.1:%d\n", rc);
+        printf("debug on port %d\n", rc);
     fflush(stdout);
 
-    leash_chan *sig = leash_chan_make(sizeof(int), 1);
+    LEASH_AUTO leash_chan *sig = leash_chan_make(sizeof(int), 1);
     leash_signal_notify(sig, SIGTERM, SIGINT);
     stopping = leash_ctx_with_cancel(leash_ctx_background());
     int signo;
     leash_case cs[] = {LEASH_READABLE_CASE(ln), LEASH_RECV_CASE(sig, &signo)};
-    while (leash_select(cs, 2) == 0) /* a connection waits, or a signal */
+    while (leash_select(cs, 2) == 0) { /* a connection waits, or a signal */
         if (leash_conn_accept(ln, &conn) == 0)
             start_client(conn);
+        else
+            leash_sleep(10000000); /* out of fds: let some go */
+    }
 
     leash_conn_close(ln);
     leash_ctx_cancel(stopping);
     leash_waitgroup_wait(&clients);
     leash_debug_stop();
     leash_signal_stop(sig);
-    leash_release(sig);
     leash_release(stopping);
     leash_release(ln);
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         char *unit;
