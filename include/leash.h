@@ -480,6 +480,8 @@ LEASH_API intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
  *     calls waiting now, which then wait for the new one (Go's
  *     SetDeadline). Past it, calls return LEASH_ETIMEDOUT.
  *   - The last leash_release closes the connection if nobody did.
+ *   - TCP connections (accepted or dialed) start with TCP_NODELAY set,
+ *     as Go's do (setsockopt on leash_conn_fd to change it).
  * Errors are LEASH_E* or -errno (-ECONNRESET, -EPIPE, -ECONNREFUSED...);
  * NULL or a pointer that is not a live connection is LEASH_EINVAL. */
 typedef struct leash_conn leash_conn;
