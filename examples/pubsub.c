@@ -33,7 +33,7 @@ static const char *addr = "127.0.0.1:7000", *debug_addr;
 static int64_t idle = 10000000000; /* ns */
 static size_t queue = 256, max_line = 4096;
 
-static leash_ctx *stopping;         /* cancelled on SIGTERM */
+static leash_ctx *stopping; /* cancelled on SIGTERM */
 static leash_waitgroup clients = LEASH_WAITGROUP_INIT;
 
 typedef struct client {

@@ -54,7 +54,9 @@
 
 #define IDLE_S 2.0       /* the broker's -idle */
 #define QUEUE "16"       /* its -queue */
-#define BATCH 16         /* messages the publisher sends per round */
+#define BATCH 8          /* messages the publisher sends per round: with a
+                          * PONG, fewer than -queue, which a subscriber
+                          * that reads every round can never overflow */
 #define MESSAGES 5000    /* of 1 kB: more than a slow reader's buffers */
 #define PAYLOAD 1000
 #define WAIT_MS 10000    /* the longest any single read may wait */
@@ -402,7 +404,7 @@ static void faults(const char *procs) {
         const char *l;
         if (!t_closed && get_line(idle, &l, 0) == LINE_EOF)
             t_closed = now_s();
-        if (k0 == 40 * BATCH)
+        if (k0 == 80 * BATCH)
             debug_dump(s.debug_port);
     }
     for (int i = 0; i < 3; i++) {
