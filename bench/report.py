@@ -29,6 +29,8 @@ METRICS = {
                "parked_sleep_spawn"],
     "sync": ["mutex", "rwmutex", "once"],
     "tcpecho": ["tcpecho", "tcpecho1"],
+    "pubsub": ["pubsub", "pubsub_p50", "pubsub_p99", "pubsub_rss",
+               "pubsub_cpu"],
     "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
     "leakverify10k": ["leakverify10k", "leakverify10k_live"],
     "tracking": ["tracking_pingpong", "tracking_spawn", "tracking_select"],
@@ -142,6 +144,18 @@ WHAT = {
                "messages (leash_read/leash_write with no deadline; Go: "
                "net.Dial/net.Listen): total wall time / total round trips",
     "tcpecho1": "the same over a single connection: time per round trip",
+    "pubsub": "the pub/sub broker examples/pubsub.c (Go: bench/go/pubsub, "
+              "the same service) under bench_pubsub's load: 8 topics x 8 "
+              "subscribers, one publisher per topic at most 32 messages "
+              "ahead of its slowest subscriber, ~100-byte messages; wall "
+              "time per delivery (1e9 / this = deliveries/s; the load "
+              "generator shares the machine)",
+    "pubsub_p50": "median latency of a delivery (publish to receipt, one "
+                  "clock), in us; mostly the 32-message window queued",
+    "pubsub_p99": "99th percentile of the same",
+    "pubsub_rss": "the broker's peak RSS (VmHWM) at the end of the load",
+    "pubsub_cpu": "the broker's CPU time (user + system, clock ticks) per "
+                  "delivery",
     "fanout": "8 workers take 512 CPU-bound hashing tasks from a channel and "
               "return results on another; wall time per task",
     "fanout_speedup": "fanout's time per task at 1 proc / at P procs "
@@ -297,6 +311,16 @@ def main():
                                if sp["leash"] is not None else None),
                 ])
 
+    # pubsub's throughput, for people who think in deliveries/s.
+    throughput = []  # (procs, leash/s, Go/s)
+    if "pubsub" in WORKLOADS:
+        for p in PROCS:
+            tp = [cell(p, impl, "pubsub", "pubsub")[1] for impl in ("leash", "go")]
+            throughput.append((p, *[1e9 / v if v else None for v in tp]))
+
+    def per_s(v):
+        return "{:,.0f}/s".format(v) if v is not None else "n/a"
+
     header = ["workload", "procs", "leash", "go", "unit", "ratio", "goal", ""]
     widths = [max(len(str(r[i])) for r in rows + [header])
               for i in range(len(header))]
@@ -320,6 +344,10 @@ def main():
             "%s p%s %s/%s ns %+.1f%%" % (m[len("tracking_"):], p, fmt(a),
                                           fmt(b), o)
             for m, p, a, b, o in tracking))
+    for p, ls, gs in throughput:
+        print()
+        print("pubsub deliveries at %s procs: leash %s, Go %s"
+              % (p, per_s(ls), per_s(gs)))
     for p, ls, gs in scaling:
         print()
         print("fanout speedup, %s procs vs 1: leash %s, Go %s (goal: leash "
@@ -364,6 +392,12 @@ def main():
                   "Go **%s**.\n" % (p, p, p, SCALING_GOAL * float(p),
                                      "%.2fx" % ls if ls is not None else "n/a",
                                      "%.2fx" % gs if gs is not None else "n/a"))
+    if throughput:
+        md.append("pubsub throughput (deliveries per second, from the median "
+                  "time per delivery): " + "; ".join(
+                      "at %s procs leash **%s**, Go **%s**"
+                      % (p, per_s(ls), per_s(gs))
+                      for p, ls, gs in throughput) + ".\n")
     if tracking:
         md.append("Always-on tracking, fastest run in ns/op (of %s each, "
                   "alternating) as built vs built with `LEASH_TRACKING=0` "

@@ -6,6 +6,12 @@
 #   bash bench/run.sh callgrind [WORKLOAD...]
 #   make bench [BENCH_MODE=quick|full|callgrind]
 #
+# The pubsub workload is a service, not a loop: build/bench_pubsub (a load
+# generator on leash) drives the broker examples/pubsub.c (build/
+# example_pubsub) on the leash side and its Go twin (bench/go/pubsub) on
+# the Go side, the same way, and reports throughput, latency percentiles
+# and the server's RSS and CPU time.
+#
 # Runs every workload (or the ones named) at 1 and 2 procs, alternating the
 # C program build/bench_<name> (LEASH_PROCS=P) and the Go program built from
 # bench/go (GOMAXPROCS=P), R times each (quick: R=3 and small N, about a
@@ -49,7 +55,7 @@ BUILD=${BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUTDIR=$BUILD/bench
 ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
-    ctxcancel ctxtree sync tcpecho fanout dump100k leakverify10k tracking)
+    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k tracking)
 # Workloads with no Go program: Go shows as n/a.
 NO_GO=" leakverify10k tracking "
 # tracking compares these with their bench_<w>_notrack builds.
@@ -81,6 +87,7 @@ n_for() {
         ctxtree)  q=10;      f=50 ;;       # rounds of 10,110 contexts
         sync)     q=2000000; f=20000000 ;;
         tcpecho)  q=20000;   f=200000 ;;   # round trips over 1,000 conns
+        pubsub)   q=400000;  f=4000000 ;;  # deliveries (64 subscribers)
         fanout)   q=40000;   f=200000 ;;
         dump100k) q=100000;  f=100000 ;;   # parked coroutines
         leakverify10k) q=10000; f=10000 ;; # coroutines checked
@@ -235,6 +242,7 @@ run_callgrind() {
 
 # ---------------------------------------------------------------- Go side
 GOBIN=$OUTDIR/leashbench-go
+GOPUBSUB=$OUTDIR/pubsub-go
 GO_VERSION="n/a"
 have go || apt_install golang-go || true
 if have go; then
@@ -242,16 +250,17 @@ if have go; then
         GOFLAGS='' GOPROXY=off GOSUMDB=off GO111MODULE=on GOWORK=off \
         CGO_ENABLED=0
     GO_VERSION=$(go version | sed 's/^go version //')
-    if ! (cd "$ROOT/bench/go" && go build -o "$GOBIN" .) \
+    if ! (cd "$ROOT/bench/go" && go build -o "$GOBIN" . &&
+        go build -o "$GOPUBSUB" ./pubsub) \
         >"$OUTDIR/logs/go-build.log" 2>&1; then
         echo "bench: building bench/go failed (see $OUTDIR/logs/go-build.log);" \
             "Go column will be n/a" >&2
         cat "$OUTDIR/logs/go-build.log" >&2
-        rm -f "$GOBIN"
+        rm -f "$GOBIN" "$GOPUBSUB"
     fi
 else
     echo "bench: no Go toolchain (apt-get install golang-go); Go column will be n/a" >&2
-    rm -f "$GOBIN"
+    rm -f "$GOBIN" "$GOPUBSUB"
 fi
 
 # ----------------------------------------------------------------- C side
@@ -264,6 +273,9 @@ for w in "${WORKLOADS[@]}"; do
         done
     else
         [ -x "$BUILD/bench_$w" ] || MISSING+=("bench_$w")
+    fi
+    if [ "$w" = pubsub ] && [ ! -x "$BUILD/example_pubsub" ]; then
+        MISSING+=("example_pubsub")
     fi
 done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -318,7 +330,16 @@ run_cmd() {
 # run_one IMPL WORKLOAD PROCS RUN
 run_one() {
     local impl=$1 w=$2 p=$3 r=$4
-    if [ "$impl" = go ]; then
+    if [ "$w" = pubsub ]; then
+        # One load generator (bench_pubsub) drives either server.
+        local server=$BUILD/example_pubsub
+        [ "$impl" = go ] && server=$GOPUBSUB
+        if [ ! -x "$server" ]; then
+            echo "$p $impl $w - n/a -" >>"$RAW"
+        else
+            run_cmd "$impl" "$w" "$p" "$r" "" "$BUILD/bench_pubsub" "$(n_for "$w")" "$server"
+        fi
+    elif [ "$impl" = go ]; then
         if [[ $NO_GO == *" $w "* ]]; then
             echo "$p go $w - n/a -" >>"$RAW"
         else

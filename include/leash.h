@@ -76,6 +76,7 @@ typedef struct leash_chan leash_chan;
 typedef struct leash_ctx leash_ctx;
 typedef struct leash_ticker leash_ticker;
 typedef struct leash_group leash_group;
+typedef struct leash_conn leash_conn;
 
 /* A leash object as void *, for the typed spawns; a compile error for a
  * pointer of any other type. */
@@ -85,11 +86,13 @@ inline void *LEASH_OBJ_(leash_chan *o) { return o; }
 inline void *LEASH_OBJ_(leash_ctx *o) { return o; }
 inline void *LEASH_OBJ_(leash_ticker *o) { return o; }
 inline void *LEASH_OBJ_(leash_group *o) { return o; }
+inline void *LEASH_OBJ_(leash_conn *o) { return o; }
 extern "C" {
 #else
 #define LEASH_OBJ_(o)                                                   \
     _Generic((o), leash_chan *: (void *)(o), leash_ctx *: (void *)(o), \
-             leash_ticker *: (void *)(o), leash_group *: (void *)(o))
+             leash_ticker *: (void *)(o), leash_group *: (void *)(o), \
+             leash_conn *: (void *)(o))
 #endif
 
 /* Runs main_fn as coroutine 1 on the scheduler and returns its result.
@@ -109,7 +112,7 @@ LEASH_API int64_t leash_go_at(const char *file, int line, void (*fn)(void *), vo
 
 /* Typed forms of leash_go with a fixed number of handed objects and no
  * terminator: each object must be a leash_chan *, leash_ctx *,
- * leash_ticker * or leash_group * (anything else, a void * or a NULL
+ * leash_ticker *, leash_group * or leash_conn * (anything else, a void * or a NULL
  * constant, does not compile), and a NULL pointer at run time is
  * LEASH_EINVAL rather than the silent end of a list. Use them where an
  * object forgotten in leash_go's list would go unnoticed. */
@@ -477,6 +480,8 @@ LEASH_API intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg);
  *     calls waiting now, which then wait for the new one (Go's
  *     SetDeadline). Past it, calls return LEASH_ETIMEDOUT.
  *   - The last leash_release closes the connection if nobody did.
+ *   - TCP connections (accepted or dialed) start with TCP_NODELAY set,
+ *     as Go's do (setsockopt on leash_conn_fd to change it).
  * Errors are LEASH_E* or -errno (-ECONNRESET, -EPIPE, -ECONNREFUSED...);
  * NULL or a pointer that is not a live connection is LEASH_EINVAL. */
 typedef struct leash_conn leash_conn;
@@ -576,6 +581,13 @@ LEASH_API leash_reader *leash_reader_new(leash_conn *c, size_t max_line);
 LEASH_API leash_reader *leash_reader_new_fd(int fd, size_t max_line);
 LEASH_API void leash_reader_free(leash_reader *r); /* NULL is ignored */
 LEASH_API int leash_reader_set_deadline(leash_reader *r, int64_t deadline);
+/* Reads also end when ctx is done, with its error (LEASH_ECANCELED,
+ * LEASH_ETIMEDOUT), as leash_conn_read_ctx's do: a coroutine waits for
+ * its next line or a shutdown at once. The unfinished line's bytes are
+ * kept, as after a timeout, so a later call may go on. The reader
+ * borrows ctx (keep your reference while it is set); NULL: none.
+ * 0 or LEASH_EINVAL. */
+LEASH_API int leash_reader_set_ctx(leash_reader *r, leash_ctx *ctx);
 /* Reads up to and including the next `delim` (read_line: '\n'): sets
  * *line to the bytes, inside the reader's buffer and valid until its next
  * call, and returns their count. At end of stream the last bytes without
@@ -584,8 +596,9 @@ LEASH_API int leash_reader_set_deadline(leash_reader *r, int64_t deadline);
  *   LEASH_E2BIG  the line is longer than max_line; the reader skips the
  *                rest of it, so the next call returns the next line;
  *   an I/O error (-ECONNRESET, LEASH_ETIMEDOUT, LEASH_ECLOSED...): the
- *                bytes of the unfinished line are dropped; a timeout can
- *                be retried (they are kept then), other errors repeat. */
+ *                bytes of the unfinished line are dropped; a timeout or
+ *                the reader's context (LEASH_ECANCELED) can be retried
+ *                (they are kept then), other errors repeat. */
 LEASH_API ssize_t leash_reader_read_until(leash_reader *r, int delim, const char **line);
 LEASH_API ssize_t leash_reader_read_line(leash_reader *r, const char **line);
 /* Reads up to n bytes, buffered ones first: their count, 0 at the end. */

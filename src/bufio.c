@@ -27,6 +27,7 @@ typedef struct { /* where the bytes go or come from */
     leash_conn *conn;
     int fd;
     int64_t deadline; /* fd only; -1: none */
+    leash_ctx *ctx;   /* reader only, borrowed; NULL: none */
 } bufsrc;
 
 struct leash_reader {
@@ -54,8 +55,16 @@ static int src_init(bufsrc *s, leash_conn *c, int fd) {
 }
 
 static ssize_t src_read(bufsrc *s, void *p, size_t n) {
-    return s->conn ? leash_conn_read(s->conn, p, n)
-                   : leash_read(s->fd, p, n, s->deadline);
+    if (s->conn)
+        return leash_conn_read_ctx(s->conn, s->ctx, p, n);
+    return s->ctx ? fd_read_ctx(s->fd, p, n, s->deadline, s->ctx)
+                  : leash_read(s->fd, p, n, s->deadline);
+}
+
+/* A read error that leaves the reader usable: a deadline or a context
+ * ended the wait, and a later call (with a new one) may go on. */
+static bool retryable(ssize_t e) {
+    return e == LEASH_ETIMEDOUT || e == LEASH_ECANCELED;
 }
 
 static ssize_t src_write(bufsrc *s, const void *p, size_t n) {
@@ -127,8 +136,15 @@ int leash_reader_set_deadline(leash_reader *r, int64_t deadline) {
                            : LEASH_EINVAL;
 }
 
+int leash_reader_set_ctx(leash_reader *r, leash_ctx *ctx) {
+    if (!reader_check(r) || (ctx && !obj_check(ctx, OBJ_CTX)))
+        return LEASH_EINVAL;
+    r->src.ctx = ctx;
+    return 0;
+}
+
 /* Reads more into the buffer (compacting it first): > 0, or 0 with
- * r->err set, or LEASH_ETIMEDOUT (nothing lost: the call may be
+ * r->err set, or a retryable error (nothing lost: the call may be
  * retried). */
 static ssize_t reader_fill(leash_reader *r) {
     if (r->r > 0) {
@@ -141,9 +157,9 @@ static ssize_t reader_fill(leash_reader *r) {
         r->w += (size_t)n;
     else if (n == 0)
         r->err = R_EOF;
-    else if (n != LEASH_ETIMEDOUT)
+    else if (!retryable(n))
         r->err = (int)n;
-    return n > 0 || n == LEASH_ETIMEDOUT ? n : 0;
+    return n > 0 || retryable(n) ? n : 0;
 }
 
 API_FRAME ssize_t leash_reader_read_until(leash_reader *r, int delim,
@@ -186,8 +202,9 @@ API_FRAME ssize_t leash_reader_read_until(leash_reader *r, int delim,
             r->r = r->w = 0; /* never a partial line */
             return r->err;
         }
-        if (reader_fill(r) == LEASH_ETIMEDOUT)
-            return LEASH_ETIMEDOUT; /* compacting kept `scanned` valid */
+        ssize_t got = reader_fill(r);
+        if (retryable(got))
+            return got; /* compacting kept `scanned` valid */
     }
 }
 
@@ -206,7 +223,7 @@ API_FRAME ssize_t leash_reader_read(leash_reader *r, void *buf, size_t n) {
             return r->err == R_EOF ? 0 : r->err;
         if (n >= r->cap) { /* big read, empty buffer: straight through */
             ssize_t got = src_read(&r->src, buf, n);
-            if (got <= 0 && got != LEASH_ETIMEDOUT)
+            if (got <= 0 && !retryable(got))
                 r->err = got == 0 ? R_EOF : (int)got;
             return got;
         }

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -414,6 +415,14 @@ int leash_conn_local_port(leash_conn *c) {
 
 /* ------------------------------------------------- listen, accept, dial */
 
+/* TCP connections start with Nagle's algorithm off, as Go's do: a
+ * service that writes a reply and waits for the next request must not
+ * wait for the peer's delayed ACK. (A unix socket refuses: no matter.) */
+static void nodelay(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 int leash_listen_at(const char *file, int line, leash_conn **out,
                     const char *network, const char *address) {
     if (!out)
@@ -457,6 +466,7 @@ API_FRAME int leash_conn_accept_at(const char *file, int line, leash_conn *l,
     ssize_t fd = conn_call(l, NULL, OP_ACCEPT, NULL, 0, NULL, 0);
     if (fd < 0)
         return (int)fd;
+    nodelay((int)fd);
     int r = conn_new(file, line, (int)fd, out);
     if (r < 0)
         close((int)fd);
@@ -478,6 +488,8 @@ API_FRAME int leash_dial_at(const char *file, int line, leash_conn **out,
                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    if (a.ss.ss_family != AF_UNIX)
+        nodelay(fd);
     /* The fd is nobody else's yet: no counting in. */
     if ((r = io_connect(fd, (struct sockaddr *)&a.ss, a.len, &b)) < 0 ||
         (r = conn_new(file, line, fd, out)) < 0) {

@@ -1000,6 +1000,8 @@ INTERNAL int fd_ready_now(int fd, int events); /* poll(2), no wait */
 /* One wait of an I/O loop: > 0 or 0 (try again) or LEASH_E*. */
 INTERNAL int io_park(int fd, int events, const iobound *b);
 INTERNAL ssize_t io_read(int fd, void *buf, size_t n, const iobound *b);
+INTERNAL ssize_t fd_read_ctx(int fd, void *buf, size_t n, int64_t deadline,
+                             leash_ctx *ctx);
 /* Consumes iov in place. */
 INTERNAL ssize_t io_writev(int fd, struct iovec *iov, int cnt,
                            const iobound *b);

@@ -733,6 +733,18 @@ API_FRAME ssize_t leash_read(int fd, void *buf, size_t n, int64_t deadline) {
     return FD_CALL(fd, deadline, io_read(fd, buf, n, &b_));
 }
 
+/* leash_read also bounded by ctx (NULL: none), for bufio's fd readers. */
+ssize_t fd_read_ctx(int fd, void *buf, size_t n, int64_t deadline,
+                    leash_ctx *ctx) {
+    iobound b = {.deadline = io_deadline(deadline), .ctx = ctx};
+    ssize_t r = fd_enter(fd);
+    if (r == 0) {
+        r = io_read(fd, buf, n, &b);
+        fd_leave(fd);
+    }
+    return r;
+}
+
 API_FRAME ssize_t leash_write(int fd, const void *buf, size_t n,
                               int64_t deadline) {
     if (fd < 0 || (!buf && n) || io_deadline(deadline) < 0)

@@ -4,7 +4,8 @@
  * fds: lines split across reads, an over-long line (LEASH_E2BIG, then
  * the next line), a reset in the middle of a line (the error, never the
  * fragment), end of stream without a newline (the fragment as a last
- * line, then 0), fd deadlines, and the writer flushing on close.
+ * line, then 0), fd deadlines, a reader's context (cancelled mid-line:
+ * its error, the fragment kept), and the writer flushing on close.
  *
  * Loopback TCP and socketpairs/pipes only.
  * LEASH_TEST_TIMEOUT 60
@@ -156,6 +157,61 @@ Test(bufio, plain_fds_deadline_and_writer, .timeout = 30) {
     cu_run(fd_main, NULL);
 }
 
+static void cancel_soon(void *ctx) {
+    leash_sleep(10 * MS);
+    leash_ctx_cancel(ctx);
+}
+
+/* A reader's context ends a wait for the rest of a line, over a
+ * connection and over an fd; the fragment stays for a later call. */
+static int ctx_main(void *arg) {
+    (void)arg;
+    leash_conn *c;
+    int peer = tcp_pair(&c);
+    int p[2];
+    CU_CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    leash_reader *rs[2] = {leash_reader_new(c, 64), leash_reader_new_fd(p[0], 64)};
+    int wfd[2] = {peer, p[1]};
+    for (int i = 0; i < 2; i++) {
+        leash_reader *r = rs[i];
+        leash_ctx *ctx = leash_ctx_with_cancel(leash_ctx_background());
+        CU_CHECK_EQ(leash_reader_set_ctx(r, ctx), 0);
+        CU_CHECK_EQ(write(wfd[i], "one\npar", 7), 7);
+        CHECK_LINE(r, "one\n");
+        leash_go(cancel_soon, ctx, ctx);
+        const char *l = "stale";
+        int64_t t0 = leash_now();
+        CU_CHECK_EQ(leash_reader_read_line(r, &l), LEASH_ECANCELED);
+        CU_CHECK(leash_now() - t0 < HANG_MS * MS);
+        CU_CHECK(l == NULL);
+        CU_CHECK_EQ(leash_reader_read_line(r, &l), LEASH_ECANCELED); /* done */
+        CU_CHECK_EQ(leash_reader_set_ctx(r, NULL), 0);
+        CU_CHECK_EQ(write(wfd[i], "tial\n", 5), 5);
+        CHECK_LINE(r, "partial\n"); /* nothing was lost */
+        /* A context with a deadline: LEASH_ETIMEDOUT, then retried. */
+        leash_ctx *dl = leash_ctx_with_timeout(leash_ctx_background(), 10 * MS);
+        CU_CHECK_EQ(leash_reader_set_ctx(r, dl), 0);
+        CU_CHECK_EQ(leash_reader_read_line(r, &l), LEASH_ETIMEDOUT);
+        CU_CHECK_EQ(leash_reader_set_ctx(r, leash_ctx_background()), 0);
+        CU_CHECK_EQ(write(wfd[i], "two\n", 4), 4);
+        CHECK_LINE(r, "two\n");
+        leash_ctx_cancel(dl);
+        leash_release(dl);
+        leash_release(ctx);
+        leash_reader_free(r);
+    }
+    CU_CHECK_EQ(leash_reader_set_ctx(NULL, NULL), LEASH_EINVAL);
+    leash_release(c);
+    leash_fd_close(peer);
+    leash_fd_close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+Test(bufio, reader_context_ends_a_wait_and_keeps_the_fragment, .timeout = 30) {
+    cu_run(ctx_main, NULL);
+}
+
 static int flush_main(void *arg) {
     (void)arg;
     leash_conn *c;
@@ -209,6 +265,10 @@ static int bad_main(void *arg) {
     CU_CHECK_EQ(leash_reader_read_until(r, 300, &l), LEASH_EINVAL);
     CU_CHECK_EQ(leash_reader_read(r, NULL, 1), LEASH_EINVAL);
     CU_CHECK_EQ(leash_reader_set_deadline(r, -3), LEASH_EINVAL);
+    leash_chan *notctx = leash_chan_make(sizeof(int), 0);
+    CU_CHECK_EQ(leash_reader_set_ctx(r, (leash_ctx *)(void *)notctx), LEASH_EINVAL);
+    CU_CHECK_EQ(leash_reader_set_ctx(r, (leash_ctx *)(intptr_t)0x1000), LEASH_EINVAL);
+    leash_release(notctx);
     CU_CHECK_EQ(leash_writer_write(w, NULL, 1), LEASH_EINVAL);
     leash_conn *c;
     CU_CHECK_EQ(leash_conn_from_fd(&c, dup(p[0])), 0);

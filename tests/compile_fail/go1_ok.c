@@ -8,5 +8,6 @@ static void child(void *arg) { (void)arg; }
 int main(void) {
     leash_chan *c = leash_chan_make(sizeof(int), 1);
     leash_ctx *x = leash_ctx_with_cancel(leash_ctx_background());
-    return (int)leash_go2(child, 0, c, x) < 0;
+    leash_conn *k = 0;
+    return (int)leash_go2(child, 0, c, x) < 0 || leash_go1(child, 0, k) < 0;
 }
