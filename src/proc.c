@@ -161,6 +161,7 @@ static int sched_start_slow(void) {
     stack_install_overflow_handler();
     leakcheck_install();
     sigdump_install();
+    contention_env_init();
     if (netpoll_init() < 0) {
         free_workers(n);
         pthread_mutex_unlock(&start_mu);
