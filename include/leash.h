@@ -636,34 +636,8 @@ LEASH_API int leash_dump(FILE *out, int debug);
 /* The same for the coroutines proven leaked only (Go's goroutineleak). */
 LEASH_API int leash_leak_dump(FILE *out, int debug);
 
-/* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
- * a leak scope: coroutines the caller starts from then on (and theirs)
- * belong to it, so a check sees only what its own test started. */
-typedef struct leash_snapshot leash_snapshot;
-LEASH_API leash_snapshot *leash_snapshot_take(void);
-/* Frees a snapshot and closes its scope. NULL is ignored. */
-LEASH_API void leash_snapshot_free(leash_snapshot *s);
-
-typedef struct {
-    int64_t timeout_ns;                /* retry until then; 0: 2 s */
-    FILE *out;                         /* report; NULL: stderr */
-    const char *const *ignore_top;     /* NULL-terminated function names */
-    const char *const *ignore_creator; /* NULL-terminated function names */
-    int quiet;                         /* non-zero: no report */
-} leash_leak_opts;
-
-/* Counts the coroutines of baseline's scope that are still alive (NULL
- * baseline: every coroutine but the caller), retrying with backoff until
- * they are gone or opts->timeout_ns passes; returns at once when every
- * one left is provably stuck. Writes a report with each one's stack,
- * wait object and spawn site. Returns the count (0: clean) or LEASH_E*.
- * opts may be NULL (defaults). */
-LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
-                                const leash_leak_opts *opts);
-
-/* ---- profiles: block, mutex, CPU (issue 16) ---- */
-
-/* The block profile (Go's runtime.SetBlockProfileRate): waits on
+/* Profiles as Go's runtime/pprof writes them. The block profile (Go's
+ * runtime.SetBlockProfileRate): waits on
  * channels, selects, mutexes, RWMutexes, conds, wait groups, groups,
  * joins and I/O are recorded with their delay and stack; a wait of
  * rate_ns or longer always, a shorter one with probability
@@ -688,7 +662,30 @@ LEASH_API int leash_profile_write(FILE *out, const char *name, int debug);
  * ThreadSanitizer; LEASH_EINVAL for duration_ns <= 0 or > 1 hour. */
 LEASH_API int leash_cpu_profile(FILE *out, int64_t duration_ns);
 
-/* ---- end profiles (issue 16) ---- */
+/* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
+ * a leak scope: coroutines the caller starts from then on (and theirs)
+ * belong to it, so a check sees only what its own test started. */
+typedef struct leash_snapshot leash_snapshot;
+LEASH_API leash_snapshot *leash_snapshot_take(void);
+/* Frees a snapshot and closes its scope. NULL is ignored. */
+LEASH_API void leash_snapshot_free(leash_snapshot *s);
+
+typedef struct {
+    int64_t timeout_ns;                /* retry until then; 0: 2 s */
+    FILE *out;                         /* report; NULL: stderr */
+    const char *const *ignore_top;     /* NULL-terminated function names */
+    const char *const *ignore_creator; /* NULL-terminated function names */
+    int quiet;                         /* non-zero: no report */
+} leash_leak_opts;
+
+/* Counts the coroutines of baseline's scope that are still alive (NULL
+ * baseline: every coroutine but the caller), retrying with backoff until
+ * they are gone or opts->timeout_ns passes; returns at once when every
+ * one left is provably stuck. Writes a report with each one's stack,
+ * wait object and spawn site. Returns the count (0: clean) or LEASH_E*.
+ * opts may be NULL (defaults). */
+LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
+                                const leash_leak_opts *opts);
 
 /* ---- debug endpoint, agent (issue 6) ---- */
 
