@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pprof.c — a goroutine profile as gzipped google/pprof profile.proto.
+ * pprof.c — a profile as gzipped google/pprof profile.proto: the
+ * goroutine profiles (dump.c), block and mutex (contention.c) and CPU
+ * (cpuprof.c) profiles, each with its sample and period types
+ * (pprof_spec).
  *
  * A hand-written protobuf encoder (varints and length-delimited fields
  * only; no libprotobuf). Field numbers follow google/pprof's
