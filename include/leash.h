@@ -649,6 +649,32 @@ LEASH_API int leash_dump(FILE *out, int debug);
 /* The same for the coroutines proven leaked only (Go's goroutineleak). */
 LEASH_API int leash_leak_dump(FILE *out, int debug);
 
+/* Profiles as Go's runtime/pprof writes them. The block profile (Go's
+ * runtime.SetBlockProfileRate): waits on
+ * channels, selects, mutexes, RWMutexes, conds, wait groups, groups,
+ * joins and I/O are recorded with their delay and stack; a wait of
+ * rate_ns or longer always, a shorter one with probability
+ * delay/rate_ns (weighted as Go does). 1: every wait; <= 0: off (the
+ * default; also LEASH_BLOCKPROFILERATE=ns). */
+LEASH_API void leash_set_block_profile_rate(int rate_ns);
+/* The mutex profile (Go's runtime.SetMutexProfileFraction): one in
+ * `rate` contended hand-overs of a mutex or RWMutex is recorded, with
+ * the time the waiter waited, on the stack of the coroutine that
+ * unlocked. 0: off (the default; also LEASH_MUTEXPROFILEFRACTION=n);
+ * < 0: only reads. Returns the previous rate. */
+LEASH_API int leash_set_mutex_profile_fraction(int rate);
+/* Writes the "block" or "mutex" profile: debug 0 gzipped pprof
+ * (contentions/count, delay/nanoseconds), 1 Go's text. Returns how many
+ * records, or LEASH_EINVAL (unknown name or debug) / LEASH_ENOMEM. */
+LEASH_API int leash_profile_write(FILE *out, const char *name, int debug);
+/* Samples the CPU for duration_ns (SIGPROF at 100 Hz on every worker
+ * thread, stacks of the coroutine running, with its labels), then
+ * writes a gzipped pprof profile (samples/count, cpu/nanoseconds) to
+ * out. Parks the calling coroutine (or sleeps the calling thread)
+ * meanwhile. One at a time: -EBUSY while another runs; -ENOTSUP under
+ * ThreadSanitizer; LEASH_EINVAL for duration_ns <= 0 or > 1 hour. */
+LEASH_API int leash_cpu_profile(FILE *out, int64_t duration_ns);
+
 /* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
  * a leak scope: coroutines the caller starts from then on (and theirs)
  * belong to it, so a check sees only what its own test started. */

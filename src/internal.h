@@ -334,6 +334,10 @@ struct leash_g {
     void *_Atomic wait_obj;
     _Atomic int64_t wait_since;
     int64_t ready_at;          /* made runnable then (coarse clock) */
+    /* When it began to wait (leash_now), set only while a contention
+     * profile is on (diag/contention.c); 0 otherwise. Written by the g,
+     * read by whoever wakes it while it is parked. */
+    int64_t prof_t0;
 
     /* Wake-up plumbing. */
     _Atomic uint32_t parked;   /* foreign: futex word, 1 = woken */
@@ -469,6 +473,8 @@ struct worker {
     void *obj_cache[OBJ_CACHE_TYPES]; /* dead object memory by type */
     int obj_ncache[OBJ_CACHE_TYPES];
     pthread_t thread;
+    _Atomic int tid;      /* its kernel thread id (the CPU profiler's
+                           * per-thread timers), set as it starts */
     char *g0_stack_lo;
     size_t g0_stack_size;
 #ifdef LEASH_TSAN
@@ -586,13 +592,31 @@ static inline int64_t coarse_now(void) {
     return atomic_load_explicit(&S.coarse_now, memory_order_relaxed);
 }
 
+/* ------------------------------------------------- diag/contention.c */
+/* Block and mutex profiles (Go's SetBlockProfileRate and
+ * SetMutexProfileFraction). Off, the wait path pays one relaxed load and
+ * a branch (g_wait_begin) and a load of its own g (g_wait_end); a
+ * contended unlock one relaxed load and a branch. */
+extern INTERNAL _Atomic int prof_wait_on;      /* either profile is on */
+extern INTERNAL _Atomic int64_t prof_mutex_rate; /* 0: mutex profile off */
+/* g waited since g->prof_t0 and runs again: the block event (g's
+ * wait_reason still set). Clears prof_t0. */
+INTERNAL void contention_wait_end(leash_g *g);
+/* The current g hands a mutex to (or lets in) `waiter`, still parked:
+ * the mutex event, on the unlocker's stack. */
+INTERNAL void contention_unlock(leash_g *waiter);
+INTERNAL void contention_env_init(void); /* at runtime start */
+
 /* Records what the current g is about to wait on, for the diagnostics.
  * LEASH_TRACKING=0 (a build option, for measuring its cost) compiles the
- * per-operation tracking out: wait records and the borrower check. */
+ * per-operation tracking out: wait records and the borrower check, and
+ * with them the contention profiles. */
 static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
 #if LEASH_TRACKING
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
     atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
+    if (unlikely(atomic_load_explicit(&prof_wait_on, memory_order_relaxed)))
+        g->prof_t0 = leash_now();
     atomic_store_explicit(&g->wait_reason, reason, memory_order_release);
 #else
     (void)g, (void)reason, (void)obj;
@@ -600,9 +624,20 @@ static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
 }
 static inline void g_wait_end(leash_g *g) {
 #if LEASH_TRACKING
+    if (unlikely(g->prof_t0))
+        contention_wait_end(g);
     atomic_store_explicit(&g->wait_reason, WR_NONE, memory_order_relaxed);
 #else
     (void)g;
+#endif
+}
+/* In an unlock that wakes `waiter`. */
+static inline void g_unlock_event(leash_g *waiter) {
+#if LEASH_TRACKING
+    if (unlikely(atomic_load_explicit(&prof_mutex_rate, memory_order_relaxed)))
+        contention_unlock(waiter);
+#else
+    (void)waiter;
 #endif
 }
 

@@ -162,6 +162,7 @@ static int sched_start_slow(void) {
     stack_install_overflow_handler();
     leakcheck_install();
     sigdump_install();
+    contention_env_init();
     if (netpoll_init() < 0) {
         free_workers(n);
         rmutex_unlock(&start_mu);

@@ -53,6 +53,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(LEASH_ASAN)
@@ -833,6 +834,7 @@ static void run_g(worker *w, leash_g *g) {
 void *sched_worker_main(void *p) {
     worker *w = p;
     tls_w = w;
+    atomic_store(&w->tid, (int)syscall(SYS_gettid));
     stack_t ss = {.ss_sp = w->altstack, .ss_size = 64 << 10, .ss_flags = 0};
     sigaltstack(&ss, NULL);
     pthread_attr_t attr;

@@ -182,6 +182,7 @@ API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
     set_owner(mu, w->g);
     leash_g *g = w->g;
     uunlock(&mu->lock_);
+    g_unlock_event(g); /* g stays parked until readied */
     sched_ready(g, true);
     return 0;
 }
@@ -321,8 +322,10 @@ API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
     rowner_del(rw, sched_getg());
     leash_g *next = --rw->readers_ == 0 ? rw_admit_writer(rw) : NULL;
     uunlock(&rw->lock_);
-    if (next)
+    if (next) {
+        g_unlock_event(next);
         sched_ready(next, true);
+    }
     return 0;
 }
 
@@ -351,10 +354,13 @@ API_FRAME int leash_rwmutex_unlock(leash_rwmutex *rw) {
     while (readers) {
         wnode *r = readers;
         readers = r->next; /* read before the wake: r is on its stack */
+        g_unlock_event(r->g);
         sched_ready(r->g, false);
     }
-    if (writer)
+    if (writer) {
+        g_unlock_event(writer);
         sched_ready(writer, true);
+    }
     return 0;
 }
 

@@ -237,6 +237,62 @@ Test(cli, stack_stats_leaks_profile, .fini = teardown, .timeout = 120) {
     free(err);
 }
 
+/* leash profile --block / --mutex / --cpu: gzipped profiles that go tool
+ * pprof reads; bad combinations and durations are usage errors. */
+Test(cli, profile_block_mutex_cpu, .fini = teardown, .timeout = 120) {
+    setenv("LEASH_BLOCKPROFILERATE", "1", 1); /* the server inherits them */
+    setenv("LEASH_MUTEXPROFILEFRACTION", "1", 1);
+    start(NULL);
+    char *out, *err, file[400];
+    snprintf(file, sizeof file, "%s/p.pb.gz", fx.tmp);
+    const char *env[] = {fx.xdg, NULL};
+    const char *kinds[] = {"--block", "--mutex", "--cpu"};
+    char *go = dbg_which("go");
+    for (int k = 0; k < 3; k++) {
+        const char *argv[] = {CLI, "profile", spid(), kinds[k], "-o", file,
+                              k == 2 ? "--seconds" : NULL, "1", NULL};
+        cr_assert_eq(dbg_run(argv, env, 60, &out, &err), 0, "%s: %s",
+                     kinds[k], err);
+        free(out);
+        free(err);
+        FILE *f = fopen(file, "rb");
+        cr_assert(f);
+        unsigned char magic[2] = {0};
+        cr_expect_eq(fread(magic, 1, 2, f), 2);
+        fclose(f);
+        cr_expect(magic[0] == 0x1f && magic[1] == 0x8b, "%s", kinds[k]);
+        if (!go)
+            continue;
+        char home[400];
+        snprintf(home, sizeof home, "HOME=%s", fx.tmp);
+        const char *pv[] = {go, "tool", "pprof", "-raw", file, NULL};
+        const char *penv[] = {home, NULL};
+        cr_expect_eq(dbg_run(pv, penv, 60, &out, &err), 0, "%s", err);
+        cr_expect(strstr(out, k == 2 ? "PeriodType: cpu nanoseconds"
+                                     : "PeriodType: contentions count"),
+                  "%s: %s", kinds[k], out);
+        free(out);
+        free(err);
+    }
+    free(go);
+    static const char *const bad[][4] = {
+        {"--cpu", "--seconds", "0", NULL},
+        {"--cpu", "--seconds", "abc", NULL},
+        {"--cpu", "--seconds", "601", NULL},
+        {"--seconds", "5", NULL, NULL},
+        {"--block", "--mutex", NULL, NULL},
+        {"--cpu", "--leak", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *argv[] = {CLI, "profile", spid(), "-o", file, bad[i][0],
+                              bad[i][1], bad[i][2], NULL};
+        cr_expect_eq(dbg_run(argv, env, 30, &out, &err), 1, "%s %s: %s",
+                     bad[i][0], bad[i][1], err);
+        free(out);
+        free(err);
+    }
+}
+
 Test(cli, leaks_exit_status, .fini = teardown, .timeout = 60) {
     const char *clean[] = {"--leaks", "0", "--no-nil", "--no-io", NULL};
     start(clean);

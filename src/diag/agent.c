@@ -96,8 +96,23 @@ static int handle(int fd, const agent_req *r) {
     case AC_JSON: rc = leash_dump(f, LEASH_DUMP_JSON); break;
     case AC_LEAKS: rc = dbg_write_leaks(f, !strcmp(r->arg, "json")); break;
     case AC_PROFILE:
-        rc = !strcmp(r->arg, "leak") ? leash_leak_dump(f, LEASH_DUMP_PPROF)
-                                     : leash_dump(f, LEASH_DUMP_PPROF);
+        if (agent_cpu_seconds(r->arg) > 0) {
+            rc = leash_cpu_profile(f, agent_cpu_seconds(r->arg) *
+                                          INT64_C(1000000000));
+            if (rc == -EBUSY || rc == -ENOTSUP) {
+                fclose(f);
+                free(buf);
+                return reply_err(fd, rc == -EBUSY
+                                         ? "cpu profiling already in use"
+                                         : "cpu profiling is not available "
+                                           "in ThreadSanitizer builds");
+            }
+        } else if (!strcmp(r->arg, "block") || !strcmp(r->arg, "mutex")) {
+            rc = leash_profile_write(f, r->arg, 0);
+        } else {
+            rc = !strcmp(r->arg, "leak") ? leash_leak_dump(f, LEASH_DUMP_PPROF)
+                                         : leash_dump(f, LEASH_DUMP_PPROF);
+        }
         break;
     case AC_TOP: rc = dbg_write_top(f); break;
     case AC_VERSION:

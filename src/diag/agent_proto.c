@@ -49,6 +49,20 @@ const char *agent_strerror(int err) {
     }
 }
 
+int agent_cpu_seconds(const char *a) {
+    if (!strcmp(a, "cpu"))
+        return 30;
+    if (strncmp(a, "cpu-", 4) || !a[4] || strlen(a) > 7 || a[4] == '0')
+        return 0;
+    int v = 0;
+    for (const char *p = a + 4; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= AGENT_CPU_MAX_S ? v : 0;
+}
+
 static bool arg_char(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
            (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == '-';
@@ -58,7 +72,8 @@ static bool arg_char(unsigned char c) {
 static bool arg_ok(int cmd, const char *a) {
     static const char *const stack[] = {"1", "2", "3", "4", NULL};
     static const char *const leaks[] = {"json", "text", NULL};
-    static const char *const profile[] = {"leak", "all", NULL};
+    static const char *const profile[] = {"leak", "all", "block", "mutex",
+                                          "cpu", NULL};
     const char *const *ok = NULL;
     switch (cmd) {
     case AC_STACK: ok = stack; break;
@@ -67,6 +82,8 @@ static bool arg_ok(int cmd, const char *a) {
     default: break;
     }
     if (!*a)
+        return true;
+    if (cmd == AC_PROFILE && agent_cpu_seconds(a) > 0)
         return true;
     for (; ok && *ok; ok++)
         if (!strcmp(*ok, a))

@@ -223,6 +223,7 @@ typedef struct {
     const uintptr_t *pcs; /* return addresses, leaf first */
     int npcs;
     int64_t count;
+    int64_t value;        /* the second value, if the profile has two */
     const char *const *label_keys;
     const char *const *label_vals;
     int nlabels;
@@ -237,5 +238,17 @@ typedef struct {
  * time of collection. Returns 0 or a negative LEASH_E* / -errno. */
 INTERNAL int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
                                    int64_t time_ns, const char *type);
+
+/* Any profile: one or two sample types (count, then value, of each
+ * sample), a period type and period, collection time and duration. */
+typedef struct {
+    const char *sample_type[2], *sample_unit[2];
+    int nvalues;
+    const char *period_type, *period_unit;
+    int64_t period;
+    int64_t time_ns, duration_ns; /* duration 0: omitted */
+} pprof_spec;
+INTERNAL int pprof_write(FILE *out, const pprof_spec *spec,
+                         const dsample *samples, int n);
 
 #endif /* LEASH_DIAG_H */

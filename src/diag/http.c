@@ -6,6 +6,9 @@
  *   /debug/pprof/                     index page (like Go's)
  *   /debug/pprof/goroutine?debug=N    0: gzipped pprof, 1: counts, 2: stacks
  *   /debug/pprof/goroutineleak?debug=N  the same for proven leaks only
+ *   /debug/pprof/block?debug=N        0: gzipped pprof, 1: Go's text
+ *   /debug/pprof/mutex?debug=N        the same (contention.c)
+ *   /debug/pprof/profile?seconds=N    CPU profile, N in 1..600 (cpuprof.c)
  *   /debug/leash?format=text|json     leash's dump (formats 3 and 4)
  *   /metrics                          Prometheus text format 0.0.4
  *
@@ -304,7 +307,7 @@ static void respond_error(conn *c, int status, const char *detail) {
 
 /* ------------------------------------------------------------ routes */
 
-enum { B_DUMP, B_LEAK_DUMP, B_METRICS };
+enum { B_DUMP, B_LEAK_DUMP, B_METRICS, B_BLOCK, B_MUTEX };
 
 /* Builds a body in memory; 0 or LEASH_E*. */
 static int build(int what, int debug, char **buf, size_t *n) {
@@ -317,6 +320,8 @@ static int build(int what, int debug, char **buf, size_t *n) {
     switch (what) {
     case B_DUMP: rc = leash_dump(f, debug); break;
     case B_LEAK_DUMP: rc = leash_leak_dump(f, debug); break;
+    case B_BLOCK: rc = leash_profile_write(f, "block", debug); break;
+    case B_MUTEX: rc = leash_profile_write(f, "mutex", debug); break;
     default: rc = dbg_write_metrics(f); break;
     }
     if (fclose(f) != 0 && rc >= 0)
@@ -363,6 +368,74 @@ static void serve_profile(conn *c, const http_request *r, bool leak) {
         serve_built(c, what, debug, "text/plain; charset=utf-8", NULL);
 }
 
+/* /debug/pprof/block and /mutex: debug=0 (pprof) or 1 (Go's text). */
+static void serve_contention(conn *c, const http_request *r, bool mutex) {
+    char v[16];
+    int q = http_query_get(r->query, "debug", v, sizeof v);
+    if (q < 0 || (q == 1 && strcmp(v, "0") && strcmp(v, "1"))) {
+        respond_error(c, 400, "debug must be 0 or 1");
+        return;
+    }
+    char sv[16];
+    if (http_query_get(r->query, "seconds", sv, sizeof sv) != 0) {
+        respond_error(c, 400, "seconds (a delta profile) is not supported: "
+                              "the profile is cumulative");
+        return;
+    }
+    if (q == 1 && v[0] == '1')
+        serve_built(c, mutex ? B_MUTEX : B_BLOCK, 1,
+                    "text/plain; charset=utf-8", NULL);
+    else
+        serve_built(c, mutex ? B_MUTEX : B_BLOCK, 0,
+                    "application/octet-stream",
+                    mutex ? "Content-Disposition: attachment; "
+                            "filename=\"mutex\"\r\n"
+                          : "Content-Disposition: attachment; "
+                            "filename=\"block\"\r\n");
+}
+
+/* /debug/pprof/profile?seconds=N: N in 1..CPU_MAX_S (default 30). */
+#define CPU_MAX_S 600
+static void serve_cpu(conn *c, const http_request *r) {
+    char v[16];
+    long sec = 30;
+    int q = http_query_get(r->query, "seconds", v, sizeof v);
+    if (q == 1) {
+        char *end;
+        errno = 0;
+        sec = strtol(v, &end, 10);
+        if (!v[0] || *end || errno || v[0] == '-' || v[0] == '+')
+            sec = -1;
+    }
+    if (q < 0 || sec < 1 || sec > CPU_MAX_S) {
+        respond_error(c, 400, "seconds must be a whole number from 1 to 600");
+        return;
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    int rc = leash_cpu_profile(f, sec * INT64_C(1000000000));
+    if (fclose(f) != 0 && rc >= 0)
+        rc = LEASH_ENOMEM;
+    c->deadline = leash_now() + WRITE_TIMEOUT_NS; /* it took `sec` */
+    if (rc == -EBUSY)
+        respond_error(c, 409, "cpu profiling already in use");
+    else if (rc == -ENOTSUP)
+        respond_error(c, 501, "cpu profiling is not available in "
+                              "ThreadSanitizer builds");
+    else if (rc < 0)
+        respond_error(c, 500, leash_strerror(rc));
+    else
+        respond(c, 200, "application/octet-stream",
+                "Content-Disposition: attachment; filename=\"profile\"\r\n",
+                buf, n);
+    free(buf);
+}
+
 static void serve_leash(conn *c, const http_request *r) {
     char v[16];
     int q = http_query_get(r->query, "format", v, sizeof v);
@@ -399,7 +472,11 @@ static void serve_index(conn *c) {
         "<tr><td>%" PRId64 "</td><td><a href='/debug/pprof/goroutine?debug=1'>"
         "goroutine</a></td></tr>\n"
         "<tr><td>%" PRId64 "</td><td><a href='/debug/pprof/goroutineleak?debug=1'>"
-        "goroutineleak</a></td></tr>\n</table>\n"
+        "goroutineleak</a></td></tr>\n"
+        "<tr><td></td><td><a href='/debug/pprof/block?debug=1'>block</a></td></tr>\n"
+        "<tr><td></td><td><a href='/debug/pprof/mutex?debug=1'>mutex</a></td></tr>\n"
+        "<tr><td></td><td><a href='/debug/pprof/profile'>profile</a></td></tr>\n"
+        "</table>\n"
         "<a href='/debug/pprof/goroutine?debug=2'>full goroutine stack dump</a>\n"
         "<br>\n<p>\nProfile Descriptions:\n<ul>\n"
         "<li><div class=profile-name>goroutine: </div> Stack traces of all "
@@ -407,7 +484,17 @@ static void serve_index(conn *c) {
         "the same format as an unrecovered panic.</li>\n"
         "<li><div class=profile-name>goroutineleak: </div> Stack traces of "
         "the coroutines proven leaked: blocked forever on a nil or orphaned "
-        "channel, or deadlocked.</li>\n</ul>\n</p>\n"
+        "channel, or deadlocked.</li>\n"
+        "<li><div class=profile-name>block: </div> Stack traces that led to "
+        "blocking on synchronization primitives (leash_set_block_profile_rate "
+        "or LEASH_BLOCKPROFILERATE turns it on).</li>\n"
+        "<li><div class=profile-name>mutex: </div> Stack traces of holders of "
+        "contended mutexes (leash_set_mutex_profile_fraction or "
+        "LEASH_MUTEXPROFILEFRACTION turns it on).</li>\n"
+        "<li><div class=profile-name>profile: </div> CPU profile. You can "
+        "specify the duration in the seconds GET parameter (default 30, at "
+        "most 600). After you get the profile file, use the go tool pprof "
+        "command to investigate the profile.</li>\n</ul>\n</p>\n"
         "<p>leash: <a href='/debug/leash'>leash dump</a> (exact waits, wait "
         "objects, spawn sites; <a href='/debug/leash?format=json'>JSON</a>), "
         "<a href='/metrics'>metrics</a> (Prometheus).</p>\n"
@@ -441,6 +528,11 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         serve_profile(c, r, false);
     else if (!strcmp(p, "/debug/pprof/goroutineleak"))
         serve_profile(c, r, true);
+    else if (!strcmp(p, "/debug/pprof/block") ||
+             !strcmp(p, "/debug/pprof/mutex"))
+        serve_contention(c, r, p[13] == 'm');
+    else if (!strcmp(p, "/debug/pprof/profile"))
+        serve_cpu(c, r);
     else if (!strcmp(p, "/debug/leash"))
         serve_leash(c, r);
     else if (!strcmp(p, "/metrics"))

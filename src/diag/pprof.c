@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pprof.c — a goroutine profile as gzipped google/pprof profile.proto.
+ * pprof.c — a profile as gzipped google/pprof profile.proto: the
+ * goroutine profiles (dump.c), block and mutex (contention.c) and CPU
+ * (cpuprof.c) profiles, each with its sample and period types
+ * (pprof_spec).
  *
  * A hand-written protobuf encoder (varints and length-delimited fields
  * only; no libprotobuf). Field numbers follow google/pprof's
@@ -475,15 +478,17 @@ static void emit_value_type(pbuf *b, int field, int64_t type, int64_t unit) {
     pb_end(b, m);
 }
 
-static void emit_sample(pctx *c, pbuf *b, const dsample *s) {
+static void emit_sample(pctx *c, pbuf *b, const dsample *s, int nvalues) {
     size_t m = pb_begin(b, PROFILE_SAMPLE);
     size_t ids = pb_begin(b, SAMPLE_LOCATION_ID); /* packed */
     for (int i = 0; i < s->npcs; i++)
         if (s->pcs[i])
             pb_varint(b, idmap_get(&c->loc_ids, s->pcs[i]));
     pb_end(b, ids);
-    size_t vals = pb_begin(b, SAMPLE_VALUE); /* packed, one value */
+    size_t vals = pb_begin(b, SAMPLE_VALUE); /* packed */
     pb_varint(b, (uint64_t)s->count);
+    if (nvalues > 1)
+        pb_varint(b, (uint64_t)s->value);
     pb_end(b, vals);
     for (int i = 0; i < s->nlabels; i++) {
         if (!s->label_keys[i])
@@ -569,9 +574,12 @@ static int gzip_write(FILE *out, const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------------ entry */
 
-int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
-                          int64_t time_ns, const char *type) {
-    if (!out || !type || n < 0 || (n > 0 && !samples))
+int pprof_write(FILE *out, const pprof_spec *sp, const dsample *samples,
+                int n) {
+    if (!out || !sp || !sp->sample_type[0] || !sp->sample_unit[0] ||
+        sp->nvalues < 1 || sp->nvalues > 2 ||
+        (sp->nvalues == 2 && (!sp->sample_type[1] || !sp->sample_unit[1])) ||
+        !sp->period_type || !sp->period_unit || n < 0 || (n > 0 && !samples))
         return LEASH_EINVAL;
     for (int i = 0; i < n; i++) {
         const dsample *s = &samples[i];
@@ -592,8 +600,13 @@ int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
         goto out;
 
     /* Pass 1: locations, functions, strings. */
-    int64_t s_goroutine = str_idx(&c, type);
-    int64_t s_count = str_idx(&c, "count");
+    int64_t s_type[2], s_unit[2];
+    for (int v = 0; v < sp->nvalues; v++) {
+        s_type[v] = str_idx(&c, sp->sample_type[v]);
+        s_unit[v] = str_idx(&c, sp->sample_unit[v]);
+    }
+    int64_t s_ptype = str_idx(&c, sp->period_type);
+    int64_t s_punit = str_idx(&c, sp->period_unit);
     for (int i = 0; i < n && !c.oom; i++) {
         for (int j = 0; j < samples[i].npcs && !c.oom; j++)
             if (samples[i].pcs[j])
@@ -614,16 +627,17 @@ int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
 
     /* Pass 2: the message, fields in order. No string is added from here
      * on (each was interned above), so the string table is complete. */
-    emit_value_type(&b, PROFILE_SAMPLE_TYPE, s_goroutine, s_count);
+    for (int v = 0; v < sp->nvalues; v++)
+        emit_value_type(&b, PROFILE_SAMPLE_TYPE, s_type[v], s_unit[v]);
     for (int i = 0; i < n; i++)
-        emit_sample(&c, &b, &samples[i]);
+        emit_sample(&c, &b, &samples[i], sp->nvalues);
     emit_tables(&c, &b);
     for (size_t i = 0; i < c.nstrs; i++)
         pb_bytes(&b, PROFILE_STRING_TABLE, c.strs[i], strlen(c.strs[i]));
-    pb_uint(&b, PROFILE_TIME_NANOS, (uint64_t)time_ns);
-    /* duration_nanos: 0, omitted */
-    emit_value_type(&b, PROFILE_PERIOD_TYPE, s_goroutine, s_count);
-    pb_uint(&b, PROFILE_PERIOD, 1);
+    pb_uint(&b, PROFILE_TIME_NANOS, (uint64_t)sp->time_ns);
+    pb_uint(&b, PROFILE_DURATION_NANOS, (uint64_t)sp->duration_ns);
+    emit_value_type(&b, PROFILE_PERIOD_TYPE, s_ptype, s_punit);
+    pb_uint(&b, PROFILE_PERIOD, (uint64_t)sp->period);
     if (b.oom || c.oom) {
         rc = LEASH_ENOMEM;
         goto out;
@@ -644,4 +658,15 @@ out:
     idmap_free(&c.loc_ids);
     idmap_free(&c.func_ids);
     return rc;
+}
+
+int pprof_write_goroutine(FILE *out, const dsample *samples, int n,
+                          int64_t time_ns, const char *type) {
+    if (!type)
+        return LEASH_EINVAL;
+    pprof_spec sp = {.sample_type = {type}, .sample_unit = {"count"},
+                     .nvalues = 1, .period_type = type,
+                     .period_unit = "count", .period = 1,
+                     .time_ns = time_ns};
+    return pprof_write(out, &sp, samples, n);
 }

@@ -25,7 +25,10 @@
  *   dump             leash_dump debug=3 (leash's text)
  *   json             leash_dump debug=4
  *   leaks [json]     proven leaks, then suspects, with stacks and wait objects
- *   profile [leak]   gzipped pprof goroutine (or goroutineleak) profile
+ *   profile [leak|block|mutex|cpu|cpu-N]
+ *                    gzipped pprof goroutine (goroutineleak, block, mutex)
+ *                    profile, or a CPU profile of N seconds (default 30,
+ *                    1..600; the reply comes after them)
  *   top              tab-separated groups by spawn site and state
  *   version          "leash <version> protocol 1"
  *
@@ -99,6 +102,11 @@ INTERNAL int agent_format_request(char *buf, size_t n, int cmd,
  * variable holds an absolute path, else /tmp/leash-<euid>. 0, or -1 if
  * buf is too small. Sockets are <dir>/<pid>.sock. */
 INTERNAL int agent_socket_dir(char *buf, size_t n);
+
+/* The seconds of a CPU profile argument ("cpu": 30, "cpu-N": N in
+ * 1..AGENT_CPU_MAX_S), or 0 if it is not one. */
+#define AGENT_CPU_MAX_S 600
+INTERNAL int agent_cpu_seconds(const char *arg);
 
 INTERNAL const char *agent_cmd_name(int cmd);   /* "ps-info", ... or NULL */
 INTERNAL int agent_cmd_lookup(const char *name, size_t n); /* AC_* or 0 */

@@ -44,10 +44,10 @@ void sigdump_install(void) {
         return;
     int sig = parse_signal(e);
     if (sig < 0 || sig == SIGURG || sig == SIGSEGV || sig == SIGKILL ||
-        sig == SIGSTOP) {
+        sig == SIGSTOP || sig == SIGPROF) { /* PROF: the CPU profile's */
         env_reject("LEASH_DUMP_SIGNAL", e,
                    "USR1/USR2/QUIT/HUP/PWR/WINCH or a signal number "
-                   "other than URG, SEGV, KILL, STOP", "no dump signal");
+                   "other than URG, SEGV, KILL, STOP, PROF", "no dump signal");
         return;
     }
     struct sigaction sa;

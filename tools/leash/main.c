@@ -53,13 +53,20 @@ static const command commands[] = {
      "  --json     a JSON document (leaked and suspect dumps)\n"
      "  --strict   suspects count as leaks for the exit status\n\n"
      "Exit status 4 when leaks were found, 0 when none.\n"},
-    {"profile", cmd_profile, "write a pprof goroutine profile",
-     "usage: leash profile PID -o FILE [--leak]\n\n"
-     "Writes PID's goroutine profile (gzipped pprof profile.proto, for\n"
+    {"profile", cmd_profile, "write a pprof profile (goroutine, block, mutex, CPU)",
+     "usage: leash profile PID -o FILE [--leak | --block | --mutex |\n"
+     "                                   --cpu [--seconds N]]\n\n"
+     "Writes one of PID's profiles (gzipped pprof profile.proto, for\n"
      "`go tool pprof FILE`) to FILE (\"-\": standard output, refused on a\n"
-     "terminal).\n\n"
-     "  -o FILE   where to write it\n"
-     "  --leak    the goroutineleak profile: proven leaks only\n"},
+     "terminal); the goroutine profile by default.\n\n"
+     "  -o FILE       where to write it\n"
+     "  --leak        the goroutineleak profile: proven leaks only\n"
+     "  --block       the block profile (LEASH_BLOCKPROFILERATE or\n"
+     "                leash_set_block_profile_rate turns it on)\n"
+     "  --mutex       the mutex profile (LEASH_MUTEXPROFILEFRACTION or\n"
+     "                leash_set_mutex_profile_fraction turns it on)\n"
+     "  --cpu         a CPU profile, sampled for --seconds N (default 30,\n"
+     "                1 to 600); one at a time per process\n"},
     {"top", cmd_top, "live view of coroutines by spawn site and state",
      "usage: leash top PID [--sort count|wait|leaked|site|state]\n"
      "                     [--interval MS] [-n COUNT] [--json]\n\n"

@@ -259,13 +259,35 @@ int cmd_leaks(int argc, char **argv) {
 /* ------------------------------------------------------------ profile */
 
 int cmd_profile(int argc, char **argv) {
-    static const char *const known[] = {"-o=", "--output=", "--leak", NULL};
+    static const char *const known[] = {"-o=", "--output=", "--leak",
+                                        "--block", "--mutex", "--cpu",
+                                        "--seconds=", NULL};
     cli_opts o;
     int rc = cli_parse(argc, argv, known, true, &o);
     if (rc)
         return rc;
     pid_t pid = o.pid;
     const char *file = o.set[0] ? o.val[0] : o.set[1] ? o.val[1] : NULL;
+    if (o.set[2] + o.set[3] + o.set[4] + o.set[5] > 1) {
+        cli_err("profile: --leak, --block, --mutex and --cpu exclude each "
+                "other");
+        return EXIT_USAGE;
+    }
+    long sec = 30;
+    if (o.set[6]) {
+        char *end;
+        errno = 0;
+        sec = strtol(o.val[6], &end, 10);
+        if (!o.set[5]) {
+            cli_err("profile: --seconds goes with --cpu");
+            return EXIT_USAGE;
+        }
+        if (!*o.val[6] || *end || errno || sec < 1 || sec > AGENT_CPU_MAX_S) {
+            cli_err("profile: bad --seconds '%s': want 1 to %d", o.val[6],
+                    AGENT_CPU_MAX_S);
+            return EXIT_USAGE;
+        }
+    }
     if (!file) {
         cli_err("profile: missing -o FILE (\"-o -\" for standard output)");
         return EXIT_USAGE;
@@ -275,9 +297,24 @@ int cmd_profile(int argc, char **argv) {
         cli_err("profile: refusing to write a binary profile to a terminal");
         return EXIT_USAGE;
     }
+    char arg[AGENT_MAX_ARG + 1];
+    snprintf(arg, sizeof arg, "%s",
+             o.set[2] ? "leak" : o.set[3] ? "block" : o.set[4] ? "mutex" : "");
+    if (o.set[5])
+        snprintf(arg, sizeof arg, "cpu-%ld", sec);
     char *b;
     size_t len;
-    if ((rc = agent_query(pid, AC_PROFILE, o.set[2] ? "leak" : NULL, &b, &len)))
+    agent_conn c;
+    /* A CPU profile answers after its seconds: wait that much longer. */
+    if ((rc = agent_open(&c, pid, 30000 + (o.set[5] ? (int)sec * 1000 : 0),
+                         false)))
+        return rc;
+    if (o.set[5])
+        fprintf(stderr, "leash: profiling the CPU of %d for %ld s\n",
+                (int)pid, sec);
+    rc = agent_call(&c, AC_PROFILE, arg[0] ? arg : NULL, &b, &len, false);
+    agent_close(&c);
+    if (rc)
         return rc;
     if (len < 2 || (unsigned char)b[0] != 0x1f || (unsigned char)b[1] != 0x8b) {
         free(b);
