@@ -143,6 +143,10 @@ Test(embed, handler_routes_and_statuses, .timeout = 60) {
     cr_expect((unsigned char)dbg_http_body(r)[0] == 0x1f);
     free(r);
     free(handle("GET", "/debug/pprof/", 0, 200));
+    r = handle("GET", "/debug/leash/", 0, 200);
+    cr_expect(strstr(r, "text/html") && strstr(r, "<svg id=\"chart-states\""),
+              "%.500s", r);
+    free(r);
     free(handle("GET", "/debug/leash?format=json", 0, 200));
     /* Absolute form, as a proxy sends it. */
     free(handle("GET", "http://app.example/metrics", 0, 200));
@@ -180,6 +184,7 @@ Test(embed, handler_routes_and_statuses, .timeout = 60) {
     /* Metrics only. */
     free(handle("GET", "/metrics", LEASH_DEBUG_METRICS_ONLY, 200));
     free(handle("GET", "/debug/pprof/", LEASH_DEBUG_METRICS_ONLY, 404));
+    free(handle("GET", "/debug/leash/", LEASH_DEBUG_METRICS_ONLY, 404));
     free(handle("GET", "/debug/pprof/goroutine?debug=2", LEASH_DEBUG_METRICS_ONLY,
                 404));
 

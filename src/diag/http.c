@@ -7,6 +7,7 @@
  *   /debug/pprof/goroutine?debug=N    0: gzipped pprof, 1: counts, 2: stacks
  *   /debug/pprof/goroutineleak?debug=N  the same for proven leaks only
  *   /debug/leash?format=text|json     leash's dump (formats 3 and 4)
+ *   /debug/leash/                     the live page (livepage.c)
  *   /metrics                          Prometheus text format 0.0.4
  *
  * The same routes are served to an application's own HTTP server by
@@ -428,7 +429,8 @@ static void serve_index(conn *c) {
         "<li><div class=profile-name>goroutineleak: </div> Stack traces of "
         "the coroutines proven leaked: blocked forever on a nil or orphaned "
         "channel, or deadlocked.</li>\n</ul>\n</p>\n"
-        "<p>leash: <a href='/debug/leash'>leash dump</a> (exact waits, wait "
+        "<p>leash: <a href='/debug/leash/'>live page</a>, "
+        "<a href='/debug/leash'>leash dump</a> (exact waits, wait "
         "objects, spawn sites; <a href='/debug/leash?format=json'>JSON</a>), "
         "<a href='/metrics'>metrics</a> (Prometheus).</p>\n"
         "</body>\n</html>\n",
@@ -436,6 +438,18 @@ static void serve_index(conn *c) {
     if (fclose(f) != 0) {
         free(buf);
         respond_error(c, 500, "out of memory");
+        return;
+    }
+    respond(c, 200, "text/html; charset=utf-8", NULL, buf, n);
+    free(buf);
+}
+
+static void serve_live(conn *c) {
+    char *buf;
+    size_t n;
+    int rc = live_page(&buf, &n);
+    if (rc < 0) {
+        respond_error(c, 500, leash_strerror(rc));
         return;
     }
     respond(c, 200, "text/html; charset=utf-8", NULL, buf, n);
@@ -468,6 +482,8 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         serve_profile(c, r, true);
     else if (!strcmp(p, "/debug/leash"))
         serve_leash(c, r);
+    else if (!strcmp(p, "/debug/leash/"))
+        serve_live(c);
     else if (!strcmp(p, "/metrics"))
         serve_built(c, B_METRICS, 0, "text/plain; version=0.0.4; charset=utf-8",
                     NULL);

@@ -4,7 +4,8 @@
  * server, written on leash connections, that mounts leash's debug routes
  * (tests/test_embed.c).
  *
- *   testprog_embed_server [--leaks N] [--metrics ADDR] [--lifetime S]
+ *   testprog_embed_server [--leaks N] [--grow MS] [--metrics ADDR]
+ *                         [--lifetime S]
  *
  * Its server (port=PORT) keeps connections open (HTTP/1.1 keep-alive,
  * one coroutine per connection, reading with a leash_reader) and answers
@@ -17,7 +18,8 @@
  * With --metrics ADDR, leash_metrics_listen(ADDR) (metrics_port=PORT).
  * It leaks N coroutines (default 3) on a nil channel in leaky_worker
  * (proven leaks), prints "leaked=N" and "ready", and lives S seconds
- * (default 60).
+ * (default 60). With --grow MS it leaks one more there every MS ms after
+ * "ready" (a site that keeps growing, for the live page's chart).
  */
 #define _GNU_SOURCE 1
 #include <stdbool.h>
@@ -30,7 +32,7 @@
 
 #define MS 1000000LL
 
-static int n_leaks = 3, lifetime_s = 60;
+static int n_leaks = 3, lifetime_s = 60, grow_ms = 0;
 static const char *metrics_addr;
 
 static void leaky_worker(void *arg) {
@@ -168,8 +170,11 @@ static int app(void *arg) {
     printf("leaked=%d\nready\n", n_leaks);
     fflush(stdout);
     end = leash_now() + (int64_t)lifetime_s * 1000 * MS;
-    while (leash_now() < end)
-        leash_sleep(100 * MS);
+    while (leash_now() < end) {
+        leash_sleep((grow_ms ? grow_ms : 100) * MS);
+        if (grow_ms)
+            leash_go(leaky_worker, NULL);
+    }
     leash_conn_close(l);
     leash_conn_close(l2);
     leash_release(l);
@@ -184,10 +189,12 @@ int main(int argc, char **argv) {
             n_leaks = atoi(argv[++i]);
         else if (!strcmp(a, "--lifetime") && v)
             lifetime_s = atoi(argv[++i]);
+        else if (!strcmp(a, "--grow") && v)
+            grow_ms = atoi(argv[++i]);
         else if (!strcmp(a, "--metrics") && v)
             metrics_addr = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--leaks N] [--metrics ADDR] "
+            fprintf(stderr, "usage: %s [--leaks N] [--grow MS] [--metrics ADDR] "
                             "[--lifetime S]\n", argv[0]);
             return 2;
         }
