@@ -666,7 +666,7 @@ LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
 /* Starts the HTTP debug endpoint, served by the runtime's coroutines:
  * /debug/pprof/ (index), /debug/pprof/goroutine?debug=0|1|2,
  * /debug/pprof/goroutineleak?debug=0|1|2, /debug/leash?format=text|json,
- * /metrics (Prometheus). addr is "host:port", ":port" or "port" (host
+ * /debug/leash/ (live page), /metrics (Prometheus). addr is "host:port", ":port" or "port" (host
  * 127.0.0.1), "[::1]:port", or NULL / "" for 127.0.0.1 with a free port;
  * port 0 picks one. Returns the bound port, LEASH_EINVAL for a malformed
  * address, -EACCES for a non-loopback one unless LEASH_DEBUG_ALLOW_REMOTE=1,
