@@ -705,7 +705,7 @@ LEASH_API int leash_leak_verify(const leash_snapshot *baseline,
 /* Starts the HTTP debug endpoint, served by the runtime's coroutines:
  * /debug/pprof/ (index), /debug/pprof/goroutine?debug=0|1|2,
  * /debug/pprof/goroutineleak?debug=0|1|2, /debug/leash?format=text|json,
- * /metrics (Prometheus). addr is "host:port", ":port" or "port" (host
+ * /debug/leash/ (live page), /metrics (Prometheus). addr is "host:port", ":port" or "port" (host
  * 127.0.0.1), "[::1]:port", or NULL / "" for 127.0.0.1 with a free port;
  * port 0 picks one. Returns the bound port, LEASH_EINVAL for a malformed
  * address, -EACCES for a non-loopback one unless LEASH_DEBUG_ALLOW_REMOTE=1,
@@ -716,6 +716,44 @@ LEASH_API int leash_debug_listen(const char *addr);
  * new connection once it returns (their ports are closed); requests
  * being answered finish. Returns how many were stopped (0: none). */
 LEASH_API int leash_debug_stop(void);
+
+/* Embedding (issue 16): the same routes in an application's own HTTP
+ * server on leash (docs/CLI.md, "Embedding"). write gets the answer's
+ * bytes in order; it writes all n of them and returns 0, or a negative
+ * error that stops the answer. */
+typedef int (*leash_debug_write_fn)(void *arg, const void *buf, size_t n);
+/* flags: serve /metrics only; every other path is 404. */
+#define LEASH_DEBUG_METRICS_ONLY 1u
+/* Answers one request, given its method and request-target as they came
+ * ("GET", "/debug/pprof/goroutine?debug=1"), by writing a complete
+ * HTTP/1.1 response through write: status line, Content-Type,
+ * Content-Length, then the body (none for HEAD). No Connection header:
+ * the caller decides whether its connection stays open. Returns the HTTP
+ * status written (200; 400 a malformed method or target, 404 an unknown
+ * path, 405 a method other than GET or HEAD, 414 a target of 2 KiB or
+ * more, 500), write's error if it failed, or LEASH_EINVAL (NULL
+ * arguments, unknown flags: nothing written). No access check: mount the
+ * routes behind your own, or pass LEASH_DEBUG_METRICS_ONLY. */
+LEASH_API int leash_debug_handle(const char *method, const char *target,
+                                 unsigned flags, leash_debug_write_fn write,
+                                 void *arg);
+/* Reads one request head from c (within LEASH_DEBUG_HEADER_TIMEOUT_MS)
+ * and answers it as the standalone endpoint would, with "Connection:
+ * close"; c's deadlines are cleared afterwards and c stays open (close
+ * and release it). A peer that is not loopback gets /metrics only (403
+ * for the rest) unless LEASH_DEBUG_ALLOW_REMOTE=1. Returns the status
+ * answered, a negative error (the client went away), or LEASH_EINVAL. */
+LEASH_API int leash_debug_serve_conn(leash_conn *c, unsigned flags);
+/* Writes the /metrics text (Prometheus text format 0.0.4: leash_* and
+ * the standard process_* series) to out: 0 or LEASH_E*. */
+LEASH_API int leash_metrics_write(FILE *out);
+/* Starts a listener that serves /metrics only (everything else is 404),
+ * for Prometheus on other hosts: it may bind a non-loopback address
+ * ("0.0.0.0:9464") without LEASH_DEBUG_ALLOW_REMOTE, and does not check
+ * Host. addr as for leash_debug_listen; returns the bound port or an
+ * error. Also started at runtime start by LEASH_METRICS_ADDR=addr;
+ * leash_debug_stop stops it too. */
+LEASH_API int leash_metrics_listen(const char *addr);
 
 /* Starts the agent the `leash` CLI talks to: a Unix socket
  * $XDG_RUNTIME_DIR/leash/<pid>.sock (else /tmp/leash-<uid>/<pid>.sock),

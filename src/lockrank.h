@@ -36,8 +36,9 @@
  *   - orphan queue, spawn-site table, registry shards, labels, objects
  *     (R.lock): bookkeeping, taken under a channel lock by the proof path
  *     (coro_alive) and by spawn and exit;
- *   - the stack pool, the poll table's growth, the foreign-thread list,
- *     the symbolizer and the environment cache: leaves.
+ *   - the stack pool, the block/mutex profiles and the live page's
+ *     history, the poll table's growth, the foreign-thread list, the
+ *     symbolizer and the environment cache: leaves.
  */
 #ifndef LEASH_LOCKRANK_H
 #define LEASH_LOCKRANK_H
@@ -68,6 +69,9 @@
     X(LABELS, false)     /* labels.c: interned label sets */                  \
     X(OBJ, false)        /* obj.c R.lock: objects, references, pins */        \
     X(STACK, false)      /* stack.c: the global stack pool */                 \
+    X(PROFALLOC, false)  /* diag/contention.c: a profile's table, once */     \
+    X(PROFILE, false)    /* diag/contention.c: block or mutex profile */      \
+    X(LIVE, false)       /* diag/livepage.c: the live page's history */       \
     X(NPGROW, false)     /* netpoll.c: growth of the descriptor table */      \
     X(FOREIGN, false)    /* sched.c: plain threads known to the runtime */    \
     X(SYM, false)        /* diag/symbolize.c: the DWARF session */            \

@@ -127,6 +127,8 @@ static const var_row vars[] = {
     {"LEASH_SUSPECT_CROWD", {"2", "100"}, {NUMBAD, "1"}, NULL},
     {"LEASH_SUSPECT_WAIT_MS", {"1", "60000"}, {NUMBAD, "0"}, NULL},
     {"LEASH_METRICS_SITES", {"1", "1000"}, {NUMBAD, "0"}, NULL},
+    {"LEASH_METRICS_ADDR", {"127.0.0.1:0", "0.0.0.0:0"}, {"bogus", "127.0.0.1"},
+     NULL},
     {"LEASH_SYSTEM_DEBUGINFO", {"0", "1", "off"}, {"abc", "00"}, NULL},
     {"LEASH_DUMP_SIGNAL", {"USR2", "SIGUSR2", "12"},
      {"BOGUS", "SEGV", "0", "27"},

@@ -372,6 +372,15 @@ void debug_env_start(void) {
                     hn ? hn : 9, hn ? addr : "127.0.0.1", port);
         }
     }
+    if ((addr = env_str("LEASH_METRICS_ADDR"))) {
+        int port = leash_metrics_listen(addr);
+        if (port < 0)
+            fprintf(stderr, "leash: LEASH_METRICS_ADDR=%s: %s\n", addr,
+                    port == LEASH_EINVAL ? "bad address (want host:port)"
+                                         : strerror(-port));
+        else
+            fprintf(stderr, "leash: metrics on port %d (/metrics)\n", port);
+    }
     if (env_bool("LEASH_AGENT", false)) {
         int rc = leash_agent_start();
         if (rc < 0)

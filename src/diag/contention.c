@@ -64,7 +64,8 @@ typedef struct {
     int64_t dropped;
 } cprof;
 
-static cprof P[2]; /* CP_BLOCK, CP_MUTEX */
+static cprof P[2] = {{.lock = LLOCK_INIT(LR_PROFILE)},
+                     {.lock = LLOCK_INIT(LR_PROFILE)}}; /* CP_BLOCK, CP_MUTEX */
 enum { CP_BLOCK, CP_MUTEX };
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -80,14 +81,14 @@ static void update_on(void) {
 /* The table of profile k, allocated the first time it is turned on
  * (without it, events are dropped). */
 static void ensure_table(int k) {
-    pthread_mutex_lock(&alloc_mu);
+    rmutex_lock(&alloc_mu, LR_PROFALLOC);
     if (!__atomic_load_n(&P[k].b, __ATOMIC_ACQUIRE)) {
         cbucket *b = lcalloc(CP_BUCKETS, sizeof *b);
         llock_acquire(&P[k].lock);
         P[k].b = b;
         llock_release(&P[k].lock);
     }
-    pthread_mutex_unlock(&alloc_mu);
+    rmutex_unlock(&alloc_mu);
 }
 
 void leash_set_block_profile_rate(int rate_ns) {

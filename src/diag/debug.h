@@ -59,6 +59,12 @@ INTERNAL int dbg_write_metrics(FILE *out);  /* Prometheus text 0.0.4 */
 INTERNAL int dbg_write_top(FILE *out);      /* groups, tab-separated */
 INTERNAL int dbg_write_leaks(FILE *out, bool json);
 INTERNAL int dbg_vitals_get(dbg_vitals *v);
+/* Prometheus' standard process_* series (procmetrics.c), read from
+ * /proc/self: part of dbg_write_metrics. */
+INTERNAL void dbg_write_process_metrics(FILE *out);
+/* The live page, /debug/leash/ (livepage.c): malloc'd HTML; 0 or
+ * LEASH_E*. */
+INTERNAL int live_page(char **buf, size_t *len);
 
 /* Small process facts (no snapshot). */
 INTERNAL int dbg_os_threads(void);

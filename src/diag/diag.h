@@ -164,6 +164,15 @@ typedef struct {
 INTERNAL int diag_sites(dsite *out, int max);
 INTERNAL bool diag_site_growing(const char *file, int line);
 
+/* ------------------------------------------------------------ livepage.c */
+
+#define LIVE_SITES 8 /* sites kept per sample of the live page's ring */
+/* sysmon (sites_sample): coroutines by state (running, runnable,
+ * waiting: the user's) and the busiest spawn sites, most first; kept
+ * every LIVE_PERIOD in a bounded ring. */
+INTERNAL void live_sample(int64_t now, const int64_t states[3],
+                          const dsite *top, int n);
+
 /* ------------------------------------------------------------ symbolize.c */
 
 /* One level of a frame whose code was inlined: a function, and the line

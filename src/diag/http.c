@@ -10,7 +10,14 @@
  *   /debug/pprof/mutex?debug=N        the same (contention.c)
  *   /debug/pprof/profile?seconds=N    CPU profile, N in 1..600 (cpuprof.c)
  *   /debug/leash?format=text|json     leash's dump (formats 3 and 4)
+ *   /debug/leash/                     the live page (livepage.c)
  *   /metrics                          Prometheus text format 0.0.4
+ *
+ * The same routes are served to an application's own HTTP server by
+ * embed.c (leash_debug_handle, leash_debug_serve_conn): route() writes
+ * through the connection's write function, never to a socket directly.
+ * A metrics-only listener (leash_metrics_listen, LEASH_METRICS_ADDR)
+ * serves /metrics alone and may bind any address.
  *
  * One coroutine ("leash/http") accepts; each connection gets its own
  * ("leash/http-conn"), at most LEASH_DEBUG_MAX_CONNS at once (default
@@ -39,6 +46,7 @@
 #define _GNU_SOURCE 1
 #include "debug.h"
 #include "http_parse.h"
+#include "http_serve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -57,6 +65,7 @@
 typedef struct server {
     int fd;
     bool allow_remote;
+    bool metrics_only;
     int max_conns;
     struct server *next;
 } server;
@@ -147,7 +156,7 @@ static bool conn_evict_slowest(void) {
 
 /* ------------------------------------------------------------ addresses */
 
-static bool is_loopback(const struct sockaddr_storage *ss) {
+bool http_is_loopback(const struct sockaddr_storage *ss) {
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
         return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
@@ -222,7 +231,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss,
 }
 
 /* Host header of a request to a loopback listener: a loopback name. */
-static bool host_ok(const char *h) {
+bool http_host_ok(const char *h) {
     char name[256];
     snprintf(name, sizeof name, "%s", h);
     if (name[0] == '[') {
@@ -269,11 +278,22 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline) {
     return 0;
 }
 
-typedef struct {
-    int fd;
-    bool head_only;
-    int64_t deadline;
-} conn;
+typedef http_conn conn;
+
+/* The standalone server's write function: c->fd, bounded by c->deadline. */
+static int fd_write(void *arg, const void *p, size_t n) {
+    conn *c = arg;
+    return send_all(c->fd, p, n, c->deadline);
+}
+
+static int conn_write(conn *c, const void *p, size_t n) {
+    if (c->err < 0)
+        return c->err;
+    int rc = c->write(c->arg, p, n);
+    if (rc < 0)
+        c->err = rc;
+    return rc < 0 ? rc : 0;
+}
 
 static void respond(conn *c, int status, const char *ctype,
                     const char *extra, const char *body, size_t n) {
@@ -283,16 +303,17 @@ static void respond(conn *c, int status, const char *ctype,
                       "Content-Type: %s\r\n"
                       "Content-Length: %zu\r\n"
                       "X-Content-Type-Options: nosniff\r\n"
-                      "%s"
-                      "Connection: close\r\n\r\n",
+                      "%s%s\r\n",
                       status, http_status_text(status), ctype, n,
-                      extra ? extra : "");
+                      extra ? extra : "",
+                      c->close ? "Connection: close\r\n" : "");
     if (hn < 0 || (size_t)hn >= sizeof head)
         return;
-    if (send_all(c->fd, head, (size_t)hn, c->deadline) < 0)
+    c->status = status;
+    if (conn_write(c, head, (size_t)hn) < 0)
         return;
     if (!c->head_only && n)
-        send_all(c->fd, body, n, c->deadline);
+        conn_write(c, body, n);
 }
 
 static void respond_error(conn *c, int status, const char *detail) {
@@ -495,7 +516,8 @@ static void serve_index(conn *c) {
         "specify the duration in the seconds GET parameter (default 30, at "
         "most 600). After you get the profile file, use the go tool pprof "
         "command to investigate the profile.</li>\n</ul>\n</p>\n"
-        "<p>leash: <a href='/debug/leash'>leash dump</a> (exact waits, wait "
+        "<p>leash: <a href='/debug/leash/'>live page</a>, "
+        "<a href='/debug/leash'>leash dump</a> (exact waits, wait "
         "objects, spawn sites; <a href='/debug/leash?format=json'>JSON</a>), "
         "<a href='/metrics'>metrics</a> (Prometheus).</p>\n"
         "</body>\n</html>\n",
@@ -509,6 +531,18 @@ static void serve_index(conn *c) {
     free(buf);
 }
 
+static void serve_live(conn *c) {
+    char *buf;
+    size_t n;
+    int rc = live_page(&buf, &n);
+    if (rc < 0) {
+        respond_error(c, 500, leash_strerror(rc));
+        return;
+    }
+    respond(c, 200, "text/html; charset=utf-8", NULL, buf, n);
+    free(buf);
+}
+
 static void route(conn *c, const http_request *r, bool allow_remote) {
     bool get = !strcmp(r->method, "GET");
     c->head_only = !strcmp(r->method, "HEAD");
@@ -516,12 +550,17 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         respond_error(c, 405, "only GET and HEAD");
         return;
     }
-    if (!allow_remote && r->has_host && !host_ok(r->host)) {
+    const char *p = r->path;
+    if (c->metrics_only && strcmp(p, "/metrics")) {
+        respond_error(c, 404, "this listener serves /metrics only");
+        return;
+    }
+    if (!allow_remote && !c->metrics_only && r->has_host &&
+        !http_host_ok(r->host)) {
         respond_error(c, 403, "Host is not a loopback name "
                               "(LEASH_DEBUG_ALLOW_REMOTE=1 allows it)");
         return;
     }
-    const char *p = r->path;
     if (!strcmp(p, "/debug/pprof/") || !strcmp(p, "/debug/pprof"))
         serve_index(c);
     else if (!strcmp(p, "/debug/pprof/goroutine"))
@@ -535,6 +574,8 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         serve_cpu(c, r);
     else if (!strcmp(p, "/debug/leash"))
         serve_leash(c, r);
+    else if (!strcmp(p, "/debug/leash/"))
+        serve_live(c);
     else if (!strcmp(p, "/metrics"))
         serve_built(c, B_METRICS, 0, "text/plain; version=0.0.4; charset=utf-8",
                     NULL);
@@ -542,14 +583,29 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         respond_error(c, 404, "see /debug/pprof/");
 }
 
-/* ------------------------------------------------------------ connections */
+void http_serve(http_conn *c, const http_request *r, bool allow_remote) {
+    route(c, r, allow_remote);
+}
 
-static int64_t read_timeout_ns(void) {
+void http_serve_error(http_conn *c, int status, const char *detail) {
+    respond_error(c, status, detail);
+}
+
+const char *http_parse_error_text(int rc) {
+    return rc == -413 ? "request head too large"
+           : rc == -414 ? "request target too long"
+           : rc == -505 ? "only HTTP/1.0 and 1.1"
+                        : "malformed request";
+}
+
+int64_t http_header_timeout_ns(void) {
     const char *name = env_str("LEASH_DEBUG_HEADER_TIMEOUT_MS")
                            ? "LEASH_DEBUG_HEADER_TIMEOUT_MS"
                            : "LEASH_DEBUG_TIMEOUT_MS";
     return (int64_t)env_u64(name, 5000, 1, 3600000) * 1000000;
 }
+
+/* ------------------------------------------------------------ connections */
 
 /* After answering: stop sending, and read (bounded) until the client
  * closes, so that unread input does not turn our close into a reset
@@ -567,6 +623,7 @@ static void linger_close(int fd) {
 typedef struct {
     int fd;
     bool allow_remote;
+    bool metrics_only;
 } conn_arg;
 
 static void serve_conn(void *p) {
@@ -574,7 +631,9 @@ static void serve_conn(void *p) {
     free(p);
     leash_set_name("leash/http-conn");
     conn_state *st = conn_new(a.fd);
-    conn c = {.fd = a.fd, .deadline = leash_now() + read_timeout_ns()};
+    conn c = {.fd = a.fd, .deadline = leash_now() + http_header_timeout_ns(),
+              .write = fd_write, .close = true, .metrics_only = a.metrics_only};
+    c.arg = &c;
     if (!st) {
         respond_error(&c, 503, "out of memory");
         goto out;
@@ -601,10 +660,7 @@ static void serve_conn(void *p) {
     conn_head_done(st);
     c.deadline = leash_now() + WRITE_TIMEOUT_NS;
     if (rc < 0)
-        respond_error(&c, -rc, rc == -413 ? "request head too large"
-                               : rc == -414 ? "request target too long"
-                               : rc == -505 ? "only HTTP/1.0 and 1.1"
-                                            : "malformed request");
+        respond_error(&c, -rc, http_parse_error_text(rc));
     else
         route(&c, req, a.allow_remote);
 out:
@@ -645,7 +701,7 @@ static void accept_loop(void *p) {
             close(c);
             continue;
         }
-        *a = (conn_arg){c, sv->allow_remote};
+        *a = (conn_arg){c, sv->allow_remote, sv->metrics_only};
         if (leash_go(serve_conn, a) < 0) {
             atomic_fetch_sub(&active_conns, 1);
             free(a);
@@ -681,16 +737,16 @@ int leash_debug_stop(void) {
     return n;
 }
 
-int leash_debug_listen(const char *addr) {
-    if (fork_refuse("leash_debug_listen"))
-        return LEASH_EINVAL;
+/* A metrics-only listener may bind any address: /metrics tells nothing
+ * a scraper on another host should not know, and nothing else is served. */
+static int listen_on(const char *addr, bool metrics_only) {
     struct sockaddr_storage ss;
     socklen_t sl;
     int rc = parse_addr(addr, &ss, &sl);
     if (rc < 0)
         return rc;
     bool allow_remote = env_bool("LEASH_DEBUG_ALLOW_REMOTE", false);
-    if (!is_loopback(&ss) && !allow_remote)
+    if (!http_is_loopback(&ss) && !allow_remote && !metrics_only)
         return -EACCES;
     if ((rc = sched_ensure_started()) < 0)
         return rc;
@@ -722,7 +778,7 @@ int leash_debug_listen(const char *addr) {
         close(fd);
         return LEASH_ENOMEM;
     }
-    *sv = (server){fd, allow_remote,
+    *sv = (server){fd, allow_remote, metrics_only,
                    (int)env_u64("LEASH_DEBUG_MAX_CONNS", MAX_CONNS_DEFAULT, 1,
                                 65536),
                    NULL};
@@ -746,4 +802,16 @@ int leash_debug_listen(const char *addr) {
         return (int)id;
     }
     return port;
+}
+
+int leash_debug_listen(const char *addr) {
+    if (fork_refuse("leash_debug_listen"))
+        return LEASH_EINVAL;
+    return listen_on(addr, false);
+}
+
+int leash_metrics_listen(const char *addr) {
+    if (fork_refuse("leash_metrics_listen"))
+        return LEASH_EINVAL;
+    return listen_on(addr, true);
 }

@@ -509,9 +509,7 @@ static void write_prom(FILE *out, const dsnap *s, const int *kind,
     fprintf(out, "leash_os_threads %d\n", v->threads);
     prom_head(out, "leash_uptime_seconds", "gauge", "Seconds since the process started.");
     fprintf(out, "leash_uptime_seconds %.3f\n", v->uptime_s);
-    prom_head(out, "process_resident_memory_bytes", "gauge",
-              "Resident memory size in bytes.");
-    fprintf(out, "process_resident_memory_bytes %" PRId64 "\n", v->rss_bytes);
+    dbg_write_process_metrics(out); /* process_* (procmetrics.c) */
 }
 
 /* ------------------------------------------------------------ top */

@@ -41,6 +41,8 @@ static struct {
     site s[SITE_MAX];
     int64_t next;         /* sysmon's: the next sample is due then */
     site_count c[SITE_MAX]; /* sysmon's: the walk's counts */
+    int64_t states[3];    /* sysmon's: running, runnable, waiting (the
+                           * user's coroutines), for livepage.c */
 } T = {.lock = LLOCK_INIT(LR_SITES)};
 
 static uint32_t site_hash(const char *file, int line) {
@@ -66,6 +68,11 @@ static site *site_get(const char *file, int line) {
 /* registry_walk's callback: one coroutine into T.c (no lock taken). */
 static bool count_one(leash_g *g, void *arg) {
     (void)arg;
+    if (!atomic_load_explicit(&g->system, memory_order_relaxed)) {
+        int st = atomic_load_explicit(&g->state, memory_order_relaxed);
+        if (st == G_RUNNING || st == G_RUNNABLE || st == G_WAITING)
+            T.states[st == G_RUNNING ? 0 : st == G_RUNNABLE ? 1 : 2]++;
+    }
     if (!g->spawn_file)
         return true;
     uint32_t h = site_hash(g->spawn_file, g->spawn_line);
@@ -87,6 +94,7 @@ void sites_sample(int64_t now) {
     if (now < T.next)
         return;
     memset(T.c, 0, sizeof T.c);
+    memset(T.states, 0, sizeof T.states);
     registry_walk(count_one, NULL);
     int64_t end = leash_now();
     int64_t gap = (end - now) * SITE_COST_FACTOR;
@@ -110,6 +118,26 @@ void sites_sample(int64_t now) {
         }
     }
     llock_release(&T.lock);
+    /* The live page's ring (livepage.c): the busiest sites of this walk. */
+    dsite top[LIVE_SITES];
+    int ntop = 0;
+    for (int i = 0; i < SITE_MAX; i++) {
+        if (!T.c[i].file || !T.c[i].n)
+            continue;
+        int k;
+        if (ntop < LIVE_SITES)
+            k = ntop++;
+        else if (top[LIVE_SITES - 1].live < T.c[i].n)
+            k = LIVE_SITES - 1;
+        else
+            continue;
+        while (k > 0 && top[k - 1].live < T.c[i].n) {
+            top[k] = top[k - 1];
+            k--;
+        }
+        top[k] = (dsite){T.c[i].file, T.c[i].line, T.c[i].n, false};
+    }
+    live_sample(now, T.states, top, ntop);
 }
 
 static bool growing(const site *x) {

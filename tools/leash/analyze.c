@@ -19,35 +19,13 @@
  *            waits of --long minutes or more.
  */
 #define _GNU_SOURCE 1
+#include "analyze.h"
 #include "cli.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    const char *func, *loc;
-} frame;
-
-typedef struct {
-    long long id, count;
-    const char *state;      /* wait reason / state, "unknown" for debug=1 */
-    double minutes;         /* -1: not given */
-    const char *leak_note;  /* leash's LEAKED (...) text */
-    const char *sus_note;   /* leash's SUSPECT (...) text */
-    int io_deadline;        /* -1 unknown, 0 none, 1 has one */
-    int first_frame, nframes;
-    const char *creator, *creator_loc;
-    char *key;
-} grec;
-
-typedef struct {
-    grec *r;
-    int n, cap;
-    frame *f;
-    int nf, capf;
-    bool debug1, leash3;
-} dump;
+#include <sys/stat.h>
 
 typedef struct {
     int first;              /* a record */
@@ -222,7 +200,7 @@ static bool parse_header(char *l, dump *d) {
     return true;
 }
 
-static int parse(char *buf, dump *d) {
+int analyze_parse(char *buf, dump *d) {
     grec *cur = NULL;
     const char *pending = NULL;   /* a function waiting for its location */
     bool creator_next = false;
@@ -325,7 +303,7 @@ static int cmp_key(const void *a, const void *b, void *keys) {
     return strcmp(k[*(const int *)a], k[*(const int *)b]);
 }
 
-static bool blocking_state(const char *s) {
+bool analyze_blocking_state(const char *s) {
     return strcmp(s, "running") && strcmp(s, "runnable") &&
            strcmp(s, "syscall") && strcmp(s, "unknown") && strcmp(s, "idle");
 }
@@ -398,12 +376,12 @@ static group *make_groups(dump *d, int *ng, long crowd, double long_min) {
         group *g = &gs[i];
         const grec *r = &d->r[g->first];
         char buf[64];
-        if (!g->leak && g->count >= crowd && blocking_state(r->state)) {
+        if (!g->leak && g->count >= crowd && analyze_blocking_state(r->state)) {
             snprintf(buf, sizeof buf, "%lld", g->count);
             g->why[0] = 0;
             flag(g, false, "%s parked at one site", buf);
         } else if (!g->leak && g->max_minutes >= long_min &&
-                   blocking_state(r->state)) {
+                   analyze_blocking_state(r->state)) {
             snprintf(buf, sizeof buf, "%.0f", g->max_minutes);
             flag(g, false, "parked for %s minute(s) or more", buf);
         }
@@ -546,7 +524,7 @@ static void print_json(const char *src, dump *d, group *gs, int ng, tally *st,
 
 /* ------------------------------------------------------------ command */
 
-static char *read_all(const char *path, size_t *len) {
+char *analyze_read(const char *path, size_t *len) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f)
         return NULL;
@@ -580,53 +558,95 @@ static char *read_all(const char *path, size_t *len) {
     return buf;
 }
 
+static bool is_dir(const char *p) {
+    struct stat st;
+    return strcmp(p, "-") && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int cmd_analyze(int argc, char **argv) {
     static const char *const known[] = {"--json", "--crowd=", "--long=",
-                                        "--top=", NULL};
+                                        "--top=", "--timeout=", NULL};
     cli_opts o;
-    const char *file = NULL;
-    /* FILE is a path, or "-": not a PID, so collect it first. */
-    char *rest[64];
-    int nrest = 0;
-    for (int i = 0; i < argc && nrest < 64; i++) {
+    /* Sources (paths, "-", directories, http:// URLs): not PIDs, so
+     * collect them first. */
+    const char **src = calloc((size_t)argc + 1, sizeof *src);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!src || !rest) {
+        cli_err("analyze: out of memory");
+        return EXIT_PROTO;
+    }
+    int nsrc = 0, nrest = 0;
+    for (int i = 0; i < argc; i++) {
         bool is_val = i > 0 && (!strcmp(argv[i - 1], "--crowd") ||
                                 !strcmp(argv[i - 1], "--long") ||
-                                !strcmp(argv[i - 1], "--top"));
-        if (i > 0 && !is_val && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
-            if (file) {
-                cli_err("analyze: one FILE only");
-                return EXIT_USAGE;
-            }
-            file = argv[i];
-            continue;
-        }
-        rest[nrest++] = argv[i];
+                                !strcmp(argv[i - 1], "--top") ||
+                                !strcmp(argv[i - 1], "--timeout"));
+        if (i > 0 && !is_val && (argv[i][0] != '-' || !strcmp(argv[i], "-")))
+            src[nsrc++] = argv[i];
+        else
+            rest[nrest++] = argv[i];
     }
     int rc = cli_parse(nrest, rest, known, false, &o);
-    if (rc)
+    free(rest);
+    if (rc) {
+        free(src);
         return rc;
-    if (!file) {
-        cli_err("analyze: missing FILE (\"-\" reads standard input)");
+    }
+    if (!nsrc) {
+        cli_err("analyze: missing FILE (\"-\" reads standard input; "
+                "several files, directories or http:// URLs: the fleet view)");
+        free(src);
         return EXIT_USAGE;
     }
     char *end;
-    long crowd = 10, top = 20;
+    long crowd = 10, top = 20, timeout_ms = 10000;
     double long_min = 1;
     if (o.set[1] && ((crowd = strtol(o.val[1], &end, 10)) < 2 || *end)) {
         cli_err("analyze: --crowd must be a count of 2 or more");
+        free(src);
         return EXIT_USAGE;
     }
     if (o.set[2] && ((long_min = strtod(o.val[2], &end)) < 0 || *end || end == o.val[2])) {
         cli_err("analyze: --long must be a number of minutes");
+        free(src);
         return EXIT_USAGE;
     }
     if (o.set[3] && ((top = strtol(o.val[3], &end, 10)) < 0 || *end)) {
         cli_err("analyze: --top must be a count (0: all)");
+        free(src);
         return EXIT_USAGE;
     }
+    if (o.set[4] && ((timeout_ms = strtol(o.val[4], &end, 10)) < 1 ||
+                     timeout_ms > 3600000 || *end)) {
+        cli_err("analyze: --timeout must be milliseconds (1 to 3600000)");
+        free(src);
+        return EXIT_USAGE;
+    }
+    int stdin_uses = 0;
+    for (int i = 0; i < nsrc; i++)
+        stdin_uses += !strcmp(src[i], "-");
+    if (stdin_uses > 1) {
+        cli_err("analyze: \"-\" (standard input) given more than once");
+        free(src);
+        return EXIT_USAGE;
+    }
+    if (nsrc > 1 || is_dir(src[0])) {
+        rc = fleet_analyze(src, nsrc, o.set[0], crowd, (int)timeout_ms);
+        free(src);
+        return rc;
+    }
+    const char *file = src[0];
+    free(src);
     size_t len;
-    char *buf = read_all(file, &len);
-    if (!buf) {
+    char *buf;
+    if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8)) {
+        char why[256];
+        rc = fleet_fetch(file, (int)timeout_ms, &buf, &len, why, sizeof why);
+        if (rc) {
+            cli_err("analyze: %s: %s", file, why);
+            return rc;
+        }
+    } else if (!(buf = analyze_read(file, &len))) {
         cli_err("analyze: cannot read %s: %s", file, strerror(errno));
         return EXIT_NOPROC;
     }
@@ -642,7 +662,7 @@ int cmd_analyze(int argc, char **argv) {
         return EXIT_PROTO;
     }
     dump d = {0};
-    if (parse(buf, &d) == 0) {
+    if (analyze_parse(buf, &d) == 0) {
         cli_err("analyze: %s is not a goroutine dump (want Go's "
                 "runtime.Stack/pprof debug=1 or 2 text, or a leash dump)",
                 file);
@@ -670,11 +690,11 @@ int cmd_analyze(int argc, char **argv) {
         qsort(st, (size_t)nst, sizeof *st, cmp_tally);
     if (ncr)
         qsort(cr, (size_t)ncr, sizeof *cr, cmp_tally);
-    const char *src = strcmp(file, "-") ? file : "(stdin)";
+    const char *name = strcmp(file, "-") ? file : "(stdin)";
     if (o.set[0])
-        print_json(src, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects);
+        print_json(name, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects);
     else
-        print_text(src, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects,
+        print_text(name, &d, gs, ng, st, nst, cr, ncr, total, leaks, suspects,
                    top);
     for (int i = 0; i < d.n; i++)
         free(d.r[i].key);

@@ -78,23 +78,36 @@ static const command commands[] = {
      "  --interval MS   refresh period (default 1000, at least 100)\n"
      "  -n COUNT        stop after COUNT refreshes\n"
      "  --json          print the groups once as JSON and exit\n"},
-    {"analyze", cmd_analyze, "summarise a goroutine dump (Go's or leash's)",
-     "usage: leash analyze FILE|- [--json] [--crowd N] [--long MINUTES]\n"
-     "                            [--top N]\n\n"
-     "Reads a goroutine dump: Go's runtime.Stack(all) / pprof debug=2\n"
-     "text (also from a panic or SIGQUIT), Go's debug=1 profile text, or\n"
-     "leash's debug=2 and debug=3 dumps. Prints counts by state and wait\n"
-     "reason, by creating location, the groups of identical stacks (most\n"
-     "first), and flags:\n"
+    {"analyze", cmd_analyze, "summarise goroutine dumps (Go's or leash's), one or a fleet",
+     "usage: leash analyze SOURCE [--json] [--crowd N] [--long MINUTES]\n"
+     "                            [--top N] [--timeout MS]\n"
+     "       leash analyze SOURCE SOURCE... | DIR [--json] [--crowd N]\n"
+     "                            [--timeout MS]\n\n"
+     "SOURCE is a file, - (standard input) or http://HOST:PORT[/PATH] (a\n"
+     "debug endpoint: without a path, leash's /debug/leash dump, else Go's\n"
+     "/debug/pprof/goroutine?debug=2). Reads a goroutine dump: Go's\n"
+     "runtime.Stack(all) / pprof debug=2 text (also from a panic or\n"
+     "SIGQUIT), Go's debug=1 profile text, or leash's debug=2 and debug=3\n"
+     "dumps. Prints counts by state and wait reason, by creating location,\n"
+     "the groups of identical stacks (most first), and flags:\n"
      "  leak     blocked forever: nil-channel waits, select with no cases,\n"
      "           coroutines leash marked LEAKED;\n"
      "  suspect  I/O waits (no deadline known), N or more parked at one\n"
      "           site (--crowd, default 10), parked MINUTES or more\n"
      "           (--long, default 1).\n\n"
-     "  --json   the summary as JSON\n"
-     "  --top N  groups to show (default 20; 0: all)\n\n"
-     "Exit status 4 when a leak was flagged, 3 when the input is not a\n"
-     "goroutine dump, 2 when the file cannot be read.\n"},
+     "With several sources or a directory (its files), one dump per\n"
+     "instance of a service: ranks the sites where goroutines wait (first\n"
+     "frame outside the runtime) and the sites that spawned them across\n"
+     "instances, like LeakProf: an instance counts at a site when N or more\n"
+     "wait there (--crowd) or one is a proven leak; most instances first,\n"
+     "then most goroutines. Sources that cannot be read are reported and\n"
+     "skipped.\n\n"
+     "  --json        the summary (or the ranking) as JSON\n"
+     "  --top N       groups to show (default 20; 0: all)\n"
+     "  --timeout MS  for each http:// source (default 10000)\n\n"
+     "Exit status 4 when a leak was flagged (a fleet: a site ranked), 3\n"
+     "when the input is not a goroutine dump, 2 when no source can be\n"
+     "read.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)
