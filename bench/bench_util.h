@@ -10,9 +10,11 @@
 #define LEASH_BENCH_UTIL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +102,41 @@ static inline void bench_per_op(const char *name, int64_t elapsed_ns,
     } while (0)
 
 /* A byte to point at when sending on a signal channel (elem_size 0). */
+/* The overhead rows (bench/run.sh's "overhead" workload): with
+ * BENCH_TRACE=1 the execution trace runs for the whole program
+ * (leash_trace_start, its rings overwriting as a long trace does); with
+ * BENCH_CPUPROF=1 a CPU profile does (leash_cpu_profile on a thread of
+ * its own, cut short by the exit). */
+static void *bench_cpuprof_thread_(void *arg)
+{
+    (void)arg;
+    FILE *f = fopen("/dev/null", "w");
+    if (f)
+        leash_cpu_profile(f, INT64_C(3600) * 1000000000);
+    return NULL;
+}
+
+static inline void bench_diag_start(void)
+{
+    const char *t = getenv("BENCH_TRACE"), *c = getenv("BENCH_CPUPROF");
+    if (t && !strcmp(t, "1") && leash_trace_start(0) != 0)
+        bench_fail("bench: leash_trace_start failed");
+    if (c && !strcmp(c, "1")) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, bench_cpuprof_thread_, NULL) != 0)
+            bench_fail("bench: cannot start the CPU profile");
+        pthread_detach(th);
+    }
+}
+
+/* After the timed part: ends the trace (discarded). */
+static inline void bench_diag_stop(void)
+{
+    const char *t = getenv("BENCH_TRACE");
+    if (t && !strcmp(t, "1"))
+        leash_trace_stop(NULL);
+}
+
 static char bench_signal_byte_;
 #define BENCH_SIGNAL (&bench_signal_byte_)
 

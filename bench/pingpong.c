@@ -21,6 +21,7 @@ static void ponger(void *arg)
 static int bench_main(void *arg)
 {
     (void)arg;
+    bench_diag_start();
     struct pair p = {bench_chan(sizeof(int), 0, "ping"),
                      bench_chan(sizeof(int), 0, "pong")};
     if (leash_go(ponger, &p, p.ping, p.pong) <= 0)
@@ -36,6 +37,7 @@ static int bench_main(void *arg)
             bench_fail("pingpong: got %d want %d", v, (int)i);
     }
     int64_t el = bench_now() - t0;
+    bench_diag_stop();
     int v;
     BENCH_CHECK(leash_close(p.ping));
     if (leash_recv(p.pong, &v) != LEASH_ECLOSED)

@@ -34,6 +34,7 @@ METRICS = {
     "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
     "leakverify10k": ["leakverify10k", "leakverify10k_live"],
     "tracking": ["tracking_pingpong", "tracking_spawn", "tracking_select"],
+    "overhead": ["trace_pingpong", "cpuprof_pingpong"],
 }
 # leash/Go ratio to reach (lower is better). Metrics without one are shown
 # for information.
@@ -56,7 +57,14 @@ GOALS = {
 }
 # Goals on leash's own value rather than on the ratio.
 TRACKING_GOAL = 3.0        # % overhead at most
+OVERHEAD_GOAL = 5.0        # % overhead of the trace and CPU profile, at most
 SCALING_GOAL = 0.8         # speedup at least 0.8 x procs
+
+
+def goal_of(w):
+    return OVERHEAD_GOAL if w == "overhead" else TRACKING_GOAL
+
+
 # What limits a workload that misses its goal, as far as profiles
 # (perf, callgrind) have shown; printed for the rows that miss. Keep it
 # true to the code when either side changes.
@@ -180,6 +188,11 @@ WHAT = {
                          "LEASH_TRACKING=0, minus 1, in % (goal at most 3%)",
     "tracking_spawn": "the same for spawn",
     "tracking_select": "the same for select",
+    "trace_pingpong": "cost of the execution trace: pingpong's fastest run "
+                      "with leash_trace_start on for the whole run / its "
+                      "fastest with it off, minus 1, in % (goal at most 5%)",
+    "cpuprof_pingpong": "the same with a CPU profile (leash_cpu_profile) "
+                        "running",
 }
 
 
@@ -255,7 +268,7 @@ def main():
     for w in WORKLOADS:
         for metric in metrics[w]:
             for p in PROCS:
-                if w == "tracking":
+                if w in ("tracking", "overhead"):
                     # tracked / LEASH_TRACKING=0 - 1, in %.
                     # Each tracked program is its own status key. The
                     # fastest run of each build: a few % must be resolved
@@ -270,8 +283,8 @@ def main():
                         metric, p,
                         ("%+.1f" % ov) + ("*" if bad(lt) or bad(nt) else "")
                         if ov is not None else (lt if lv is None else nt),
-                        "n/a", "%", "—", "≤%.0f%%" % TRACKING_GOAL,
-                        verdict_of(ov <= TRACKING_GOAL
+                        "n/a", "%", "—", "≤%.0f%%" % goal_of(w),
+                        verdict_of(ov <= goal_of(w)
                                    if ov is not None else None),
                     ])
                     continue
@@ -341,7 +354,7 @@ def main():
     if tracking:
         print()
         print("tracking (as built / LEASH_TRACKING=0): " + "; ".join(
-            "%s p%s %s/%s ns %+.1f%%" % (m[len("tracking_"):], p, fmt(a),
+            "%s p%s %s/%s ns %+.1f%%" % (m.replace("tracking_", ""), p, fmt(a),
                                           fmt(b), o)
             for m, p, a, b, o in tracking))
     for p, ls, gs in throughput:
@@ -403,14 +416,14 @@ def main():
                   "alternating) as built vs built with `LEASH_TRACKING=0` "
                   "(`bench_<w>_notrack`): " % ENV.get("TRACKING_RUNS", "?") +
                   "; ".join("%s at %s procs %s vs %s (%+.1f%%)"
-                            % (m[len("tracking_"):], p, fmt(a), fmt(b), o)
+                            % (m.replace("tracking_", ""), p, fmt(a), fmt(b), o)
                             for m, p, a, b, o in tracking) + ".\n")
     if any(r[2] == "n/a" for r in rows) or any(
-            r[3] == "n/a" and not r[0].startswith(("tracking_", "leakverify"))
+            r[3] == "n/a" and not r[0].startswith(("tracking_", "leakverify", "trace_", "cpuprof_"))
             for r in rows):
         md.append("*n/a*: that program was not built (run `make`) or its "
                   "workload is not available yet.\n")
-    if any(r[0].startswith(("tracking_", "leakverify")) for r in rows):
+    if any(r[0].startswith(("tracking_", "leakverify", "trace_", "cpuprof_")) for r in rows):
         md.append("leakverify10k and tracking have no Go side (Go: *n/a*); "
                   "a tracking row's leash column is the overhead in %, not "
                   "a time.\n")

@@ -24,7 +24,11 @@
 # ratios: tracking_<w> is the cost of always-on tracking in % (build/
 # bench_<w> against build/bench_<w>_notrack, the runtime built with
 # LEASH_TRACKING=0; twice as many runs, alternating, fastest of each; goal
-# <= 3%), and fanout_speedup is time per task at 1 proc over that at P
+# <= 3%), trace_pingpong and cpuprof_pingpong the cost in % of the
+# execution trace (BENCH_TRACE=1: leash_trace_start for the whole run)
+# and of a CPU profile (BENCH_CPUPROF=1) on pingpong, on against off,
+# measured the same way (the "overhead" workload; goal <= 5%), and
+# fanout_speedup is time per task at 1 proc over that at P
 # procs (goal >= 0.8 x P). Workloads without a Go side (leakverify10k,
 # tracking) show Go as n/a. A C program that is missing shows as "n/a" (run
 # `make` first); one that crashes or times out shows as "fail" or "timeout"
@@ -55,9 +59,10 @@ BUILD=${BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUTDIR=$BUILD/bench
 ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
-    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k tracking)
+    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k tracking
+    overhead)
 # Workloads with no Go program: Go shows as n/a.
-NO_GO=" leakverify10k tracking "
+NO_GO=" leakverify10k tracking overhead "
 # tracking compares these with their bench_<w>_notrack builds.
 TRACKED=(pingpong spawn select)
 CALLGRIND_WORKLOADS=(pingpong spawn select buffered)
@@ -92,6 +97,7 @@ n_for() {
         dump100k) q=100000;  f=100000 ;;   # parked coroutines
         leakverify10k) q=10000; f=10000 ;; # coroutines checked
         tracking) q=-;       f=- ;;        # the N of each tracked workload
+        overhead) q=-;       f=- ;;        # pingpong's N
     esac
     if [ "$MODE" = full ]; then echo "$f"; else echo "$q"; fi
 }
@@ -100,7 +106,7 @@ n_for() {
 # what they must resolve), the slow diagnostics ones fewer in quick mode.
 runs_for() {
     case $1 in
-        tracking) echo $((RUNS * 2)) ;;
+        tracking | overhead) echo $((RUNS * 2)) ;;
         dump100k) if [ "$MODE" = quick ]; then echo 2; else echo 3; fi ;;
         *) echo "$RUNS" ;;
     esac
@@ -266,7 +272,9 @@ fi
 # ----------------------------------------------------------------- C side
 MISSING=()
 for w in "${WORKLOADS[@]}"; do
-    if [ "$w" = tracking ]; then
+    if [ "$w" = overhead ]; then
+        [ -x "$BUILD/bench_pingpong" ] || MISSING+=("bench_pingpong")
+    elif [ "$w" = tracking ]; then
         for t in "${TRACKED[@]}"; do
             [ -x "$BUILD/bench_$t" ] || MISSING+=("bench_$t")
             [ -x "$BUILD/bench_${t}_notrack" ] || MISSING+=("bench_${t}_notrack")
@@ -358,9 +366,34 @@ run_one() {
                 run_cmd leash "tracking_$t" "$p" "$r" tracking_ "$BUILD/bench_$t" "$(n_for "$t")"
             fi
         done
+    elif [ "$w" = overhead ]; then
+        # bench_pingpong with the execution trace (BENCH_TRACE=1) or the
+        # CPU profiler (BENCH_CPUPROF=1) on (impl leash) and off (impl
+        # notrack), as the tracking pairs, alternating.
+        local m v
+        for m in trace cpuprof; do
+            v=BENCH_$(echo "$m" | tr a-z A-Z)
+            if ((r % 2)); then
+                run_cmd_env "$v=1" leash "${m}_pingpong" "$p" "$r" "${m}_"
+                run_cmd_env "$v=0" notrack "${m}_pingpong" "$p" "$r" "${m}_"
+            else
+                run_cmd_env "$v=0" notrack "${m}_pingpong" "$p" "$r" "${m}_"
+                run_cmd_env "$v=1" leash "${m}_pingpong" "$p" "$r" "${m}_"
+            fi
+        done
     else
         run_cmd leash "$w" "$p" "$r" "" "$BUILD/bench_$w" "$(n_for "$w")"
     fi
+}
+
+# run_cmd_env VAR=VALUE IMPL WORKLOAD PROCS RUN PREFIX: bench_pingpong
+# with VAR set.
+run_cmd_env() {
+    local kv=$1
+    shift
+    export "${kv?}"
+    run_cmd "$@" "$BUILD/bench_pingpong" "$(n_for pingpong)"
+    unset "${kv%%=*}"
 }
 
 START=$(date +%s)
@@ -397,7 +430,7 @@ export RAW DOC MODE RUNS CPU REV CMD GO_VERSION ELAPSED TIMEOUT LOAD_START LOAD_
 export LOGDIR=${OUTDIR#"$ROOT"/}/logs
 NPROC=$(nproc 2>/dev/null || echo "?")
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-N_LIST=$(for w in "${WORKLOADS[@]}"; do [ "$w" = tracking ] || printf '%s=%s ' "$w" "$(n_for "$w")"; done)
+N_LIST=$(for w in "${WORKLOADS[@]}"; do [ "$w" = tracking ] || [ "$w" = overhead ] || printf '%s=%s ' "$w" "$(n_for "$w")"; done)
 export NPROC DATE N_LIST WORKLOAD_LIST="${WORKLOADS[*]}" PROC_LIST="${PROCS[*]}"
 export CALLGRIND_TXT=$OUTDIR/callgrind.txt
 TRACKING_RUNS=$(runs_for tracking)

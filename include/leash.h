@@ -674,6 +674,21 @@ LEASH_API int leash_profile_write(FILE *out, const char *name, int debug);
  * meanwhile. One at a time: -EBUSY while another runs; -ENOTSUP under
  * ThreadSanitizer; LEASH_EINVAL for duration_ns <= 0 or > 1 hour. */
 LEASH_API int leash_cpu_profile(FILE *out, int64_t duration_ns);
+/* The execution trace (Go's runtime/trace), in Chrome's trace-event JSON
+ * (Perfetto, about:tracing): scheduler events (spawn, run, park with its
+ * reason and object, unpark with the waker, yield, exit, netpoll waits)
+ * into a bounded ring per worker, events_per_worker each (0: 65536; at
+ * most 2^24; rounded up to a power of two); a full ring overwrites its
+ * oldest events and the trace reports how many (dropped_events). Off by
+ * default, and then free. Start: 0, -EBUSY if a trace runs, LEASH_EINVAL,
+ * LEASH_ENOMEM. Stop writes the trace to out (NULL: discards it); 0,
+ * LEASH_EINVAL if no trace runs, or LEASH_ENOMEM. */
+LEASH_API int leash_trace_start(size_t events_per_worker);
+LEASH_API int leash_trace_stop(FILE *out);
+/* Starts a trace, waits duration_ns (parks the calling coroutine, or
+ * sleeps the calling thread), stops and writes it; as above, and
+ * LEASH_EINVAL for duration_ns <= 0 or > 1 hour. */
+LEASH_API int leash_trace(FILE *out, int64_t duration_ns);
 
 /* Leak checks for tests, like goleak / leaktest. Taking a snapshot opens
  * a leak scope: coroutines the caller starts from then on (and theirs)

@@ -243,6 +243,7 @@ void leash_set_name(const char *name) {
     llock_acquire(&s->lock);
     snprintf(g->name, sizeof g->name, "%s", name);
     llock_release(&s->lock);
+    TRACE(NULL, TR_NAME, g);
 }
 
 /* ------------------------------------------------------------ leash_run */

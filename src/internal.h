@@ -592,6 +592,31 @@ static inline int64_t coarse_now(void) {
     return atomic_load_explicit(&S.coarse_now, memory_order_relaxed);
 }
 
+/* ------------------------------------------------------ diag/trace.c */
+/* The execution trace (leash_trace_start). Off, an event site costs one
+ * relaxed load and a branch (TRACE). w: the caller's worker (NULL:
+ * looked up). */
+enum {
+    TR_SPAWN = 1, /* g created (recorded by its creator) */
+    TR_RUN,       /* g starts running on this worker */
+    TR_PARK,      /* g parks (wait_reason, wait_obj set) */
+    TR_UNPARK,    /* g made runnable by the current coroutine */
+    TR_YIELD,     /* g yields */
+    TR_EXIT,      /* g exits */
+    TR_NAME,      /* g names itself */
+    TR_LABEL,     /* g gets a label (trace_label) */
+    TR_POLL_BEGIN, TR_POLL_END /* an idle worker waits in netpoll */
+};
+extern INTERNAL _Atomic int trace_on;
+INTERNAL void trace_event(worker *w, int kind, leash_g *g);
+INTERNAL void trace_label(worker *w, leash_g *g, const char *key,
+                          const char *val);
+#define TRACE(w, kind, g)                                                  \
+    do {                                                                   \
+        if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed))) \
+            trace_event((w), (kind), (g));                                 \
+    } while (0)
+
 /* ------------------------------------------------- diag/contention.c */
 /* Block and mutex profiles (Go's SetBlockProfileRate and
  * SetMutexProfileFraction). Off, the wait path pays one relaxed load and

@@ -74,6 +74,8 @@ static int g_label_set(leash_g *g, const char *key, const char *value) {
     }
     if (lk)
         llock_release(lk);
+    if (rc == 0 && !g->foreign)
+        trace_label(NULL, g, k, v);
     return rc;
 }
 

@@ -488,6 +488,7 @@ void sched_ready(leash_g *g, bool next) {
     atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
     g->ready_at = coarse_now();
     worker *w = tls_w;
+    TRACE(w, TR_UNPARK, g);
     if (w) {
         runq_put(w, g, next);
         if (runq_len(w) > 0)
@@ -500,7 +501,10 @@ void sched_ready(leash_g *g, bool next) {
     }
 }
 
-void sched_start_g(leash_g *g) { sched_ready(g, true); }
+void sched_start_g(leash_g *g) {
+    TRACE(tls_w, TR_SPAWN, g);
+    sched_ready(g, true);
+}
 
 static bool any_work(void) {
     if (atomic_load(&S.gq_len) > 0)
@@ -589,6 +593,7 @@ static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
         __atomic_store_n(&w->cur, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->w, w, __ATOMIC_RELAXED); /* dumps read it */
         atomic_store_explicit(&to->state, G_RUNNING, memory_order_relaxed);
+        TRACE(w, TR_RUN, to);
     } else {
         __atomic_store_n(&w->cur, NULL, __ATOMIC_RELAXED);
     }
@@ -642,6 +647,7 @@ void sched_park(void (*unlockf)(void *), void *arg) {
         return;
     }
     atomic_store_explicit(&g->state, G_WAITING, memory_order_relaxed);
+    TRACE(w, TR_PARK, g);
     w->after = AFTER_UNLOCK;
     w->after_fn = unlockf;
     w->after_arg = arg;
@@ -659,6 +665,7 @@ API_FRAME void leash_yield(void) {
     if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
+    TRACE(w, TR_YIELD, g);
     w->after = AFTER_YIELD;
     w->after_g = g;
     atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
@@ -668,6 +675,7 @@ API_FRAME void leash_yield(void) {
 _Noreturn void sched_exit_current(worker *w) {
     leash_g *g = w->cur;
     atomic_store_explicit(&g->state, G_DEAD, memory_order_relaxed);
+    TRACE(w, TR_EXIT, g);
     w->after = AFTER_EXIT;
     w->after_g = g;
     switch_from(w, g, next_local(w), true);
@@ -721,8 +729,11 @@ static void sleep_idle(worker *w) {
          * (a request and its reply on one connection stay on one worker,
          * as in Go's findrunnable). epoll hands each one-shot event to
          * one caller. */
-        if (atomic_load(&w->wakeup) == 0 && !atomic_load(&S.shutting_down))
+        if (atomic_load(&w->wakeup) == 0 && !atomic_load(&S.shutting_down)) {
+            TRACE(w, TR_POLL_BEGIN, NULL);
             netpoll(deadline);
+            TRACE(w, TR_POLL_END, NULL);
+        }
         atomic_store(&S.poller, NULL);
     } else {
         while (atomic_load_explicit(&w->wakeup, memory_order_acquire) == 0 &&
@@ -821,6 +832,7 @@ static void run_g(worker *w, leash_g *g) {
     __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
     __atomic_store_n(&g->w, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&g->state, G_RUNNING, memory_order_relaxed);
+    TRACE(w, TR_RUN, g);
 #if defined(LEASH_ASAN)
     void **fake = &w->asan_fake;
 #else

@@ -235,6 +235,23 @@ Test(cli, stack_stats_leaks_profile, .fini = teardown, .timeout = 120) {
     cr_expect_eq(cli(&out, &err, "profile", spid(), "-o", "/nonexistent/x/y", NULL), 2);
     free(out);
     free(err);
+
+    /* leash trace: the execution trace as JSON; bad --seconds refused. */
+    snprintf(file, sizeof file, "%s/trace.json", fx.tmp);
+    cr_expect_eq(cli(&out, &err, "trace", spid(), "-o", file, NULL), 0, "%s",
+                 err); /* 5 s, the default */
+    free(out);
+    free(err);
+    f = fopen(file, "r");
+    cr_assert(f);
+    char head[64] = "";
+    cr_expect(fread(head, 1, sizeof head - 1, f) > 0);
+    fclose(f);
+    cr_expect(strstr(head, "\"otherData\""), "%s", head);
+    cr_expect_eq(cli(&out, &err, "trace", spid(), "--seconds", "61", NULL),
+                 1, "%s", err);
+    free(out);
+    free(err);
 }
 
 /* leash profile --block / --mutex / --cpu: gzipped profiles that go tool

@@ -115,6 +115,14 @@ static int handle(int fd, const agent_req *r) {
         }
         break;
     case AC_TOP: rc = dbg_write_top(f); break;
+    case AC_TRACE:
+        rc = leash_trace(f, agent_trace_seconds(r->arg) * INT64_C(1000000000));
+        if (rc == -EBUSY) {
+            fclose(f);
+            free(buf);
+            return reply_err(fd, "a trace is already running");
+        }
+        break;
     case AC_VERSION:
         fprintf(f, "leash %d.%d.%d protocol 1\n", LEASH_VERSION_MAJOR,
                 LEASH_VERSION_MINOR, LEASH_VERSION_PATCH);

@@ -23,6 +23,7 @@ static const char *const names[AC__COUNT] = {
     [AC_PS_INFO] = "ps-info", [AC_STATS] = "stats",   [AC_STACK] = "stack",
     [AC_DUMP] = "dump",       [AC_JSON] = "json",     [AC_LEAKS] = "leaks",
     [AC_PROFILE] = "profile", [AC_TOP] = "top",       [AC_VERSION] = "version",
+    [AC_TRACE] = "trace",
 };
 
 const char *agent_cmd_name(int cmd) {
@@ -63,6 +64,20 @@ int agent_cpu_seconds(const char *a) {
     return v <= AGENT_CPU_MAX_S ? v : 0;
 }
 
+int agent_trace_seconds(const char *a) {
+    if (!*a)
+        return 5;
+    if (strlen(a) > 2 || a[0] == '0')
+        return 0;
+    int v = 0;
+    for (const char *p = a; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= AGENT_TRACE_MAX_S ? v : 0;
+}
+
 static bool arg_char(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
            (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == '-';
@@ -81,6 +96,8 @@ static bool arg_ok(int cmd, const char *a) {
     case AC_PROFILE: ok = profile; break;
     default: break;
     }
+    if (cmd == AC_TRACE)
+        return agent_trace_seconds(a) > 0;
     if (!*a)
         return true;
     if (cmd == AC_PROFILE && agent_cpu_seconds(a) > 0)

@@ -9,6 +9,7 @@
  *   /debug/pprof/block?debug=N        0: gzipped pprof, 1: Go's text
  *   /debug/pprof/mutex?debug=N        the same (contention.c)
  *   /debug/pprof/profile?seconds=N    CPU profile, N in 1..600 (cpuprof.c)
+ *   /debug/leash/trace?seconds=N      execution trace, N in 1..60 (trace.c)
  *   /debug/leash?format=text|json     leash's dump (formats 3 and 4)
  *   /debug/leash/                     the live page (livepage.c)
  *   /metrics                          Prometheus text format 0.0.4
@@ -417,9 +418,11 @@ static void serve_contention(conn *c, const http_request *r, bool mutex) {
 
 /* /debug/pprof/profile?seconds=N: N in 1..CPU_MAX_S (default 30). */
 #define CPU_MAX_S 600
-static void serve_cpu(conn *c, const http_request *r) {
+/* The `seconds` query parameter: def when absent, -1 when malformed or
+ * outside 1..max. */
+static long query_seconds(const http_request *r, long def, long max) {
     char v[16];
-    long sec = 30;
+    long sec = def;
     int q = http_query_get(r->query, "seconds", v, sizeof v);
     if (q == 1) {
         char *end;
@@ -428,7 +431,12 @@ static void serve_cpu(conn *c, const http_request *r) {
         if (!v[0] || *end || errno || v[0] == '-' || v[0] == '+')
             sec = -1;
     }
-    if (q < 0 || sec < 1 || sec > CPU_MAX_S) {
+    return q < 0 || sec < 1 || sec > max ? -1 : sec;
+}
+
+static void serve_cpu(conn *c, const http_request *r) {
+    long sec = query_seconds(r, 30, CPU_MAX_S);
+    if (sec < 0) {
         respond_error(c, 400, "seconds must be a whole number from 1 to 600");
         return;
     }
@@ -453,6 +461,37 @@ static void serve_cpu(conn *c, const http_request *r) {
     else
         respond(c, 200, "application/octet-stream",
                 "Content-Disposition: attachment; filename=\"profile\"\r\n",
+                buf, n);
+    free(buf);
+}
+
+/* /debug/leash/trace?seconds=N: the execution trace (trace.c), N in
+ * 1..TRACE_MAX_S (default 5). */
+#define TRACE_MAX_S 60
+static void serve_trace(conn *c, const http_request *r) {
+    long sec = query_seconds(r, 5, TRACE_MAX_S);
+    if (sec < 0) {
+        respond_error(c, 400, "seconds must be a whole number from 1 to 60");
+        return;
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    int rc = leash_trace(f, sec * INT64_C(1000000000));
+    if (fclose(f) != 0 && rc >= 0)
+        rc = LEASH_ENOMEM;
+    c->deadline = leash_now() + WRITE_TIMEOUT_NS; /* it took `sec` */
+    if (rc == -EBUSY)
+        respond_error(c, 409, "a trace is already running");
+    else if (rc < 0)
+        respond_error(c, 500, leash_strerror(rc));
+    else
+        respond(c, 200, "application/json",
+                "Content-Disposition: attachment; filename=\"trace.json\"\r\n",
                 buf, n);
     free(buf);
 }
@@ -576,6 +615,8 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
         serve_leash(c, r);
     else if (!strcmp(p, "/debug/leash/"))
         serve_live(c);
+    else if (!strcmp(p, "/debug/leash/trace"))
+        serve_trace(c, r);
     else if (!strcmp(p, "/metrics"))
         serve_built(c, B_METRICS, 0, "text/plain; version=0.0.4; charset=utf-8",
                     NULL);

@@ -30,6 +30,8 @@
  *                    profile, or a CPU profile of N seconds (default 30,
  *                    1..600; the reply comes after them)
  *   top              tab-separated groups by spawn site and state
+ *   trace [N]        the execution trace of N seconds (default 5, 1..60),
+ *                    Chrome trace-event JSON; the reply comes after them
  *   version          "leash <version> protocol 1"
  *
  * The parsers are pure (no allocation, no I/O) and fuzzed by
@@ -63,6 +65,7 @@ enum agent_cmd {
     AC_PROFILE,
     AC_TOP,
     AC_VERSION,
+    AC_TRACE,
     AC__COUNT
 };
 
@@ -107,6 +110,10 @@ INTERNAL int agent_socket_dir(char *buf, size_t n);
  * 1..AGENT_CPU_MAX_S), or 0 if it is not one. */
 #define AGENT_CPU_MAX_S 600
 INTERNAL int agent_cpu_seconds(const char *arg);
+/* The seconds of a trace argument ("": 5, "N": N in 1..AGENT_TRACE_MAX_S),
+ * or 0 if it is not one. */
+#define AGENT_TRACE_MAX_S 60
+INTERNAL int agent_trace_seconds(const char *arg);
 
 INTERNAL const char *agent_cmd_name(int cmd);   /* "ps-info", ... or NULL */
 INTERNAL int agent_cmd_lookup(const char *name, size_t n); /* AC_* or 0 */

@@ -100,6 +100,7 @@ int cmd_stack(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 

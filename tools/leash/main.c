@@ -67,6 +67,17 @@ static const command commands[] = {
      "                leash_set_mutex_profile_fraction turns it on)\n"
      "  --cpu         a CPU profile, sampled for --seconds N (default 30,\n"
      "                1 to 600); one at a time per process\n"},
+    {"trace", cmd_trace, "write an execution trace (Chrome/Perfetto JSON)",
+     "usage: leash trace PID -o FILE [--seconds N]\n\n"
+     "Records PID's scheduler events (spawn, run, park with its reason,\n"
+     "unpark with the waker, yield, exit, netpoll waits) for N seconds\n"
+     "(default 5, 1 to 60) and writes them to FILE (\"-\": standard\n"
+     "output) as Chrome trace-event JSON: one track per worker, one per\n"
+     "coroutine, flow arrows from waker to woken. Open it in\n"
+     "https://ui.perfetto.dev or chrome://tracing. One trace at a time\n"
+     "per process.\n\n"
+     "  -o FILE       where to write it\n"
+     "  --seconds N   how long to trace (default 5)\n"},
     {"top", cmd_top, "live view of coroutines by spawn site and state",
      "usage: leash top PID [--sort count|wait|leaked|site|state]\n"
      "                     [--interval MS] [-n COUNT] [--json]\n\n"

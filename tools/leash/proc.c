@@ -350,3 +350,80 @@ int cmd_profile(int argc, char **argv) {
                 len, file, file);
     return EXIT_OK;
 }
+
+/* -------------------------------------------------------------- trace */
+
+int cmd_trace(int argc, char **argv) {
+    static const char *const known[] = {"-o=", "--output=", "--seconds=",
+                                        NULL};
+    cli_opts o;
+    int rc = cli_parse(argc, argv, known, true, &o);
+    if (rc)
+        return rc;
+    pid_t pid = o.pid;
+    const char *file = o.set[0] ? o.val[0] : o.set[1] ? o.val[1] : NULL;
+    long sec = 5;
+    if (o.set[2]) {
+        char *end;
+        errno = 0;
+        sec = strtol(o.val[2], &end, 10);
+        if (!*o.val[2] || *end || errno || sec < 1 ||
+            sec > AGENT_TRACE_MAX_S) {
+            cli_err("trace: bad --seconds '%s': want 1 to %d", o.val[2],
+                    AGENT_TRACE_MAX_S);
+            return EXIT_USAGE;
+        }
+    }
+    if (!file) {
+        cli_err("trace: missing -o FILE (\"-o -\" for standard output)");
+        return EXIT_USAGE;
+    }
+    bool to_stdout = !strcmp(file, "-");
+    char arg[16];
+    snprintf(arg, sizeof arg, "%ld", sec);
+    char *b;
+    size_t len;
+    agent_conn c;
+    /* The reply comes after the trace's seconds: wait that much longer. */
+    if ((rc = agent_open(&c, pid, 30000 + (int)sec * 1000, false)))
+        return rc;
+    fprintf(stderr, "leash: tracing %d for %ld s\n", (int)pid, sec);
+    rc = agent_call(&c, AC_TRACE, arg, &b, &len, false);
+    agent_close(&c);
+    if (rc)
+        return rc;
+    if (len < 16 || b[0] != '{') {
+        free(b);
+        cli_err("trace: the agent's reply is not a JSON trace");
+        return EXIT_PROTO;
+    }
+    int fd = to_stdout ? STDOUT_FILENO
+                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                              0644);
+    if (fd < 0) {
+        cli_err("trace: cannot write %s: %s", file, strerror(errno));
+        free(b);
+        return EXIT_NOPROC;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, b + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (!to_stdout && close(fd) < 0)
+        off = 0;
+    free(b);
+    if (off != len) {
+        cli_err("trace: cannot write %s: %s", file, strerror(errno));
+        return EXIT_NOPROC;
+    }
+    if (!to_stdout)
+        fprintf(stderr, "leash: wrote %zu bytes to %s (open it in "
+                        "https://ui.perfetto.dev or chrome://tracing)\n",
+                len, file);
+    return EXIT_OK;
+}

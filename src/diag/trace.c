@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace.c — the execution trace (Go's runtime/trace, in Chrome's
+ * trace-event JSON, which Perfetto and about:tracing read).
+ *
+ * While a trace runs, the scheduler records its events (spawn, run on a
+ * worker, park with its wait reason and object, unpark with the waker,
+ * yield, exit, the idle worker's netpoll wait, names and labels) into a
+ * bounded ring per worker; threads that are no worker (the main thread
+ * before leash_run, foreign threads, timers fired off a worker) share
+ * one more ring. Nothing is allocated on the event path: a full ring
+ * overwrites its oldest events, and the overwritten ones are counted
+ * and reported in the trace's metadata (dropped_events).
+ *
+ * Off, every event site costs one relaxed load of trace_on and a branch
+ * (TRACE() in internal.h). On, an event costs a timestamp (the TSC on
+ * x86-64, the virtual counter on AArch64, mapped to leash_now's clock
+ * by two readings at start and stop) and the ring's in-use count, which
+ * lets stop wait for writers still inside a ring before it reads it.
+ *
+ * leash_trace_stop writes: one track per worker (pid 1, what ran when,
+ * "X" slices, and its netpoll waits), one track per coroutine (pid 2,
+ * tid = its id: its states as "B"/"E" slices: runnable, running,
+ * waiting with the reason), a "spawn" instant with the parent and spawn
+ * site, and flow events ("s" on the waker, "f" where the woken one next
+ * runs) from each waker to the coroutine it readied. Timestamps are in
+ * microseconds from the start of the trace.
+ */
+#define _GNU_SOURCE 1
+#include "diag.h"
+#include "quote.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#define TRACE_DEFAULT_EVENTS 65536
+#define TRACE_MAX_EVENTS (1u << 24)
+#define TRACE_MAX_NS (INT64_C(3600) * 1000000000)
+
+_Atomic int trace_on;
+
+typedef struct {
+    uint64_t ts;    /* raw clock */
+    int64_t g;      /* the coroutine it is about (0: none) */
+    uint8_t kind;
+    uint8_t reason; /* TR_PARK: wait reason */
+    uint16_t widx;  /* worker index + 1 (0: not on a worker) */
+    int32_t line;   /* TR_SPAWN: spawn line */
+    union {
+        struct {
+            int64_t arg;      /* TR_SPAWN: parent; TR_UNPARK: waker */
+            uintptr_t ptr;    /* TR_SPAWN: file; TR_PARK: wait object;
+                               * TR_LABEL: key */
+            uintptr_t ptr2;   /* TR_LABEL: value */
+        };
+        char name[40];        /* TR_NAME */
+    };
+} trace_ev;
+_Static_assert(sizeof(trace_ev) == 64, "one cache line per event");
+
+typedef struct {
+    _Alignas(64) _Atomic uint64_t head; /* events ever written */
+    _Atomic int busy;                   /* writers inside */
+    trace_ev *ev;
+} tring;
+
+/* Rings for workers [0, MAXW) and the shared one, at SHARED. The array
+ * stays; only the events (ev) come and go, and only while no writer is
+ * inside (busy). */
+#define MAXW 256
+#define SHARED MAXW
+
+static struct {
+    _Atomic int state; /* 0 idle, 1 running, 2 starting or stopping */
+    int nw;            /* workers with a ring of their own this time */
+    uint32_t cap;      /* events per ring, a power of two */
+    tring rings[MAXW + 1];
+    uint64_t raw0, raw1;
+    int64_t mono0, mono1;
+} T;
+
+static inline uint64_t raw_clock(void) {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return (uint64_t)leash_now();
+#endif
+}
+
+static void record(worker *w, const trace_ev *e) {
+    if (!w)
+        w = sched_worker();
+    int i = w && w->idx >= 0 && w->idx < MAXW ? w->idx : SHARED;
+    tring *r = &T.rings[i];
+    atomic_fetch_add(&r->busy, 1); /* seq_cst: pairs with stop */
+    if (atomic_load(&trace_on) && !r->ev) { /* a worker added since */
+        i = SHARED;
+        atomic_fetch_sub_explicit(&r->busy, 1, memory_order_release);
+        r = &T.rings[i];
+        atomic_fetch_add(&r->busy, 1);
+    }
+    if (atomic_load(&trace_on)) {
+        uint64_t h;
+        if (i == SHARED)
+            h = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
+        else
+            h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        trace_ev *d = &r->ev[h & (T.cap - 1)];
+        *d = *e;
+        d->widx = (uint16_t)(i == SHARED ? 0 : i + 1);
+        d->ts = raw_clock();
+        if (i != SHARED)
+            atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    }
+    atomic_fetch_sub_explicit(&r->busy, 1, memory_order_release);
+}
+
+void trace_event(worker *w, int kind, leash_g *g) {
+    trace_ev e;
+    memset(&e, 0, sizeof e);
+    e.kind = (uint8_t)kind;
+    e.g = g ? g->id : 0;
+    switch (kind) {
+    case TR_SPAWN:
+        e.arg = g->parent_id;
+        e.ptr = (uintptr_t)g->spawn_file;
+        e.line = g->spawn_line;
+        record(w, &e);
+        /* Labels inherited from the parent (set under the parent's
+         * shard lock, and g does not run yet). */
+        for (int i = 0; i < g->nlabels; i++)
+            trace_label(w, g, g->label_key[i], g->label_val[i]);
+        return;
+    case TR_PARK:
+        e.reason = (uint8_t)atomic_load_explicit(&g->wait_reason,
+                                                 memory_order_relaxed);
+        e.ptr = (uintptr_t)atomic_load_explicit(&g->wait_obj,
+                                                memory_order_relaxed);
+        break;
+    case TR_UNPARK: {
+        if (!w)
+            w = sched_worker();
+        leash_g *waker = w ? w->cur : NULL;
+        e.arg = waker ? waker->id : 0;
+        break;
+    }
+    case TR_NAME:
+        snprintf(e.name, sizeof e.name, "%s", g->name);
+        break;
+    default:
+        break;
+    }
+    record(w, &e);
+}
+
+void trace_label(worker *w, leash_g *g, const char *key, const char *val) {
+    if (!atomic_load_explicit(&trace_on, memory_order_relaxed))
+        return;
+    trace_ev e;
+    memset(&e, 0, sizeof e);
+    e.kind = TR_LABEL;
+    e.g = g->id;
+    e.ptr = (uintptr_t)key; /* interned: they live as long as the process */
+    e.ptr2 = (uintptr_t)val;
+    record(w, &e);
+}
+
+/* ----------------------------------------------------------- start, stop */
+
+static void free_rings(void) {
+    for (int i = 0; i <= MAXW; i++) {
+        lfree(T.rings[i].ev);
+        T.rings[i].ev = NULL;
+    }
+}
+
+API_FRAME int leash_trace_start(size_t events_per_worker) {
+    if (events_per_worker == 0)
+        events_per_worker = TRACE_DEFAULT_EVENTS;
+    if (events_per_worker > TRACE_MAX_EVENTS)
+        return LEASH_EINVAL;
+    if (fork_refuse("leash_trace_start"))
+        return LEASH_EINVAL;
+    int rc = sched_ensure_started();
+    if (rc < 0)
+        return rc;
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&T.state, &idle, 2))
+        return -EBUSY;
+    uint32_t cap = 16;
+    while (cap < events_per_worker)
+        cap <<= 1;
+    int nw = S.nprocs < MAXW ? S.nprocs : MAXW;
+    bool ok = (T.rings[SHARED].ev = lcalloc(cap, sizeof(trace_ev))) != NULL;
+    for (int i = 0; ok && i < nw; i++)
+        ok = (T.rings[i].ev = lcalloc(cap, sizeof(trace_ev))) != NULL;
+    if (!ok) {
+        free_rings();
+        atomic_store(&T.state, 0);
+        return LEASH_ENOMEM;
+    }
+    for (int i = 0; i <= MAXW; i++)
+        atomic_store_explicit(&T.rings[i].head, 0, memory_order_relaxed);
+    T.nw = nw;
+    T.cap = cap;
+    T.mono0 = leash_now();
+    T.raw0 = raw_clock();
+    atomic_store(&trace_on, 1);
+    atomic_store(&T.state, 1);
+    return 0;
+}
+
+/* One event as read back, with where it came from. */
+typedef struct {
+    const trace_ev *e;
+    double us;     /* since the start */
+    uint64_t seq;  /* ring index << 40 | position: a total order for ties */
+} rev;
+
+typedef struct {
+    FILE *out;
+    rev *v;
+    size_t n;
+    uint64_t dropped;
+    double end_us;
+    bool first;
+} wctx;
+
+static double to_us(uint64_t raw) {
+    double span = (double)(T.raw1 - T.raw0);
+    double ns = span > 0 ? (double)(int64_t)(raw - T.raw0) *
+                               (double)(T.mono1 - T.mono0) / span
+                         : 0;
+    return ns < 0 ? 0 : ns / 1000.0;
+}
+
+static int by_time(const void *a, const void *b) {
+    const rev *x = a, *y = b;
+    if (x->us != y->us)
+        return x->us < y->us ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int by_g(const void *a, const void *b) {
+    const rev *x = a, *y = b;
+    if (x->e->g != y->e->g)
+        return x->e->g < y->e->g ? -1 : 1;
+    return by_time(a, b);
+}
+
+static void sep(wctx *c) {
+    fputs(c->first ? "\n" : ",\n", c->out);
+    c->first = false;
+}
+
+static void meta(wctx *c, const char *what, int pid, int64_t tid,
+                 const char *name) {
+    sep(c);
+    fprintf(c->out, "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%d,\"tid\":%lld,"
+                    "\"ts\":0,\"args\":{\"name\":", what, pid, (long long)tid);
+    quote_json(c->out, name);
+    fputs("}}", c->out);
+}
+
+/* The worker tracks: what ran when ("X" slices), and netpoll waits. */
+static void write_workers(wctx *c) {
+    char buf[64];
+    for (int i = 0; i < T.nw; i++) {
+        snprintf(buf, sizeof buf, "worker %d", i);
+        meta(c, "thread_name", 1, i + 1, buf);
+    }
+    meta(c, "thread_name", 1, 0, "other threads");
+    /* c->v is sorted by time: follow each worker along it (track i is
+     * worker i - 1; 0: the shared ring, where nothing runs). */
+    int nw = T.nw + 1;
+    int64_t *run_g = lcalloc((size_t)nw, sizeof *run_g);
+    double *since = lcalloc((size_t)nw, sizeof *since);
+    uint8_t *polling = lcalloc((size_t)nw, 1);
+    if (!run_g || !since || !polling)
+        goto out;
+    for (size_t k = 0; k <= c->n; k++) {
+        const trace_ev *e = k < c->n ? c->v[k].e : NULL;
+        double us = k < c->n ? c->v[k].us : c->end_us;
+        for (int i = 0; i < nw; i++) {
+            if (e && e->widx != i)
+                continue;
+            bool ends = !e || (run_g[i] && (e->kind == TR_RUN ||
+                                            ((e->kind == TR_PARK ||
+                                              e->kind == TR_YIELD ||
+                                              e->kind == TR_EXIT) &&
+                                             e->g == run_g[i])));
+            if (ends && run_g[i]) {
+                sep(c);
+                fprintf(c->out,
+                        "{\"ph\":\"X\",\"name\":\"g %lld\",\"cat\":\"run\","
+                        "\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,"
+                        "\"args\":{\"g\":%lld}}",
+                        (long long)run_g[i], i, since[i], us - since[i],
+                        (long long)run_g[i]);
+                run_g[i] = 0;
+            }
+            if ((!e || e->kind == TR_POLL_END) && polling[i]) {
+                sep(c);
+                fprintf(c->out,
+                        "{\"ph\":\"X\",\"name\":\"netpoll\",\"cat\":\"idle\","
+                        "\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f}",
+                        i, since[i], us - since[i]);
+                polling[i] = 0;
+            }
+            if (e && e->kind == TR_RUN) {
+                run_g[i] = e->g;
+                since[i] = us;
+            } else if (e && e->kind == TR_POLL_BEGIN && !run_g[i]) {
+                polling[i] = 1;
+                since[i] = us;
+            }
+        }
+    }
+out:
+    lfree(run_g);
+    lfree(since);
+    lfree(polling);
+}
+
+static void state_begin(wctx *c, int64_t g, double us, const char *name,
+                        const trace_ev *e) {
+    sep(c);
+    fprintf(c->out, "{\"ph\":\"B\",\"name\":");
+    quote_json(c->out, name);
+    fprintf(c->out, ",\"cat\":\"state\",\"pid\":2,\"tid\":%lld,\"ts\":%.3f",
+            (long long)g, us);
+    if (e && e->kind == TR_PARK)
+        fprintf(c->out, ",\"args\":{\"object\":\"%#lx\"}",
+                (unsigned long)e->ptr);
+    else if (e && e->kind == TR_RUN)
+        fprintf(c->out, ",\"args\":{\"worker\":%d}", e->widx - 1);
+    fputs("}", c->out);
+}
+
+static void state_end(wctx *c, int64_t g, double us) {
+    sep(c);
+    fprintf(c->out, "{\"ph\":\"E\",\"pid\":2,\"tid\":%lld,\"ts\":%.3f}",
+            (long long)g, us);
+}
+
+/* One coroutine's events, [a, b) of c->v sorted by coroutine. */
+static void write_g(wctx *c, size_t a, size_t b, uint64_t *flow_id) {
+    int64_t g = c->v[a].e->g;
+    const char *name = NULL, *lk[LEASH_MAX_LABELS], *lv[LEASH_MAX_LABELS];
+    int nl = 0;
+    for (size_t k = a; k < b; k++) {
+        const trace_ev *e = c->v[k].e;
+        if (e->kind == TR_NAME)
+            name = e->name;
+        if (e->kind == TR_LABEL && e->ptr) {
+            int i = 0;
+            while (i < nl && lk[i] != (const char *)e->ptr)
+                i++;
+            if (i == nl && nl < LEASH_MAX_LABELS)
+                nl++;
+            if (i < nl) {
+                lk[i] = (const char *)e->ptr;
+                lv[i] = (const char *)e->ptr2;
+            }
+        }
+    }
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "g %lld%s%s", (long long)g,
+                     name && name[0] ? " " : "", name ? name : "");
+    for (int i = 0; i < nl && n > 0 && (size_t)n < sizeof buf; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " %s=%s", lk[i],
+                      lv[i] ? lv[i] : "");
+    meta(c, "thread_name", 2, g, buf);
+    sep(c);
+    fprintf(c->out, "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":2,"
+                    "\"tid\":%lld,\"ts\":0,\"args\":{\"sort_index\":%lld}}",
+            (long long)g, (long long)g);
+
+    bool open = false;
+    int64_t waker = 0;
+    double woke = 0;
+    for (size_t k = a; k < b; k++) {
+        const trace_ev *e = c->v[k].e;
+        double us = c->v[k].us;
+        const char *st = NULL;
+        switch (e->kind) {
+        case TR_SPAWN:
+            sep(c);
+            fprintf(c->out, "{\"ph\":\"i\",\"s\":\"t\",\"name\":\"spawn\","
+                            "\"cat\":\"spawn\",\"pid\":2,\"tid\":%lld,"
+                            "\"ts\":%.3f,\"args\":{\"parent\":%lld,"
+                            "\"site\":",
+                    (long long)g, us, (long long)e->arg);
+            snprintf(buf, sizeof buf, "%s:%d",
+                     e->ptr ? (const char *)e->ptr : "?", (int)e->line);
+            quote_json(c->out, buf);
+            fputs(",\"labels\":{", c->out);
+            for (int i = 0; i < nl; i++) {
+                if (i)
+                    fputc(',', c->out);
+                quote_json(c->out, lk[i]);
+                fputc(':', c->out);
+                quote_json(c->out, lv[i]);
+            }
+            fputs("}}}", c->out);
+            st = "runnable";
+            break;
+        case TR_UNPARK:
+            st = "runnable";
+            waker = e->arg;
+            woke = us;
+            break;
+        case TR_YIELD: st = "runnable"; break;
+        case TR_RUN: st = "running"; break;
+        case TR_PARK: st = wait_reason_str(e->reason); break;
+        case TR_EXIT: st = ""; break;
+        default: continue;
+        }
+        if (open)
+            state_end(c, g, us);
+        open = false;
+        if (e->kind == TR_RUN && waker) {
+            uint64_t id = ++*flow_id;
+            sep(c);
+            fprintf(c->out, "{\"ph\":\"s\",\"name\":\"wake\",\"cat\":\"wake\","
+                            "\"id\":%llu,\"pid\":2,\"tid\":%lld,\"ts\":%.3f}",
+                    (unsigned long long)id, (long long)waker, woke);
+            sep(c);
+            fprintf(c->out, "{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"wake\","
+                            "\"cat\":\"wake\",\"id\":%llu,\"pid\":2,"
+                            "\"tid\":%lld,\"ts\":%.3f}",
+                    (unsigned long long)id, (long long)g,
+                    us < woke ? woke : us);
+            waker = 0;
+        }
+        if (st[0]) {
+            state_begin(c, g, us, st, e);
+            open = true;
+        }
+    }
+    if (open)
+        state_end(c, g, c->end_us);
+}
+
+static intptr_t write_trace(void *arg) {
+    wctx *c = arg;
+    FILE *out = c->out;
+    fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"leash\","
+          "\"dropped_events\":", out);
+    fprintf(out, "%llu,\"events\":%zu,\"events_per_worker\":%u},"
+                 "\"traceEvents\":[",
+            (unsigned long long)c->dropped, c->n, T.cap);
+    c->first = true;
+    meta(c, "process_name", 1, 0, "leash workers");
+    meta(c, "process_name", 2, 0, "leash coroutines");
+    sep(c);
+    fprintf(out, "{\"ph\":\"M\",\"name\":\"leash_trace\",\"pid\":1,\"tid\":0,"
+                 "\"ts\":0,\"args\":{\"dropped_events\":%llu,\"events\":%zu}}",
+            (unsigned long long)c->dropped, c->n);
+    qsort(c->v, c->n, sizeof *c->v, by_time);
+    write_workers(c);
+    qsort(c->v, c->n, sizeof *c->v, by_g);
+    uint64_t flow = 0;
+    size_t a = 0;
+    while (a < c->n && c->v[a].e->g == 0)
+        a++;
+    for (size_t b = a; a < c->n; a = b) {
+        while (b < c->n && c->v[b].e->g == c->v[a].e->g)
+            b++;
+        write_g(c, a, b, &flow);
+    }
+    fputs("\n]}\n", out);
+    return ferror(out) ? LEASH_ENOMEM : 0;
+}
+
+API_FRAME int leash_trace_stop(FILE *out) {
+    int running = 1;
+    if (!atomic_compare_exchange_strong(&T.state, &running, 2))
+        return LEASH_EINVAL;
+    atomic_store(&trace_on, 0); /* seq_cst: pairs with record's busy */
+    T.raw1 = raw_clock();
+    T.mono1 = leash_now();
+    for (int i = 0; i <= MAXW; i++)
+        while (atomic_load(&T.rings[i].busy))
+            sched_yield();
+    size_t total = 0;
+    uint64_t dropped = 0;
+    for (int i = 0; i <= MAXW; i++) {
+        if (!T.rings[i].ev)
+            continue;
+        uint64_t h = atomic_load(&T.rings[i].head);
+        total += h < T.cap ? h : T.cap;
+        dropped += h > T.cap ? h - T.cap : 0;
+    }
+    int rc = 0;
+    rev *v = out ? lmalloc((total ? total : 1) * sizeof *v) : NULL;
+    if (out && !v)
+        rc = LEASH_ENOMEM;
+    if (v) {
+        size_t n = 0;
+        for (int i = 0; i <= MAXW; i++) {
+            if (!T.rings[i].ev)
+                continue;
+            uint64_t h = atomic_load(&T.rings[i].head);
+            for (uint64_t p = h > T.cap ? h - T.cap : 0; p < h; p++) {
+                const trace_ev *e = &T.rings[i].ev[p & (T.cap - 1)];
+                v[n++] = (rev){e, to_us(e->ts), (uint64_t)i << 40 | p};
+            }
+        }
+        wctx c = {.out = out, .v = v, .n = n, .dropped = dropped,
+                  .end_us = (double)(T.mono1 - T.mono0) / 1000.0};
+        rc = (int)diag_on_thread(write_trace, &c);
+        lfree(v);
+    }
+    free_rings();
+    atomic_store(&T.state, 0);
+    return rc;
+}
+
+static void nap(int64_t ns) {
+    leash_g *g = sched_getg();
+    if (g && !g->foreign) {
+        leash_sleep(ns);
+        return;
+    }
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+API_FRAME int leash_trace(FILE *out, int64_t duration_ns) {
+    if (!out || duration_ns <= 0 || duration_ns > TRACE_MAX_NS)
+        return LEASH_EINVAL;
+    int rc = leash_trace_start(0);
+    if (rc < 0)
+        return rc;
+    nap(duration_ns);
+    return leash_trace_stop(out);
+}
