@@ -33,6 +33,9 @@ METRICS = {
                "pubsub_cpu"],
     "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
     "leakverify10k": ["leakverify10k", "leakverify10k_live"],
+    "prooflat": ["prooflat_release_proof_p50", "prooflat_release_proof_p99",
+                 "prooflat_release_wake_p50", "prooflat_release_wake_p99",
+                 "prooflat_park_wake_p50", "prooflat_park_wake_p99"],
     "tracking": ["tracking_pingpong", "tracking_spawn", "tracking_select"],
     "overhead": ["trace_pingpong", "cpuprof_pingpong"],
 }
@@ -183,6 +186,23 @@ WHAT = {
     "leakverify10k_live": "the same over 10,000 coroutines each parked on "
                           "its own live channel, timeout_ns = 1 ms (a pass, "
                           "a 1 ms nap, a pass, the report pass)",
+    "prooflat_release_proof_p50": "proof latency, median: a coroutine "
+                                  "parked on a channel it holds, the other "
+                                  "holder releases; the time leash_release "
+                                  "takes, the proof included; no Go "
+                                  "equivalent (Go proves leaks only when "
+                                  "its goroutineleak profile is taken)",
+    "prooflat_release_proof_p99": "the same, 99th percentile",
+    "prooflat_release_wake_p50": "from just before that release to the "
+                                 "waiter running again with LEASH_EORPHANED "
+                                 "(LEASH_ORPHANS=wake), median (goal: p99 "
+                                 "at most 100 us on an idle machine)",
+    "prooflat_release_wake_p99": "the same, 99th percentile",
+    "prooflat_park_wake_p50": "the holder parks after the other's release "
+                              "(the park completes the proof): from just "
+                              "before its receive to its return with "
+                              "LEASH_EORPHANED, median",
+    "prooflat_park_wake_p99": "the same, 99th percentile",
     "tracking_pingpong": "cost of always-on tracking: pingpong's fastest "
                          "run with the runtime as built / its fastest with "
                          "LEASH_TRACKING=0, minus 1, in % (goal at most 3%)",
@@ -419,12 +439,15 @@ def main():
                             % (m.replace("tracking_", ""), p, fmt(a), fmt(b), o)
                             for m, p, a, b, o in tracking) + ".\n")
     if any(r[2] == "n/a" for r in rows) or any(
-            r[3] == "n/a" and not r[0].startswith(("tracking_", "leakverify", "trace_", "cpuprof_"))
+            r[3] == "n/a" and not r[0].startswith(
+                ("tracking_", "leakverify", "trace_", "cpuprof_", "prooflat"))
             for r in rows):
         md.append("*n/a*: that program was not built (run `make`) or its "
                   "workload is not available yet.\n")
-    if any(r[0].startswith(("tracking_", "leakverify", "trace_", "cpuprof_")) for r in rows):
-        md.append("leakverify10k and tracking have no Go side (Go: *n/a*); "
+    if any(r[0].startswith(("tracking_", "leakverify", "trace_", "cpuprof_",
+                            "prooflat")) for r in rows):
+        md.append("leakverify10k, prooflat, tracking and overhead have no Go "
+                  "side (Go: *n/a*); "
                   "a tracking row's leash column is the overhead in %, not "
                   "a time.\n")
     if failed:

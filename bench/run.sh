@@ -30,7 +30,7 @@
 # measured the same way (the "overhead" workload; goal <= 5%), and
 # fanout_speedup is time per task at 1 proc over that at P
 # procs (goal >= 0.8 x P). Workloads without a Go side (leakverify10k,
-# tracking) show Go as n/a. A C program that is missing shows as "n/a" (run
+# prooflat, tracking) show Go as n/a. A C program that is missing shows as "n/a" (run
 # `make` first); one that crashes or times out shows as "fail" or "timeout"
 # (or, when other runs of it succeeded, as their median marked *) and makes
 # the script exit 1 after the report is written.
@@ -59,10 +59,10 @@ BUILD=${BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUTDIR=$BUILD/bench
 ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
-    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k tracking
-    overhead)
+    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k prooflat
+    tracking overhead)
 # Workloads with no Go program: Go shows as n/a.
-NO_GO=" leakverify10k tracking overhead "
+NO_GO=" leakverify10k prooflat tracking overhead "
 # tracking compares these with their bench_<w>_notrack builds.
 TRACKED=(pingpong spawn select)
 CALLGRIND_WORKLOADS=(pingpong spawn select buffered)
@@ -96,6 +96,7 @@ n_for() {
         fanout)   q=40000;   f=200000 ;;
         dump100k) q=100000;  f=100000 ;;   # parked coroutines
         leakverify10k) q=10000; f=10000 ;; # coroutines checked
+        prooflat) q=2000;    f=10000 ;;    # proofs (and wakes) of each kind
         tracking) q=-;       f=- ;;        # the N of each tracked workload
         overhead) q=-;       f=- ;;        # pingpong's N
     esac

@@ -512,6 +512,8 @@ typedef struct sched {
                                       * (the blocking one is S.poller) */
     _Atomic uint32_t sysmon_sleeping;
     _Atomic uint32_t sysmon_stop;
+    _Atomic uint32_t sysmon_kicks;   /* bumped by sysmon_kick: the word
+                                      * sysmon's tick wait sleeps on */
     pthread_t sysmon_thread;
     _Atomic int orphans_queued;
     _Atomic int foreign_parked;      /* plain threads parked in leash */

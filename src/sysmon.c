@@ -113,7 +113,11 @@ static void *sysmon_main(void *arg) {
              * process), sleep until a worker wakes us. */
             bool again = deadlock_check();
             atomic_store(&S.sysmon_sleeping, 1);
+            /* Re-checked after announcing the sleep: an orphan queued
+             * (or a worker woken) between the checks above and the store
+             * kicked a sysmon that was not asleep yet. */
             if (atomic_load(&S.nidle) == S.nprocs &&
+                !atomic_load(&S.orphans_queued) &&
                 !atomic_load(&S.shutting_down))
                 futex_wait(&S.sysmon_sleeping, 1,
                            again ? leash_now() + recheck : T_INF);
@@ -171,9 +175,18 @@ static void *sysmon_main(void *arg) {
             netpoll(0);
             llock_release(&S.poll_lock);
         }
+        /* Until the next tick, or at once for a queued orphan: the
+         * waiters of a proven channel are woken (LEASH_ORPHANS=wake)
+         * within microseconds of the proof, not at the next tick
+         * (docs/DESIGN-NOTES.md, "Proof latency"). */
         int64_t deadline = now + SYSMON_TICK_NS;
-        while (leash_now() < deadline && !atomic_load(&S.shutting_down))
-            futex_wait(&S.sysmon_stop, 0, deadline);
+        for (;;) {
+            uint32_t kicks = atomic_load(&S.sysmon_kicks);
+            if (leash_now() >= deadline || atomic_load(&S.shutting_down) ||
+                atomic_load(&S.orphans_queued))
+                break;
+            futex_wait(&S.sysmon_kicks, kicks, deadline);
+        }
     }
     return NULL;
 }
@@ -188,17 +201,19 @@ int sysmon_start(void) {
 
 void sysmon_stop(void) {
     atomic_store(&S.sysmon_stop, 1);
-    futex_wake(&S.sysmon_stop, 1);
-    atomic_store(&S.sysmon_sleeping, 0);
-    futex_wake(&S.sysmon_sleeping, 1);
+    sysmon_kick();
     pthread_join(S.sysmon_thread, NULL);
 }
 
-/* Wakes sysmon for work (queued orphan reports). */
+/* Wakes sysmon for work (queued orphan reports, a dump signal), asleep
+ * while idle (sysmon_sleeping) or between ticks (sysmon_kicks: a count,
+ * so a kick between its checks and its futex_wait is not lost). A futex
+ * wake and atomics only: async-signal-safe. */
 void sysmon_kick(void) {
+    atomic_fetch_add(&S.sysmon_kicks, 1);
+    futex_wake(&S.sysmon_kicks, 1);
     atomic_store(&S.sysmon_sleeping, 0);
     futex_wake(&S.sysmon_sleeping, 1);
-    futex_wake(&S.sysmon_stop, 1);
 }
 
 /* A worker leaving idle: refresh the clock and wake sysmon if it sleeps. */

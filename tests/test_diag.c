@@ -94,6 +94,7 @@ static leash_mutex z_cmu = LEASH_MUTEX_INIT;
 static leash_waitgroup z_wg = LEASH_WAITGROUP_INIT;
 static atomic_int z_spin_stop, z_spin_in;
 
+static const int w_send_decl_line = __LINE__ + 1; /* pprof start_line */
 static NOINLINE void w_send(void *a) {
     (void)a;
     int v = 1;
@@ -1037,6 +1038,13 @@ Test(pprof, read_by_go_tool_pprof, .timeout = 180) {
     char re[256];
     snprintf(re, sizeof re, " w_send [^ ]*/%s:[0-9]+", basename_of(__FILE__));
     cr_expect(du_match(rp.funcs, re), "w_send's location has no file:line:\n%s", raw);
+    /* Function.start_line: the line of the declaration, which -raw
+     * prints as " s=N" after the location's file:line. */
+    snprintf(re, sizeof re, " w_send [^ ]*/%s:[0-9]+ s=%d\n",
+             basename_of(__FILE__), w_send_decl_line);
+    cr_expect(du_match(rp.funcs, re),
+              "w_send's Function has no start_line %d:\n%s", w_send_decl_line,
+              raw);
 
     char *top = pprof_run("-top", file, &st);
     cr_assert(top && st == 0, "go tool pprof -top failed (%d):\n%s", st, top);

@@ -181,6 +181,7 @@ typedef struct {
     const char *func;
     const char *file;   /* NULL if unknown */
     int line;           /* 0 if unknown */
+    int start_line;     /* line of func's declaration, 0 if unknown */
 } dpos;
 #define DSYM_MAX_INLINE 8 /* levels kept beyond the innermost */
 
@@ -196,6 +197,9 @@ typedef struct {
     const char *func;   /* function name, "?" if unknown */
     const char *file;   /* source file (absolute if known), NULL if unknown */
     int line;           /* 0 if unknown */
+    int start_line;     /* line func is declared at (DW_AT_decl_line; for
+                         * an inlined function its abstract origin's),
+                         * 0 if unknown: pprof's Function.start_line */
     uintptr_t offset;   /* pc - start of the machine frame's function */
     const char *module; /* path of the object file, NULL if unknown */
     const dpos *callers; /* inlined into these; NULL when ncallers == 0 */
@@ -210,7 +214,7 @@ static inline const char *dsym_outer_func(const dsym *s) {
 /* Level k of s (0: innermost, dsym_levels(s) - 1: the machine frame). */
 static inline int dsym_levels(const dsym *s) { return 1 + s->ncallers; }
 static inline dpos dsym_level(const dsym *s, int k) {
-    return k == 0 ? (dpos){s->func, s->file, s->line} : s->callers[k - 1];
+    return k == 0 ? (dpos){s->func, s->file, s->line, s->start_line} : s->callers[k - 1];
 }
 
 /* Resolves pc (a return address: looks up pc-1 for the line, as Go does

@@ -34,6 +34,50 @@ int orphan_policy(void) {
     return p;
 }
 
+/* The coroutines blocked on chan#id, captured (stacks walked, nothing
+ * symbolised yet): what a report prints. */
+typedef struct {
+    dsnap s;
+    bool *sel;
+    int n;
+    const dgor *first;
+} report_snap;
+
+static int report_capture(report_snap *r, int64_t chan_id) {
+    memset(r, 0, sizeof *r);
+    if (diag_capture_classified(&r->s, NULL, sizeof *r->sel,
+                                (void **)&r->sel) < 0)
+        return LEASH_ENOMEM;
+    for (int i = 0; i < r->s.n; i++)
+        if ((r->sel[i] = r->s.g[i].has_chan &&
+                         r->s.g[i].chan.id == chan_id)) {
+            r->n++;
+            if (!r->first)
+                r->first = &r->s.g[i];
+        }
+    return 0;
+}
+
+/* Prints (symbolising: the slow part) and frees what report_capture
+ * took; returns how many coroutines it names. */
+static int report_print(report_snap *r, int64_t chan_id, FILE *out) {
+    if (r->first) {
+        const dgor *first = r->first;
+        fprintf(out,
+                "leash: orphaned channel chan#%" PRId64 " (made at %s:%d): "
+                "%d goroutine(s) blocked on it forever\n",
+                chan_id, first->chan.file ? first->chan.file : "?",
+                first->chan.line, r->n);
+        diag_print_orphan_cause(out, first);
+        fputc('\n', out);
+        diag_print_leash(out, &r->s, r->sel);
+        fflush(out);
+    }
+    lfree(r->sel);
+    diag_snap_free(&r->s);
+    return r->n;
+}
+
 typedef struct {
     int64_t chan_id;
     FILE *out;
@@ -41,32 +85,10 @@ typedef struct {
 
 static intptr_t report_on_thread(void *p) {
     report_job *j = p;
-    dsnap s;
-    bool *sel;
-    if (diag_capture_classified(&s, NULL, sizeof *sel, (void **)&sel) < 0)
+    report_snap r;
+    if (report_capture(&r, j->chan_id) < 0)
         return LEASH_ENOMEM;
-    int n = 0;
-    const dgor *first = NULL;
-    for (int i = 0; i < s.n; i++)
-        if ((sel[i] = s.g[i].has_chan && s.g[i].chan.id == j->chan_id)) {
-            n++;
-            if (!first)
-                first = &s.g[i];
-        }
-    if (first) {
-        fprintf(j->out,
-                "leash: orphaned channel chan#%" PRId64 " (made at %s:%d): "
-                "%d goroutine(s) blocked on it forever\n",
-                j->chan_id, first->chan.file ? first->chan.file : "?",
-                first->chan.line, n);
-        diag_print_orphan_cause(j->out, first);
-        fputc('\n', j->out);
-        diag_print_leash(j->out, &s, sel);
-        fflush(j->out);
-    }
-    lfree(sel);
-    diag_snap_free(&s);
-    return n;
+    return report_print(&r, j->chan_id, j->out);
 }
 
 void orphan_report(int64_t chan_id, FILE *out) {
@@ -109,10 +131,21 @@ void orphan_process(void) {
     llock_release(&OQ.lock);
     int policy = orphan_policy();
     for (int i = 0; i < n; i++) {
-        orphan_report(q[i].id, stderr);
-        if (policy == ORPHANS_WAKE)
+        if (policy == ORPHANS_WAKE) {
+            /* The report shows the waiters blocked, so it is captured
+             * before they are woken; symbolising and printing it (most
+             * of its cost, the first time by far) waits until they run
+             * (docs/DESIGN-NOTES.md, "Proof latency"). On sysmon's
+             * thread: no coroutine stack to spare. */
+            report_snap r;
+            bool captured = report_capture(&r, q[i].id) == 0;
             orphan_wake(q[i].c, q[i].id);
-        else if (policy == ORPHANS_ABORT) {
+            if (captured)
+                report_print(&r, q[i].id, stderr);
+            continue;
+        }
+        orphan_report(q[i].id, stderr);
+        if (policy == ORPHANS_ABORT) {
             leash_dump(stderr, LEASH_DUMP_STACKS);
             fflush(stderr);
             abort();

@@ -59,7 +59,7 @@ enum {
     LOCATION_LINE = 4,
     LINE_FUNCTION_ID = 1, LINE_LINE = 2,
     FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3,
-    FUNCTION_FILENAME = 4,
+    FUNCTION_FILENAME = 4, FUNCTION_START_LINE = 5,
 };
 enum { WT_VARINT = 0, WT_LEN = 2 };
 
@@ -250,6 +250,7 @@ typedef struct {
 
 typedef struct {
     int64_t name, file; /* string indexes */
+    int start_line;     /* 0: unknown (omitted) */
 } pfunction;
 
 typedef struct {
@@ -429,7 +430,8 @@ static uint32_t func_id(pctx *c, const dpos *s) {
         c->oom = true;
         return 0;
     }
-    c->funcs[c->nfuncs] = (pfunction){.name = name, .file = file};
+    c->funcs[c->nfuncs] =
+        (pfunction){.name = name, .file = file, .start_line = s->start_line};
     id = (uint32_t)++c->nfuncs;
     if (!idmap_put(&c->func_ids, key, id))
         c->oom = true;
@@ -537,7 +539,9 @@ static void emit_tables(pctx *c, pbuf *b) {
         pb_uint(b, FUNCTION_NAME, (uint64_t)f->name);
         pb_uint(b, FUNCTION_SYSTEM_NAME, (uint64_t)f->name);
         pb_uint(b, FUNCTION_FILENAME, (uint64_t)f->file);
-        pb_end(b, m); /* start_line: 0, omitted */
+        /* The line of the declaration, as Go writes it (0: omitted). */
+        pb_uint(b, FUNCTION_START_LINE, (uint64_t)(int64_t)f->start_line);
+        pb_end(b, m);
     }
 }
 

@@ -261,12 +261,14 @@ static void cache_put(uintptr_t pc, bool is_return, const dsym *s) {
 typedef struct {
     const char *func, *file, *module;
     int line;
+    int decl_line;   /* the machine frame's function's, 0 if unknown */
     uintptr_t start; /* function entry, 0 if unknown */
     /* Inlined instances holding addr, innermost first: each one's
-     * function name and the file:line it was called (inlined) from. */
+     * function name, the line it is declared at and the file:line it
+     * was called (inlined) from. */
     struct {
         const char *name, *call_file;
-        int call_line;
+        int call_line, decl_line;
     } inl[DSYM_MAX_INLINE];
     int ninl;
 } sym_raw;
@@ -390,8 +392,17 @@ static Dwarf_Off function_scope(Dwfl_Module *mod, uintptr_t addr) {
     return off;
 }
 
+/* The line a function is declared at (its DW_AT_decl_line; libdw
+ * follows an inlined instance's or a concrete copy's abstract origin),
+ * 0 if unknown. */
+static int decl_line(Dwarf_Die *die) {
+    int line = 0;
+    return dwarf_decl_line(die, &line) == 0 && line > 0 ? line : 0;
+}
+
 /* The inlined instances whose code holds addr, innermost first, into
- * r->inl: the chain of source frames one machine frame stands for. */
+ * r->inl: the chain of source frames one machine frame stands for; and
+ * the declaration line of the machine frame's function. */
 static void inline_chain(Dwfl_Module *mod, uintptr_t addr, sym_raw *r) {
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
@@ -410,9 +421,14 @@ static void inline_chain(Dwfl_Module *mod, uintptr_t addr, sym_raw *r) {
     n = dwarf_getscopes_die(&inner, &scopes);
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
-    for (int i = 0; i < n && r->ninl < DSYM_MAX_INLINE; i++) {
-        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
-            break; /* the machine frame's function: the symbol's */
+    for (int i = 0; i < n; i++) {
+        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
+            /* the machine frame's function: the symbol's */
+            r->decl_line = decl_line(&scopes[i]);
+            break;
+        }
+        if (r->ninl == DSYM_MAX_INLINE)
+            continue; /* levels beyond those kept: only the symbol's */
         if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
             continue; /* a lexical block */
         Dwarf_Attribute a;
@@ -429,6 +445,7 @@ static void inline_chain(Dwfl_Module *mod, uintptr_t addr, sym_raw *r) {
         r->inl[r->ninl].name = name ? name : "?";
         r->inl[r->ninl].call_file = file;
         r->inl[r->ninl].call_line = (int)line;
+        r->inl[r->ninl].decl_line = decl_line(&scopes[i]);
         r->ninl++;
     }
     free(scopes);
@@ -679,6 +696,8 @@ static void inline_levels(const sym_raw *r, dsym *s, bool *ok) {
         lv[k].func = k + 1 < r->ninl ? intern(r->inl[k + 1].name, ok) : s->func;
         lv[k].file = intern(r->inl[k].call_file, ok);
         lv[k].line = lv[k].file ? r->inl[k].call_line : 0;
+        lv[k].start_line =
+            k + 1 < r->ninl ? r->inl[k + 1].decl_line : r->decl_line;
         if (!lv[k].func)
             lv[k].func = "?";
     }
@@ -688,6 +707,7 @@ static void inline_levels(const sym_raw *r, dsym *s, bool *ok) {
         return;
     }
     s->func = inner;
+    s->start_line = r->inl[0].decl_line;
     s->callers = lv;
     s->ncallers = r->ninl;
 }
@@ -696,6 +716,7 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
     out->func = "?";
     out->file = NULL;
     out->line = 0;
+    out->start_line = 0;
     out->offset = 0;
     out->module = NULL;
     out->callers = NULL;
@@ -720,8 +741,8 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
     if (!r.func || !r.module)
         resolve_dladdr(addr, &r);
 
-    dsym s = {.func = "?", .file = NULL, .line = 0, .offset = 0,
-              .module = NULL, .callers = NULL, .ncallers = 0};
+    dsym s = {.func = "?", .file = NULL, .line = 0, .start_line = 0,
+              .offset = 0, .module = NULL, .callers = NULL, .ncallers = 0};
     if (r.func) {
         /* GCC's clones (f.isra.0, f.constprop.1, f.part.2, f.cold) are
          * still f to a reader. */
@@ -737,6 +758,7 @@ void sym_lookup(uintptr_t pc, bool is_return, dsym *out) {
         const char *f = intern(name, &ok);
         if (f) {
             s.func = f;
+            s.start_line = r.decl_line;
             if (r.start && r.start <= pc)
                 s.offset = pc - r.start;
         }
