@@ -15,7 +15,7 @@ DEMO=("${BUILD[@]}")
 TEST=(
   "${BUILD[@]}" g++ clang libcriterion-dev
   golang-go valgrind python3 curl tmux prometheus gdb groff-base
-  libclang-rt-14-dev
+  libclang-rt-14-dev chromium
 )
 BENCH=("${BUILD[@]}" golang-go python3)
 

@@ -7,7 +7,8 @@
  * that site growing, the proven leaks are listed, every profile is
  * linked; then headless Chromium renders it (--dump-dom: the charts and
  * the leak list are in the DOM; --screenshot: it paints). Chromium is
- * skipped with a message when absent (Debian: chromium).
+ * skipped with a message when absent (Debian: chromium, which `make test`
+ * installs).
  *
  * LEASH_TEST_TIMEOUT 180
  */
