@@ -35,14 +35,22 @@
 # (or, when other runs of it succeeded, as their median marked *) and makes
 # the script exit 1 after the report is written.
 #
-# callgrind mode runs pingpong, spawn, select and buffered (and the
-# _notrack builds) under `valgrind --tool=callgrind` at LEASH_PROCS=1,
-# twice each (N and 2N), and prints instructions per operation from the
-# difference, so start-up cost cancels: repeatable on a noisy machine,
-# where wall times are not (about 15 s). Only leash: Go cannot be measured
-# usefully under valgrind. Results: build/bench/callgrind.txt (quoted in
-# the next docs/PERFORMANCE.md), profiles of the 2N runs in
-# build/bench/callgrind/ (callgrind_annotate FILE).
+# callgrind mode runs every workload that has an operation to count
+# (spawn, yield, pingpong, select, buffered, ctx, ctxcancel, sync as
+# mutex, rwmutex and once one at a time, parked, sleepers; and the
+# _notrack builds of the tracked ones) under `valgrind --tool=callgrind`
+# at LEASH_PROCS=1, twice each (N and 2N), and prints instructions per
+# operation from the difference, so start-up cost cancels: repeatable on a
+# noisy machine, where wall times are not. For spawn and pingpong it also
+# prints cachegrind's simulated cache misses per operation
+# (`valgrind --tool=cachegrind --cache-sim=yes`, the same N and 2N
+# method): first-level data and last-level, with a fixed 32 KiB L1 and
+# 8 MiB last level (not this VM's, so results compare across machines).
+# About 30 s in all. Only leash:
+# Go cannot be measured usefully under valgrind. Results:
+# build/bench/callgrind.txt (quoted in the next docs/PERFORMANCE.md),
+# profiles of the 2N runs in build/bench/callgrind/ (callgrind_annotate
+# FILE; cg_annotate for the cachegrind.out.* ones).
 #
 # Environment:
 #   BUILD_DIR      where the C binaries are (default: <repo>/build)
@@ -65,7 +73,10 @@ ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
 NO_GO=" leakverify10k prooflat tracking overhead "
 # tracking compares these with their bench_<w>_notrack builds.
 TRACKED=(pingpong spawn select)
-CALLGRIND_WORKLOADS=(pingpong spawn select buffered)
+CALLGRIND_WORKLOADS=(spawn yield pingpong select buffered ctx ctxcancel sync
+    parked sleepers)
+# callgrind mode also simulates the caches (cachegrind) for these.
+CACHEGRIND_WORKLOADS=(spawn pingpong)
 
 MODE=quick
 if [ $# -gt 0 ]; then
@@ -175,23 +186,42 @@ have timeout || { echo "bench: timeout (coreutils) is needed" >&2; exit 2; }
 # warm-up iterations too (the programs run them on top of N).
 cg_n() {
     case $1 in
-        buffered) echo 200000 ;;
+        buffered | sync*) echo 200000 ;;
+        parked | sleepers) echo 5000 ;;
         *) echo 20000 ;;
     esac
 }
 cg_ops() { # ops WORKLOAD N: iterations the program runs for N
     local w=$1 n=$2 wu
     case $w in
-        buffered) echo "$n" ;;
+        buffered | parked | sleepers) echo "$n" ;;
+        yield) echo $((2 * n)) ;; # two coroutines yield N times each
         *) wu=$((n / 10)); [ $wu -gt 100000 ] && wu=100000; echo $((n + wu)) ;;
     esac
 }
-cg_ir() { # cg_ir PROGRAM N OUTFILE: total instructions (Ir), all threads
+# cg_parts WORKLOAD: the BENCH_ONLY values that split it into rows, or "".
+cg_parts() {
+    case $1 in
+        sync) echo "mutex rwmutex once" ;;
+        *) echo "" ;;
+    esac
+}
+cg_ir() { # cg_ir PROGRAM N OUTFILE [PART]: total instructions (Ir), all threads
     local ir
-    ir=$(LEASH_PROCS=1 timeout -k 5 600 valgrind --tool=callgrind \
-        --callgrind-out-file="$3" "$1" "$2" 2>&1 >/dev/null |
+    ir=$(BENCH_ONLY=${4:-} LEASH_PROCS=1 timeout -k 5 600 valgrind \
+        --tool=callgrind --callgrind-out-file="$3" "$1" "$2" 2>&1 >/dev/null |
         sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p')
     [ -n "$ir" ] && echo "$ir"
+}
+cg_miss() { # cg_miss PROGRAM N OUTFILE: "D1-misses LL-misses" (data + instr)
+    local log
+    log=$(LEASH_PROCS=1 timeout -k 5 600 valgrind --tool=cachegrind \
+        --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 \
+        --LL=8388608,16,64 --cachegrind-out-file="$3" "$1" "$2" 2>&1 >/dev/null)
+    local d1 ll
+    d1=$(sed -n 's/^==[0-9]*== D1  misses: *\([0-9,]*\).*/\1/p' <<<"$log" | tr -d ,)
+    ll=$(sed -n 's/^==[0-9]*== LL misses: *\([0-9,]*\).*/\1/p' <<<"$log" | tr -d ,)
+    [ -n "$d1" ] && [ -n "$ll" ] && echo "$d1 $ll"
 }
 run_callgrind() {
     have valgrind || apt_install valgrind || {
@@ -199,13 +229,15 @@ run_callgrind() {
         exit 2
     }
     local out=$OUTDIR/callgrind.txt dir=$OUTDIR/callgrind w prog n a b ops v
-    local -a progs
+    local part label
+    local -a progs parts
     mkdir -p "$dir"
-    rm -f "$dir"/callgrind.out.*
+    rm -f "$dir"/callgrind.out.* "$dir"/cachegrind.out.*
     {
         echo "leash instructions per operation under callgrind (LEASH_PROCS=1)"
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ] && echo ' (with uncommitted changes)'), $(valgrind --version)"
         echo "from the difference of runs at N and 2N, so start-up cancels"
+        echo "(parked: per coroutine over its three phases; sleepers: per sleeper)"
         echo
         printf '%-22s %8s %12s  %s\n' program N Ir/op "vs tracked"
     } | tee "$out"
@@ -216,30 +248,70 @@ run_callgrind() {
         for t in "${TRACKED[@]}"; do
             [ "$t" = "$w" ] && progs+=("bench_${w}_notrack")
         done
+        read -r -a parts <<<"$(cg_parts "$w")"
+        [ ${#parts[@]} = 0 ] && parts=("")
         local tracked=""
         for prog in "${progs[@]}"; do
-            n=$(cg_n "$w")
-            if [ ! -x "$BUILD/$prog" ]; then
-                printf '%-22s %8s %12s\n' "$prog" "$n" "n/a" | tee -a "$out"
-                continue
-            fi
-            a=$(cg_ir "$BUILD/$prog" "$n" /dev/null)
-            b=$(cg_ir "$BUILD/$prog" $((2 * n)) "$dir/callgrind.out.$prog")
-            if [ -z "$a" ] || [ -z "$b" ]; then
-                printf '%-22s %8s %12s\n' "$prog" "$n" "fail" | tee -a "$out"
-                failed=1
-                continue
-            fi
-            ops=$(($(cg_ops "$w" $((2 * n))) - $(cg_ops "$w" "$n")))
-            v=$(python3 -c "print('%.1f' % (($b - $a) / $ops))")
-            local rel=""
-            if [ "$prog" = "bench_$w" ]; then
-                tracked=$v
-            elif [ -n "$tracked" ]; then
-                rel=$(python3 -c "print('tracking costs %+.1f%%' % (($tracked / $v - 1) * 100))")
-            fi
-            printf '%-22s %8s %12s  %s\n' "$prog" "$n" "$v" "$rel" | tee -a "$out"
+            for part in "${parts[@]}"; do
+                n=$(cg_n "$w")
+                label=$prog${part:+:$part}
+                if [ ! -x "$BUILD/$prog" ]; then
+                    printf '%-22s %8s %12s\n' "$label" "$n" "n/a" | tee -a "$out"
+                    continue
+                fi
+                a=$(cg_ir "$BUILD/$prog" "$n" /dev/null "$part")
+                b=$(cg_ir "$BUILD/$prog" $((2 * n)) \
+                    "$dir/callgrind.out.$prog${part:+.$part}" "$part")
+                if [ -z "$a" ] || [ -z "$b" ]; then
+                    printf '%-22s %8s %12s\n' "$label" "$n" "fail" | tee -a "$out"
+                    failed=1
+                    continue
+                fi
+                ops=$(($(cg_ops "$w" $((2 * n))) - $(cg_ops "$w" "$n")))
+                v=$(python3 -c "print('%.1f' % (($b - $a) / $ops))")
+                local rel=""
+                if [ "$prog" = "bench_$w" ]; then
+                    tracked=$v
+                elif [ -n "$tracked" ]; then
+                    rel=$(python3 -c "print('tracking costs %+.1f%%' % (($tracked / $v - 1) * 100))")
+                fi
+                printf '%-22s %8s %12s  %s\n' "$label" "$n" "$v" "$rel" | tee -a "$out"
+            done
         done
+    done
+    local cw=()
+    for w in "${CACHEGRIND_WORKLOADS[@]}"; do
+        for x in "${WORKLOADS[@]}"; do [ "$x" = "$w" ] && cw+=("$w"); done
+    done
+    if [ ${#cw[@]} -gt 0 ]; then
+        {
+            echo
+            echo "simulated cache misses per operation (cachegrind --cache-sim=yes,"
+            echo "32 KiB 8-way L1s, 8 MiB 16-way LL; same N and 2N method;"
+            echo "D1: first-level data, LL: last level, instructions and data)"
+            echo
+            printf '%-22s %8s %12s %12s\n' program N D1miss/op LLmiss/op
+        } | tee -a "$out"
+    fi
+    for w in "${cw[@]}"; do
+        prog=bench_$w
+        n=$(cg_n "$w")
+        if [ ! -x "$BUILD/$prog" ]; then
+            printf '%-22s %8s %12s\n' "$prog" "$n" "n/a" | tee -a "$out"
+            continue
+        fi
+        a=$(cg_miss "$BUILD/$prog" "$n" /dev/null)
+        b=$(cg_miss "$BUILD/$prog" $((2 * n)) "$dir/cachegrind.out.$prog")
+        if [ -z "$a" ] || [ -z "$b" ]; then
+            printf '%-22s %8s %12s\n' "$prog" "$n" "fail" | tee -a "$out"
+            failed=1
+            continue
+        fi
+        ops=$(($(cg_ops "$w" $((2 * n))) - $(cg_ops "$w" "$n")))
+        python3 -c "
+a, b = [int(x) for x in '$a'.split()], [int(x) for x in '$b'.split()]
+print('%-22s %8s %12.3f %12.3f' % ('$prog', '$n', (b[0] - a[0]) / $ops, (b[1] - a[1]) / $ops))" |
+            tee -a "$out"
     done
     echo >&2
     echo "bench: written to ${out#"$ROOT"/}; profiles (2N runs) in ${dir#"$ROOT"/}/ ($(($(date +%s) - start))s)" >&2

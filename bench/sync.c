@@ -2,8 +2,17 @@
 /* sync: uncontended leash_mutex lock+unlock (mutex), leash_rwmutex
  * rlock+runlock (rwmutex), and leash_once_do after the first call (once),
  * N times each on one coroutine; ns per operation. Go: sync.Mutex,
- * sync.RWMutex, sync.Once. */
+ * sync.RWMutex, sync.Once. BENCH_ONLY=mutex|rwmutex|once runs one of
+ * them (bench/run.sh callgrind counts each on its own). */
 #include "bench_util.h"
+
+#include <string.h>
+
+static int part(const char *name)
+{
+    const char *only = getenv("BENCH_ONLY");
+    return !only || !*only || !strcmp(only, name);
+}
 
 static int64_t n;
 static int64_t once_calls;
@@ -20,6 +29,8 @@ static int bench_main(void *arg)
     int64_t w = bench_warmup(n), t0, el;
 
     static leash_mutex mu = LEASH_MUTEX_INIT;
+    if (!part("mutex"))
+        goto rwmutex;
     for (int64_t i = 0; i < w; i++) {
         BENCH_CHECK(leash_mutex_lock(&mu));
         BENCH_CHECK(leash_mutex_unlock(&mu));
@@ -32,7 +43,10 @@ static int bench_main(void *arg)
     el = bench_now() - t0;
     bench_per_op("mutex", el, n);
 
+rwmutex:;
     static leash_rwmutex rw = LEASH_RWMUTEX_INIT;
+    if (!part("rwmutex"))
+        goto once;
     for (int64_t i = 0; i < w; i++) {
         BENCH_CHECK(leash_rwmutex_rlock(&rw));
         BENCH_CHECK(leash_rwmutex_runlock(&rw));
@@ -45,7 +59,10 @@ static int bench_main(void *arg)
     el = bench_now() - t0;
     bench_per_op("rwmutex", el, n);
 
+once:;
     static leash_once once = LEASH_ONCE_INIT;
+    if (!part("once"))
+        return 0;
     for (int64_t i = 0; i < w + 1; i++)
         BENCH_CHECK(leash_once_do(&once, once_fn, NULL));
     t0 = bench_now();

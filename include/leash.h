@@ -399,6 +399,16 @@ typedef struct {
 } leash_once;
 #define LEASH_ONCE_INIT {0, LEASH_MUTEX_INIT}
 LEASH_API int leash_once_do(leash_once *o, void (*fn)(void *), void *arg);
+/* After the first call, leash_once_do is one acquire load, inlined in the
+ * caller (Go inlines its fast path too); the function above does the rest.
+ * (leash_once_do)(...) or &leash_once_do call the function directly. */
+static inline int leash_once_do_inline_(leash_once *o, void (*fn)(void *),
+                                        void *arg) {
+    if (o && fn && __atomic_load_n(&o->done_, __ATOMIC_ACQUIRE))
+        return 0;
+    return (leash_once_do)(o, fn, arg);
+}
+#define leash_once_do(o, fn, arg) leash_once_do_inline_((o), (fn), (arg))
 
 /* ------------------------------------------------------------------- group */
 

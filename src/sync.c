@@ -32,17 +32,25 @@ typedef struct wnode {
 
 /* ---------------------------------------------------- the value spinlock */
 
-static inline void ulock(unsigned *l) {
+static __attribute__((noinline)) void ulock_spin(unsigned *l) {
     for (unsigned spins = 0;; spins++) {
-        unsigned z = 0;
-        if (__atomic_compare_exchange_n(l, &z, 1, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
-            return;
         if (spins < 100)
             cpu_relax();
         else
             sched_yield();
+        unsigned z = 0;
+        if (!__atomic_load_n(l, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(l, &z, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return;
     }
+}
+static inline void ulock(unsigned *l) {
+    unsigned z = 0;
+    if (likely(__atomic_compare_exchange_n(l, &z, 1, false, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED)))
+        return;
+    ulock_spin(l);
 }
 static inline void uunlock(unsigned *l) {
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
@@ -120,16 +128,13 @@ int leash_mutex_trylock(leash_mutex *mu) {
     return 0;
 }
 
-API_FRAME int leash_mutex_lock(leash_mutex *mu) {
+/* The slow paths are out of line, so the uncontended lock and unlock
+ * are leaf-like: no frame to build, one CAS and the owner store. Their
+ * names do not start with leash_, so dumps still show the public call
+ * (leash_mutex_lock, which keeps its frame: API_FRAME) on top. */
+static __attribute__((noinline)) int mutex_lock_slow(leash_mutex *mu) {
     if (!mu)
         return LEASH_EINVAL;
-    unsigned z = 0;
-    if (likely(__atomic_compare_exchange_n(&mu->state_, &z, MU_LOCKED, false,
-                                           __ATOMIC_ACQUIRE,
-                                           __ATOMIC_RELAXED))) {
-        set_owner(mu, sched_getg());
-        return 0;
-    }
     leash_g *g = sched_prepare_park();
     if (!g)
         return LEASH_ENOMEM;
@@ -161,15 +166,20 @@ API_FRAME int leash_mutex_lock(leash_mutex *mu) {
     return 0;
 }
 
-API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
-    if (!mu)
-        return LEASH_EINVAL;
-    unsigned s = MU_LOCKED;
-    set_owner(mu, NULL);
-    if (likely(__atomic_compare_exchange_n(&mu->state_, &s, 0, false,
-                                           __ATOMIC_RELEASE,
-                                           __ATOMIC_RELAXED)))
+API_FRAME int leash_mutex_lock(leash_mutex *mu) {
+    unsigned z = 0;
+    if (likely(mu && __atomic_compare_exchange_n(&mu->state_, &z, MU_LOCKED,
+                                                 false, __ATOMIC_ACQUIRE,
+                                                 __ATOMIC_RELAXED))) {
+        set_owner(mu, sched_getg());
         return 0;
+    }
+    return mutex_lock_slow(mu);
+}
+
+/* s: the state the fast path found (not MU_LOCKED alone). */
+static __attribute__((noinline)) int mutex_unlock_slow(leash_mutex *mu,
+                                                       unsigned s) {
     if (!(s & MU_LOCKED))
         return strict_fail(LEASH_EINVAL, "sync: unlock of unlocked mutex");
     ulock(&mu->lock_);
@@ -185,6 +195,18 @@ API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
     g_unlock_event(g); /* g stays parked until readied */
     sched_ready(g, true);
     return 0;
+}
+
+API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
+    if (unlikely(!mu))
+        return LEASH_EINVAL;
+    unsigned s = MU_LOCKED;
+    set_owner(mu, NULL);
+    if (likely(__atomic_compare_exchange_n(&mu->state_, &s, 0, false,
+                                           __ATOMIC_RELEASE,
+                                           __ATOMIC_RELAXED)))
+        return 0;
+    return mutex_unlock_slow(mu, s);
 }
 
 /* ---------------------------------------------------------------- rwmutex */
@@ -214,9 +236,12 @@ static wnode *q_pop(void **head, void **tail) {
     return n;
 }
 
-static int rw_wait(leash_rwmutex *rw, void **head, void **tail, int reason) {
+static __attribute__((noinline)) int rw_wait(leash_rwmutex *rw, void **head,
+                                             void **tail, int reason) {
     leash_g *g = sched_prepare_park();
     if (!g) {
+        if (head == &rw->whead_)
+            rw->wwait_--; /* counted by leash_rwmutex_lock */
         uunlock(&rw->lock_);
         return LEASH_ENOMEM;
     }
@@ -230,15 +255,20 @@ static int rw_wait(leash_rwmutex *rw, void **head, void **tail, int reason) {
 
 /* Remembers up to four readers inside (lock_ held), so the diagnostics
  * can follow a writer's wait to them. */
-static void rowner_add(leash_rwmutex *rw, leash_g *g) {
-    for (int i = 0; i < 4; i++)
+static inline void rowner_add(leash_rwmutex *rw, leash_g *g) {
+    if (likely(!rw->rowners_[0])) {
+        __atomic_store_n(&rw->rowners_[0], g, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int i = 1; i < 4; i++)
         if (!rw->rowners_[i]) {
             __atomic_store_n(&rw->rowners_[i], g, __ATOMIC_RELAXED);
             return;
         }
 }
 
-static void rowner_del(leash_rwmutex *rw, leash_g *g) {
+static __attribute__((noinline)) void rowner_del_slow(leash_rwmutex *rw,
+                                                     leash_g *g) {
     int any = -1;
     for (int i = 0; i < 4; i++) {
         if (rw->rowners_[i] == g) {
@@ -254,12 +284,19 @@ static void rowner_del(leash_rwmutex *rw, leash_g *g) {
         __atomic_store_n(&rw->rowners_[any], NULL, __ATOMIC_RELAXED);
 }
 
+static inline void rowner_del(leash_rwmutex *rw, leash_g *g) {
+    if (likely(rw->rowners_[0] == g && g))
+        __atomic_store_n(&rw->rowners_[0], NULL, __ATOMIC_RELAXED);
+    else
+        rowner_del_slow(rw, g);
+}
+
 API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
     leash_g *self = sched_getg();
     ulock(&rw->lock_);
-    if (!rw->writer_ && !rw->wwait_) {
+    if (likely(!rw->writer_ && !rw->wwait_)) {
         rw->readers_++;
         rowner_add(rw, self);
         uunlock(&rw->lock_);
@@ -311,21 +348,46 @@ static leash_g *rw_admit_writer(leash_rwmutex *rw) {
     return w->g;
 }
 
-API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
-    if (!rw)
-        return LEASH_EINVAL;
-    ulock(&rw->lock_);
-    if (rw->readers_ <= 0) {
-        uunlock(&rw->lock_);
-        return strict_fail(LEASH_EINVAL, "sync: RUnlock of unlocked RWMutex");
-    }
-    rowner_del(rw, sched_getg());
-    leash_g *next = --rw->readers_ == 0 ? rw_admit_writer(rw) : NULL;
+/* The last reader out with writers waiting (lock_ held): lets the first
+ * one in. */
+static __attribute__((noinline)) int rw_runlock_admit(leash_rwmutex *rw) {
+    leash_g *next = rw_admit_writer(rw);
     uunlock(&rw->lock_);
     if (next) {
         g_unlock_event(next);
         sched_ready(next, true);
     }
+    return 0;
+}
+
+static __attribute__((noinline)) int rw_runlock_bad(leash_rwmutex *rw) {
+    uunlock(&rw->lock_);
+    return strict_fail(LEASH_EINVAL, "sync: RUnlock of unlocked RWMutex");
+}
+
+API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
+    if (unlikely(!rw))
+        return LEASH_EINVAL;
+    ulock(&rw->lock_);
+    if (likely(rw->readers_ == 1)) {
+        /* The last reader out: no record may remain, whoever unlocks (the
+         * common case needs no sched_getg). */
+        for (int i = 0; i < 4; i++)
+            if (rw->rowners_[i])
+                __atomic_store_n(&rw->rowners_[i], NULL, __ATOMIC_RELAXED);
+        rw->readers_ = 0;
+        /* Writers wait (wwait_) only while readers are in. */
+        if (likely(!rw->wwait_)) {
+            uunlock(&rw->lock_);
+            return 0;
+        }
+        return rw_runlock_admit(rw);
+    }
+    if (unlikely(rw->readers_ <= 0))
+        return rw_runlock_bad(rw);
+    rowner_del(rw, sched_getg());
+    rw->readers_--; /* others remain inside */
+    uunlock(&rw->lock_);
     return 0;
 }
 
@@ -430,7 +492,9 @@ int leash_cond_broadcast(leash_cond *c) {
 
 /* ------------------------------------------------------------------ once */
 
-API_FRAME int leash_once_do(leash_once *o, void (*fn)(void *), void *arg) {
+/* The header inlines the done_ check; parenthesised: the function, not
+ * the macro. */
+API_FRAME int (leash_once_do)(leash_once *o, void (*fn)(void *), void *arg) {
     if (!o || !fn)
         return LEASH_EINVAL;
     if (__atomic_load_n(&o->done_, __ATOMIC_ACQUIRE))
