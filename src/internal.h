@@ -611,6 +611,9 @@ enum {
 };
 extern INTERNAL _Atomic int trace_on;
 INTERNAL void trace_event(worker *w, int kind, leash_g *g);
+/* A switch away from g (parked, yielding or exiting: its state says) to
+ * `to` (NULL: the scheduler). */
+INTERNAL void trace_switch(worker *w, leash_g *g, leash_g *to);
 INTERNAL void trace_label(worker *w, leash_g *g, const char *key,
                           const char *val);
 #define TRACE(w, kind, g)                                                  \

@@ -589,11 +589,14 @@ static void check_stack(leash_g *g) {
  * context) and returns the worker g resumes on. */
 static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
     check_stack(g);
+    /* One trace check per switch: g's park, yield or exit (its state
+     * says which) and to's run. */
+    if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed)))
+        trace_switch(w, g, to);
     if (to) {
         __atomic_store_n(&w->cur, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->w, w, __ATOMIC_RELAXED); /* dumps read it */
         atomic_store_explicit(&to->state, G_RUNNING, memory_order_relaxed);
-        TRACE(w, TR_RUN, to);
     } else {
         __atomic_store_n(&w->cur, NULL, __ATOMIC_RELAXED);
     }
@@ -647,7 +650,6 @@ void sched_park(void (*unlockf)(void *), void *arg) {
         return;
     }
     atomic_store_explicit(&g->state, G_WAITING, memory_order_relaxed);
-    TRACE(w, TR_PARK, g);
     w->after = AFTER_UNLOCK;
     w->after_fn = unlockf;
     w->after_arg = arg;
@@ -665,7 +667,6 @@ API_FRAME void leash_yield(void) {
     if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
-    TRACE(w, TR_YIELD, g);
     w->after = AFTER_YIELD;
     w->after_g = g;
     atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
@@ -675,7 +676,6 @@ API_FRAME void leash_yield(void) {
 _Noreturn void sched_exit_current(worker *w) {
     leash_g *g = w->cur;
     atomic_store_explicit(&g->state, G_DEAD, memory_order_relaxed);
-    TRACE(w, TR_EXIT, g);
     w->after = AFTER_EXIT;
     w->after_g = g;
     switch_from(w, g, next_local(w), true);

@@ -158,6 +158,17 @@ void trace_event(worker *w, int kind, leash_g *g) {
     record(w, &e);
 }
 
+void trace_switch(worker *w, leash_g *g, leash_g *to) {
+    switch (atomic_load_explicit(&g->state, memory_order_relaxed)) {
+    case G_WAITING: trace_event(w, TR_PARK, g); break;
+    case G_RUNNABLE: trace_event(w, TR_YIELD, g); break;
+    case G_DEAD: trace_event(w, TR_EXIT, g); break;
+    default: break;
+    }
+    if (to)
+        trace_event(w, TR_RUN, to);
+}
+
 void trace_label(worker *w, leash_g *g, const char *key, const char *val) {
     if (!atomic_load_explicit(&trace_on, memory_order_relaxed))
         return;
