@@ -43,10 +43,12 @@ extern "C" {
 
 /* Marks what libleash exports: the library is built with hidden
  * visibility, so anything without it stays internal. */
+#ifndef LEASH_API /* the library's build adds a section (src/internal.h) */
 #if defined(__GNUC__) || defined(__clang__)
 #define LEASH_API __attribute__((visibility("default")))
 #else
 #define LEASH_API
+#endif
 #endif
 
 /* ------------------------------------------------------------------ errors */

@@ -223,6 +223,12 @@ INTERNAL const char *sym_func_at_line(const char *file, int line);
 /* sym_lookup of a return address as the dumps show the frame: leash's own
  * machine frames as one level, the user's with their inlined levels. */
 INTERNAL void diag_frame_sym(uintptr_t pc, dsym *s);
+/* The frames of pcs[0..n) (return addresses, leaf first) a dump shows:
+ * from the public call that blocked (or below it, hide_api) down to the
+ * coroutine's entry; *first is the first shown, the count is returned.
+ * By address: a user's function may have any name. dump.c. */
+INTERNAL int diag_trim_frames(const uintptr_t *pcs, int n, bool hide_api,
+                              int *first);
 
 /* ------------------------------------------------------------- profiles */
 
