@@ -127,8 +127,11 @@ typedef struct {
     int nchans;
 } dsnap;
 
-/* self: the coroutine asking (marked, its frames walked while parked). */
-INTERNAL int diag_capture(dsnap *snap, leash_g *self);
+/* self: the coroutine asking (marked, its frames walked while parked).
+ * objects: also read the channels waited on (d->chan, snap->chans: what
+ * diag_classify and leash's own formats need); without them a capture
+ * takes no channel lock, for Go's formats of a plain dump. */
+INTERNAL int diag_capture(dsnap *snap, leash_g *self, bool objects);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
