@@ -475,7 +475,7 @@ static bool capture_parked(dgor *d, leash_g *g, int64_t now, bool objects) {
         d->owner_self = d->owner_outside = false;
         void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
         capture_wait_obj(d, g, obj);
-        if (st == G_WAITING && d->reason != WR_SELECT)
+        if (objects && st == G_WAITING && d->reason != WR_SELECT)
             d->ctx_cancelled_at = ctx_cancelled_held(g); /* R.lock */
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1) {

@@ -128,9 +128,11 @@ typedef struct {
 } dsnap;
 
 /* self: the coroutine asking (marked, its frames walked while parked).
- * objects: also read the channels waited on (d->chan, snap->chans: what
- * diag_classify and leash's own formats need); without them a capture
- * takes no channel lock, for Go's formats of a plain dump. */
+ * objects: also read the channels waited on (d->chan, snap->chans) and
+ * the cancelled contexts the waiters hold (d->ctx_cancelled_at): what
+ * diag_classify and leash's own formats need; without them a capture
+ * takes neither channel locks nor R.lock (which every channel operation
+ * of a busy program takes too), for Go's formats of a plain dump. */
 INTERNAL int diag_capture(dsnap *snap, leash_g *self, bool objects);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
