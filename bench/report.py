@@ -32,6 +32,8 @@ METRICS = {
     "pubsub": ["pubsub", "pubsub_p50", "pubsub_p99", "pubsub_rss",
                "pubsub_cpu"],
     "dump100k": ["dump100k_2", "dump100k_3", "dump_shared"],
+    "dumpbusy": ["dumpbusy_thread_p50", "dumpbusy_thread_p99",
+                 "dumpbusy_co_p50", "dumpbusy_co_p99", "dumpbusy_conc_p99"],
     "leakverify10k": ["leakverify10k", "leakverify10k_live"],
     "prooflat": ["prooflat_release_proof_p50", "prooflat_release_proof_p99",
                  "prooflat_release_wake_p50", "prooflat_release_wake_p99",
@@ -179,6 +181,20 @@ WHAT = {
                   "objects); Go column: the same runtime.Stack time",
     "dump_shared": "1,000 coroutines parked on one shared channel: one "
                    "`leash_dump(f, 2)` (Go: runtime.Stack)",
+    "dumpbusy_thread_p50": "a dump while every worker is busy: 1,000 "
+                           "coroutines, one ping-pong pair per worker (P) "
+                           "without pause, the rest parked; 200 "
+                           "`leash_dump(f, 2)` to /dev/null from a plain "
+                           "thread, median (Go: runtime.Stack(buf, true) "
+                           "from a goroutine locked to its thread); goal: "
+                           "leash's p99 at most 5 ms",
+    "dumpbusy_thread_p99": "the same, 99th percentile",
+    "dumpbusy_co_p50": "the same dumps from a coroutine (Go: a goroutine), "
+                       "median",
+    "dumpbusy_co_p99": "the same, 99th percentile",
+    "dumpbusy_conc_p99": "4 plain threads dumping at once, 50 dumps each: "
+                         "99th percentile of all (concurrent dumps are "
+                         "not serialised)",
     "leakverify10k": "`leash_leak_verify` over 10,000 coroutines parked for "
                      "good on nil channels (proven stuck: returns at once); "
                      "report to /dev/null; no Go equivalent (goleak is not "

@@ -67,8 +67,8 @@ BUILD=${BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUTDIR=$BUILD/bench
 ALL_WORKLOADS=(spawn yield pingpong buffered select parked sleepers ctx
-    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k leakverify10k prooflat
-    tracking overhead)
+    ctxcancel ctxtree sync tcpecho pubsub fanout dump100k dumpbusy leakverify10k
+    prooflat tracking overhead)
 # Workloads with no Go program: Go shows as n/a.
 NO_GO=" leakverify10k prooflat tracking overhead "
 # tracking compares these with their bench_<w>_notrack builds.
@@ -106,6 +106,7 @@ n_for() {
         pubsub)   q=400000;  f=4000000 ;;  # deliveries (64 subscribers)
         fanout)   q=40000;   f=200000 ;;
         dump100k) q=100000;  f=100000 ;;   # parked coroutines
+        dumpbusy) q=1000;    f=1000 ;;     # coroutines (2 x P of them busy)
         leakverify10k) q=10000; f=10000 ;; # coroutines checked
         prooflat) q=2000;    f=10000 ;;    # proofs (and wakes) of each kind
         tracking) q=-;       f=- ;;        # the N of each tracked workload

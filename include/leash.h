@@ -13,6 +13,15 @@
  *     objects live in one range leash reserves, and nothing outside it is
  *     read. A stale pointer reads as dead until its memory is reused by a
  *     new object of the same kind.
+ *   - NULL, call by call (tests/test_nullconv.c checks each): a call that
+ *     returns an error code gives LEASH_EINVAL; a constructor or a lookup
+ *     returns NULL (a NULL parent context included); a void call ignores
+ *     it. Where a comment below gives NULL a meaning (an optional FILE,
+ *     options, context, creation site or receive buffer), it has that
+ *     meaning instead. One exception, Go's nil channel: a send or receive
+ *     on a NULL channel blocks forever (dumps show it as a leak), a
+ *     select never picks a NULL channel's case, and leash_try_send_n /
+ *     leash_try_recv_n on one return LEASH_EAGAIN.
  *   - Any OS thread may call any function. On a coroutine a blocking call
  *     parks the coroutine and its worker runs others; on a thread that is
  *     not a coroutine it blocks that thread on an OS wait.
@@ -43,10 +52,12 @@ extern "C" {
 
 /* Marks what libleash exports: the library is built with hidden
  * visibility, so anything without it stays internal. */
+#ifndef LEASH_API /* the library's build adds a section (src/internal.h) */
 #if defined(__GNUC__) || defined(__clang__)
 #define LEASH_API __attribute__((visibility("default")))
 #else
 #define LEASH_API
+#endif
 #endif
 
 /* ------------------------------------------------------------------ errors */
@@ -124,12 +135,12 @@ LEASH_API int64_t leash_go_at(const char *file, int line, void (*fn)(void *), vo
 #define leash_go3(fn, arg, a, b, c)                                    \
     leash_go_n_at(__FILE__, __LINE__, (fn), (arg), 3, LEASH_OBJ_(a),   \
                   LEASH_OBJ_(b), LEASH_OBJ_(c))
-int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
+LEASH_API int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
                       void *arg, int n, void *a, void *b, void *c);
 
-int64_t leash_self(void);          /* current coroutine id, 0 if none */
+LEASH_API int64_t leash_self(void);          /* current coroutine id, 0 if none */
 LEASH_API void leash_yield(void);            /* let other coroutines run */
-LEASH_API void leash_set_name(const char *); /* shown in dumps and tools (copied) */
+LEASH_API void leash_set_name(const char *); /* shown in dumps and tools (copied); NULL: none */
 LEASH_API size_t leash_num_coroutines(void); /* live coroutines, like NumGoroutine */
 LEASH_API int leash_num_workers(void);       /* worker threads (LEASH_PROCS) */
 
@@ -186,7 +197,9 @@ LEASH_API int leash_ref_detached(void *obj);
 typedef struct leash_chan leash_chan;
 
 /* A channel of elements of elem_size bytes (0: a signal channel) with
- * capacity cap (0: unbuffered). NULL on bad size or out of memory. */
+ * capacity cap (0: unbuffered). NULL on bad size or out of memory. (The
+ * _at forms' file may be NULL: no creation site.) A NULL element is
+ * LEASH_EINVAL to send and discards the value received. */
 #define leash_chan_make(elem_size, cap) \
     leash_chan_make_at(__FILE__, __LINE__, (elem_size), (cap))
 LEASH_API leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
@@ -306,7 +319,8 @@ LEASH_API leash_chan *leash_ctx_done(leash_ctx *ctx);
 /* 0 while live, then LEASH_ECANCELED or LEASH_ETIMEDOUT; EINVAL on a bad
  * pointer. */
 LEASH_API int leash_ctx_err(leash_ctx *ctx);
-/* The deadline (absolute leash_now() ns), or -1 if none. */
+/* The deadline (absolute leash_now() ns), or -1 if none; LEASH_EINVAL on
+ * a bad pointer. */
 LEASH_API int64_t leash_ctx_deadline(leash_ctx *ctx);
 
 /* ----------------------------------------------------------------- signals */

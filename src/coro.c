@@ -119,8 +119,26 @@ size_t leash_num_coroutines(void) {
     return n > 0 ? (size_t)n : 0;
 }
 
+/* The sections internal.h's LEASH_API and ENTRY_FRAME place code in; the
+ * linker defines their bounds. */
+extern const char __start_leash_api[] INTERNAL, __stop_leash_api[] INTERNAL;
+extern const char __start_leash_entry[] INTERNAL,
+    __stop_leash_entry[] INTERNAL;
+
+bool rt_pc_is_api(uintptr_t ret) {
+    uintptr_t pc = ret - 1; /* inside the call instruction */
+    return ret && pc >= (uintptr_t)__start_leash_api &&
+           pc < (uintptr_t)__stop_leash_api;
+}
+
+bool rt_pc_is_entry(uintptr_t ret) {
+    uintptr_t pc = ret - 1;
+    return ret && pc >= (uintptr_t)__start_leash_entry &&
+           pc < (uintptr_t)__stop_leash_entry;
+}
+
 /* Runs on the new coroutine's stack (called from sched.c's entry). */
-void coro_body(leash_g *g) {
+ENTRY_FRAME void coro_body(leash_g *g) {
     g->fn(g->arg);
     /* The coroutine that called fork() ended in the child: it was the
      * child's last thread (proc.c, "fork"), and like a last thread that
@@ -270,7 +288,7 @@ static void main_exited(void *p) {
     llock_release(&r->lock);
 }
 
-static void main_coroutine(void *p) {
+ENTRY_FRAME static void main_coroutine(void *p) {
     run_ctx *r = p;
     leash_g *g = sched_getg();
     g->exit_fn = main_exited;

@@ -82,7 +82,7 @@ static void member_exited(void *p) {
     obj_release_from(&g->obj, NULL);
 }
 
-static void member_main(void *p) {
+ENTRY_FRAME static void member_main(void *p) {
     member *m = p;
     leash_g *self = sched_getg();
     self->exit_fn = member_exited;

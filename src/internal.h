@@ -44,6 +44,13 @@
 #ifndef LEASH_INTERNAL_H
 #define LEASH_INTERNAL_H
 
+/* Inside the library every public function is also placed in the section
+ * leash_api: the declarations in leash.h carry this LEASH_API, and a
+ * definition takes its section from them. Dumps recognise "the public
+ * call that blocked" by that address range (rt_pc_is_api), not by the
+ * leash_ prefix a user's own function may have too. */
+#undef LEASH_API
+#define LEASH_API __attribute__((visibility("default"), section("leash_api")))
 #include "leash.h"
 
 #include <limits.h>
@@ -89,6 +96,13 @@
 #else
 #define API_FRAME __attribute__((optimize("no-optimize-sibling-calls")))
 #endif
+
+/* A coroutine's entry frames (the trampoline, sched.c's g_entry,
+ * coro_body, and the bodies of coroutines the runtime itself starts:
+ * leash_run's main, a group's members) lie in the section leash_entry;
+ * dumps end a stack there (rt_pc_is_entry). Noinline: an entry must stay
+ * a frame of its own; a section also keeps GCC from splitting it. */
+#define ENTRY_FRAME __attribute__((section("leash_entry"), noinline))
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -722,6 +736,11 @@ INTERNAL bool registry_walk(bool (*fn)(leash_g *g, void *arg), void *arg);
 INTERNAL int g_register(leash_g *g); /* LEASH_ENOMEM */
 INTERNAL void g_unregister(leash_g *g);
 INTERNAL void g_release_refs(leash_g *g);
+/* Whether a frame's return address (an interrupted leaf: its pc + 1) lies
+ * in a public function (section leash_api), or in a coroutine's entry
+ * (section leash_entry: ENTRY_FRAME). coro.c. */
+INTERNAL bool rt_pc_is_api(uintptr_t ret);
+INTERNAL bool rt_pc_is_entry(uintptr_t ret);
 #define MAX_HANDED 16 /* objects one leash_go can hand over */
 INTERNAL int64_t coro_spawn(const char *file, int line, void *spawn_pc,
                             void (*fn)(void *), void *arg, lobj *const *objs,

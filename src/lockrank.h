@@ -50,7 +50,6 @@
 #define LEASH_LOCKRANKS(X)                                                    \
     X(START, false)      /* proc.c start_mu: leash_run/start and stop */      \
     X(AGENT, false)      /* diag/agent.c: the agent's state */                \
-    X(CAPTURE, false)    /* diag/capture.c: one stack sampler at a time */    \
     X(HTTP, false)       /* diag/http.c: the endpoint registry */             \
     X(LEAKCHECK, false)  /* diag/leakcheck.c: the leak check's baseline */    \
     X(SIGNAL, false)     /* signal.c: signal -> channel registrations */      \

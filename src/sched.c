@@ -897,7 +897,7 @@ uint32_t sched_rand(void) {
 INTERNAL void coro_body(leash_g *g); /* coro.c: runs fn, then cleans up */
 
 /* First code a new coroutine runs (via leash_ctx_trampoline). */
-static void g_entry(void *wv, void *gv) {
+ENTRY_FRAME static void g_entry(void *wv, void *gv) {
     worker *w = wv;
     leash_g *g = gv;
 #if defined(LEASH_ASAN)

@@ -817,6 +817,87 @@ static const pgroup *group_with(const pgroup *gs, const char *fn) {
     return NULL;
 }
 
+/* ------------------------------------------------- frames by address */
+
+/* A user's functions that share names with the runtime's entry functions
+ * and its public prefix: dumps tell them apart by address, so all show. */
+void member_main(void *a);
+void g_entry(void);
+void leash_user_helper(void);
+static leash_chan *nm_ch;
+static int64_t nm_id;
+static char *nm_text[3]; /* debug=2, debug=1, debug=3 */
+
+NOINLINE void leash_user_helper(void) {
+    int v;
+    leash_recv(nm_ch, &v);
+    __asm__ volatile("" ::: "memory"); /* no tail call */
+}
+NOINLINE void g_entry(void) {
+    leash_user_helper();
+    __asm__ volatile("" ::: "memory");
+}
+NOINLINE void member_main(void *a) {
+    (void)a;
+    g_entry();
+    __asm__ volatile("" ::: "memory");
+}
+
+static int nm_main(void *a) {
+    (void)a;
+    nm_ch = leash_chan_make(sizeof(int), 0);
+    nm_id = leash_go(member_main, NULL, nm_ch);
+    CU_CHECK(du_wait_state(nm_id, "waiting:chan receive", 10000));
+    nm_text[0] = du_dump(LEASH_DUMP_STACKS);
+    nm_text[1] = du_dump(LEASH_DUMP_COUNTS);
+    nm_text[2] = du_dump(3);
+    leash_close(nm_ch);
+    leash_release(nm_ch);
+    return 0;
+}
+
+Test(frames, user_functions_named_like_the_runtime_show, .timeout = 60) {
+    setup_procs("2");
+    cr_assert_eq(leash_run(nm_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+    /* debug=2: the user's three frames, from the one that called
+     * leash_recv (hidden, as Go hides runtime frames) down to the entry,
+     * then the creation site: no runtime frame on either side. */
+    char *b = du_block(nm_text[0], nm_id);
+    cr_assert(b, "no block for %lld in:\n%s", (long long)nm_id, nm_text[0]);
+    cr_expect(du_match(b, "\\]:\n"
+                          "leash_user_helper\\(\\.\\.\\.\\)\n\t[^\n]*test_diag\\.c:[0-9]+ \\+0x[0-9a-f]+\n"
+                          "g_entry\\(\\.\\.\\.\\)\n\t[^\n]*test_diag\\.c:[0-9]+ \\+0x[0-9a-f]+\n"
+                          "member_main\\(\\.\\.\\.\\)\n\t[^\n]*test_diag\\.c:[0-9]+ \\+0x[0-9a-f]+\n"
+                          "created by "),
+              "debug=2 block:\n%s", b);
+    free(b);
+    /* debug=1: the public call on top, then the user's frames, and no
+     * entry frame of the runtime (coro_body, the trampoline). */
+    long total;
+    const char *err;
+    pgroup *gs = parse_profile_text(nm_text[1], "goroutine", &total, &err);
+    cr_assert(gs, "%s:\n%s", err, nm_text[1]);
+    const pgroup *g = group_with(gs, "leash_user_helper");
+    cr_assert(g, "no group with leash_user_helper:\n%s", nm_text[1]);
+    cr_expect(g->nfr == 4, "debug=1: %d frames:\n%s", g->nfr, nm_text[1]);
+    static const char *const want[] = {"leash_recv_n", "leash_user_helper",
+                                       "g_entry", "member_main"};
+    for (int i = 0; i < 4 && i < g->nfr; i++)
+        cr_expect_str_eq(g->fn[i], want[i], "debug=1 frame %d:\n%s", i,
+                         nm_text[1]);
+    free_groups(gs);
+    /* debug=3 as debug=1: the runtime's entry frames are trimmed. */
+    cr_expect(!strstr(nm_text[2], "coro_body") &&
+                  !strstr(nm_text[2], "leash_ctx_trampoline"),
+              "debug=3:\n%s", nm_text[2]);
+    cr_expect(strstr(nm_text[2], "member_main") &&
+                  strstr(nm_text[2], "leash_user_helper"),
+              "debug=3:\n%s", nm_text[2]);
+    for (int i = 0; i < 3; i++)
+        free(nm_text[i]);
+}
+
 Test(debug1, every_wait_reason, .timeout = 60) {
     run_zoo();
     long total = -1;

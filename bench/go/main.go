@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -636,6 +637,105 @@ func benchDump100k(n int64) {
 	report("dump_shared", float64(elShared.Nanoseconds())/1e6, "ms")
 }
 
+// 15. dumpbusy: the latency of runtime.Stack(buf, true) while every P is
+// busy: n goroutines, one ping-pong pair per P (GOMAXPROCS) on unbuffered
+// channels without pause, the rest parked on their own channels. 200
+// dumps to /dev/null after one untimed one, from a goroutine locked to its
+// thread (_thread), from a plain goroutine (_co), and from 4 goroutines at
+// once, 50 each (_conc); p50 and p99.
+const dumpBusyDumps = 200
+const dumpBusyConc = 4
+
+func dumpBusySeries(t []time.Duration, lock bool) {
+	if lock {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	f, err := os.OpenFile("/dev/null", os.O_WRONLY, 0)
+	if err != nil {
+		fail("dumpbusy: %v", err)
+	}
+	buf := make([]byte, 1<<20)
+	dumpOnce(f, &buf)
+	for i := range t {
+		t[i] = dumpOnce(f, &buf)
+	}
+	f.Close()
+}
+
+func pctDur(t []time.Duration, p int) float64 {
+	s := append([]time.Duration(nil), t...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p+99)/100 - 1
+	if i < 0 {
+		i = 0
+	}
+	return float64(s[i].Nanoseconds()) / 1e6
+}
+
+func benchDumpbusy(n int64) {
+	procs := runtime.GOMAXPROCS(0)
+	if n < int64(2*procs+1) {
+		fail("dumpbusy: N must be more than twice the procs (%d)", procs)
+	}
+	var stop int32
+	var started int64
+	nparked := n - int64(2*procs) - 1
+	chans := make([]chan struct{}, nparked)
+	for i := range chans {
+		ch := make(chan struct{})
+		chans[i] = ch
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-ch
+		}()
+	}
+	for i := 0; i < procs; i++ {
+		ping, pong := make(chan int), make(chan int)
+		go func() {
+			atomic.AddInt64(&started, 1)
+			v := 0
+			for atomic.LoadInt32(&stop) == 0 {
+				ping <- v
+				v = <-pong
+			}
+			close(ping)
+		}()
+		go func() {
+			atomic.AddInt64(&started, 1)
+			for v := range ping {
+				pong <- v
+			}
+		}()
+	}
+	for atomic.LoadInt64(&started) < n-1 {
+		runtime.Gosched()
+	}
+	tThread := make([]time.Duration, dumpBusyDumps)
+	tCo := make([]time.Duration, dumpBusyDumps)
+	tConc := make([]time.Duration, dumpBusyDumps)
+	done := make(chan struct{})
+	go func() { dumpBusySeries(tThread, true); close(done) }()
+	<-done
+	dumpBusySeries(tCo, false)
+	var wg sync.WaitGroup
+	k := dumpBusyDumps / dumpBusyConc
+	for i := 0; i < dumpBusyConc; i++ {
+		wg.Add(1)
+		go func(t []time.Duration) { dumpBusySeries(t, true); wg.Done() }(tConc[i*k : (i+1)*k])
+	}
+	wg.Wait()
+	atomic.StoreInt32(&stop, 1)
+	for _, ch := range chans {
+		close(ch)
+	}
+	report("dumpbusy_thread_p50", pctDur(tThread, 50), "ms")
+	report("dumpbusy_thread_p99", pctDur(tThread, 99), "ms")
+	report("dumpbusy_co_p50", pctDur(tCo, 50), "ms")
+	report("dumpbusy_co_p99", pctDur(tCo, 99), "ms")
+	report("dumpbusy_conc_p99", pctDur(tConc[:k*dumpBusyConc], 99), "ms")
+}
+
 var workloads = map[string]struct {
 	run func(int64)
 	n   int64
@@ -654,6 +754,7 @@ var workloads = map[string]struct {
 	"sync":      {benchSync, 10000000},
 	"tcpecho":   {benchTcpecho, 100000},
 	"dump100k":  {benchDump100k, 100000},
+	"dumpbusy":  {benchDumpbusy, 1000},
 }
 
 func main() {

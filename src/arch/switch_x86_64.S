@@ -56,6 +56,9 @@ leash_ctx_switch:
         .cfi_endproc
         .size   leash_ctx_switch, .-leash_ctx_switch
 
+        /* In the section of the coroutines' entry frames (ENTRY_FRAME,
+         * src/internal.h): dumps end a stack there. */
+        .pushsection leash_entry,"ax",@progbits
         .globl  leash_ctx_trampoline
         .hidden leash_ctx_trampoline
         .type   leash_ctx_trampoline, @function
@@ -70,5 +73,6 @@ leash_ctx_trampoline:
         ud2
         .cfi_endproc
         .size   leash_ctx_trampoline, .-leash_ctx_trampoline
+        .popsection
 #endif
         .section .note.GNU-stack,"",@progbits

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE 1
 #include "diag.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <ucontext.h>
 
@@ -78,6 +79,7 @@ RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
 enum { SAMPLE_PENDING, SAMPLE_HIT, SAMPLE_MISSED, SAMPLE_TIMEOUT };
 #define SAMPLE_TIMEOUT_NS 100000000 /* signals blocked, thread stuck */
 #define SAMPLE_TRIES 12 /* looks at a coroutine that keeps switching */
+#define SAMPLE_BUDGET_NS 2000000 /* no new round of looks after this */
 #define SWITCH_WAIT_NS 20000 /* for it to park by itself before a signal */
 #define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
 
@@ -85,18 +87,48 @@ typedef struct {
     leash_g *target;
     uintptr_t pcs[DIAG_MAX_FRAMES];
     int n;
-    _Atomic int result;
+    int slot;                /* where in its mailbox it was posted */
+    _Atomic uint32_t result; /* SAMPLE_*; a futex word */
 } sample_req;
 
-/* One mailbox per worker (by index, modulo NMAILBOX): requests for
- * different workers run in parallel; those for one worker take turns,
- * each lasting one signal delivery (no longer a 100 ms wait). */
+/* One mailbox per worker (by index, modulo NMAILBOX), MB_SLOTS slots of
+ * one request each and no lock: a requester posts by CAS (an empty slot
+ * -> its request) and then signals; the handler claims every slot by
+ * exchange (-> empty) and answers each; a requester whose request nobody
+ * claimed in time withdraws it by CAS (its request -> empty), and if that
+ * fails the handler has it and the answer is coming. A request is posted
+ * before its signal is sent, so a signal delivered after the post finds
+ * it (or finds it claimed by an earlier signal): none waits for a signal
+ * that merged with another. Dumps on several threads therefore sample in
+ * parallel (up to MB_SLOTS per worker with one signal; more take turns,
+ * each lasting one signal delivery), and one dump samples every worker at
+ * once (capture_running_all). */
 #define NMAILBOX 64
+#define MB_SLOTS 4
 static struct mailbox {
-    pthread_mutex_t mu;
-    sample_req *_Atomic req;
+    _Alignas(64) sample_req *_Atomic req[MB_SLOTS];
 } MB[NMAILBOX];
 static pthread_once_t sampler_once = PTHREAD_ONCE_INIT;
+
+/* Answers r from the interrupted context of worker w. */
+static void sample_answer_req(worker *w, sample_req *r, uintptr_t pc,
+                              uintptr_t fp, uintptr_t sp) {
+    leash_g *g = r->target;
+    /* Its own stack in use, not the scheduler's on the way to or from a
+     * switch (w->cur changes a little after the stack does). */
+    int res = SAMPLE_MISSED;
+    if (__atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g &&
+        sp >= (uintptr_t)g->stack->lo && sp < (uintptr_t)g) {
+        r->n = walk_frames(pc, fp, (uintptr_t)g->stack->lo, (uintptr_t)g,
+                           r->pcs, DIAG_MAX_FRAMES);
+        res = SAMPLE_HIT;
+    }
+    atomic_store_explicit(&r->result, (uint32_t)res, memory_order_release);
+    /* The requester sleeps rather than spins (on a loaded machine its
+     * spinning would keep this very thread off the CPU). Waking an address
+     * the requester has since left wakes nobody, or someone who checks. */
+    futex_wake(&r->result, 1);
+}
 
 static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     (void)sig;
@@ -104,13 +136,6 @@ static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     worker *w = sched_worker();
     if (!w)
         return;
-    /* Claimed by the exchange: from here the requester waits for the
-     * answer, so r stays valid until `result` is stored. A late signal
-     * finds the mailbox empty. */
-    sample_req *r = atomic_exchange(&MB[w->idx % NMAILBOX].req, NULL);
-    if (!r)
-        return;
-    leash_g *g = r->target;
     ucontext_t *uc = ucv;
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -124,21 +149,20 @@ static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     uintptr_t pc = 0, fp = 0, sp = 0;
     (void)uc;
 #endif
-    /* Its own stack in use, not the scheduler's on the way to or from a
-     * switch (w->cur changes a little after the stack does). */
-    int res = SAMPLE_MISSED;
-    if (__atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g &&
-        sp >= (uintptr_t)g->stack->lo && sp < (uintptr_t)g) {
-        r->n = walk_frames(pc, fp, (uintptr_t)g->stack->lo, (uintptr_t)g,
-                           r->pcs, DIAG_MAX_FRAMES);
-        res = SAMPLE_HIT;
+    int e = errno;
+    struct mailbox *mb = &MB[w->idx % NMAILBOX];
+    for (int i = 0; i < MB_SLOTS; i++) {
+        /* Claimed by the exchange: from here the requester waits for the
+         * answer, so r stays valid until `result` is stored. A late
+         * signal finds the slot empty. */
+        sample_req *r = atomic_exchange(&mb->req[i], NULL);
+        if (r)
+            sample_answer_req(w, r, pc, fp, sp);
     }
-    atomic_store_explicit(&r->result, res, memory_order_release);
+    errno = e;
 }
 
 static void sampler_init(void) {
-    for (int i = 0; i < NMAILBOX; i++)
-        pthread_mutex_init(&MB[i].mu, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = sample_handler;
@@ -148,28 +172,67 @@ static void sampler_init(void) {
 }
 
 static int sample_result(sample_req *r) {
-    return atomic_load_explicit(&r->result, memory_order_acquire);
+    return (int)atomic_load_explicit(&r->result, memory_order_acquire);
+}
+
+/* Posts r to w's mailbox and signals w: false if the mailbox stayed
+ * taken (another sampler's turn) until `until`, or the signal could not
+ * be sent (r->result is then SAMPLE_TIMEOUT). */
+static bool sample_post(worker *w, sample_req *r, int64_t until) {
+    pthread_once(&sampler_once, sampler_init);
+    struct mailbox *mb = &MB[w->idx % NMAILBOX];
+    atomic_store(&r->result, SAMPLE_PENDING);
+    for (;;) {
+        bool ok = false;
+        for (int i = 0; i < MB_SLOTS && !ok; i++) {
+            sample_req *empty = NULL;
+            ok = atomic_compare_exchange_strong(&mb->req[i], &empty, r);
+            r->slot = i;
+        }
+        if (ok)
+            break;
+        if (leash_now() >= until) {
+            atomic_store(&r->result, SAMPLE_TIMEOUT);
+            return false;
+        }
+        sched_yield();
+    }
+    if (pthread_kill(w->thread, SIGURG) != 0) {
+        sample_req *mine = r;
+        if (!atomic_compare_exchange_strong(&mb->req[r->slot], &mine, NULL))
+            while (sample_result(r) == SAMPLE_PENDING) /* claimed anyway */
+                sched_yield();
+        else
+            atomic_store(&r->result, SAMPLE_TIMEOUT);
+        return false;
+    }
+    return true;
+}
+
+/* The answer to a posted r: waits for it (asleep: the CPU goes to the
+ * worker that is to answer) until `until`, then withdraws r
+ * (SAMPLE_TIMEOUT) unless the handler claimed it meanwhile. */
+static int sample_answer(worker *w, sample_req *r, int64_t until) {
+    while (sample_result(r) == SAMPLE_PENDING && leash_now() < until)
+        futex_wait(&r->result, SAMPLE_PENDING, until);
+    if (sample_result(r) == SAMPLE_PENDING) {
+        sample_req *mine = r;
+        if (atomic_compare_exchange_strong(
+                &MB[w->idx % NMAILBOX].req[r->slot], &mine, NULL))
+            return SAMPLE_TIMEOUT; /* withdrawn: nobody will write r */
+        while (sample_result(r) == SAMPLE_PENDING) /* claimed: answering */
+            sched_yield();
+    }
+    return sample_result(r);
 }
 
 /* One signal round trip to w: SAMPLE_HIT (frames in r), _MISSED or
  * _TIMEOUT. */
 static int sample_once(worker *w, sample_req *r) {
-    pthread_once(&sampler_once, sampler_init);
-    struct mailbox *mb = &MB[w->idx % NMAILBOX];
-    rmutex_lock(&mb->mu, LR_CAPTURE);
-    atomic_store(&r->result, SAMPLE_PENDING);
-    atomic_store(&mb->req, r);
-    if (pthread_kill(w->thread, SIGURG) == 0) {
-        int64_t until = leash_now() + SAMPLE_TIMEOUT_NS;
-        while (sample_result(r) == SAMPLE_PENDING && leash_now() < until)
-            sched_yield();
-    }
-    if (atomic_exchange(&mb->req, NULL) != r) /* claimed: answered now */
-        while (sample_result(r) == SAMPLE_PENDING)
-            sched_yield();
-    int res = sample_result(r);
-    rmutex_unlock(&mb->mu);
-    return res == SAMPLE_PENDING ? SAMPLE_TIMEOUT : res;
+    int64_t until = leash_now() + SAMPLE_TIMEOUT_NS;
+    if (!sample_post(w, r, until))
+        return sample_result(r);
+    return sample_answer(w, r, until);
 }
 
 /* Samples the stack of g, running on worker w; 0 frames if it stopped
@@ -236,21 +299,28 @@ static void note_chan(dgor *d, leash_chan *c) {
         }
 }
 
-/* Reads and unpins the channels note_chan pinned (no lock held). */
+/* Reads and unpins the channels note_chan pinned (no lock held): first
+ * those whose lock is free, then the others, so that a lock held by a
+ * worker the OS preempted is waited for once, after everything else. */
 static void read_pinned_chans(dsnap *snap) {
-    for (int i = 0; i < snap->n; i++) {
-        dgor *d = &snap->g[i];
-        lobj *o = d->chan_pin;
-        if (!o)
-            continue;
-        if (d->has_chan) {
-            leash_chan *c = (leash_chan *)o;
-            slock_acquire(&c->lock);
-            read_chan_locked(d, c);
-            slock_release(&c->lock);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < snap->n; i++) {
+            dgor *d = &snap->g[i];
+            lobj *o = d->chan_pin;
+            if (!o)
+                continue;
+            if (d->has_chan) {
+                leash_chan *c = (leash_chan *)o;
+                if (pass == 0 && !slock_try(&c->lock))
+                    continue;
+                if (pass == 1)
+                    slock_acquire(&c->lock);
+                read_chan_locked(d, c);
+                slock_release(&c->lock);
+            }
+            d->chan_pin = NULL;
+            obj_unpin(o);
         }
-        d->chan_pin = NULL;
-        obj_unpin(o);
     }
 }
 
@@ -386,7 +456,7 @@ static bool still_on_cpu(leash_g *g) {
  * dropped from the record if g moved even then (the pin itself goes in
  * read_pinned_chans: never under a shard lock, as dropping it may
  * destroy the channel). */
-static bool capture_parked(dgor *d, leash_g *g, int64_t now) {
+static bool capture_parked(dgor *d, leash_g *g, int64_t now, bool objects) {
     for (int tries = 0; tries < WALK_TRIES; tries++) {
         uint32_t r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
         int st = atomic_load_explicit(&g->state, memory_order_acquire);
@@ -405,14 +475,15 @@ static bool capture_parked(dgor *d, leash_g *g, int64_t now) {
         d->owner_self = d->owner_outside = false;
         void *obj = atomic_load_explicit(&g->wait_obj, memory_order_relaxed);
         capture_wait_obj(d, g, obj);
-        if (st == G_WAITING && d->reason != WR_SELECT)
+        if (objects && st == G_WAITING && d->reason != WR_SELECT)
             d->ctx_cancelled_at = ctx_cancelled_held(g); /* R.lock */
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1) {
             d->nframes = 0; /* torn: it ran meanwhile; try again */
             continue;
         }
-        if (obj && (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
+        if (objects && obj &&
+            (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
             note_chan(d, obj);
             atomic_thread_fence(memory_order_acquire);
             if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
@@ -436,6 +507,7 @@ typedef struct {
 typedef struct {
     dsnap *snap;
     leash_g *self;
+    bool objects;       /* read the channels waited on (diag_capture) */
     running_g running[64];
     int nrunning;
 } capture_st;
@@ -451,7 +523,7 @@ static void capture_one(capture_st *cs, leash_g *g) {
                                  d->pcs, DIAG_MAX_FRAMES);
         return;
     }
-    if (capture_parked(d, g, snap->now))
+    if (capture_parked(d, g, snap->now, cs->objects))
         return;
     worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     if (cs->nrunning < 64 && gw)
@@ -468,57 +540,117 @@ static worker *recapture(capture_st *cs, running_g *rg) {
     worker *w = NULL;
     llock_acquire(&sh->lock);
     leash_g *g = rg->slot < sh->nslots ? sh->slots[rg->slot] : NULL;
-    if (g == rg->g && g->id == d->id && !capture_parked(d, g, cs->snap->now))
+    if (g == rg->g && g->id == d->id && !capture_parked(d, g, cs->snap->now, cs->objects))
         w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     llock_release(&sh->lock);
     return w;
 }
 
-/* Whether g stops being w's current coroutine within ns: one that parks
- * at once (a channel hand-off) is then walked parked, with no signal --
- * a signal waits for the worker thread to be on a CPU, milliseconds on a
- * loaded machine. Reads only the worker, which outlives every g. */
-static bool switches_soon(worker *w, leash_g *g, int64_t ns) {
-    int64_t until = leash_now() + ns;
-    do {
-        if (__atomic_load_n(&w->cur, __ATOMIC_RELAXED) != g)
-            return true;
-        for (int i = 0; i < 64; i++)
-            cpu_relax();
-    } while (leash_now() < until);
-    return false;
-}
-
-static void capture_running(capture_st *cs, running_g *rg) {
-    dgor *d = &cs->snap->g[rg->idx];
-    for (int tries = 0; tries < SAMPLE_TRIES && rg->w; tries++) {
-        /* Every other try, a signal at once: a coroutine that switches
-         * faster than a walk is caught running. */
-        if (tries % 2 == 0 && switches_soon(rg->w, rg->g, SWITCH_WAIT_NS)) {
-            rg->w = recapture(cs, rg);
-            continue;
-        }
-        sample_req r = {.target = rg->g};
-        int res = sample_once(rg->w, &r);
-        if (res == SAMPLE_HIT) {
-            d->state = G_RUNNING;
-            d->nframes = r.n;
-            memcpy(d->pcs, r.pcs, sizeof *d->pcs * (size_t)r.n);
-            /* The interrupted pc is exact; every consumer treats pcs as
-             * return addresses (looking up pc-1, as Go does): pc+1. */
-            if (d->nframes > 0)
-                d->pcs[0]++;
-            return;
-        }
-        if (res == SAMPLE_TIMEOUT)
-            return;
-        rg->w = recapture(cs, rg);
+/* The coroutines found running, sampled together: each round signals
+ * every worker that still runs one at once and waits for all the answers,
+ * so a dump waits for the slowest worker, not for the sum of them (on a
+ * loaded machine a signal waits for its thread to get a CPU back). Before
+ * every other round each is given a moment (SWITCH_WAIT_NS, shared) to
+ * park by itself: one that parks at once (a channel hand-off) is then
+ * walked parked, with no signal. A miss (it switched before the signal
+ * came) is looked up again (recapture) and tried in the next round; no
+ * new round starts after SAMPLE_BUDGET_NS, and one still unsampled then
+ * keeps no frames (running, stack unavailable), as a dump of a busy
+ * program must not wait on its busiest coroutines. Reads only workers,
+ * which outlive every g. */
+static void capture_running_all(capture_st *cs) {
+    int n = cs->nrunning;
+    if (!n)
+        return;
+    sample_req *req = lcalloc((size_t)n, sizeof *req);
+    bool *posted = lcalloc((size_t)n, sizeof *posted);
+    if (!req || !posted) {
+        lfree(req);
+        lfree(posted);
+        return; /* out of memory: the running keep no frames */
     }
+    int64_t budget = leash_now() + SAMPLE_BUDGET_NS;
+    for (int tries = 0; tries < SAMPLE_TRIES; tries++) {
+        int left = 0;
+        for (int i = 0; i < n; i++)
+            left += cs->running[i].w != NULL;
+        if (!left || (tries > 0 && leash_now() >= budget))
+            break;
+        if (tries % 2 == 0) {
+            /* Those that switch within the moment are walked parked. */
+            int64_t until = leash_now() + SWITCH_WAIT_NS;
+            bool all = false;
+            while (!all && leash_now() < until) {
+                all = true;
+                for (int i = 0; i < n; i++) {
+                    running_g *rg = &cs->running[i];
+                    if (rg->w && __atomic_load_n(&rg->w->cur,
+                                                 __ATOMIC_RELAXED) == rg->g)
+                        all = false;
+                }
+                for (int k = 0; k < 64; k++)
+                    cpu_relax();
+            }
+            left = 0;
+            for (int i = 0; i < n; i++) {
+                running_g *rg = &cs->running[i];
+                if (rg->w && __atomic_load_n(&rg->w->cur,
+                                             __ATOMIC_RELAXED) != rg->g)
+                    rg->w = recapture(cs, rg);
+                left += rg->w != NULL;
+            }
+            if (!left)
+                break;
+        }
+        int64_t until = leash_now() + SAMPLE_TIMEOUT_NS;
+        for (int i = 0; i < n; i++) {
+            running_g *rg = &cs->running[i];
+            posted[i] = false;
+            if (!rg->w)
+                continue;
+            req[i].target = rg->g;
+            /* Two of ours for one mailbox (a stale worker): the second
+             * waits for the next round. */
+            bool dup = false;
+            for (int k = 0; k < i; k++)
+                dup |= posted[k] &&
+                       cs->running[k].w->idx % NMAILBOX == rg->w->idx % NMAILBOX;
+            if (dup)
+                continue;
+            posted[i] = sample_post(rg->w, &req[i], until);
+            if (!posted[i] && sample_result(&req[i]) == SAMPLE_TIMEOUT)
+                rg->w = NULL; /* cannot be signalled: no frames */
+        }
+        for (int i = 0; i < n; i++) {
+            running_g *rg = &cs->running[i];
+            if (!posted[i])
+                continue;
+            dgor *d = &cs->snap->g[rg->idx];
+            int res = sample_answer(rg->w, &req[i], until);
+            if (res == SAMPLE_HIT) {
+                d->state = G_RUNNING;
+                d->nframes = req[i].n;
+                memcpy(d->pcs, req[i].pcs, sizeof *d->pcs * (size_t)req[i].n);
+                /* The interrupted pc is exact; every consumer treats pcs
+                 * as return addresses (looking up pc-1, as Go does):
+                 * pc+1. */
+                if (d->nframes > 0)
+                    d->pcs[0]++;
+                rg->w = NULL;
+            } else if (res == SAMPLE_TIMEOUT) {
+                rg->w = NULL;
+            } else {
+                rg->w = recapture(cs, rg);
+            }
+        }
+    }
+    lfree(req);
+    lfree(posted);
 }
 
 int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
                             void **per_g) {
-    int rc = diag_capture(snap, self);
+    int rc = diag_capture(snap, self, true);
     if (rc < 0)
         return rc;
     diag_classify(snap);
@@ -533,7 +665,7 @@ int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
 /* Lock order: under a shard lock only the g's own fields are copied (and
  * R.lock taken: pins, held contexts); channels are read after it is
  * dropped (note_chan), running coroutines sampled after it too. */
-int diag_capture(dsnap *snap, leash_g *self) {
+int diag_capture(dsnap *snap, leash_g *self, bool objects) {
     if (fork_refuse("a leash diagnostic"))
         return LEASH_EINVAL;
     snap->now = leash_now();
@@ -544,7 +676,7 @@ int diag_capture(dsnap *snap, leash_g *self) {
     snap->g = lmalloc(sizeof *snap->g * cap);
     if (!snap->g)
         return LEASH_ENOMEM;
-    capture_st cs = {.snap = snap, .self = self};
+    capture_st cs = {.snap = snap, .self = self, .objects = objects};
     for (int s = 0; s < NSHARDS; s++) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
@@ -561,11 +693,12 @@ int diag_capture(dsnap *snap, leash_g *self) {
         }
         llock_release(&sh->lock);
     }
-    for (int i = 0; i < cs.nrunning; i++)
-        capture_running(&cs, &cs.running[i]);
-    read_pinned_chans(snap);
+    capture_running_all(&cs);
     diag_snap_sort(snap);
-    diag_read_chans(snap);
+    if (objects) {
+        read_pinned_chans(snap);
+        diag_read_chans(snap);
+    }
     return 0;
 }
 

@@ -262,34 +262,11 @@ typedef struct {
     int64_t count, cycles;
 } crec;
 
-static bool is_entry(const char *f) {
-    return !strcmp(f, "coro_body") || !strcmp(f, "g_entry") ||
-           !strcmp(f, "leash_ctx_trampoline") ||
-           !strcmp(f, "main_coroutine") || !strcmp(f, "member_main");
-}
-
-/* Trims a stack as the dumps do: it starts at the deepest leash_* frame
- * among the first 16 (the public call that waited or unlocked; frames
- * above it are the runtime's) and ends before the coroutine's entry. */
+/* Trims a stack as the dumps do (diag_trim_frames): it starts at the
+ * public call that waited or unlocked (frames above it are the runtime's)
+ * and ends before the coroutine's entry. */
 static void trim(crec *r, int n) {
-    int api = -1, end = n;
-    for (int i = 0; i < n && i < 16; i++) {
-        dsym s;
-        sym_lookup(r->pcs[i], true, &s);
-        const char *f = dsym_outer_func(&s);
-        if (!strncmp(f, "leash_", 6) && strcmp(f, "leash_ctx_trampoline"))
-            api = i;
-    }
-    r->first = api >= 0 ? api : 0;
-    for (int i = r->first; i < n; i++) {
-        dsym s;
-        sym_lookup(r->pcs[i], true, &s);
-        if (is_entry(dsym_outer_func(&s))) {
-            end = i;
-            break;
-        }
-    }
-    r->n = end > r->first ? end - r->first : 0;
+    r->n = diag_trim_frames(r->pcs, n, false, &r->first);
 }
 
 static int cmp_cycles(const void *a, const void *b) {

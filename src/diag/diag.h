@@ -127,8 +127,13 @@ typedef struct {
     int nchans;
 } dsnap;
 
-/* self: the coroutine asking (marked, its frames walked while parked). */
-INTERNAL int diag_capture(dsnap *snap, leash_g *self);
+/* self: the coroutine asking (marked, its frames walked while parked).
+ * objects: also read the channels waited on (d->chan, snap->chans) and
+ * the cancelled contexts the waiters hold (d->ctx_cancelled_at): what
+ * diag_classify and leash's own formats need; without them a capture
+ * takes neither channel locks nor R.lock (which every channel operation
+ * of a busy program takes too), for Go's formats of a plain dump. */
+INTERNAL int diag_capture(dsnap *snap, leash_g *self, bool objects);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
@@ -227,6 +232,12 @@ INTERNAL const char *sym_func_at_line(const char *file, int line);
 /* sym_lookup of a return address as the dumps show the frame: leash's own
  * machine frames as one level, the user's with their inlined levels. */
 INTERNAL void diag_frame_sym(uintptr_t pc, dsym *s);
+/* The frames of pcs[0..n) (return addresses, leaf first) a dump shows:
+ * from the public call that blocked (or below it, hide_api) down to the
+ * coroutine's entry; *first is the first shown, the count is returned.
+ * By address: a user's function may have any name. dump.c. */
+INTERNAL int diag_trim_frames(const uintptr_t *pcs, int n, bool hide_api,
+                              int *first);
 
 /* ------------------------------------------------------------- profiles */
 

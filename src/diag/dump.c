@@ -12,7 +12,9 @@
  * debug=2 hides runtime frames, so that format starts below the leash_*
  * call that blocked; debug=1, pprof and leash's format keep that call as
  * the top frame (it tells what blocks), and all drop the runtime's own
- * frames above it and the coroutine entry frames below the user's.
+ * frames above it and the coroutine entry frames below the user's. Both
+ * are recognised by address (the sections of src/internal.h's LEASH_API
+ * and ENTRY_FRAME), not by name.
  */
 #include "diag.h"
 #include "quote.h"
@@ -21,52 +23,47 @@
 
 /* ------------------------------------------------------------ frames */
 
-static bool is_entry_frame(const char *f) {
-    return !strcmp(f, "coro_body") || !strcmp(f, "g_entry") ||
-           !strcmp(f, "leash_ctx_trampoline") ||
-           !strcmp(f, "main_coroutine") || !strcmp(f, "member_main");
-}
-
-/* A frame as the dumps show it: a machine frame of leash itself (its
- * function named leash_*) is one frame, whatever the library inlined into
- * it; the user's code shows every inlined level, as Go does. */
+/* A frame as the dumps show it: a machine frame of leash's public API is
+ * one frame, whatever the library inlined into it; the user's code shows
+ * every inlined level, as Go does. Frames are told apart by address
+ * (rt_pc_is_api), never by name: a user's function may be called
+ * leash_anything. */
 void diag_frame_sym(uintptr_t pc, dsym *s) {
     sym_lookup(pc, true, s);
-    const char *outer = dsym_outer_func(s);
-    if (s->ncallers && !strncmp(outer, "leash_", 6)) {
-        s->func = outer;
+    if (s->ncallers && rt_pc_is_api(pc)) {
+        s->func = dsym_outer_func(s);
         s->callers = NULL;
         s->ncallers = 0;
     }
 }
 
-/* The frames of d worth showing: [*first, *first + return) of d->pcs.
- * The top is the deepest leash_* frame among the first 16 (the public
- * call that blocked: internal frames above it may carry any name, and a
- * public call may use another, as leash_dump uses leash_blocking); with
- * hide_api that frame is dropped too. */
-static int visible_frames(const dgor *d, bool hide_api, int *first) {
+/* The frames of a stack worth showing: [*first, *first + return) of pcs.
+ * The top is the deepest frame in a public function (rt_pc_is_api) among
+ * the first 16 (the public call that blocked: internal frames above it
+ * may be any function, and a public call may use another, as leash_dump
+ * uses leash_blocking); with hide_api that frame is dropped too. The
+ * stack ends before the first entry frame (rt_pc_is_entry) below it. */
+int diag_trim_frames(const uintptr_t *pcs, int n, bool hide_api,
+                     int *first) {
     int top = 0, api = -1;
-    for (int i = 0; i < d->nframes && i < 16; i++) {
-        dsym s;
-        sym_lookup(d->pcs[i], true, &s);
-        const char *f = dsym_outer_func(&s);
-        if (!strncmp(f, "leash_", 6) && strcmp(f, "leash_ctx_trampoline"))
+    for (int i = 0; i < n && i < 16; i++)
+        if (rt_pc_is_api(pcs[i]))
             api = i;
-    }
     if (api >= 0)
         top = hide_api ? api + 1 : api;
-    int end = d->nframes;
-    for (int i = top; i < d->nframes; i++) {
-        dsym s;
-        sym_lookup(d->pcs[i], true, &s);
-        if (is_entry_frame(dsym_outer_func(&s))) {
+    int end = n;
+    for (int i = top; i < n; i++) {
+        if (rt_pc_is_entry(pcs[i])) {
             end = i;
             break;
         }
     }
     *first = top;
     return end > top ? end - top : 0;
+}
+
+static int visible_frames(const dgor *d, bool hide_api, int *first) {
+    return diag_trim_frames(d->pcs, d->nframes, hide_api, first);
 }
 
 static const char *state_str(const dgor *d) {
@@ -721,8 +718,14 @@ typedef struct {
 static intptr_t write_on_thread(void *p) {
     write_job *j = p;
     dsnap s;
-    bool *sel;
-    int rc = diag_capture_classified(&s, j->self, sizeof *sel, (void **)&sel);
+    bool *sel = NULL;
+    /* Go's formats of all coroutines show no leak, suspect or wait object
+     * (a leak dump's do): no classification, no channel read -- half the
+     * time of a dump of parked coroutines. */
+    bool plain = !j->leaked_only && j->debug <= 2;
+    int rc = plain ? diag_capture(&s, j->self, false)
+                   : diag_capture_classified(&s, j->self, sizeof *sel,
+                                             (void **)&sel);
     if (rc < 0)
         return rc;
     int n = s.n;
