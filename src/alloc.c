@@ -12,7 +12,7 @@ static _Atomic long fail_countdown; /* 0: off; n: the nth call fails */
 
 /* Test hook (declared in tests/, not in leash.h): the nth allocation from
  * now fails; 0 turns injection off. Stack mappings count too. */
-void leash_test_fail_alloc(long nth) { atomic_store(&fail_countdown, nth); }
+void alloc_test_fail(long nth) { atomic_store(&fail_countdown, nth); }
 
 bool lalloc_should_fail(void) {
     long v = atomic_load_explicit(&fail_countdown, memory_order_relaxed);

@@ -21,7 +21,7 @@ typedef struct bjob {
     intptr_t (*fn)(void *);
     void *arg;
     intptr_t result;
-    leash_g *g;
+    coroutine *g;
     struct bjob *next;
 } bjob;
 
@@ -64,7 +64,7 @@ static void *helper_main(void *arg) {
 API_FRAME intptr_t leash_blocking(intptr_t (*fn)(void *), void *arg) {
     if (!fn)
         return LEASH_EINVAL;
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (!g || g->foreign)
         return fn(arg); /* a plain thread may block itself */
     bjob job = {.fn = fn, .arg = arg, .g = sched_prepare_park()};

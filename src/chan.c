@@ -102,9 +102,9 @@ sudog *waitq_dequeue(waitq *q) {
  * Borrowers that have not used it yet are unseen: so, last, every live
  * coroutine must be stuck or have renounced c (diag/borrowers.c). */
 
-INTERNAL _Atomic int64_t leash_orphans_total;
+INTERNAL _Atomic int64_t orphans_total;
 
-static bool is_holder_id(leash_g *h, void *id) {
+static bool is_holder_id(coroutine *h, void *id) {
     return !h || h->id != *(int64_t *)id; /* false: found */
 }
 
@@ -113,7 +113,7 @@ static bool is_holder_id(leash_g *h, void *id) {
  * (leash_go1/2/3 catch that at compile time). Borrowing is legal
  * (DESIGN.md), so this is a warning, once per channel, never a failure.
  * "Its parent holds one" is read now, not at the spawn. */
-static void strict_warn_unhanded(leash_chan *c, leash_g *g) {
+static void strict_warn_unhanded(leash_chan *c, coroutine *g) {
     if (g->foreign || g->parent_id <= 0)
         return;
     int64_t parent = g->parent_id;
@@ -131,7 +131,7 @@ static void strict_warn_unhanded(leash_chan *c, leash_g *g) {
             c->obj.file ? c->obj.file : "?", c->obj.line, (long long)parent);
 }
 
-void chan_note_user_slow(leash_chan *c, leash_g *g) {
+void chan_note_user_slow(leash_chan *c, coroutine *g) {
     if (c->nborrowers > 2)
         return; /* too many borrowers to prove anything: stop looking */
     if (obj_held_by(&c->obj, g)) {
@@ -151,7 +151,7 @@ void chan_note_user_slow(leash_chan *c, leash_g *g) {
         c->nborrowers++;
 }
 
-static bool holder_is_stuck(leash_g *holder, void *arg) {
+static bool holder_is_stuck(coroutine *holder, void *arg) {
     /* NULL holder: the runtime (a timer) will still use it. */
     return holder && chan_waits_plainly(arg, holder);
 }
@@ -171,7 +171,7 @@ static bool borrowers_gone(leash_chan *c) {
 
 /* Decides the proof with c->lock held; true the first time it holds. */
 bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
-                  const leash_g *returning) {
+                  const coroutine *returning) {
     if (c->orphaned || c->closed || c->nwaiters == 0)
         return false;
     /* More holders than waiters: one of them is not waiting here. This
@@ -192,7 +192,7 @@ bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
     c->orphan_pc = pc;
     c->orphan_by = by;
     c->orphan_exit = at_exit;
-    atomic_fetch_add(&leash_orphans_total, 1);
+    atomic_fetch_add(&orphans_total, 1);
     return true;
 }
 
@@ -207,7 +207,7 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
     if (!at_exit) {
         c->drop_pc = pc;
         c->drop_by = by;
-        leash_g *g = sched_getg(); /* the releaser (release_at) */
+        coroutine *g = sched_getg(); /* the releaser (release_at) */
         if (g && g->id == by)
             chan_note_renounce(c, g);
     }
@@ -221,7 +221,7 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
  * after a release left others holding c, this may complete the proof. */
-static inline void orphan_check_park(leash_chan *c, leash_g *g, void *pc) {
+static inline void orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
     if (likely(!c->released)) {
         /* Nothing released, but every holder may now wait on it: a lone
          * holder blocked on its own channel, both holders of one. Cheap
@@ -315,12 +315,12 @@ leash_chan *leash_chan_make_at(const char *file, int line, size_t elem_size,
                                size_t cap) {
     if (sched_ensure_started() < 0)
         return NULL;
-    leash_g *owner = sched_getg_or_foreign();
+    coroutine *owner = sched_getg_or_foreign();
     return owner ? chan_make(file, line, elem_size, cap, owner) : NULL;
 }
 
 leash_chan *chan_make(const char *file, int line, size_t elem_size,
-                      size_t cap, leash_g *owner) {
+                      size_t cap, coroutine *owner) {
     if (elem_size > ELEM_MAX || cap > (size_t)INT32_MAX ||
         (elem_size && cap > SIZE_MAX / elem_size))
         return NULL;
@@ -378,7 +378,7 @@ void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
     copy_elem(s->elem, elem, c->elem_size);
     s->success = true;
     s->g->param = s;
-    leash_g *g = s->g;
+    coroutine *g = s->g;
     chan_unlock(c);
     sched_ready(g, true);
 }
@@ -399,7 +399,7 @@ void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
     }
     s->success = true;
     s->g->param = s;
-    leash_g *g = s->g;
+    coroutine *g = s->g;
     chan_unlock(c);
     sched_ready(g, true);
 }
@@ -407,7 +407,7 @@ void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
 /* ------------------------------------------------------- blocking forever */
 
 void chan_block_forever(int reason) {
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (g)
         g_wait_begin(g, reason, NULL);
     for (;;)
@@ -428,7 +428,7 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
         slock_release(&c->lock);
         return LEASH_EAGAIN;
     }
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g) {
         slock_release(&c->lock);
         return LEASH_ENOMEM;
@@ -446,7 +446,7 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
 
 static inline __attribute__((always_inline)) int
 chan_send(leash_chan *c, const void *elem, bool block) {
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     if (c->closed) {
@@ -506,7 +506,7 @@ API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 
 static inline __attribute__((always_inline)) int
 chan_recv(leash_chan *c, void *out, bool block) {
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     g_note_recv(self);
     slock_acquire(&c->lock);
     chan_note_user(c, self);

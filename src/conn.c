@@ -106,7 +106,7 @@ static void conn_destroy(lobj *o) {
 }
 
 static int conn_new(const char *file, int line, int fd, leash_conn **out) {
-    leash_g *owner = sched_ensure_started() < 0 ? NULL
+    coroutine *owner = sched_ensure_started() < 0 ? NULL
                                                  : sched_getg_or_foreign();
     leash_conn *c = owner ? obj_alloc(OBJ_CONN, sizeof *c) : NULL;
     if (!c)

@@ -2,7 +2,7 @@
 /*
  * coro.c — coroutines: spawn, exit, the registry, leash_run.
  *
- * A coroutine's record (leash_g) lives at the top of its stack (stack.c).
+ * A coroutine's record (coroutine) lives at the top of its stack (stack.c).
  * Live coroutines are linked into one of NSHARDS registry shards (chosen
  * by id) so that spawn and exit on different workers rarely share a lock,
  * while the diagnostics can still walk every coroutine.
@@ -28,7 +28,7 @@ _Static_assert(NSHARDS == 16, "G_shards' initialiser lists 16 shards");
 /* Grows s's arrays to hold one more slot (s->lock held). */
 static bool shard_grow(shard_t *s) {
     int cap = s->cap ? s->cap * 2 : 256;
-    leash_g **slots = lrealloc(s->slots, sizeof *slots * (size_t)cap);
+    coroutine **slots = lrealloc(s->slots, sizeof *slots * (size_t)cap);
     if (!slots)
         return false;
     s->slots = slots;
@@ -40,7 +40,7 @@ static bool shard_grow(shard_t *s) {
     return true;
 }
 
-int g_register(leash_g *g) {
+int g_register(coroutine *g) {
     shard_t *s = &G_shards[g->shard];
     llock_acquire(&s->lock);
     int slot;
@@ -60,7 +60,7 @@ int g_register(leash_g *g) {
     return 0;
 }
 
-void g_unregister(leash_g *g) {
+void g_unregister(coroutine *g) {
     shard_t *s = &G_shards[g->shard];
     llock_acquire(&s->lock);
     s->slots[g->reg_slot] = NULL;
@@ -74,7 +74,7 @@ void g_unregister(leash_g *g) {
     llock_release(&s->lock);
 }
 
-bool registry_walk(bool (*fn)(leash_g *, void *), void *arg) {
+bool registry_walk(bool (*fn)(coroutine *, void *), void *arg) {
     for (int i = 0; i < NSHARDS; i++) {
         shard_t *s = &G_shards[i];
         for (int from = 0;; from += REGISTRY_WALK_BATCH) {
@@ -138,7 +138,7 @@ bool rt_pc_is_entry(uintptr_t ret) {
 }
 
 /* Runs on the new coroutine's stack (called from sched.c's entry). */
-ENTRY_FRAME void coro_body(leash_g *g) {
+ENTRY_FRAME void coro_body(coroutine *g) {
     g->fn(g->arg);
     /* The coroutine that called fork() ended in the child: it was the
      * child's last thread (proc.c, "fork"), and like a last thread that
@@ -162,9 +162,9 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     lstack *st = stack_get(w);
     if (!st)
         return LEASH_ENOMEM;
-    leash_g *g = stack_g(st);
-    leash_g *parent = sched_getg();
-    memset(g, 0, G_ZEROED_SIZE); /* the rest: see leash_g */
+    coroutine *g = stack_g(st);
+    coroutine *parent = sched_getg();
+    memset(g, 0, G_ZEROED_SIZE); /* the rest: see coroutine */
     g->name[0] = '\0';
     g->stack = st;
     g->fn = fn;
@@ -243,12 +243,12 @@ int64_t leash_go_n_at(const char *file, int line, void (*fn)(void *),
 }
 
 int64_t leash_self(void) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     return g && !g->foreign ? g->id : 0;
 }
 
 void leash_set_name(const char *name) {
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (!g)
         return;
     if (!name)
@@ -272,7 +272,7 @@ typedef struct {
     int result;
     llock lock;
     bool done;
-    leash_g *waiter;
+    coroutine *waiter;
 } run_ctx;
 
 /* Tells leash_run's thread that coroutine 1 is gone: called by
@@ -282,7 +282,7 @@ static void main_exited(void *p) {
     run_ctx *r = p;
     llock_acquire(&r->lock);
     r->done = true;
-    leash_g *w = r->waiter;
+    coroutine *w = r->waiter;
     if (w)
         sched_ready(w, false);
     llock_release(&r->lock);
@@ -290,7 +290,7 @@ static void main_exited(void *p) {
 
 ENTRY_FRAME static void main_coroutine(void *p) {
     run_ctx *r = p;
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     g->exit_fn = main_exited;
     g->exit_arg = r;
     r->result = r->fn(r->arg);
@@ -299,11 +299,11 @@ ENTRY_FRAME static void main_coroutine(void *p) {
 API_FRAME int leash_run(int (*main_fn)(void *), void *arg) {
     if (!main_fn)
         return LEASH_EINVAL;
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     if (self && !self->foreign)
         return main_fn(arg); /* already on a coroutine: just call it */
     run_ctx r = {.fn = main_fn, .arg = arg, .lock = LLOCK_INIT(LR_RUN)};
-    leash_g *me = sched_prepare_park();
+    coroutine *me = sched_prepare_park();
     if (!me)
         return LEASH_ENOMEM;
     int64_t id = coro_spawn(NULL, 0, __builtin_return_address(0),

@@ -36,7 +36,7 @@ struct leash_ctx {
     bool linked;         /* in parent->children (parent->lock) */
     int64_t deadline;    /* T_INF: none */
     bool has_timer;
-    leash_timer timer;
+    rtimer timer;
     bool has_value;
     const void *key;
     void *value;
@@ -144,7 +144,7 @@ static void ctx_cancel_tree(leash_ctx *root, int err, bool from_own_timer) {
         lfree(wl.v);
 }
 
-static void ctx_timer_fire(leash_timer *t, int64_t now) {
+static void ctx_timer_fire(rtimer *t, int64_t now) {
     (void)now;
     leash_ctx *c = t->arg;
     ctx_cancel_tree(c, LEASH_ETIMEDOUT, true);
@@ -205,7 +205,7 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
     leash_ctx *p = ctx_check(parent);
     if (!p || sched_ensure_started() < 0)
         return NULL;
-    leash_g *owner = sched_getg_or_foreign();
+    coroutine *owner = sched_getg_or_foreign();
     if (!owner)
         return NULL;
     leash_ctx *c = obj_alloc(OBJ_CTX, sizeof *c);
@@ -256,7 +256,7 @@ static leash_ctx *ctx_new(const char *file, int line, leash_ctx *parent,
          * a child done while its parent is not. */
         if (c->deadline == p->deadline)
             return c;
-        c->timer = (leash_timer){.when = c->deadline, .fn = ctx_timer_fire,
+        c->timer = (rtimer){.when = c->deadline, .fn = ctx_timer_fire,
                                  .arg = c, .idx = -1, .wakes = TW_CTX,
                                  .target = c};
         c->has_timer = true;
@@ -354,7 +354,7 @@ int64_t leash_ctx_deadline(leash_ctx *ctx) {
 }
 
 typedef struct {
-    leash_g *g;
+    coroutine *g;
     int64_t at;
 } held_scan;
 
@@ -377,7 +377,7 @@ static void scan_ctx(lobj *o, void *arg) {
  * or detached reference). Then the done channel's runtime reference
  * stands for those coroutines (diag/prove.c). The fields read here are
  * set at creation; the holders under R.lock. */
-static bool only_coroutines(leash_g *h, void *arg) {
+static bool only_coroutines(coroutine *h, void *arg) {
     (void)arg;
     return h && h != &obj_detached_holder && !h->foreign;
 }
@@ -393,7 +393,7 @@ bool ctx_cancelled_only_by_coroutines(leash_ctx *ctx) {
 /* "Canceled but still blocked": the earliest cancellation among the
  * contexts g holds a reference on, unless g waits on that context's done
  * channel. 0 if none. */
-int64_t ctx_cancelled_held(leash_g *g) {
+int64_t ctx_cancelled_held(coroutine *g) {
     held_scan h = {g, 0};
     obj_foreach_held(g, scan_ctx, &h);
     return h.at;

@@ -30,7 +30,7 @@ const char *leash_strerror(int err) {
     return os ? os : "unknown error";
 }
 
-void leash_fatal(const char *fmt, ...) {
+void rt_fatal(const char *fmt, ...) {
     va_list ap;
     fputs("fatal error: ", stderr);
     va_start(ap, fmt);

@@ -41,7 +41,7 @@ leash_group *leash_group_new_at(const char *file, int line,
                                 leash_ctx *parent) {
     if (sched_ensure_started() < 0)
         return NULL;
-    leash_g *owner = sched_getg_or_foreign();
+    coroutine *owner = sched_getg_or_foreign();
     if (!owner)
         return NULL;
     leash_ctx *ctx = leash_ctx_with_cancel_at(file, line, parent);
@@ -84,7 +84,7 @@ static void member_exited(void *p) {
 
 ENTRY_FRAME static void member_main(void *p) {
     member *m = p;
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     self->exit_fn = member_exited;
     self->exit_arg = m;
     int rc = m->fn(m->arg);

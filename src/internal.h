@@ -3,15 +3,15 @@
  * internal.h — the runtime's shared structures and invariants.
  *
  * Model (Go's, adapted):
- *   - A coroutine is a `leash_g`. Its struct lives at the top of its own
+ *   - A coroutine is a `coroutine`. Its struct lives at the top of its own
  *     stack mapping, so a parked coroutine with a shallow stack costs one
  *     page and spawning needs no allocation beyond a pooled stack.
  *   - A worker (Go's P+M) is an OS thread with a scheduler context (g0, the
  *     thread's own stack), a bounded lock-free run queue with a `runnext`
  *     slot, a timer heap and a stack cache.
- *   - A thread that is not a worker gets a "foreign" leash_g (no stack of
+ *   - A thread that is not a worker gets a "foreign" coroutine (no stack of
  *     its own); parking it blocks the thread on a futex. Every wait queue
- *     therefore holds leash_g's of either kind and wakes them with
+ *     therefore holds coroutine's of either kind and wakes them with
  *     sched_ready().
  *
  * Park protocol (Go's gopark(unlockf)): a coroutine that blocks publishes
@@ -133,14 +133,14 @@ static inline int64_t io_deadline(int64_t d) {
     return d == -1 ? T_INF : d < 0 ? LEASH_EINVAL : d;
 }
 
-typedef struct leash_g leash_g;
+typedef struct coroutine coroutine;
 typedef struct worker worker;
 typedef struct lobj lobj;
-typedef struct leash_timer leash_timer;
+typedef struct rtimer rtimer;
 
 /* ------------------------------------------------------------- alloc.c */
 /* Every allocation of the runtime goes through these, so tests can make
- * the Nth one fail (leash_test_fail_alloc). */
+ * the Nth one fail (alloc_test_fail). */
 INTERNAL void *lmalloc(size_t n);
 INTERNAL void *lcalloc(size_t n, size_t sz);
 INTERNAL void *lrealloc(void *p, size_t n);
@@ -242,8 +242,8 @@ static inline void cpu_relax(void) {
 /* arch/switch_*.S: saves callee-saved registers, MXCSR and the x87
  * control word on the current stack, stores the stack pointer in *save,
  * switches to `to` and returns `arg` there. */
-INTERNAL void *leash_ctx_switch(void **save, void *to, void *arg);
-INTERNAL void leash_ctx_trampoline(void);
+INTERNAL void *mctx_switch(void **save, void *to, void *arg);
+INTERNAL void mctx_trampoline(void);
 /* Lays out a fresh stack so that switching to the result calls
  * entry(arg_from_switch, g). */
 INTERNAL void *ctx_init(void *stack_top, void (*entry)(void *, void *),
@@ -270,7 +270,7 @@ INTERNAL void stack_trim(int budget);
 INTERNAL void stack_release_all(void);
 INTERNAL long stack_max_map_count(void); /* vm.max_map_count (65530) */
 INTERNAL void stack_install_overflow_handler(void);
-INTERNAL void stack_overflow_report(leash_g *g, const char *how);
+INTERNAL void stack_overflow_report(coroutine *g, const char *how);
 
 /* ------------------------------------------------------------- the g */
 enum gstate {
@@ -310,7 +310,7 @@ INTERNAL const char *wait_reason_str(int wr);
  * the holder's list and the object's list (the orphan proof reads both). */
 typedef struct lref {
     lobj *obj;
-    leash_g *holder;
+    coroutine *holder;
     struct lref *g_next, *g_prev;     /* holder's list, under R.lock */
     struct lref *o_next, *o_prev;     /* object's list, under R.lock */
     uint32_t count;                   /* references in this record */
@@ -322,7 +322,7 @@ typedef struct lref {
     int detach_line;
 } lref;
 
-struct leash_g {
+struct coroutine {
     void *sp;       /* saved stack pointer while switched out */
     worker *w;      /* worker it runs on (set at each resume) */
     _Atomic uint32_t nresume; /* bumped at each resume: stack walkers
@@ -372,7 +372,7 @@ struct leash_g {
 
     lstack *stack;
     int reg_slot;                        /* in its registry shard */
-    struct leash_g *qnext;               /* global run queue link */
+    struct coroutine *qnext;               /* global run queue link */
     int shard;
     lref *refs;          /* references this g holds (R.lock) */
     /* Channels this g is known to hold a reference on (a cache for the
@@ -402,12 +402,12 @@ struct leash_g {
 #endif
 };
 /* How much of a new coroutine's g spawn clears. */
-#define G_ZEROED_SIZE offsetof(leash_g, name)
+#define G_ZEROED_SIZE offsetof(coroutine, name)
 
 
 /* The g of a stack: just below the slot's descriptor, cache-line aligned. */
-static inline leash_g *stack_g(lstack *s) {
-    return (leash_g *)(((uintptr_t)s - sizeof(leash_g)) & ~(uintptr_t)63);
+static inline coroutine *stack_g(lstack *s) {
+    return (coroutine *)(((uintptr_t)s - sizeof(coroutine)) & ~(uintptr_t)63);
 }
 
 /* A cond waiter's wait object (on its stack): the cond and its mutex. */
@@ -426,7 +426,7 @@ typedef struct {
 
 /* sync.c, for the proofs: whether g is queued as a reader waiting on rw
  * (so not let in yet); false when unsure (rw busy). Never waits. */
-INTERNAL bool rw_reader_queued(leash_rwmutex *rw, leash_g *g);
+INTERNAL bool rw_reader_queued(leash_rwmutex *rw, coroutine *g);
 
 /* ------------------------------------------------------------- sched.c */
 #define RUNQ_SIZE 256
@@ -441,20 +441,20 @@ enum after_kind { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
 
 struct theap {
     llock lock;
-    leash_timer *running;      /* whose callback runs now (lock dropped) */
-    struct theap_ent { int64_t when; leash_timer *t; } *v;
+    rtimer *running;      /* whose callback runs now (lock dropped) */
+    struct theap_ent { int64_t when; rtimer *t; } *v;
     int n, cap;
     _Atomic int64_t next_when; /* T_INF when empty */
 };
 
 struct worker {
     /* Owner-written hot fields. */
-    leash_g *cur;           /* running coroutine, NULL on g0; written with
+    coroutine *cur;           /* running coroutine, NULL on g0; written with
                              * __atomic_store_n (sysmon reads it) */
     void *g0_sp;            /* scheduler context */
     _Atomic uint32_t schedtick; /* owner-written, sysmon reads */
     enum after_kind after;  /* action for whoever runs next (park protocol) */
-    leash_g *after_g;
+    coroutine *after_g;
     void (*after_fn)(void *);
     void *after_arg;
     uint64_t rng;
@@ -473,8 +473,8 @@ struct worker {
 
     _Alignas(CACHELINE) _Atomic uint32_t runq_head; /* stealers CAS it */
     _Atomic uint32_t runq_tail;                      /* owner stores */
-    _Atomic(leash_g *) runnext;
-    _Atomic(leash_g *) runq[RUNQ_SIZE];
+    _Atomic(coroutine *) runnext;
+    _Atomic(coroutine *) runq[RUNQ_SIZE];
 
     _Alignas(CACHELINE) _Atomic uint32_t wakeup; /* futex: 1 = woken */
     bool spinning;
@@ -511,9 +511,9 @@ typedef struct sched {
     /* Global run queue: a ring of pointers (spilling and taking batches
      * touches no g), plus a list linked by qnext used only when the ring
      * cannot grow. */
-    leash_g **gq_ring;
+    coroutine **gq_ring;
     uint32_t gq_cap, gq_head, gq_nring;
-    leash_g *gq_ovf_head, *gq_ovf_tail;
+    coroutine *gq_ovf_head, *gq_ovf_tail;
     _Atomic int gq_len;
     _Atomic int64_t sleep_until; /* deadline of the timed idle worker */
     worker *timed_sleeper;
@@ -561,18 +561,18 @@ INTERNAL void obj_fork_parent(void);
 INTERNAL void obj_fork_child(void);
 INTERNAL int sched_ensure_started(void);
 INTERNAL worker *sched_worker(void);   /* NULL on a foreign thread */
-INTERNAL leash_g *sched_getg(void);    /* coroutine or foreign g; may be NULL */
-INTERNAL leash_g *sched_getg_or_foreign(void); /* allocates the foreign g */
+INTERNAL coroutine *sched_getg(void);    /* coroutine or foreign g; may be NULL */
+INTERNAL coroutine *sched_getg_or_foreign(void); /* allocates the foreign g */
 /* Parks the current g; unlockf(arg) runs after it has switched out. */
 INTERNAL void sched_park(void (*unlockf)(void *), void *arg);
 /* The current g (a foreign one is allocated for a plain thread), ready to
  * be published as a waiter; NULL only when that allocation fails. */
-INTERNAL leash_g *sched_prepare_park(void);
+INTERNAL coroutine *sched_prepare_park(void);
 /* Makes a parked g runnable; `next`: run it right after the current one. */
-INTERNAL void sched_ready(leash_g *g, bool next);
-INTERNAL void sched_init_g(leash_g *g);  /* lays out its first switch */
-INTERNAL void sched_discard_g(worker *w, leash_g *g); /* never started */
-INTERNAL void sched_start_g(leash_g *g); /* a new coroutine */
+INTERNAL void sched_ready(coroutine *g, bool next);
+INTERNAL void sched_init_g(coroutine *g);  /* lays out its first switch */
+INTERNAL void sched_discard_g(worker *w, coroutine *g); /* never started */
+INTERNAL void sched_start_g(coroutine *g); /* a new coroutine */
 INTERNAL _Noreturn void sched_exit_current(worker *w);
 INTERNAL uint32_t sched_rand(void);
 INTERNAL int64_t sched_new_id(worker *w);
@@ -624,11 +624,11 @@ enum {
     TR_POLL_BEGIN, TR_POLL_END /* an idle worker waits in netpoll */
 };
 extern INTERNAL _Atomic int trace_on;
-INTERNAL void trace_event(worker *w, int kind, leash_g *g);
+INTERNAL void trace_event(worker *w, int kind, coroutine *g);
 /* A switch away from g (parked, yielding or exiting: its state says) to
  * `to` (NULL: the scheduler). */
-INTERNAL void trace_switch(worker *w, leash_g *g, leash_g *to);
-INTERNAL void trace_label(worker *w, leash_g *g, const char *key,
+INTERNAL void trace_switch(worker *w, coroutine *g, coroutine *to);
+INTERNAL void trace_label(worker *w, coroutine *g, const char *key,
                           const char *val);
 #define TRACE(w, kind, g)                                                  \
     do {                                                                   \
@@ -645,17 +645,17 @@ extern INTERNAL _Atomic int prof_wait_on;      /* either profile is on */
 extern INTERNAL _Atomic int64_t prof_mutex_rate; /* 0: mutex profile off */
 /* g waited since g->prof_t0 and runs again: the block event (g's
  * wait_reason still set). Clears prof_t0. */
-INTERNAL void contention_wait_end(leash_g *g);
+INTERNAL void contention_wait_end(coroutine *g);
 /* The current g hands a mutex to (or lets in) `waiter`, still parked:
  * the mutex event, on the unlocker's stack. */
-INTERNAL void contention_unlock(leash_g *waiter);
+INTERNAL void contention_unlock(coroutine *waiter);
 INTERNAL void contention_env_init(void); /* at runtime start */
 
 /* Records what the current g is about to wait on, for the diagnostics.
  * LEASH_TRACKING=0 (a build option, for measuring its cost) compiles the
  * per-operation tracking out: wait records and the borrower check, and
  * with them the contention profiles. */
-static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
+static inline void g_wait_begin(coroutine *g, int reason, void *obj) {
 #if LEASH_TRACKING
     atomic_store_explicit(&g->wait_obj, obj, memory_order_relaxed);
     atomic_store_explicit(&g->wait_since, coarse_now(), memory_order_relaxed);
@@ -666,7 +666,7 @@ static inline void g_wait_begin(leash_g *g, int reason, void *obj) {
     (void)g, (void)reason, (void)obj;
 #endif
 }
-static inline void g_wait_end(leash_g *g) {
+static inline void g_wait_end(coroutine *g) {
 #if LEASH_TRACKING
     if (unlikely(g->prof_t0))
         contention_wait_end(g);
@@ -676,7 +676,7 @@ static inline void g_wait_end(leash_g *g) {
 #endif
 }
 /* In an unlock that wakes `waiter`. */
-static inline void g_unlock_event(leash_g *waiter) {
+static inline void g_unlock_event(coroutine *waiter) {
 #if LEASH_TRACKING
     if (unlikely(atomic_load_explicit(&prof_mutex_rate, memory_order_relaxed)))
         contention_unlock(waiter);
@@ -689,7 +689,7 @@ static inline void g_unlock_event(leash_g *waiter) {
  * channel: a coroutine that renounced a channel may be given it back in
  * a message, and the orphan proof, reading this after taking that
  * channel's lock, sees it (diag/borrowers.c). Only g writes it. */
-static inline void g_note_recv(leash_g *g) {
+static inline void g_note_recv(coroutine *g) {
 #if LEASH_TRACKING
     if (g)
         atomic_store_explicit(
@@ -710,7 +710,7 @@ static inline void g_note_recv(leash_g *g) {
 #define NSHARDS 16
 typedef struct shard {
     _Alignas(CACHELINE) llock lock;
-    leash_g **slots;       /* [0, nslots): a g or NULL */
+    coroutine **slots;       /* [0, nslots): a g or NULL */
     int nslots, cap;
     int *free;             /* empty slots below nslots */
     int nfree;
@@ -720,7 +720,7 @@ extern INTERNAL shard_t G_shards[NSHARDS];
 /* Every coroutine of shard sh (its lock held) as g; break and continue
  * work as in a plain loop. */
 #define SHARD_FOR_EACH(sh, g)                                               \
-    for (leash_g **g##_p = (sh)->slots, **g##_e = g##_p + (sh)->nslots, *g; \
+    for (coroutine **g##_p = (sh)->slots, **g##_e = g##_p + (sh)->nslots, *g; \
          g##_p < g##_e; g##_p++)                                            \
         if (!(g = *g##_p)) {                                                \
         } else
@@ -732,10 +732,10 @@ extern INTERNAL shard_t G_shards[NSHARDS];
  * ends during the walk may be missed: walks are for sampling, or are
  * confirmed by another check (the deadlock detector's tick counts). */
 #define REGISTRY_WALK_BATCH 512
-INTERNAL bool registry_walk(bool (*fn)(leash_g *g, void *arg), void *arg);
-INTERNAL int g_register(leash_g *g); /* LEASH_ENOMEM */
-INTERNAL void g_unregister(leash_g *g);
-INTERNAL void g_release_refs(leash_g *g);
+INTERNAL bool registry_walk(bool (*fn)(coroutine *g, void *arg), void *arg);
+INTERNAL int g_register(coroutine *g); /* LEASH_ENOMEM */
+INTERNAL void g_unregister(coroutine *g);
+INTERNAL void g_release_refs(coroutine *g);
 /* Whether a frame's return address (an interrupted leaf: its pc + 1) lies
  * in a public function (section leash_api), or in a coroutine's entry
  * (section leash_entry: ENTRY_FRAME). coro.c. */
@@ -787,11 +787,11 @@ struct lobj {
     int64_t release_by;     /* by which coroutine */
 };
 INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
-                      void (*destroy)(lobj *), leash_g *owner);
+                      void (*destroy)(lobj *), coroutine *owner);
 /* Validates a user pointer: the object, or NULL if not live / wrong type
  * (type 0: any). */
 INTERNAL lobj *obj_check(const void *p, int type);
-INTERNAL int obj_retain_for(lobj *o, leash_g *holder, bool handed);
+INTERNAL int obj_retain_for(lobj *o, coroutine *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
 /* objmem.c: the range objects are carved from. obj_check reads a magic
  * only at an address objmem_holds, so a wild pointer cannot fault. */
@@ -807,23 +807,23 @@ static inline bool objmem_holds(const void *p) {
     return (uintptr_t)p - (uintptr_t)base < n;
 }
 INTERNAL void obj_free_mem_type(void *p, int type);
-INTERNAL void obj_release_from(lobj *o, leash_g *holder);
+INTERNAL void obj_release_from(lobj *o, coroutine *holder);
 /* The same, recording the call site (pc) for the orphan proof. */
 /* When holder holds no reference: LEASH_EINVAL (REL_OWN), or drop one a
  * plain thread holds (REL_THREADS) or anyone's (REL_ANY). */
 enum { REL_OWN, REL_THREADS, REL_ANY };
-INTERNAL int obj_release_at(lobj *o, leash_g *holder, void *pc,
+INTERNAL int obj_release_at(lobj *o, coroutine *holder, void *pc,
                            int instead);
-INTERNAL bool obj_held_by(lobj *o, leash_g *g);
+INTERNAL bool obj_held_by(lobj *o, coroutine *g);
 /* The holder of detached references (leash_ref_detach): owned by a data
  * structure, not by a coroutine. It never waits on anything, so the
  * orphan proof counts it as a holder that can still act. */
-extern INTERNAL leash_g obj_detached_holder;
+extern INTERNAL coroutine obj_detached_holder;
 /* o's detached record (R.lock held: obj_foreach callbacks), or NULL. */
 INTERNAL const lref *obj_detached_locked(lobj *o);
 /* Calls fn(holder, arg) for each holder record until it returns false;
  * returns whether all returned true. R.lock held meanwhile. */
-INTERNAL bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *),
+INTERNAL bool obj_all_holders(lobj *o, bool (*fn)(coroutine *, void *),
                               void *arg);
 /* A runtime reference, only if o is still alive (count > 0). */
 INTERNAL bool obj_try_retain(lobj *o);
@@ -855,7 +855,7 @@ INTERNAL int obj_dropped(dropped_obj *out, int max, int64_t *total);
 /* Calls fn for every live object (R.lock held: fn must not call back). */
 INTERNAL void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg);
 /* Calls fn for every object g holds a reference on (R.lock held). */
-INTERNAL void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg),
+INTERNAL void obj_foreach_held(coroutine *g, void (*fn)(lobj *o, void *arg),
                                void *arg);
 
 /* ------------------------------------------------------------- timer.c */
@@ -864,10 +864,10 @@ INTERNAL void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg),
  * coroutine, the channel it sends to, or the context it cancels. */
 enum { TW_G, TW_CHAN, TW_CTX };
 
-struct leash_timer {
+struct rtimer {
     int64_t when;
     int64_t period;         /* > 0: re-armed by the heap before firing */
-    void (*fn)(leash_timer *t, int64_t now);
+    void (*fn)(rtimer *t, int64_t now);
     void *arg;
     struct theap *_Atomic heap;
     int idx;                /* in heap, -1 if not queued */
@@ -875,10 +875,10 @@ struct leash_timer {
     int wakes;              /* TW_* */
     void *target;
 };
-INTERNAL int timer_add_locked(struct theap *h, leash_timer *t);
+INTERNAL int timer_add_locked(struct theap *h, rtimer *t);
 INTERNAL struct theap *timer_heap_lock_for_add(void);
-INTERNAL int timer_add(leash_timer *t);
-INTERNAL bool timer_del(leash_timer *t); /* true if it was queued */
+INTERNAL int timer_add(rtimer *t);
+INTERNAL bool timer_del(rtimer *t); /* true if it was queued */
 INTERNAL int timers_run_due(int64_t now); /* every heap, earliest first */
 INTERNAL int64_t timer_next_all(void);
 /* Whether some pending timer, when it fires, can wake a coroutine that is
@@ -890,7 +890,7 @@ INTERNAL void timer_kick(int64_t when);
 /* ------------------------------------------------------------- chan.c */
 /* A waiter on a channel: lives on the waiting coroutine's stack. */
 typedef struct sudog {
-    leash_g *g;
+    coroutine *g;
     struct sudog *next, *prev;
     void *elem;          /* where to copy from/to */
     struct leash_chan *c;
@@ -952,8 +952,8 @@ INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
 /* Whether a coroutine (not a system one) waits to receive from c now. */
 INTERNAL bool chan_has_receivers(leash_chan *c);
 /* Notes that g uses c (c->lock held): a borrower if it holds no ref. */
-static inline void chan_note_user(leash_chan *c, leash_g *g);
-INTERNAL void chan_note_user_slow(leash_chan *c, leash_g *g);
+static inline void chan_note_user(leash_chan *c, coroutine *g);
+INTERNAL void chan_note_user_slow(leash_chan *c, coroutine *g);
 /* After a release left `remaining` references: prove orphans (chan.c). */
 /* at_exit: the reference went as its holder returned; pc is then the
  * holder's function. */
@@ -964,17 +964,17 @@ INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
 /* returning: a coroutine whose own return made the release (it will
  * not act again), or NULL. */
 INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
-                           const leash_g *returning);
+                           const coroutine *returning);
 /* diag/borrowers.c, c->lock held: g released its reference to c (it
  * renounces c); whether no live coroutine other
  * than those stuck on c, stuck forever, renounced or returning (its
  * function has returned) could still use c;
  * marking c's plain waiters stranded once c is proven. */
-INTERNAL void chan_note_renounce(leash_chan *c, leash_g *g);
+INTERNAL void chan_note_renounce(leash_chan *c, coroutine *g);
 INTERNAL bool chan_nobody_else_can_act(leash_chan *c,
-                                       const leash_g *returning);
+                                       const coroutine *returning);
 INTERNAL void chan_mark_stranded(leash_chan *c);
-INTERNAL bool chan_waits_plainly(leash_chan *c, leash_g *g);
+INTERNAL bool chan_waits_plainly(leash_chan *c, coroutine *g);
 /* Hands a freshly orphaned channel to sysmon, which acts on the policy
  * (report, wake, abort) on its own big stack: the prover may be a
  * coroutine about to park, holding the channel's lock. */
@@ -985,11 +985,11 @@ INTERNAL void sigdump_install(void);
 INTERNAL void sigdump_process(void); /* sysmon */
 INTERNAL void sites_sample(int64_t now); /* sysmon, once a second */
 /* Samples the stack of g running on w by a signal (diag/capture.c). */
-INTERNAL int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs,
+INTERNAL int diag_sample_running(worker *w, coroutine *g, uintptr_t *pcs,
                                  int max);
 /* The earliest cancellation among the contexts g holds, if it is waiting
  * on something else: 0 if none (ctx.c). */
-INTERNAL int64_t ctx_cancelled_held(leash_g *g);
+INTERNAL int64_t ctx_cancelled_held(coroutine *g);
 /* Whether cancelling c now would wake a coroutine: one waits on the done
  * channel of c or of a descendant still live and not yet cancelled. */
 INTERNAL bool ctx_cancel_may_wake(leash_ctx *c);
@@ -1003,12 +1003,12 @@ INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
 INTERNAL void orphan_wake(leash_chan *c, int64_t id);
 INTERNAL bool coro_alive(int64_t id);
 INTERNAL const char *label_intern(const char *s); /* NULL on ENOMEM */
-extern INTERNAL _Atomic int64_t leash_orphans_total;
+extern INTERNAL _Atomic int64_t orphans_total;
 /* A channel whose first reference goes to `owner` (NULL: the runtime). */
 INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,
-                               size_t cap, leash_g *owner);
+                               size_t cap, coroutine *owner);
 
-static inline void chan_note_user(leash_chan *c, leash_g *g) {
+static inline void chan_note_user(leash_chan *c, coroutine *g) {
 #if !LEASH_TRACKING
     (void)c, (void)g;
     return;
@@ -1037,7 +1037,7 @@ INTERNAL const char *env_str(const char *name);
 /* "leash: ignoring NAME=value (want WANT); using USING", once per name. */
 INTERNAL void env_reject(const char *name, const char *value,
                          const char *want, const char *using);
-INTERNAL _Noreturn void leash_fatal(const char *fmt, ...)
+INTERNAL _Noreturn void rt_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Misuse Go panics on: returns err, or under LEASH_STRICT=1 prints Go's
  * panic message with a dump of every coroutine and aborts. */
@@ -1052,7 +1052,7 @@ typedef struct pdesc pdesc;
 /* A coroutine waiting on an fd: lives on its stack, linked into the fd's
  * poll descriptor under its lock (netpoll.c). */
 typedef struct iowaiter {
-    leash_g *g;
+    coroutine *g;
     struct iowaiter *next, *prev;
     int events;          /* LEASH_POLLIN / LEASH_POLLOUT */
     int result;          /* ready events, 0 (look again) or LEASH_E* */
@@ -1100,9 +1100,9 @@ INTERNAL int io_connect(int fd, const struct sockaddr *addr,
 INTERNAL pdesc *io_sel_pd(int fd);
 INTERNAL void io_sel_lock(pdesc *pd);
 INTERNAL void io_sel_unlock(pdesc *pd);
-INTERNAL int io_sel_arm(pdesc *pd, iowaiter *w, leash_timer *t,
+INTERNAL int io_sel_arm(pdesc *pd, iowaiter *w, rtimer *t,
                         int64_t deadline, uint32_t seen);
-INTERNAL void io_sel_disarm(iowaiter *w, leash_timer *t, int64_t deadline);
+INTERNAL void io_sel_disarm(iowaiter *w, rtimer *t, int64_t deadline);
 /* select.c: waits until fd is ready for events (bounded like
  * fd_wait_at) or ctx is done: the wait's result, or ctx's error. */
 INTERNAL int select_fd_or_ctx(int fd, int events, int64_t deadline,

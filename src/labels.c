@@ -46,7 +46,7 @@ const char *label_intern(const char *s) {
 }
 
 /* Sets key=value (value NULL: removes key) on g. */
-static int g_label_set(leash_g *g, const char *key, const char *value) {
+static int g_label_set(coroutine *g, const char *key, const char *value) {
     const char *k = label_intern(key);
     const char *v = value ? label_intern(value) : NULL;
     if (!k || (value && !v))
@@ -82,14 +82,14 @@ static int g_label_set(leash_g *g, const char *key, const char *value) {
 int leash_label_set(const char *key, const char *value) {
     if (!key || !*key)
         return LEASH_EINVAL;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (!g)
         return LEASH_ENOMEM;
     return g_label_set(g, key, value);
 }
 
 const char *leash_label_get(const char *key) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (!g || !key)
         return NULL;
     for (int i = 0; i < g->nlabels; i++)
@@ -128,7 +128,7 @@ leash_ctx *leash_ctx_with_label_at(const char *file, int line,
 int leash_label_apply(leash_ctx *ctx) {
     if (!obj_check(ctx, OBJ_CTX))
         return LEASH_EINVAL;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (!g)
         return LEASH_ENOMEM;
     /* Ancestors first, so the nearest label for a key wins. */

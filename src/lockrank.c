@@ -51,7 +51,7 @@ static __thread struct {
 /* The stack `fp` lies on: the current coroutine's, or the thread's own
  * (looked up once per thread). False when neither holds it. */
 static bool stack_bounds(uintptr_t fp, uintptr_t *lo, uintptr_t *hi) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g && !g->foreign && g->stack && fp >= (uintptr_t)g->stack->lo &&
         fp < (uintptr_t)g) {
         *lo = (uintptr_t)g->stack->lo;

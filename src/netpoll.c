@@ -205,7 +205,7 @@ static void pd_wake(pdesc *pd, int events, int result) {
     }
 }
 
-static void io_timeout(leash_timer *t, int64_t now) {
+static void io_timeout(rtimer *t, int64_t now) {
     (void)now;
     iowaiter *w = t->arg;
     pdesc *pd = w->pd;
@@ -464,7 +464,7 @@ static int fd_wait_at(int fd, int events, int64_t deadline,
                       const _Atomic uint32_t *gen, uint32_t seen) {
     if (deadline != T_INF && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (!g || g->foreign)
         return poll_thread(pd_get(fd), fd, events, deadline, gen, seen);
     if (netpoll_init() < 0)
@@ -473,7 +473,7 @@ static int fd_wait_at(int fd, int events, int64_t deadline,
     if (!pd)
         return LEASH_ENOMEM;
     iowaiter me = {.g = g, .events = events, .pd = pd, .gen = gen};
-    leash_timer t = {.when = deadline, .fn = io_timeout, .arg = &me,
+    rtimer t = {.when = deadline, .fn = io_timeout, .arg = &me,
                      .idx = -1, .wakes = TW_G, .target = g};
     llock_acquire(&pd->lock);
     int rc = pd->closing ? LEASH_ECLOSED : 0;
@@ -512,7 +512,7 @@ void io_sel_unlock(pdesc *pd) { llock_release(&pd->lock); }
 /* Hangs a select's waiter on pd (locked): 1 if it is
  * ready at once instead (closing, or gen moved: w->result says why), 0
  * when hung, or an error. */
-int io_sel_arm(pdesc *pd, iowaiter *w, leash_timer *t, int64_t deadline,
+int io_sel_arm(pdesc *pd, iowaiter *w, rtimer *t, int64_t deadline,
                uint32_t seen) {
     w->pd = pd;
     if (pd->closing) {
@@ -530,7 +530,7 @@ int io_sel_arm(pdesc *pd, iowaiter *w, leash_timer *t, int64_t deadline,
     waiter_link(pd, w);
     int rc = pd_arm(pd);
     if (rc == 0 && deadline != T_INF) {
-        *t = (leash_timer){.when = deadline, .fn = io_timeout, .arg = w,
+        *t = (rtimer){.when = deadline, .fn = io_timeout, .arg = w,
                            .idx = -1, .wakes = TW_G, .target = w->g};
         if (timer_add(t) < 0)
             rc = LEASH_ENOMEM;
@@ -541,7 +541,7 @@ int io_sel_arm(pdesc *pd, iowaiter *w, leash_timer *t, int64_t deadline,
 }
 
 /* After the select woke: takes w off if it is still hung. */
-void io_sel_disarm(iowaiter *w, leash_timer *t, int64_t deadline) {
+void io_sel_disarm(iowaiter *w, rtimer *t, int64_t deadline) {
     if (!w->pd)
         return;
     if (deadline != T_INF)

@@ -104,16 +104,16 @@ void obj_drain_cache(worker *w) {
 
 void obj_free_mem(lobj *o) { obj_free_mem_type(o, o->type); }
 
-static int retain_locked(lobj *o, leash_g *holder, bool handed);
+static int retain_locked(lobj *o, coroutine *holder, bool handed);
 
 /* Registers a new object and gives `owner` (NULL: the runtime) its first
  * reference, in one critical section. LEASH_ENOMEM leaves nothing behind:
  * the caller frees the memory with obj_free_mem_type. */
 int obj_init(lobj *o, int type, const char *file, int line,
-             void (*destroy)(lobj *), leash_g *owner) {
+             void (*destroy)(lobj *), coroutine *owner) {
     if (in_forked_child())
         return fork_refuse("a new leash object");
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     o->type = (uint8_t)type;
     o->file = file;
     o->line = line;
@@ -158,7 +158,7 @@ lobj *obj_check(const void *p, int type) {
     return o;
 }
 
-static lref *ref_find(lobj *o, leash_g *holder) {
+static lref *ref_find(lobj *o, coroutine *holder) {
     for (lref *r = o->holders; r; r = r->o_next)
         if (r->holder == holder)
             return r;
@@ -180,7 +180,7 @@ static void ref_unlink(lref *r) {
         o->holders = r->o_next;
     if (r->o_next)
         r->o_next->o_prev = r->o_prev;
-    leash_g *g = r->holder;
+    coroutine *g = r->holder;
     if (g) {
         if (r->g_prev)
             r->g_prev->g_next = r->g_next;
@@ -194,7 +194,7 @@ static void ref_unlink(lref *r) {
 }
 
 /* Takes a reference for `holder` (NULL: the runtime itself); R.lock held. */
-static int retain_locked(lobj *o, leash_g *holder, bool handed) {
+static int retain_locked(lobj *o, coroutine *holder, bool handed) {
     lref *r = ref_find(o, holder);
     if (!r) {
         if (lalloc_should_fail())
@@ -232,7 +232,7 @@ static int retain_locked(lobj *o, leash_g *holder, bool handed) {
     return 0;
 }
 
-int obj_retain_for(lobj *o, leash_g *holder, bool handed) {
+int obj_retain_for(lobj *o, coroutine *holder, bool handed) {
     if (o->immortal)
         return 0;
     llock_acquire(&R.lock);
@@ -308,7 +308,7 @@ struct destroy_q {
 static __thread struct destroy_q *tls_dq;
 
 static struct destroy_q **dq_slot(void) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g)
         return &g->dq;
     worker *w = sched_worker();
@@ -356,7 +356,7 @@ static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
  * double release by a parent would drop its child's reference, and the
  * child's next send would land in whatever object reuses the slot).
  * `instead` says whose reference may go when holder has none (REL_*). */
-int obj_release_at(lobj *o, leash_g *holder, void *pc, int instead) {
+int obj_release_at(lobj *o, coroutine *holder, void *pc, int instead) {
     if (o->immortal)
         return 0;
     llock_acquire(&R.lock);
@@ -402,18 +402,18 @@ static void release_locked_done(lobj *o, bool last, bool pinned, void *pc,
     }
 }
 
-void obj_release_from(lobj *o, leash_g *holder) {
+void obj_release_from(lobj *o, coroutine *holder) {
     (void)obj_release_at(o, holder, NULL, REL_OWN);
 }
 
-bool obj_held_by(lobj *o, leash_g *g) {
+bool obj_held_by(lobj *o, coroutine *g) {
     llock_acquire(&R.lock);
     bool held = ref_find(o, g) != NULL;
     llock_release(&R.lock);
     return held;
 }
 
-bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *), void *arg) {
+bool obj_all_holders(lobj *o, bool (*fn)(coroutine *, void *), void *arg) {
     llock_acquire(&R.lock);
     bool all = true;
     for (lref *r = o->holders; r && all; r = r->o_next)
@@ -423,7 +423,7 @@ bool obj_all_holders(lobj *o, bool (*fn)(leash_g *, void *), void *arg) {
 }
 
 /* Releases everything g still holds (g is returning). */
-void g_release_refs(leash_g *g) {
+void g_release_refs(coroutine *g) {
     for (;;) {
         llock_acquire(&R.lock);
         lref *r = g->refs;
@@ -479,7 +479,7 @@ void obj_foreach(void (*fn)(lobj *o, void *arg), void *arg) {
     llock_release(&R.lock);
 }
 
-void obj_foreach_held(leash_g *g, void (*fn)(lobj *o, void *arg), void *arg) {
+void obj_foreach_held(coroutine *g, void (*fn)(lobj *o, void *arg), void *arg) {
     llock_acquire(&R.lock);
     for (lref *r = g->refs; r; r = r->g_next)
         fn(r->obj, arg);
@@ -504,7 +504,7 @@ void *leash_retain(void *p) {
     lobj *o = obj_check(p, 0);
     if (!o)
         return NULL;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (obj_retain_for(o, g, false) < 0)
         return NULL;
     return p;
@@ -528,7 +528,7 @@ static inline __attribute__((always_inline)) int release_at(void *p,
         return LEASH_EINVAL;
     if (o->immortal)
         return 0;
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     int instead = o->type == OBJ_TICKER ? REL_ANY
                   : g && !g->foreign && g->parent_id == 0 ? REL_THREADS
                                                           : REL_OWN;
@@ -569,7 +569,7 @@ void leash_release_ptr_(void *pp) {
  * structure can still use the channel), and whose record the exit check
  * reads to say the object was detached, by whom and where.
  */
-INTERNAL leash_g obj_detached_holder = {.id = -1};
+INTERNAL coroutine obj_detached_holder = {.id = -1};
 
 const lref *obj_detached_locked(lobj *o) {
     return ref_find(o, &obj_detached_holder);
@@ -578,7 +578,7 @@ const lref *obj_detached_locked(lobj *o) {
 /* Moves one reference of o from the record `from` to `to` (R.lock held);
  * LEASH_ENOMEM leaves everything as it was. The count does not change,
  * so no proof or destruction can follow. */
-static int ref_move_locked(lobj *o, lref *from, leash_g *to) {
+static int ref_move_locked(lobj *o, lref *from, coroutine *to) {
     if (retain_locked(o, to, false) < 0)
         return LEASH_ENOMEM;
     if (from->holder == &obj_detached_holder)
@@ -593,7 +593,7 @@ static int ref_move_locked(lobj *o, lref *from, leash_g *to) {
 
 /* The caller's record on o, with release_at's rule for the main
  * coroutine (it acts for the plain thread that started it). */
-static lref *own_ref_locked(lobj *o, leash_g *g) {
+static lref *own_ref_locked(lobj *o, coroutine *g) {
     lref *r = ref_find(o, g);
     if (!r && g && !g->foreign && g->parent_id == 0)
         for (lref *x = o->holders; !r && x; x = x->o_next)
@@ -604,7 +604,7 @@ static lref *own_ref_locked(lobj *o, leash_g *g) {
 
 int leash_ref_detach_at(const char *file, int line, void *p) {
     lobj *o = obj_check(p, 0);
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (!o || !g)
         return LEASH_EINVAL;
     if (o->immortal)
@@ -631,7 +631,7 @@ int leash_ref_adopt(void *p) {
         return LEASH_EINVAL;
     if (o->immortal)
         return 0;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (!g)
         return LEASH_ENOMEM;
     llock_acquire(&R.lock);

@@ -88,7 +88,7 @@ int fork_refuse(const char *what) {
 
 _Noreturn void fork_refuse_fatal(const char *what) {
     fork_message(what);
-    leash_fatal("leash: %s after fork() would wait for ever", what);
+    rt_fatal("leash: %s after fork() would wait for ever", what);
 }
 
 /* Ids come from S.next_id in batches of 16 per worker, so spawns on

@@ -67,10 +67,10 @@ INTERNAL sched_t S = {.lock = LLOCK_INIT(LR_SCHED),
                           .poll_lock = LLOCK_INIT(LR_POLL)};
 
 static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
-static __thread leash_g *tls_foreign __attribute__((tls_model("initial-exec")));
+static __thread coroutine *tls_foreign __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t foreign_mu = PTHREAD_MUTEX_INITIALIZER;
-static leash_g *foreign_pool; /* foreign g's of exited threads */
+static coroutine *foreign_pool; /* foreign g's of exited threads */
 static pthread_key_t foreign_key;
 static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
 
@@ -78,7 +78,7 @@ static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
  * and each call must read the current thread's value. */
 __attribute__((noinline)) worker *sched_worker(void) { return tls_w; }
 
-__attribute__((noinline)) leash_g *sched_getg(void) {
+__attribute__((noinline)) coroutine *sched_getg(void) {
     worker *w = tls_w;
     return w ? w->cur : tls_foreign;
 }
@@ -91,7 +91,7 @@ void sched_forget_thread(void) {
 /* ------------------------------------------------------- foreign threads */
 
 static void foreign_release(void *p) {
-    leash_g *g = p;
+    coroutine *g = p;
     rmutex_lock(&foreign_mu, LR_FOREIGN);
     g->qnext = foreign_pool;
     foreign_pool = g;
@@ -104,11 +104,11 @@ static void foreign_key_init(void) {
 
 /* Foreign g's are never freed (a waker may still touch the futex word of a
  * thread that has just returned); exited threads' ones are reused. */
-leash_g *sched_getg_or_foreign(void) {
+coroutine *sched_getg_or_foreign(void) {
     worker *w = tls_w;
     if (w)
         return w->cur; /* NULL on g0: the scheduler context never blocks */
-    leash_g *g = tls_foreign;
+    coroutine *g = tls_foreign;
     if (likely(g))
         return g;
     pthread_once(&foreign_key_once, foreign_key_init);
@@ -132,8 +132,8 @@ leash_g *sched_getg_or_foreign(void) {
     return g;
 }
 
-leash_g *sched_prepare_park(void) {
-    leash_g *g = sched_getg_or_foreign();
+coroutine *sched_prepare_park(void) {
+    coroutine *g = sched_getg_or_foreign();
     if (g && g->foreign)
         atomic_store_explicit(&g->parked, 0, memory_order_relaxed);
     return g;
@@ -148,12 +148,12 @@ static uint32_t runq_len(worker *w) {
 }
 
 /* Appends v[0..n) to the global queue (S.lock held). */
-static void gq_push_locked(leash_g *const *v, uint32_t n) {
+static void gq_push_locked(coroutine *const *v, uint32_t n) {
     if (!S.gq_ovf_head && S.gq_nring + n > S.gq_cap) {
         uint32_t cap = S.gq_cap ? S.gq_cap : 1024;
         while (cap < S.gq_nring + n)
             cap *= 2;
-        leash_g **r = lmalloc(sizeof *r * cap);
+        coroutine **r = lmalloc(sizeof *r * cap);
         if (r) {
             for (uint32_t i = 0; i < S.gq_nring; i++)
                 r[i] = S.gq_ring[(S.gq_head + i) % S.gq_cap];
@@ -179,7 +179,7 @@ static void gq_push_locked(leash_g *const *v, uint32_t n) {
 }
 
 /* Takes up to n from the global queue into out (S.lock held). */
-static uint32_t gq_pop_locked(leash_g **out, uint32_t n) {
+static uint32_t gq_pop_locked(coroutine **out, uint32_t n) {
     uint32_t k = 0;
     for (; k < n && S.gq_nring; k++) {
         out[k] = S.gq_ring[S.gq_head];
@@ -196,7 +196,7 @@ static uint32_t gq_pop_locked(leash_g **out, uint32_t n) {
     return k;
 }
 
-static void gq_put(leash_g *const *v, uint32_t n) {
+static void gq_put(coroutine *const *v, uint32_t n) {
     llock_acquire(&S.lock);
     gq_push_locked(v, n);
     llock_release(&S.lock);
@@ -204,9 +204,9 @@ static void gq_put(leash_g *const *v, uint32_t n) {
 
 /* Moves half the local queue plus g to the global queue; false if the
  * queue changed under us (a thief took some), so the caller retries. */
-static bool runq_spill(worker *w, leash_g *g, uint32_t h, uint32_t t) {
+static bool runq_spill(worker *w, coroutine *g, uint32_t h, uint32_t t) {
     uint32_t n = (t - h) / 2;
-    leash_g *batch[RUNQ_SIZE / 2 + 1];
+    coroutine *batch[RUNQ_SIZE / 2 + 1];
     for (uint32_t i = 0; i < n; i++)
         batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ_SIZE],
                                         memory_order_relaxed);
@@ -219,9 +219,9 @@ static bool runq_spill(worker *w, leash_g *g, uint32_t h, uint32_t t) {
     return true;
 }
 
-static void runq_put(worker *w, leash_g *g, bool next) {
+static void runq_put(worker *w, coroutine *g, bool next) {
     if (next) {
-        leash_g *old = atomic_exchange_explicit(&w->runnext, g,
+        coroutine *old = atomic_exchange_explicit(&w->runnext, g,
                                                 memory_order_acq_rel);
         if (!old)
             return;
@@ -241,7 +241,7 @@ static void runq_put(worker *w, leash_g *g, bool next) {
     }
 }
 
-static inline bool runnext_take(worker *w, leash_g **g) {
+static inline bool runnext_take(worker *w, coroutine **g) {
     *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
     return *g && atomic_compare_exchange_strong_explicit(
                      &w->runnext, g, NULL, memory_order_acquire,
@@ -252,7 +252,7 @@ static inline bool runnext_take(worker *w, leash_g **g) {
  * clock's millisecond) feeds the scheduling latency gauge. Taken for the
  * queue's head and in the scheduler context, not for runnext hand-offs
  * (they wait only for the coroutine that readied them to park). */
-static inline void note_latency(worker *w, leash_g *g) {
+static inline void note_latency(worker *w, coroutine *g) {
     int64_t lat = coarse_now() - g->ready_at;
     if (unlikely(lat > atomic_load_explicit(&w->lat_max, memory_order_relaxed)))
         atomic_store_explicit(&w->lat_max, lat, memory_order_relaxed);
@@ -260,7 +260,7 @@ static inline void note_latency(worker *w, leash_g *g) {
 
 /* g, taken from the queue proper (or from runnext with nobody queued
  * behind it), starts a new slice. */
-static leash_g *slice_begin(worker *w, leash_g *g) {
+static coroutine *slice_begin(worker *w, coroutine *g) {
     atomic_store_explicit(&w->next_chain, 0, memory_order_relaxed);
     atomic_store_explicit(&w->nslices,
                           atomic_load_explicit(&w->nslices,
@@ -275,8 +275,8 @@ static leash_g *slice_begin(worker *w, leash_g *g) {
  * (as Go's preemption does): everything queued runs before the chain
  * resumes, so a coroutine waits one slice, not one slice per coroutine
  * ahead of it. */
-static __attribute__((noinline)) leash_g *runq_get_slow(worker *w) {
-    leash_g *g;
+static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
+    coroutine *g;
     if (atomic_load_explicit(&w->next_chain, memory_order_relaxed) >=
             RUNNEXT_CHAIN_MAX &&
         runq_len(w) > 0 && runnext_take(w, &g))
@@ -297,8 +297,8 @@ static __attribute__((noinline)) leash_g *runq_get_slow(worker *w) {
 
 /* runnext first while the slice lasts (see "Fairness" above): the
  * hand-off path, inlined into park and yield. */
-static inline leash_g *runq_get(worker *w) {
-    leash_g *g;
+static inline coroutine *runq_get(worker *w) {
+    coroutine *g;
     uint32_t chain = atomic_load_explicit(&w->next_chain, memory_order_relaxed);
     if (likely(chain < RUNNEXT_CHAIN_MAX) && runnext_take(w, &g)) {
         atomic_store_explicit(&w->next_chain, chain + 1, memory_order_relaxed);
@@ -318,7 +318,7 @@ static uint32_t runq_grab(worker *v, worker *w, uint32_t wt, bool take_next) {
         if (n == 0) {
             if (!take_next)
                 return 0;
-            leash_g *g = atomic_load_explicit(&v->runnext, memory_order_relaxed);
+            coroutine *g = atomic_load_explicit(&v->runnext, memory_order_relaxed);
             if (g && atomic_compare_exchange_strong_explicit(
                          &v->runnext, &g, NULL, memory_order_acquire,
                          memory_order_relaxed)) {
@@ -331,7 +331,7 @@ static uint32_t runq_grab(worker *v, worker *w, uint32_t wt, bool take_next) {
         if (n > RUNQ_SIZE / 2)
             continue; /* inconsistent h/t pair */
         for (uint32_t i = 0; i < n; i++) {
-            leash_g *g = atomic_load_explicit(&v->runq[(h + i) % RUNQ_SIZE],
+            coroutine *g = atomic_load_explicit(&v->runq[(h + i) % RUNQ_SIZE],
                                               memory_order_relaxed);
             atomic_store_explicit(&w->runq[(wt + i) % RUNQ_SIZE], g,
                                   memory_order_relaxed);
@@ -343,13 +343,13 @@ static uint32_t runq_grab(worker *v, worker *w, uint32_t wt, bool take_next) {
     }
 }
 
-static leash_g *runq_steal(worker *w, worker *v, bool take_next) {
+static coroutine *runq_steal(worker *w, worker *v, bool take_next) {
     uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
     uint32_t n = runq_grab(v, w, t, take_next);
     if (n == 0)
         return NULL;
     n--;
-    leash_g *g = atomic_load_explicit(&w->runq[(t + n) % RUNQ_SIZE],
+    coroutine *g = atomic_load_explicit(&w->runq[(t + n) % RUNQ_SIZE],
                                       memory_order_relaxed);
     if (n)
         atomic_store_explicit(&w->runq_tail, t + n, memory_order_release);
@@ -358,10 +358,10 @@ static leash_g *runq_steal(worker *w, worker *v, bool take_next) {
 
 /* Takes a fair share of the global queue: one to run, some to the local
  * queue. */
-static leash_g *gq_get(worker *w) {
+static coroutine *gq_get(worker *w) {
     if (atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return NULL;
-    leash_g *batch[RUNQ_SIZE / 2];
+    coroutine *batch[RUNQ_SIZE / 2];
     llock_acquire(&S.lock);
     uint32_t len = (uint32_t)atomic_load_explicit(&S.gq_len,
                                                   memory_order_relaxed);
@@ -417,7 +417,7 @@ void sched_netpoll_waiter_added(void) {
 
 /* Polls without blocking, unless another worker is at it; the readied
  * coroutines land on this worker's queue. */
-static leash_g *poll_ready(worker *w) {
+static coroutine *poll_ready(worker *w) {
     if (atomic_load_explicit(&S.io_waiters, memory_order_relaxed) == 0 ||
         !llock_try(&S.poll_lock))
         return NULL;
@@ -475,7 +475,7 @@ static void stop_spinning(worker *w) {
         wakep();
 }
 
-void sched_ready(leash_g *g, bool next) {
+void sched_ready(coroutine *g, bool next) {
     if (g->foreign) {
         /* Not parked any more as far as the deadlock detector goes, even
          * before the thread runs again. */
@@ -501,7 +501,7 @@ void sched_ready(leash_g *g, bool next) {
     }
 }
 
-void sched_start_g(leash_g *g) {
+void sched_start_g(coroutine *g) {
     TRACE(tls_w, TR_SPAWN, g);
     sched_ready(g, true);
 }
@@ -520,7 +520,7 @@ static bool any_work(void) {
 /* ------------------------------------------------------------- switching */
 
 static inline worker *ctx_switch(worker *w, void **save, void **fake_save,
-                                 leash_g *to) {
+                                 coroutine *to) {
 #if defined(LEASH_ASAN)
     if (to)
         __sanitizer_start_switch_fiber(fake_save, to->stack->lo,
@@ -534,21 +534,21 @@ static inline worker *ctx_switch(worker *w, void **save, void **fake_save,
 #if defined(LEASH_TSAN)
     __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
 #endif
-    worker *nw = leash_ctx_switch(save, to ? to->sp : w->g0_sp, w);
+    worker *nw = mctx_switch(save, to ? to->sp : w->g0_sp, w);
 #if defined(LEASH_ASAN)
     __sanitizer_finish_switch_fiber(fake_save ? *fake_save : NULL, NULL, NULL);
 #endif
     return nw;
 }
 
-static void g_free_dead(worker *w, leash_g *g) {
+static void g_free_dead(worker *w, coroutine *g) {
 #if defined(LEASH_TSAN)
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
     stack_put(w, g->stack);
 }
 
-void sched_discard_g(worker *w, leash_g *g) { g_free_dead(w, g); }
+void sched_discard_g(worker *w, coroutine *g) { g_free_dead(w, g); }
 
 /* Runs the action the previous coroutine on this worker left behind. */
 static inline void do_after(worker *w) {
@@ -578,16 +578,16 @@ static inline void do_after(worker *w) {
 /* A worker that has stopped: runs what its last switch left to do. */
 void sched_worker_finish(worker *w) { do_after(w); }
 
-static void check_stack(leash_g *g) {
+static void check_stack(coroutine *g) {
     if (unlikely(!stack_canary_ok(g->stack))) {
         stack_overflow_report(g, "canary overwritten");
-        leash_fatal("leash: coroutine stack corrupted");
+        rt_fatal("leash: coroutine stack corrupted");
     }
 }
 
 /* Switches from the running coroutine g to `to` (NULL: the scheduler
  * context) and returns the worker g resumes on. */
-static worker *switch_from(worker *w, leash_g *g, leash_g *to, bool exiting) {
+static worker *switch_from(worker *w, coroutine *g, coroutine *to, bool exiting) {
     check_stack(g);
     /* One trace check per switch: g's park, yield or exit (its state
      * says which) and to's run. */
@@ -623,7 +623,7 @@ static inline uint32_t tick(worker *w) {
     return t;
 }
 
-static inline leash_g *next_local(worker *w) {
+static inline coroutine *next_local(worker *w) {
     if (unlikely(tick(w) % 61 == 0))
         return NULL;
     return runq_get(w);
@@ -631,11 +631,11 @@ static inline leash_g *next_local(worker *w) {
 
 void sched_park(void (*unlockf)(void *), void *arg) {
     worker *w = tls_w;
-    leash_g *g = w ? w->cur : NULL;
+    coroutine *g = w ? w->cur : NULL;
     if (!g) {
         g = tls_foreign;
         if (!g)
-            leash_fatal("leash: park outside a coroutine or known thread");
+            rt_fatal("leash: park outside a coroutine or known thread");
         if (in_forked_child()) /* nobody is left to wake it */
             fork_refuse_fatal("blocking on a leash object");
         atomic_store(&g->in_park, 1);
@@ -658,12 +658,12 @@ void sched_park(void (*unlockf)(void *), void *arg) {
 
 API_FRAME void leash_yield(void) {
     worker *w = tls_w;
-    leash_g *g = w ? w->cur : NULL;
+    coroutine *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
         return;
     }
-    leash_g *next = next_local(w);
+    coroutine *next = next_local(w);
     if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
@@ -674,7 +674,7 @@ API_FRAME void leash_yield(void) {
 }
 
 _Noreturn void sched_exit_current(worker *w) {
-    leash_g *g = w->cur;
+    coroutine *g = w->cur;
     atomic_store_explicit(&g->state, G_DEAD, memory_order_relaxed);
     w->after = AFTER_EXIT;
     w->after_g = g;
@@ -684,11 +684,11 @@ _Noreturn void sched_exit_current(worker *w) {
 
 /* --------------------------------------------------------- find runnable */
 
-static leash_g *try_steal(worker *w) {
+static coroutine *try_steal(worker *w) {
     int n = S.nprocs;
     /* Timers due on any heap first: they may ready coroutines here. */
     if (timer_next_all() != T_INF && timers_run_due(leash_now()) > 0) {
-        leash_g *g = runq_get(w);
+        coroutine *g = runq_get(w);
         if (g)
             return g;
     }
@@ -698,7 +698,7 @@ static leash_g *try_steal(worker *w) {
             worker *v = &S.workers[(start + (uint32_t)i) % (uint32_t)n];
             if (v == w)
                 continue;
-            leash_g *g = runq_steal(w, v, round == 3);
+            coroutine *g = runq_steal(w, v, round == 3);
             if (g)
                 return g;
         }
@@ -753,8 +753,8 @@ static void sleep_idle(worker *w) {
     sysmon_worker_awake();
 }
 
-static leash_g *find_runnable(worker *w) {
-    leash_g *g;
+static coroutine *find_runnable(worker *w) {
+    coroutine *g;
 top:
     if (atomic_load_explicit(&S.shutting_down, memory_order_relaxed))
         return NULL;
@@ -826,7 +826,7 @@ top:
     goto top;
 }
 
-static void run_g(worker *w, leash_g *g) {
+static void run_g(worker *w, coroutine *g) {
     tick(w); /* sysmon tells a hog by a tick count that does not move */
     note_latency(w, g);
     __atomic_store_n(&w->cur, g, __ATOMIC_RELAXED);
@@ -861,7 +861,7 @@ void *sched_worker_main(void *p) {
 #if defined(LEASH_TSAN)
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    leash_g *g;
+    coroutine *g;
     while ((g = find_runnable(w))) {
         stop_spinning(w); /* found work: let another worker spin */
         run_g(w, g);
@@ -894,12 +894,12 @@ uint32_t sched_rand(void) {
 
 /* ------------------------------------------------------- new coroutines */
 
-INTERNAL void coro_body(leash_g *g); /* coro.c: runs fn, then cleans up */
+INTERNAL void coro_body(coroutine *g); /* coro.c: runs fn, then cleans up */
 
-/* First code a new coroutine runs (via leash_ctx_trampoline). */
+/* First code a new coroutine runs (via mctx_trampoline). */
 ENTRY_FRAME static void g_entry(void *wv, void *gv) {
     worker *w = wv;
-    leash_g *g = gv;
+    coroutine *g = gv;
 #if defined(LEASH_ASAN)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
@@ -909,7 +909,7 @@ ENTRY_FRAME static void g_entry(void *wv, void *gv) {
 }
 
 /* Prepares g's first switch; called by leash_go before sched_start_g. */
-void sched_init_g(leash_g *g) {
+void sched_init_g(coroutine *g) {
     g->sp = ctx_init(g, g_entry, g); /* the stack ends where g starts */
 #if defined(LEASH_TSAN)
     g->tsan_fiber = __tsan_create_fiber(0);

@@ -67,7 +67,7 @@ typedef struct {
     uint32_t seen;
     pdesc *pd;
     iowaiter w;
-    leash_timer t;
+    rtimer t;
 } selio;
 
 typedef struct { /* select_fd_or_ctx's fd, as case 0 */
@@ -315,7 +315,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     lockset ls = {locks, nl, pds, 0};
     select_wait_obj swo = {locks, nl};
 
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     g_note_recv(self); /* a receive case may take a message */
     lock_all(&ls);
     for (int i = 0; i < nl; i++)
@@ -348,7 +348,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
         goto out;
     }
 
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g) {
         unlock_all(&ls);
         rc = LEASH_ENOMEM;

@@ -5,9 +5,9 @@
  * Layout of one stack slot of `stack_size` bytes (addresses grow up):
  *
  *     base                lo                               hi
- *     | guard page (opt.) | usable stack ... | leash_g | canary |
+ *     | guard page (opt.) | usable stack ... | coroutine | canary |
  *
- * The leash_g lives at the top of its own stack, so a parked coroutine
+ * The coroutine lives at the top of its own stack, so a parked coroutine
  * with a shallow stack occupies one page. Slots are carved from chunks of
  * CHUNK_SLOTS slots (one mapping each) preceded by one canary page.
  *
@@ -346,7 +346,7 @@ void stack_release_all(void) {
 
 /* Finds the coroutine whose guard page holds addr; NULL if none. Runs in a
  * signal handler: reads only, takes no lock (chunks are only prepended). */
-static leash_g *g_of_guard(const char *addr) {
+static coroutine *g_of_guard(const char *addr) {
     for (chunk *c = P.chunks; c; c = c->next) {
         char *slots = c->base + P.page;
         if (addr < slots || addr >= slots + (size_t)CHUNK_SLOTS * P.size)
@@ -370,7 +370,7 @@ static void write_str(const char *s) {
     (void)r;
 }
 
-void stack_overflow_report(leash_g *g, const char *how) {
+void stack_overflow_report(coroutine *g, const char *how) {
     char buf[512];
     snprintf(buf, sizeof buf,
              "fatal error: leash: stack overflow (%s) in goroutine %lld%s%s%s, "
@@ -383,9 +383,9 @@ void stack_overflow_report(leash_g *g, const char *how) {
 
 /* The coroutine running on this thread, if its stack pointer (at the
  * fault) is below its stack: it overflowed, whatever it then hit. */
-static leash_g *overflowed_running(void *ucv) {
+static coroutine *overflowed_running(void *ucv) {
     worker *w = sched_worker();
-    leash_g *g = w ? __atomic_load_n(&w->cur, __ATOMIC_RELAXED) : NULL;
+    coroutine *g = w ? __atomic_load_n(&w->cur, __ATOMIC_RELAXED) : NULL;
     if (!g)
         return NULL;
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -417,8 +417,8 @@ static leash_g *overflowed_running(void *ucv) {
  * builds keep checking it: hence `unused`, or -Werror fails them. */
 __attribute__((unused)) static void segv_handler(int sig, siginfo_t *si,
                                                  void *uc) {
-    leash_g *run = overflowed_running(uc);
-    leash_g *g = g_of_guard((const char *)si->si_addr);
+    coroutine *run = overflowed_running(uc);
+    coroutine *g = g_of_guard((const char *)si->si_addr);
     const char *how = "guard page";
     if (run && run != g) { /* ran past canary stacks into something */
         g = run;

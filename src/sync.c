@@ -26,7 +26,7 @@
 #include <sched.h>
 
 typedef struct wnode {
-    leash_g *g;
+    coroutine *g;
     struct wnode *next;
 } wnode;
 
@@ -96,7 +96,7 @@ API_FRAME int leash_waitgroup_wait(leash_waitgroup *wg) {
         uunlock(&wg->lock_);
         return 0;
     }
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g) {
         uunlock(&wg->lock_);
         return LEASH_ENOMEM;
@@ -113,7 +113,7 @@ API_FRAME int leash_waitgroup_wait(leash_waitgroup *wg) {
 
 enum { MU_LOCKED = 1, MU_WAITERS = 2 };
 
-static inline void set_owner(leash_mutex *mu, leash_g *g) {
+static inline void set_owner(leash_mutex *mu, coroutine *g) {
     __atomic_store_n(&mu->owner_, g, __ATOMIC_RELAXED);
 }
 
@@ -135,7 +135,7 @@ int leash_mutex_trylock(leash_mutex *mu) {
 static __attribute__((noinline)) int mutex_lock_slow(leash_mutex *mu) {
     if (!mu)
         return LEASH_EINVAL;
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g)
         return LEASH_ENOMEM;
     ulock(&mu->lock_);
@@ -190,7 +190,7 @@ static __attribute__((noinline)) int mutex_unlock_slow(leash_mutex *mu,
         __atomic_store_n(&mu->state_, MU_LOCKED, __ATOMIC_RELEASE);
     }
     set_owner(mu, w->g);
-    leash_g *g = w->g;
+    coroutine *g = w->g;
     uunlock(&mu->lock_);
     g_unlock_event(g); /* g stays parked until readied */
     sched_ready(g, true);
@@ -238,7 +238,7 @@ static wnode *q_pop(void **head, void **tail) {
 
 static __attribute__((noinline)) int rw_wait(leash_rwmutex *rw, void **head,
                                              void **tail, int reason) {
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g) {
         if (head == &rw->whead_)
             rw->wwait_--; /* counted by leash_rwmutex_lock */
@@ -255,7 +255,7 @@ static __attribute__((noinline)) int rw_wait(leash_rwmutex *rw, void **head,
 
 /* Remembers up to four readers inside (lock_ held), so the diagnostics
  * can follow a writer's wait to them. */
-static inline void rowner_add(leash_rwmutex *rw, leash_g *g) {
+static inline void rowner_add(leash_rwmutex *rw, coroutine *g) {
     if (likely(!rw->rowners_[0])) {
         __atomic_store_n(&rw->rowners_[0], g, __ATOMIC_RELAXED);
         return;
@@ -268,7 +268,7 @@ static inline void rowner_add(leash_rwmutex *rw, leash_g *g) {
 }
 
 static __attribute__((noinline)) void rowner_del_slow(leash_rwmutex *rw,
-                                                     leash_g *g) {
+                                                     coroutine *g) {
     int any = -1;
     for (int i = 0; i < 4; i++) {
         if (rw->rowners_[i] == g) {
@@ -284,7 +284,7 @@ static __attribute__((noinline)) void rowner_del_slow(leash_rwmutex *rw,
         __atomic_store_n(&rw->rowners_[any], NULL, __ATOMIC_RELAXED);
 }
 
-static inline void rowner_del(leash_rwmutex *rw, leash_g *g) {
+static inline void rowner_del(leash_rwmutex *rw, coroutine *g) {
     if (likely(rw->rowners_[0] == g && g))
         __atomic_store_n(&rw->rowners_[0], NULL, __ATOMIC_RELAXED);
     else
@@ -294,7 +294,7 @@ static inline void rowner_del(leash_rwmutex *rw, leash_g *g) {
 API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     ulock(&rw->lock_);
     if (likely(!rw->writer_ && !rw->wwait_)) {
         rw->readers_++;
@@ -308,7 +308,7 @@ API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
 API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     ulock(&rw->lock_);
     if (!rw->writer_ && !rw->readers_) {
         rw->writer_ = 1;
@@ -320,7 +320,7 @@ API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
     return rw_wait(rw, &rw->whead_, &rw->wtail_, WR_RWMUTEX_W);
 }
 
-bool rw_reader_queued(leash_rwmutex *rw, leash_g *g) {
+bool rw_reader_queued(leash_rwmutex *rw, coroutine *g) {
     unsigned z = 0;
     for (int i = 0; i < 64; i++, cpu_relax()) {
         z = 0;
@@ -338,7 +338,7 @@ bool rw_reader_queued(leash_rwmutex *rw, leash_g *g) {
 }
 
 /* Lets the first waiting writer in (lock_ held); returns its g. */
-static leash_g *rw_admit_writer(leash_rwmutex *rw) {
+static coroutine *rw_admit_writer(leash_rwmutex *rw) {
     wnode *w = q_pop(&rw->whead_, &rw->wtail_);
     if (!w)
         return NULL;
@@ -351,7 +351,7 @@ static leash_g *rw_admit_writer(leash_rwmutex *rw) {
 /* The last reader out with writers waiting (lock_ held): lets the first
  * one in. */
 static __attribute__((noinline)) int rw_runlock_admit(leash_rwmutex *rw) {
-    leash_g *next = rw_admit_writer(rw);
+    coroutine *next = rw_admit_writer(rw);
     uunlock(&rw->lock_);
     if (next) {
         g_unlock_event(next);
@@ -402,7 +402,7 @@ API_FRAME int leash_rwmutex_unlock(leash_rwmutex *rw) {
     rw->writer_ = 0;
     __atomic_store_n(&rw->owner_, NULL, __ATOMIC_RELAXED);
     wnode *readers = rw->rhead_;
-    leash_g *writer = NULL;
+    coroutine *writer = NULL;
     if (readers) { /* every waiting reader goes in together */
         for (wnode *r = readers; r; r = r->next) {
             rw->readers_++;
@@ -431,7 +431,7 @@ API_FRAME int leash_rwmutex_unlock(leash_rwmutex *rw) {
 API_FRAME int leash_cond_wait(leash_cond *c, leash_mutex *mu) {
     if (!c || !mu)
         return LEASH_EINVAL;
-    leash_g *g = sched_prepare_park();
+    coroutine *g = sched_prepare_park();
     if (!g)
         return LEASH_ENOMEM;
     ulock(&c->lock_);
@@ -468,7 +468,7 @@ int leash_cond_signal(leash_cond *c) {
         return LEASH_EINVAL;
     ulock(&c->lock_);
     wnode *w = q_pop(&c->head_, &c->tail_);
-    leash_g *g = w ? w->g : NULL;
+    coroutine *g = w ? w->g : NULL;
     uunlock(&c->lock_);
     if (g)
         sched_ready(g, false);

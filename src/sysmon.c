@@ -86,7 +86,7 @@ static void *sysmon_main(void *arg) {
     (void)arg;
     uint32_t seen_tick[1024], seen_slice[1024];
     int64_t seen_since[1024], slice_since[1024];
-    leash_g *hog[1024];
+    coroutine *hog[1024];
     int n = S.nprocs < 1024 ? S.nprocs : 1024;
     int64_t hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) *
                      1000000;
@@ -139,7 +139,7 @@ static void *sysmon_main(void *arg) {
                 }
                 continue;
             }
-            leash_g *cur = __atomic_load_n(&w->cur, __ATOMIC_RELAXED);
+            coroutine *cur = __atomic_load_n(&w->cur, __ATOMIC_RELAXED);
             if (cur && !hog[i] && now - seen_since[i] >= hog_ns) {
                 /* Running without a scheduling decision for that long:
                  * an endless loop, as likely as not. Keep its stack. */

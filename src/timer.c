@@ -25,7 +25,7 @@
 
 struct leash_ticker {
     lobj obj;
-    leash_timer t;
+    rtimer t;
     leash_chan *c;
     _Atomic bool stopped;
 };
@@ -85,7 +85,7 @@ static void heap_publish(struct theap *h) {
 }
 
 static void heap_remove_at(struct theap *h, int i) {
-    leash_timer *t = h->v[i].t;
+    rtimer *t = h->v[i].t;
     h->n--;
     if (i != h->n) {
         heap_set(h, i, h->v[h->n]);
@@ -96,7 +96,7 @@ static void heap_remove_at(struct theap *h, int i) {
 }
 
 /* Queues t on h (h->lock held). LEASH_ENOMEM if the heap cannot grow. */
-int timer_add_locked(struct theap *h, leash_timer *t) {
+int timer_add_locked(struct theap *h, rtimer *t) {
     if (h->n == h->cap) {
         int cap = h->cap ? h->cap * 2 : 64;
         ent *v = lrealloc(h->v, sizeof *v * (size_t)cap);
@@ -122,14 +122,14 @@ struct theap *timer_heap_lock_for_add(void) {
     return h;
 }
 
-int timer_add(leash_timer *t) {
+int timer_add(rtimer *t) {
     struct theap *h = timer_heap_lock_for_add();
     int rc = timer_add_locked(h, t);
     llock_release(&h->lock);
     return rc;
 }
 
-bool timer_del(leash_timer *t) {
+bool timer_del(rtimer *t) {
     for (;;) {
         struct theap *h = atomic_load_explicit(&t->heap, memory_order_acquire);
         if (!h)
@@ -160,7 +160,7 @@ static int run_expired(struct theap *h, int64_t now, int max) {
     if (!llock_try(&h->lock))
         return 0; /* somebody else is on it */
     while (fired < max && h->n && h->v[0].when <= now) {
-        leash_timer *t = h->v[0].t;
+        rtimer *t = h->v[0].t;
         if (t->period > 0) {
             t->when = time_add(t->when, t->period);
             if (t->when <= now) /* missed ticks are dropped, as in Go */
@@ -172,7 +172,7 @@ static int run_expired(struct theap *h, int64_t now, int max) {
         }
         heap_publish(h);
         h->running = t;
-        void (*fn)(leash_timer *, int64_t) = t->fn;
+        void (*fn)(rtimer *, int64_t) = t->fn;
         llock_release(&h->lock);
         fn(t, now); /* t may be gone once this returns */
         fired++;
@@ -253,9 +253,9 @@ static bool heap_collect(struct theap *h, objlist *l) {
     if (h->running)
         wakes_g = true; /* a callback in progress: anything may follow */
     for (int i = 0; i < h->n && !wakes_g && !l->unsure; i++) {
-        leash_timer *t = h->v[i].t;
+        rtimer *t = h->v[i].t;
         if (t->wakes == TW_G)
-            wakes_g = !((leash_g *)t->target)->system;
+            wakes_g = !((coroutine *)t->target)->system;
         else
             objlist_add(l, t->target);
     }
@@ -288,9 +288,9 @@ void timer_heap_free(struct theap *h) {
 
 /* ----------------------------------------------------------------- sleep */
 
-static void wake_sleeper(leash_timer *t, int64_t now) {
+static void wake_sleeper(rtimer *t, int64_t now) {
     (void)now;
-    sched_ready((leash_g *)t->arg, false);
+    sched_ready((coroutine *)t->arg, false);
 }
 
 static void os_sleep_until(int64_t deadline) {
@@ -301,7 +301,7 @@ static void os_sleep_until(int64_t deadline) {
 }
 
 API_FRAME void leash_sleep(int64_t ns) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (ns <= 0) {
         leash_yield();
         return;
@@ -311,7 +311,7 @@ API_FRAME void leash_sleep(int64_t ns) {
         os_sleep_until(deadline);
         return;
     }
-    leash_timer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .idx = -1,
+    rtimer t = {.when = deadline, .fn = wake_sleeper, .arg = g, .idx = -1,
                      .wakes = TW_G, .target = g};
     struct theap *h = timer_heap_lock_for_add();
     if (timer_add_locked(h, &t) < 0) {
@@ -328,11 +328,11 @@ API_FRAME void leash_sleep(int64_t ns) {
 /* ----------------------------------------------------------------- after */
 
 typedef struct {
-    leash_timer t;
+    rtimer t;
     leash_chan *c;
 } after_timer;
 
-static void after_fire(leash_timer *t, int64_t now) {
+static void after_fire(rtimer *t, int64_t now) {
     after_timer *a = (after_timer *)t;
     leash_try_send_n(a->c, &now, sizeof now);
     obj_release_from(&a->c->obj, NULL); /* the runtime's reference */
@@ -368,7 +368,7 @@ leash_chan *leash_after_at(const char *file, int line, int64_t ns) {
 
 /* ---------------------------------------------------------------- ticker */
 
-static void ticker_fire(leash_timer *t, int64_t now) {
+static void ticker_fire(rtimer *t, int64_t now) {
     leash_ticker *tk = t->arg;
     leash_try_send_n(tk->c, &now, sizeof now); /* full: the tick is dropped */
 }
@@ -398,7 +398,7 @@ leash_ticker *leash_ticker_start_at(const char *file, int line,
         obj_free_mem_type(tk, OBJ_TICKER);
         return NULL;
     }
-    tk->t = (leash_timer){.when = time_add(leash_now(), period_ns),
+    tk->t = (rtimer){.when = time_add(leash_now(), period_ns),
                           .period = period_ns,
                           .fn = ticker_fire,
                           .arg = tk,

@@ -2,7 +2,7 @@
 /*
  * test_alloc_fail.c — fault injection at the runtime's allocation sites.
  *
- * leash_test_fail_alloc(n) makes the nth runtime allocation from now fail
+ * alloc_test_fail(n) makes the nth runtime allocation from now fail
  * (stack mappings and pooled reuses count too; 0 turns it off). For each
  * operation we fail its 1st, 2nd, ... allocation until it succeeds, and
  * check that every failed call reported the failure (ENOMEM / NULL) and
@@ -21,7 +21,7 @@
 #include "core_util.h"
 #include "internal.h"
 
-void leash_test_fail_alloc(long nth);
+void alloc_test_fail(long nth);
 
 #define MAX_SITES 32
 
@@ -102,9 +102,9 @@ Test(alloc_fail, runtime_start_via_go, .timeout = 30) {
     int failed = 0;
     int64_t id = 0;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         id = leash_go(noop, NULL);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (id > 0)
             break;
         cr_assert_eq(id, LEASH_ENOMEM, "n=%ld", n);
@@ -129,9 +129,9 @@ static int answer(void *arg) {
 Test(alloc_fail, runtime_start_via_run, .timeout = 30) {
     int failed = 0, rc = 0;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         rc = leash_run(answer, NULL);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (rc == 42)
             break;
         cr_assert_eq(rc, LEASH_ENOMEM, "n=%ld", n);
@@ -148,9 +148,9 @@ Test(alloc_fail, runtime_start_via_chan_make, .timeout = 30) {
     int failed = 0;
     leash_chan *c = NULL;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         c = leash_chan_make(sizeof(int), 4);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (c)
             break;
         failed++;
@@ -190,9 +190,9 @@ static int go_sites(go_arg *ga) {
     int failed = 0;
     int64_t id = 0;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         id = leash_go(go_child, ga, ga->a, ga->b);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (id > 0)
             break;
         CU_CHECK_EQ(id, LEASH_ENOMEM);
@@ -256,9 +256,9 @@ Test(alloc_fail, go_new_stack_chunk, .timeout = 30) {
     cr_assert_not_null(c);
     leash_release(c);
     for (long n = 1; n <= 2; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         int64_t id = leash_go(noop, NULL);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         cr_assert_eq(id, LEASH_ENOMEM, "n=%ld", n);
         cr_assert_eq(leash_num_coroutines(), 0);
     }
@@ -275,9 +275,9 @@ static int chan_sites(size_t esize, size_t cap) {
     int failed = 0;
     leash_chan *c = NULL;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         c = leash_chan_make(esize, cap);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (c)
             break;
         CU_CHECK_EQ(obj_count(OBJ_CHAN), base);
@@ -326,18 +326,18 @@ Test(alloc_fail, chan_make_each_site, .timeout = 30) {
 static void retainer(void *p) {
     leash_chan *c = p;
     int64_t r0 = refs_of(c);
-    leash_test_fail_alloc(1);
+    alloc_test_fail(1);
     void *got = leash_retain(c); /* first reference of this holder */
-    leash_test_fail_alloc(0);
+    alloc_test_fail(0);
     CU_CHECK(got == NULL);
     CU_CHECK_EQ(refs_of(c), r0);
     got = leash_retain(c);
     CU_CHECK(got == c);
     CU_CHECK_EQ(refs_of(c), r0 + 1);
     /* A second reference of the same holder allocates nothing. */
-    leash_test_fail_alloc(1);
+    alloc_test_fail(1);
     got = leash_retain(c);
-    leash_test_fail_alloc(0);
+    alloc_test_fail(0);
     CU_CHECK(got == c);
     leash_release(c);
     leash_release(c);
@@ -382,9 +382,9 @@ static int after_main(void *arg) {
     int64_t t0 = 0;
     for (long n = 1; n <= MAX_SITES; n++) {
         t0 = leash_now();
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         a = leash_after(2 * CU_MS);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (a)
             break;
         CU_CHECK_EQ(obj_count(OBJ_CHAN), base);
@@ -426,9 +426,9 @@ static int ticker_main(void *arg) {
     size_t base_ch = obj_count(OBJ_CHAN), base_tk = obj_count(OBJ_TICKER);
     leash_ticker *tk = NULL;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         tk = leash_ticker_start(2 * CU_MS);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (tk)
             break;
         CU_CHECK_EQ(obj_count(OBJ_CHAN), base_ch);
@@ -472,9 +472,9 @@ static int select_main(void *arg) {
         CU_CHECK_EQ(leash_send(c[READY], &(int){77}), 0);
         int rc = 0;
         for (long n = 1; n <= MAX_SITES; n++) {
-            leash_test_fail_alloc(n);
+            alloc_test_fail(n);
             rc = pass ? leash_try_select(cs, NCASES) : leash_select(cs, NCASES);
-            leash_test_fail_alloc(0);
+            alloc_test_fail(0);
             if (rc >= 0)
                 break;
             CU_CHECK_EQ(rc, LEASH_ENOMEM);
@@ -490,9 +490,9 @@ static int select_main(void *arg) {
      * instead of blocking; once it succeeds, a sender completes it. */
     int rc = 0;
     for (long n = 1; n <= MAX_SITES; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         rc = leash_try_select(cs, NCASES); /* nothing ready: EAGAIN */
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         if (rc == LEASH_EAGAIN)
             break;
         CU_CHECK_EQ(rc, LEASH_ENOMEM);
@@ -534,9 +534,9 @@ static int select_block_main(void *arg) {
         cs[i] = LEASH_RECV_CASE(c[i], &vals[i]);
     }
     for (long n = 1; n <= 3; n++) {
-        leash_test_fail_alloc(n);
+        alloc_test_fail(n);
         int rc = leash_select(cs, NCASES);
-        leash_test_fail_alloc(0);
+        alloc_test_fail(0);
         CU_CHECK_EQ(rc, LEASH_ENOMEM);
     }
     CU_CHECK(leash_go(late_sender, c[2]) > 0);
@@ -561,9 +561,9 @@ Test(alloc_fail, select_blocking_many_cases, .timeout = 30) {
 static int sleep_main(void *arg) {
     (void)arg;
     int64_t t0 = leash_now();
-    leash_test_fail_alloc(1);
+    alloc_test_fail(1);
     leash_sleep(10 * CU_MS);
-    leash_test_fail_alloc(0);
+    alloc_test_fail(0);
     CU_CHECK(leash_now() - t0 >= 10 * CU_MS);
     t0 = leash_now();
     leash_sleep(5 * CU_MS);

@@ -889,7 +889,7 @@ Test(frames, user_functions_named_like_the_runtime_show, .timeout = 60) {
     free_groups(gs);
     /* debug=3 as debug=1: the runtime's entry frames are trimmed. */
     cr_expect(!strstr(nm_text[2], "coro_body") &&
-                  !strstr(nm_text[2], "leash_ctx_trampoline"),
+                  !strstr(nm_text[2], "mctx_trampoline"),
               "debug=3:\n%s", nm_text[2]);
     cr_expect(strstr(nm_text[2], "member_main") &&
                   strstr(nm_text[2], "leash_user_helper"),

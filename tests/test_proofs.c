@@ -418,11 +418,11 @@ static NOINLINE void fx_send_done(void *a) {
     atomic_fetch_add(&fx_done, 1);
 }
 
-extern _Atomic int64_t leash_orphans_total;
+extern _Atomic int64_t orphans_total;
 
 static int fx_main(void *a) {
     int which = (int)(intptr_t)a;
-    int64_t before = atomic_load(&leash_orphans_total);
+    int64_t before = atomic_load(&orphans_total);
     for (int round = 0; round < 3; round++) {
         int v;
         if (which == 0) {
@@ -458,7 +458,7 @@ static int fx_main(void *a) {
     CU_CHECK(CU_WAIT_UNTIL(atomic_load(&fx_done) == 9, 10000));
     CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 10000));
     CU_CHECK_EQ(leaked(NULL), 0);
-    CU_CHECK_EQ(atomic_load(&leash_orphans_total), before);
+    CU_CHECK_EQ(atomic_load(&orphans_total), before);
     leash_leak_opts o = {.timeout_ns = 100 * MS, .quiet = 1};
     CU_CHECK_EQ(leash_leak_verify(NULL, &o), 0);
     return 0;

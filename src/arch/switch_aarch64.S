@@ -2,7 +2,7 @@
 /*
  * Context switch for aarch64 (AAPCS64, Linux).
  *
- * void *leash_ctx_switch(void **save, void *to, void *arg)
+ * void *mctx_switch(void **save, void *to, void *arg)
  *   Saves the callee-saved state in a 176-byte frame on the current stack,
  *   stores sp in *save, loads `to` as sp, restores the same layout and
  *   returns `arg` (x0) on the new stack. The frame, in 8-byte slots from
@@ -23,19 +23,19 @@
  *
  *   It returns with `ret`, not `br x30`: a return needs no BTI landing pad
  *   if the binary is ever built with branch protection, and x30 is always
- *   a return address (into the caller, or leash_ctx_trampoline).
+ *   a return address (into the caller, or mctx_trampoline).
  *
- * A fresh stack (ctx_init, ctx_aarch64.c) holds that layout with
- * x19 = g, x20 = entry, x29 = 0 and x30 = leash_ctx_trampoline, which
+ * A fresh stack (ctx_init, mctx_aarch64.c) holds that layout with
+ * x19 = g, x20 = entry, x29 = 0 and x30 = mctx_trampoline, which
  * calls entry(arg, g).
  */
 #if defined(__aarch64__)
         .text
-        .globl  leash_ctx_switch
-        .hidden leash_ctx_switch
-        .type   leash_ctx_switch, %function
+        .globl  mctx_switch
+        .hidden mctx_switch
+        .type   mctx_switch, %function
         .p2align 4
-leash_ctx_switch:
+mctx_switch:
         .cfi_startproc
         sub     sp, sp, #176
         .cfi_def_cfa_offset 176
@@ -75,23 +75,23 @@ leash_ctx_switch:
         mov     x0, x2
         ret
         .cfi_endproc
-        .size   leash_ctx_switch, .-leash_ctx_switch
+        .size   mctx_switch, .-mctx_switch
 
         /* In the section of the coroutines' entry frames (ENTRY_FRAME,
          * src/internal.h): dumps end a stack there. */
         .pushsection leash_entry,"ax",%progbits
-        .globl  leash_ctx_trampoline
-        .hidden leash_ctx_trampoline
-        .type   leash_ctx_trampoline, %function
+        .globl  mctx_trampoline
+        .hidden mctx_trampoline
+        .type   mctx_trampoline, %function
         .p2align 4
-leash_ctx_trampoline:
+mctx_trampoline:
         .cfi_startproc
         .cfi_undefined x30
         mov     x1, x19
         blr     x20
         brk     #0x1            /* entry never returns */
         .cfi_endproc
-        .size   leash_ctx_trampoline, .-leash_ctx_trampoline
+        .size   mctx_trampoline, .-mctx_trampoline
         .popsection
 #endif
         .section .note.GNU-stack,"",%progbits

@@ -2,7 +2,7 @@
 /*
  * Context switch for x86-64 System V.
  *
- * void *leash_ctx_switch(void **save, void *to, void *arg)
+ * void *mctx_switch(void **save, void *to, void *arg)
  *   Pushes the callee-saved registers (rbp rbx r12-r15) and an 8-byte slot
  *   holding MXCSR and the x87 control word, stores rsp in *save, loads
  *   `to` as rsp, pops the same layout and returns `arg` (rax) on the new
@@ -12,15 +12,15 @@
  *   return-stack predictor is always wrong, an indirect jump is not.
  *
  * A fresh stack (ctx_init) holds that layout with r12 = g, r13 = entry and
- * the return address leash_ctx_trampoline, which calls entry(arg, g).
+ * the return address mctx_trampoline, which calls entry(arg, g).
  */
 #if defined(__x86_64__)
         .text
-        .globl  leash_ctx_switch
-        .hidden leash_ctx_switch
-        .type   leash_ctx_switch, @function
+        .globl  mctx_switch
+        .hidden mctx_switch
+        .type   mctx_switch, @function
         .p2align 4
-leash_ctx_switch:
+mctx_switch:
         .cfi_startproc
         endbr64
         pushq   %rbp
@@ -54,16 +54,16 @@ leash_ctx_switch:
         fldcw   4(%rsp)
         jmp     1b
         .cfi_endproc
-        .size   leash_ctx_switch, .-leash_ctx_switch
+        .size   mctx_switch, .-mctx_switch
 
         /* In the section of the coroutines' entry frames (ENTRY_FRAME,
          * src/internal.h): dumps end a stack there. */
         .pushsection leash_entry,"ax",@progbits
-        .globl  leash_ctx_trampoline
-        .hidden leash_ctx_trampoline
-        .type   leash_ctx_trampoline, @function
+        .globl  mctx_trampoline
+        .hidden mctx_trampoline
+        .type   mctx_trampoline, @function
         .p2align 4
-leash_ctx_trampoline:
+mctx_trampoline:
         .cfi_startproc
         .cfi_undefined rip
         endbr64
@@ -72,7 +72,7 @@ leash_ctx_trampoline:
         callq   *%r13
         ud2
         .cfi_endproc
-        .size   leash_ctx_trampoline, .-leash_ctx_trampoline
+        .size   mctx_trampoline, .-mctx_trampoline
         .popsection
 #endif
         .section .note.GNU-stack,"",@progbits

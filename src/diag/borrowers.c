@@ -48,7 +48,7 @@ typedef struct {
     bool valid[4];
 } renounce_check;
 
-static bool clear_holding(leash_g *h, void *arg) {
+static bool clear_holding(coroutine *h, void *arg) {
     renounce_check *rc = arg;
     for (int i = 0; h && i < rc->c->nrenounced; i++)
         if (rc->c->renounced[i].id == h->id)
@@ -56,7 +56,7 @@ static bool clear_holding(leash_g *h, void *arg) {
     return true;
 }
 
-void chan_note_renounce(leash_chan *c, leash_g *g) {
+void chan_note_renounce(leash_chan *c, coroutine *g) {
     if (!g || g->foreign) /* plain threads are not walked (see the notes) */
         return;
     int slot = -1;
@@ -75,7 +75,7 @@ void chan_note_renounce(leash_chan *c, leash_g *g) {
         atomic_load_explicit(&g->nrecv, memory_order_relaxed);
 }
 
-static bool renounced(const renounce_check *rc, const leash_g *g) {
+static bool renounced(const renounce_check *rc, const coroutine *g) {
     for (int i = 0; i < rc->c->nrenounced; i++)
         if (rc->valid[i] && rc->c->renounced[i].id == g->id)
             return atomic_load_explicit(&g->nrecv, memory_order_relaxed) ==
@@ -83,7 +83,7 @@ static bool renounced(const renounce_check *rc, const leash_g *g) {
     return false;
 }
 
-bool chan_waits_plainly(leash_chan *c, leash_g *g) {
+bool chan_waits_plainly(leash_chan *c, coroutine *g) {
     for (sudog *s = c->sendq.first; s; s = s->next)
         if (s->g == g && !s->is_select)
             return true;
@@ -99,7 +99,7 @@ bool chan_waits_plainly(leash_chan *c, leash_g *g) {
 void chan_mark_stranded(leash_chan *c) {
     for (waitq *q = &c->sendq;; q = &c->recvq) {
         for (sudog *s = q->first; s; s = s->next) {
-            leash_g *g = s->g;
+            coroutine *g = s->g;
             if (s->is_select || g->foreign)
                 continue;
             uint64_t n = atomic_load_explicit(&g->nresume, memory_order_relaxed);
@@ -111,7 +111,7 @@ void chan_mark_stranded(leash_chan *c) {
     }
 }
 
-static bool stuck_forever(leash_g *g, bool wake) {
+static bool stuck_forever(coroutine *g, bool wake) {
     switch (atomic_load_explicit(&g->wait_reason, memory_order_acquire)) {
     case WR_CHAN_SEND_NIL: /* chan_block_forever never returns */
     case WR_CHAN_RECV_NIL:
@@ -127,7 +127,7 @@ static bool stuck_forever(leash_g *g, bool wake) {
            m >> 1 == atomic_load_explicit(&g->nresume, memory_order_acquire);
 }
 
-static bool inert_for(const renounce_check *rc, leash_g *g, leash_g *self,
+static bool inert_for(const renounce_check *rc, coroutine *g, coroutine *self,
                       bool wake) {
     if (atomic_load_explicit(&g->system, memory_order_relaxed))
         return true;
@@ -184,7 +184,7 @@ static void scan_buffer(lobj *o, void *arg) {
     slock_release(&d->lock);
 }
 
-bool chan_nobody_else_can_act(leash_chan *c, const leash_g *returning) {
+bool chan_nobody_else_can_act(leash_chan *c, const coroutine *returning) {
     renounce_check rc = {.c = c, .valid = {true, true, true, true}};
     obj_all_holders(&c->obj, clear_holding, &rc);
     /* Buffers first: a renouncer taking c out of one afterwards has
@@ -193,7 +193,7 @@ bool chan_nobody_else_can_act(leash_chan *c, const leash_g *returning) {
     obj_foreach(scan_buffer, &bs);
     if (bs.found)
         return false;
-    leash_g *self = sched_getg();
+    coroutine *self = sched_getg();
     bool wake = orphan_policy() == ORPHANS_WAKE;
     for (int s = 0; s < NSHARDS; s++) {
         shard_t *sh = &G_shards[s];

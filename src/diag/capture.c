@@ -59,7 +59,7 @@ RACY_READS static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uint
 /* The frames of a switched-out coroutine: see switch_x86_64.S and
  * switch_aarch64.S for the layout at the saved stack pointer (the frame
  * pointer at [6], the return address at [7], on both). */
-RACY_READS static int walk_parked(leash_g *g, uintptr_t *pcs, int max) {
+RACY_READS static int walk_parked(coroutine *g, uintptr_t *pcs, int max) {
     uintptr_t sp = (uintptr_t)g->sp;
     uintptr_t lo = (uintptr_t)g->stack->lo, hi = (uintptr_t)g;
     if (sp < lo || sp + 64 > hi)
@@ -84,7 +84,7 @@ enum { SAMPLE_PENDING, SAMPLE_HIT, SAMPLE_MISSED, SAMPLE_TIMEOUT };
 #define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
 
 typedef struct {
-    leash_g *target;
+    coroutine *target;
     uintptr_t pcs[DIAG_MAX_FRAMES];
     int n;
     int slot;                /* where in its mailbox it was posted */
@@ -113,7 +113,7 @@ static pthread_once_t sampler_once = PTHREAD_ONCE_INIT;
 /* Answers r from the interrupted context of worker w. */
 static void sample_answer_req(worker *w, sample_req *r, uintptr_t pc,
                               uintptr_t fp, uintptr_t sp) {
-    leash_g *g = r->target;
+    coroutine *g = r->target;
     /* Its own stack in use, not the scheduler's on the way to or from a
      * switch (w->cur changes a little after the stack does). */
     int res = SAMPLE_MISSED;
@@ -237,7 +237,7 @@ static int sample_once(worker *w, sample_req *r) {
 
 /* Samples the stack of g, running on worker w; 0 frames if it stopped
  * running meanwhile (answered at once) or did not answer within 100 ms. */
-int diag_sample_running(worker *w, leash_g *g, uintptr_t *pcs, int max) {
+int diag_sample_running(worker *w, coroutine *g, uintptr_t *pcs, int max) {
     sample_req r = {.target = g};
     if (sample_once(w, &r) != SAMPLE_HIT)
         return 0;
@@ -326,11 +326,11 @@ static void read_pinned_chans(dsnap *snap) {
 
 /* Everything but channels: read without locks (the owner words are
  * atomics), under g's shard lock while g waits on them. */
-RACY_READS static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
+RACY_READS static void capture_wait_obj(dgor *d, coroutine *g, void *obj) {
     switch (d->reason) {
     case WR_MUTEX: {
         leash_mutex *mu = obj;
-        leash_g *owner = mu ? __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED)
+        coroutine *owner = mu ? __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED)
                             : NULL;
         d->mutex_owner = owner ? owner->id : 0;
         d->mutex_addr = (uintptr_t)mu;
@@ -348,12 +348,12 @@ RACY_READS static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
             d->owner_self = true;
             break;
         }
-        leash_g *writer = __atomic_load_n(&rw->owner_, __ATOMIC_RELAXED);
-        leash_g *owner = writer;
+        coroutine *writer = __atomic_load_n(&rw->owner_, __ATOMIC_RELAXED);
+        coroutine *owner = writer;
         int nrec = 0;
         bool self_reader = false;
         for (int i = 0; i < 4; i++) {
-            leash_g *r = __atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED);
+            coroutine *r = __atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED);
             if (!r)
                 continue;
             nrec++;
@@ -381,7 +381,7 @@ RACY_READS static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
         if (!wo)
             break;
         leash_mutex *mu = wo->mu;
-        leash_g *owner = __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED);
+        coroutine *owner = __atomic_load_n(&mu->owner_, __ATOMIC_RELAXED);
         d->cond_addr = (uintptr_t)wo->cond;
         d->mutex_addr = (uintptr_t)mu;
         d->mutex_owner = owner && owner != g ? owner->id : 0;
@@ -410,14 +410,14 @@ RACY_READS static void capture_wait_obj(dgor *d, leash_g *g, void *obj) {
 
 /* ------------------------------------------------------------ capture */
 
-static void set_wait_ns(dgor *d, leash_g *g, int64_t now) {
+static void set_wait_ns(dgor *d, coroutine *g, int64_t now) {
     int64_t since = atomic_load_explicit(&g->wait_since, memory_order_relaxed);
     d->wait_ns = d->state == G_WAITING && since ? now - since : -1;
     if (d->wait_ns < 0 && d->state == G_WAITING)
         d->wait_ns = 0;
 }
 
-static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
+static void fill(dgor *d, coroutine *g, int64_t now, coroutine *self) {
     memset(d, 0, sizeof *d);
     d->id = g->id;
     d->parent_id = g->parent_id;
@@ -444,7 +444,7 @@ static void fill(dgor *d, leash_g *g, int64_t now, leash_g *self) {
 /* A g that has marked itself waiting runs on until its switch has
  * saved its stack pointer (g->sp is stale until then): its worker still
  * names it as current for most of that window. */
-static bool still_on_cpu(leash_g *g) {
+static bool still_on_cpu(coroutine *g) {
     worker *w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     return w && __atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g;
 }
@@ -456,7 +456,7 @@ static bool still_on_cpu(leash_g *g) {
  * dropped from the record if g moved even then (the pin itself goes in
  * read_pinned_chans: never under a shard lock, as dropping it may
  * destroy the channel). */
-static bool capture_parked(dgor *d, leash_g *g, int64_t now, bool objects) {
+static bool capture_parked(dgor *d, coroutine *g, int64_t now, bool objects) {
     for (int tries = 0; tries < WALK_TRIES; tries++) {
         uint32_t r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
         int st = atomic_load_explicit(&g->state, memory_order_acquire);
@@ -499,21 +499,21 @@ static bool capture_parked(dgor *d, leash_g *g, int64_t now, bool objects) {
  * before the signal came. */
 typedef struct {
     int idx;
-    leash_g *g;
+    coroutine *g;
     int slot;
     worker *w;
 } running_g;
 
 typedef struct {
     dsnap *snap;
-    leash_g *self;
+    coroutine *self;
     bool objects;       /* read the channels waited on (diag_capture) */
     running_g running[64];
     int nrunning;
 } capture_st;
 
 /* Copies g (its shard lock held) into a new record. */
-static void capture_one(capture_st *cs, leash_g *g) {
+static void capture_one(capture_st *cs, coroutine *g) {
     dsnap *snap = cs->snap;
     dgor *d = &snap->g[snap->n++];
     fill(d, g, snap->now, cs->self);
@@ -539,7 +539,7 @@ static worker *recapture(capture_st *cs, running_g *rg) {
     shard_t *sh = &G_shards[d->id % NSHARDS];
     worker *w = NULL;
     llock_acquire(&sh->lock);
-    leash_g *g = rg->slot < sh->nslots ? sh->slots[rg->slot] : NULL;
+    coroutine *g = rg->slot < sh->nslots ? sh->slots[rg->slot] : NULL;
     if (g == rg->g && g->id == d->id && !capture_parked(d, g, cs->snap->now, cs->objects))
         w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     llock_release(&sh->lock);
@@ -648,7 +648,7 @@ static void capture_running_all(capture_st *cs) {
     lfree(posted);
 }
 
-int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
+int diag_capture_classified(dsnap *snap, coroutine *self, size_t elem_size,
                             void **per_g) {
     int rc = diag_capture(snap, self, true);
     if (rc < 0)
@@ -665,7 +665,7 @@ int diag_capture_classified(dsnap *snap, leash_g *self, size_t elem_size,
 /* Lock order: under a shard lock only the g's own fields are copied (and
  * R.lock taken: pins, held contexts); channels are read after it is
  * dropped (note_chan), running coroutines sampled after it too. */
-int diag_capture(dsnap *snap, leash_g *self, bool objects) {
+int diag_capture(dsnap *snap, coroutine *self, bool objects) {
     if (fork_refuse("a leash diagnostic"))
         return LEASH_EINVAL;
     snap->now = leash_now();

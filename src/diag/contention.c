@@ -127,7 +127,7 @@ void contention_env_init(void) {
  * inside a coroutine's stack, by the unwinder on a plain thread (whose
  * stack bounds are not known, and whose libc frames may lack frame
  * pointers). */
-__attribute__((noinline)) static int self_stack(leash_g *g, uintptr_t *pcs,
+__attribute__((noinline)) static int self_stack(coroutine *g, uintptr_t *pcs,
                                                 int max) {
     int n = 0;
     if (g && !g->foreign && g->stack) {
@@ -217,7 +217,7 @@ static uint64_t rand64(void) {
     return (uint64_t)sched_rand() << 32 | sched_rand();
 }
 
-__attribute__((noinline)) void contention_wait_end(leash_g *g) {
+__attribute__((noinline)) void contention_wait_end(coroutine *g) {
     int64_t t0 = g->prof_t0;
     g->prof_t0 = 0;
     int64_t rate = atomic_load_explicit(&block_rate, memory_order_relaxed);
@@ -238,7 +238,7 @@ __attribute__((noinline)) void contention_wait_end(leash_g *g) {
         record(CP_BLOCK, pcs, n, 1, d);
 }
 
-__attribute__((noinline)) void contention_unlock(leash_g *waiter) {
+__attribute__((noinline)) void contention_unlock(coroutine *waiter) {
     int64_t rate = atomic_load_explicit(&prof_mutex_rate,
                                         memory_order_relaxed);
     int64_t t0 = waiter->prof_t0;

@@ -116,7 +116,7 @@ static void take_sample(cring *r, worker *w, const ucontext_t *uc) {
     s->pcs[0] = pc + 1;
     s->n = 1;
     s->nlabels = 0;
-    leash_g *g = __atomic_load_n(&w->cur, __ATOMIC_RELAXED);
+    coroutine *g = __atomic_load_n(&w->cur, __ATOMIC_RELAXED);
     uintptr_t glo = g && g->stack ? (uintptr_t)g->stack->lo : 0;
     uintptr_t g0lo = (uintptr_t)w->g0_stack_lo;
     if (glo && sp >= glo && sp < (uintptr_t)g) {
@@ -350,7 +350,7 @@ static intptr_t write_profile(void *arg) {
 }
 
 static void nap(int64_t ns) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g && !g->foreign) {
         leash_sleep(ns);
         return;

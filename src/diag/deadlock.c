@@ -35,7 +35,7 @@
 
 /* registry_walk's callback: counts user coroutines, stops at the first
  * that is not parked on something only another coroutine can resolve. */
-static bool parked_for_good(leash_g *g, void *users) {
+static bool parked_for_good(coroutine *g, void *users) {
     if (atomic_load(&g->system))
         return true;
     (*(int *)users)++;

@@ -82,7 +82,7 @@ typedef struct dgor {
     int64_t ctx_cancelled_at; /* a context it holds was cancelled then */
     int suspect;        /* enum suspect_kind, set by diag_classify */
     /* For the possibly-live fixpoint (prove.c), read at capture. */
-    uintptr_t gaddr;    /* its leash_g */
+    uintptr_t gaddr;    /* its coroutine */
     uint32_t nresume;   /* re-read after the proof: it must not move */
     uint64_t nrecv;
     /* The channels it waits on (one for a plain wait, a select's cases):
@@ -133,7 +133,7 @@ typedef struct {
  * diag_classify and leash's own formats need; without them a capture
  * takes neither channel locks nor R.lock (which every channel operation
  * of a busy program takes too), for Go's formats of a plain dump. */
-INTERNAL int diag_capture(dsnap *snap, leash_g *self, bool objects);
+INTERNAL int diag_capture(dsnap *snap, coroutine *self, bool objects);
 INTERNAL void diag_snap_free(dsnap *snap);
 INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
@@ -145,7 +145,7 @@ INTERNAL void diag_prove(dsnap *snap);
 /* diag_capture then diag_classify, and a zeroed array of one elem_size
  * element per captured coroutine in *per_g (lfree it, then
  * diag_snap_free). On failure nothing is left allocated. */
-INTERNAL int diag_capture_classified(dsnap *snap, leash_g *self,
+INTERNAL int diag_capture_classified(dsnap *snap, coroutine *self,
                                      size_t elem_size, void **per_g);
 INTERNAL const char *diag_suspect_str(int kind);
 INTERNAL int diag_write(FILE *out, int debug, bool leaked_only);

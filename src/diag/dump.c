@@ -712,7 +712,7 @@ typedef struct {
     FILE *out;
     int debug;
     bool leaked_only;
-    leash_g *self;
+    coroutine *self;
 } write_job;
 
 static intptr_t write_on_thread(void *p) {
@@ -746,7 +746,7 @@ static intptr_t write_on_thread(void *p) {
  * coroutine hands the work to a helper thread (leash_blocking) and parks;
  * its own frames are then walked like any parked coroutine's. */
 intptr_t diag_on_thread(intptr_t (*fn)(void *), void *arg) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g && !g->foreign)
         return leash_blocking(fn, arg);
     return fn(arg);

@@ -829,7 +829,7 @@ static int listen_on(const char *addr, bool metrics_only) {
     servers = sv;
     llock_release(&reg_lock);
     /* The server belongs to no test's leak scope. */
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     int64_t scope = g ? g->scope : 0;
     if (g)
         g->scope = 0;

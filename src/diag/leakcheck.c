@@ -23,7 +23,7 @@
 struct leash_snapshot {
     int64_t scope;
     int64_t prev_scope;   /* the caller's scope before, restored by free */
-    leash_g *owner;
+    coroutine *owner;
 };
 
 static struct {
@@ -61,7 +61,7 @@ static bool scope_within(int64_t s, int64_t ancestor) {
 leash_snapshot *leash_snapshot_take(void) {
     if (sched_ensure_started() < 0)
         return NULL;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (!g)
         return NULL;
     leash_snapshot *s = lmalloc(sizeof *s);
@@ -80,7 +80,7 @@ leash_snapshot *leash_snapshot_take(void) {
 void leash_snapshot_free(leash_snapshot *s) {
     if (!s)
         return;
-    leash_g *g = sched_getg_or_foreign();
+    coroutine *g = sched_getg_or_foreign();
     if (g == s->owner && g->scope == s->scope)
         g->scope = s->prev_scope;
     lfree(s);
@@ -94,7 +94,7 @@ static bool listed(const char *f, const char *const *list) {
 }
 
 static void nap(int64_t ns) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g && !g->foreign) {
         leash_sleep(ns);
     } else {
@@ -131,7 +131,7 @@ static int select_suspects(const dsnap *s, bool *sel, const leash_snapshot *b,
 typedef struct {
     const leash_snapshot *baseline;
     const leash_leak_opts *opts;
-    leash_g *self;
+    coroutine *self;
     bool *stuck;
     bool report;
 } check_job;

@@ -331,7 +331,7 @@ static void vitals_from(const dsnap *s, const int *kind, dbg_vitals *v) {
     }
     for (int t = 1; t < OBJ__COUNT; t++)
         v->objects[t] = (int64_t)obj_count(t);
-    v->orphans_total = atomic_load(&leash_orphans_total);
+    v->orphans_total = atomic_load(&orphans_total);
     v->workers = leash_num_workers();
     v->sched_latency_ns = atomic_load(&S.sched_lat_max);
     v->slices_forced = atomic_load(&S.slices_forced);
@@ -605,7 +605,7 @@ typedef struct {
     int what;
     FILE *out;
     dbg_vitals *v;
-    leash_g *self;
+    coroutine *self;
 } job;
 
 static intptr_t run_job(void *p) {

@@ -73,7 +73,7 @@ typedef struct {
     bool ctx_inside; /* a done channel only coroutines can close */
 } holders_scan;
 
-static bool note_holder(leash_g *h, void *arg) {
+static bool note_holder(coroutine *h, void *arg) {
     holders_scan *hs = arg;
     /* The runtime (a timer), a detached reference, a plain thread: each
      * may use the channel whatever the coroutines do. */

@@ -66,7 +66,7 @@ static site *site_get(const char *file, int line) {
 }
 
 /* registry_walk's callback: one coroutine into T.c (no lock taken). */
-static bool count_one(leash_g *g, void *arg) {
+static bool count_one(coroutine *g, void *arg) {
     (void)arg;
     if (!atomic_load_explicit(&g->system, memory_order_relaxed)) {
         int st = atomic_load_explicit(&g->state, memory_order_relaxed);

@@ -120,7 +120,7 @@ static void record(worker *w, const trace_ev *e) {
     atomic_fetch_sub_explicit(&r->busy, 1, memory_order_release);
 }
 
-void trace_event(worker *w, int kind, leash_g *g) {
+void trace_event(worker *w, int kind, coroutine *g) {
     trace_ev e;
     memset(&e, 0, sizeof e);
     e.kind = (uint8_t)kind;
@@ -145,7 +145,7 @@ void trace_event(worker *w, int kind, leash_g *g) {
     case TR_UNPARK: {
         if (!w)
             w = sched_worker();
-        leash_g *waker = w ? w->cur : NULL;
+        coroutine *waker = w ? w->cur : NULL;
         e.arg = waker ? waker->id : 0;
         break;
     }
@@ -158,7 +158,7 @@ void trace_event(worker *w, int kind, leash_g *g) {
     record(w, &e);
 }
 
-void trace_switch(worker *w, leash_g *g, leash_g *to) {
+void trace_switch(worker *w, coroutine *g, coroutine *to) {
     switch (atomic_load_explicit(&g->state, memory_order_relaxed)) {
     case G_WAITING: trace_event(w, TR_PARK, g); break;
     case G_RUNNABLE: trace_event(w, TR_YIELD, g); break;
@@ -169,7 +169,7 @@ void trace_switch(worker *w, leash_g *g, leash_g *to) {
         trace_event(w, TR_RUN, to);
 }
 
-void trace_label(worker *w, leash_g *g, const char *key, const char *val) {
+void trace_label(worker *w, coroutine *g, const char *key, const char *val) {
     if (!atomic_load_explicit(&trace_on, memory_order_relaxed))
         return;
     trace_ev e;
@@ -534,7 +534,7 @@ API_FRAME int leash_trace_stop(FILE *out) {
 }
 
 static void nap(int64_t ns) {
-    leash_g *g = sched_getg();
+    coroutine *g = sched_getg();
     if (g && !g->foreign) {
         leash_sleep(ns);
         return;

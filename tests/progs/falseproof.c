@@ -49,7 +49,7 @@
  * run one instance at a time, with a shorter sleep. */
 #define LONE_SLEEP (MS / 2)
 
-extern _Atomic int64_t leash_orphans_total; /* the runtime's counter */
+extern _Atomic int64_t orphans_total; /* the runtime's counter */
 
 static _Atomic int failures;
 static _Atomic int64_t sum_got, sum_want;
@@ -376,7 +376,7 @@ static int run(void *arg) {
         leash_close(*p->buffered);
         leash_release(*p->buffered);
     }
-    int64_t orphans = atomic_load(&leash_orphans_total);
+    int64_t orphans = atomic_load(&orphans_total);
     if (orphans)
         printf("FAIL %s: %lld channel(s) proven orphaned\n", p->name,
                (long long)orphans);

@@ -11,7 +11,7 @@
 #
 # Works on a live process and on a core file: it only reads memory, through
 # gdb's value API, starting at the registry (G_shards, src/internal.h) and
-# the fields of struct leash_g. Needs the program's (or libleash.so's)
+# the fields of struct coroutine. Needs the program's (or libleash.so's)
 # debug information (leash builds with -g by default) and frame pointers
 # (leash's build and leash.pc use -fno-omit-frame-pointer). x86-64 and
 # aarch64. A running coroutine's stack is the thread's: `thread N` + `bt`.
@@ -51,7 +51,7 @@ def _reasons():
 
 
 def _coroutines():
-    """Every registered g (struct leash_g values), ordered by id."""
+    """Every registered g (struct coroutine values), ordered by id."""
     try:
         shards = gdb.parse_and_eval("G_shards")
     except gdb.error:
@@ -173,7 +173,7 @@ site and name. A running coroutine's wait reason says "running"."""
 
 def _saved_frames(g):
     """(pc, fp) of the first frame of a switched-out g: what
-    leash_ctx_switch pushed (src/arch/switch_*.S)."""
+    mctx_switch pushed (src/arch/switch_*.S)."""
     sp = int(g["sp"])
     u64 = gdb.lookup_type("unsigned long long").pointer()
     arch = gdb.selected_inferior().architecture().name()

@@ -92,7 +92,7 @@ static char *location(char *s) {
 }
 
 /* "3.626s", "1m2.345s", "2h0m1.000s" -> minutes; -1 if not a duration. */
-static double leash_duration(const char *s) {
+static double parse_duration(const char *s) {
     double total = 0;
     bool any = false;
     while (*s) {
@@ -131,7 +131,7 @@ static void parse_state(char *in, grec *r, dump *d) {
         int used = 0;
         if (sscanf(p, "%lf minute%n", &m, &used) == 1 && used > 0)
             r->minutes = m;
-        else if ((m = leash_duration(p)) >= 0) {
+        else if ((m = parse_duration(p)) >= 0) {
             r->minutes = m;
             d->leash3 = true;
         }

@@ -3,9 +3,9 @@
  * ctx_x86_64.c — the first frame of a new coroutine, as
  * arch/switch_x86_64.S expects to find it.
  *
- * leash_ctx_switch pops MXCSR and the x87 control word (one 8-byte
+ * mctx_switch pops MXCSR and the x87 control word (one 8-byte
  * slot), r15, r14, r13, r12, rbx and rbp, then jumps to the return
- * address: leash_ctx_trampoline, which calls entry(worker, g) with r13 and
+ * address: mctx_trampoline, which calls entry(worker, g) with r13 and
  * r12. rbp = 0 ends every frame walk of the new stack.
  */
 #include "../internal.h"
@@ -20,6 +20,6 @@ void *ctx_init(void *stack_top, void (*entry)(void *, void *), void *g) {
     sp[4] = (uint64_t)(uintptr_t)g;            /* r12 */
     sp[5] = 0;                                 /* rbx */
     sp[6] = 0;                                 /* rbp: ends frame walks */
-    sp[7] = (uint64_t)(uintptr_t)leash_ctx_trampoline;
+    sp[7] = (uint64_t)(uintptr_t)mctx_trampoline;
     return sp;
 }

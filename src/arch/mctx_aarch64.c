@@ -3,9 +3,9 @@
  * ctx_aarch64.c — the first frame of a new coroutine, as
  * arch/switch_aarch64.S expects to find it.
  *
- * leash_ctx_switch restores x19-x28, x29, x30, d8-d15 and FPCR from a
+ * mctx_switch restores x19-x28, x29, x30, d8-d15 and FPCR from a
  * 176-byte frame (layout in switch_aarch64.S), then returns to x30:
- * leash_ctx_trampoline, which calls entry(worker, g) with x20 and x19.
+ * mctx_trampoline, which calls entry(worker, g) with x20 and x19.
  * x29 = 0 ends every frame walk of the new stack; FPCR = 0 is the
  * default floating-point environment (round to nearest, no traps, no
  * flush-to-zero), as a new thread gets. The frame and the stack pointer
@@ -22,7 +22,7 @@ void *ctx_init(void *stack_top, void (*entry)(void *, void *), void *g) {
     sp[F_X19] = (uint64_t)(uintptr_t)g;
     sp[F_X20] = (uint64_t)(uintptr_t)entry;
     sp[F_X29] = 0; /* ends frame walks */
-    sp[F_X30] = (uint64_t)(uintptr_t)leash_ctx_trampoline;
+    sp[F_X30] = (uint64_t)(uintptr_t)mctx_trampoline;
     sp[F_FPCR] = 0;
     return sp;
 }
