@@ -220,8 +220,12 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 }
 
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
- * after a release left others holding c, this may complete the proof. */
-static inline void orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
+ * after a release left others holding c, this may complete the proof.
+ * True when it did: the caller queues the orphan for sysmon only once
+ * it has parked (chan_unlock_orphaned), so that sysmon, which acts at
+ * once, finds it waiting on c like the others (its report lists every
+ * waiter). */
+static inline bool orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
     if (likely(!c->released)) {
         /* Nothing released, but every holder may now wait on it: a lone
          * holder blocked on its own channel, both holders of one. Cheap
@@ -231,18 +235,27 @@ static inline void orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
         if (likely(c->borrowed ||
                    atomic_load_explicit(&c->obj.nholders,
                                         memory_order_relaxed) > c->nwaiters))
-            return;
+            return false;
         if (orphan_prove(c, pc, g->id, false, NULL)) {
             c->orphan_park = true;
-            orphan_queue(c);
+            return true;
         }
-        return;
+        return false;
     }
-    if (c->orphaned) /* one more coroutine stuck on it for good */
+    if (c->orphaned) { /* one more coroutine stuck on it for good */
         chan_mark_stranded(c);
-    else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
-                          NULL))
-        orphan_queue(c);
+        return false;
+    }
+    return orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
+                        NULL);
+}
+
+/* The park's unlock (run after the switch) when the parking coroutine
+ * completed an orphan proof. */
+static void chan_unlock_orphaned(void *cv) {
+    leash_chan *c = cv;
+    slock_release(&c->lock);
+    orphan_queue(c);
 }
 
 /* Wakes every plain waiter of an orphaned channel with LEASH_EORPHANED
@@ -435,9 +448,16 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
     }
     *me = (sudog){.g = g, .elem = elem, .c = c};
     waitq_enqueue(q, me);
-    orphan_check_park(c, g, __builtin_return_address(0));
+    bool orphaned = orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
-    sched_park(slock_release_fn, &c->lock);
+    /* One park call site, so every waiter here shows the same frame. */
+    void (*unlock)(void *) = slock_release_fn;
+    void *arg = &c->lock;
+    if (unlikely(orphaned)) {
+        unlock = chan_unlock_orphaned;
+        arg = c;
+    }
+    sched_park(unlock, arg);
     g_wait_end(g);
     return 1;
 }

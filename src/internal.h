@@ -147,6 +147,16 @@ INTERNAL void *lrealloc(void *p, size_t n);
 INTERNAL void lfree(void *p);
 INTERNAL bool lalloc_should_fail(void); /* for mmap sites */
 
+/* ----------------------------------------------------------- frames.c */
+/* Return addresses by frame pointer from fp, never outside [lo, hi), into
+ * pcs[n..max); returns the new count. Safe on a torn or foreign chain. */
+INTERNAL int fp_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                     int n, int max);
+/* The interrupted pc, frame pointer and stack pointer of a signal's
+ * ucontext (all 0 on an architecture leash does not know). */
+INTERNAL void uc_regs(const void *ucv, uintptr_t *pc, uintptr_t *fp,
+                      uintptr_t *sp);
+
 /* ------------------------------------------------------------- lock.c */
 /* Lock ranks (the lock order): lockrank.h. Every lock is created with its
  * rank (LLOCK_INIT(LR_x), llock_init), checked in LEASH_LOCKRANK builds. */

@@ -44,7 +44,7 @@ static __thread struct {
     int count[LR__COUNT];
     uintptr_t top[LR__COUNT];
     int depth[STACKS];
-    void *pcs[STACKS][DEPTH];
+    uintptr_t pcs[STACKS][DEPTH];
     uintptr_t stack_lo, stack_hi; /* this thread's own stack, once known */
 } T;
 
@@ -79,22 +79,18 @@ static bool stack_bounds(uintptr_t fp, uintptr_t *lo, uintptr_t *hi) {
  * cheap enough for every acquisition, and, unlike backtrace(), it leaves
  * the frame pointer chain intact for the stack sampler (capture.c), which
  * may interrupt it. */
-static int stack_walk(void **pcs, int max) {
+static int stack_walk(uintptr_t *pcs, int max) {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo, hi;
-    int n = 0;
     if (!stack_bounds(fp, &lo, &hi))
         return 0;
-    while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
-        uintptr_t next = ((uintptr_t *)fp)[0];
-        uintptr_t ret = ((uintptr_t *)fp)[1];
-        if (!ret)
-            break;
-        pcs[n++] = (void *)ret;
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    return n;
+    return fp_walk(fp, lo, hi, pcs, 0, max);
+}
+
+static void say_stack(const uintptr_t *pcs, int n) {
+    void *p[DEPTH];
+    for (int i = 0; i < n && i < DEPTH; i++)
+        p[i] = (void *)pcs[i];
+    backtrace_symbols_fd(p, n < DEPTH ? n : DEPTH, 2);
 }
 
 static const char *const rank_name[LR__COUNT] = {
@@ -156,7 +152,7 @@ __attribute__((noreturn)) static void rank_violation(const char *why, int rank,
     if (h) {
         say_lock("while holding", h->rank, h->lock);
         if (at < STACKS)
-            backtrace_symbols_fd(T.pcs[at], T.depth[at], 2);
+            say_stack(T.pcs[at], T.depth[at]);
     }
     say("  (the order is in src/lockrank.h; addr2line -f -e <binary> "
         "<offset> names the frames)\n");

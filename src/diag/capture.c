@@ -38,22 +38,13 @@
 #define RACY_READS
 #endif
 
-RACY_READS static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
+/* pc (if any), then the frame-pointer chain from fp within [lo, hi). */
+static int walk_frames(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
                        uintptr_t *pcs, int max) {
     int n = 0;
     if (pc && n < max)
         pcs[n++] = pc;
-    while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
-        uintptr_t next = ((uintptr_t *)fp)[0];
-        uintptr_t ret = ((uintptr_t *)fp)[1];
-        if (!ret)
-            break;
-        pcs[n++] = ret;
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    return n;
+    return fp_walk(fp, lo, hi, pcs, n, max);
 }
 
 /* The frames of a switched-out coroutine: see switch_x86_64.S and
@@ -136,19 +127,8 @@ static void sample_handler(int sig, siginfo_t *si, void *ucv) {
     worker *w = sched_worker();
     if (!w)
         return;
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
-#else
-    uintptr_t pc = 0, fp = 0, sp = 0;
-    (void)uc;
-#endif
+    uintptr_t pc, fp, sp;
+    uc_regs(ucv, &pc, &fp, &sp);
     int e = errno;
     struct mailbox *mb = &MB[w->idx % NMAILBOX];
     for (int i = 0; i < MB_SLOTS; i++) {

@@ -76,24 +76,6 @@ static struct {
 
 /* ------------------------------------------------------------ handler */
 
-/* Reads a stack that the interrupted code owns: racy by design (the
- * bounds make it safe), so the sanitizers are told not to look. */
-__attribute__((no_sanitize_address, no_sanitize_thread)) static int
-walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int n,
-     int max) {
-    while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
-        uintptr_t next = ((const uintptr_t *)fp)[0];
-        uintptr_t ret = ((const uintptr_t *)fp)[1];
-        if (!ret)
-            break;
-        pcs[n++] = ret;
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    return n;
-}
-
 static void take_sample(cring *r, worker *w, const ucontext_t *uc) {
     uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -102,15 +84,8 @@ static void take_sample(cring *r, worker *w, const ucontext_t *uc) {
         return;
     }
     csample *s = &r->s[h & (RING - 1)];
-#if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
-#endif
+    uintptr_t pc, fp, sp;
+    uc_regs(uc, &pc, &fp, &sp);
     /* The leaf is where it was interrupted: pc + 1, so that it reads as
      * a return address like the others (the writers look up pc - 1). */
     s->pcs[0] = pc + 1;
@@ -120,7 +95,7 @@ static void take_sample(cring *r, worker *w, const ucontext_t *uc) {
     uintptr_t glo = g && g->stack ? (uintptr_t)g->stack->lo : 0;
     uintptr_t g0lo = (uintptr_t)w->g0_stack_lo;
     if (glo && sp >= glo && sp < (uintptr_t)g) {
-        s->n = walk(fp, glo, (uintptr_t)g, s->pcs, 1, CPU_DEPTH);
+        s->n = fp_walk(fp, glo, (uintptr_t)g, s->pcs, 1, CPU_DEPTH);
         int nl = g->nlabels;
         if (nl > LEASH_MAX_LABELS)
             nl = LEASH_MAX_LABELS;
@@ -132,7 +107,7 @@ static void take_sample(cring *r, worker *w, const ucontext_t *uc) {
             }
         }
     } else if (g0lo && sp >= g0lo && sp < g0lo + w->g0_stack_size) {
-        s->n = walk(fp, g0lo, g0lo + w->g0_stack_size, s->pcs, 1, CPU_DEPTH);
+        s->n = fp_walk(fp, g0lo, g0lo + w->g0_stack_size, s->pcs, 1, CPU_DEPTH);
     }
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
