@@ -118,10 +118,10 @@ static inline uint64_t raw_clock(void) {
 #endif
 }
 
-/* The slot to write in w's own ring, with the ring marked busy; NULL if
- * w has none (off a worker, a worker added since the start) or the
- * trace has stopped. */
-static inline trace_ev *wslot(worker *w, tring **rp) {
+/* The slot to write in w's own ring, with the ring marked busy and its
+ * head in *hp; NULL if w has none (off a worker, a worker added since
+ * the start) or the trace has stopped. */
+static inline trace_ev *wslot(worker *w, tring **rp, uint64_t *hp) {
     if (!w || (unsigned)w->idx >= MAXW)
         return NULL;
     tring *r = &T.rings[w->idx];
@@ -133,101 +133,127 @@ static inline trace_ev *wslot(worker *w, tring **rp) {
     trace_ev *ev;
     if (likely(atomic_load_explicit(&trace_on, memory_order_acquire)) &&
         likely((ev = r->ev) != NULL)) {
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
         *rp = r;
-        return &ev[atomic_load_explicit(&r->head, memory_order_relaxed) &
-                   r->mask];
+        *hp = h;
+        return &ev[h & r->mask];
     }
     atomic_store_explicit(&r->busy, 0, memory_order_release);
     return NULL;
 }
 
-static inline void wcommit(tring *r, trace_ev *d, int n) {
+static inline void wcommit(tring *r, trace_ev *d, uint64_t h) {
     d->ts = raw_clock();
-    atomic_store_explicit(&r->head,
-                          atomic_load_explicit(&r->head,
-                                               memory_order_relaxed) + (unsigned)n,
-                          memory_order_relaxed);
+    atomic_store_explicit(&r->head, h + 1, memory_order_relaxed);
     atomic_store_explicit(&r->busy, 0, memory_order_release);
 }
 
 /* The shared ring: any thread, atomics. */
-static void record_shared(const trace_ev *e) {
+static __attribute__((noinline)) void record_shared(int kind, int reason,
+                                                    int32_t line, int64_t g,
+                                                    int64_t arg,
+                                                    uintptr_t ptr) {
     tring *r = &T.rings[SHARED];
     atomic_fetch_add(&r->busy, 1); /* seq_cst: pairs with stop */
     if (atomic_load(&trace_on) && r->ev) {
         uint64_t h = atomic_fetch_add_explicit(&r->head, 1,
                                                memory_order_relaxed);
         trace_ev *d = &r->ev[h & r->mask];
-        *d = *e;
-        d->ts = raw_clock();
+        *d = (trace_ev){.ts = raw_clock(), .kind = (uint8_t)kind,
+                        .reason = (uint8_t)reason, .line = line, .g = g,
+                        .arg = arg, .ptr = ptr};
     }
     atomic_fetch_sub_explicit(&r->busy, 1, memory_order_release);
 }
 
 /* One event of the caller's: in place in its worker's ring, or through
  * the shared one. */
-#define EMIT(w, d, ...)                                                    \
-    do {                                                                   \
-        tring *r_;                                                         \
-        trace_ev tmp_, *d = wslot((w), &r_);                               \
-        if (d) {                                                           \
-            __VA_ARGS__;                                                   \
-            wcommit(r_, d, 1);                                             \
-        } else {                                                           \
-            d = &tmp_;                                                     \
-            memset(d, 0, sizeof *d);                                       \
-            __VA_ARGS__;                                                   \
-            record_shared(d);                                              \
-        }                                                                  \
-    } while (0)
+static inline void emit(worker *w, int kind, int reason, int32_t line,
+                        int64_t g, int64_t arg, uintptr_t ptr) {
+    tring *r;
+    uint64_t h;
+    trace_ev *d = wslot(w, &r, &h);
+    if (unlikely(!d)) {
+        record_shared(kind, reason, line, g, arg, ptr);
+        return;
+    }
+    d->kind = (uint8_t)kind;
+    d->reason = (uint8_t)reason;
+    d->line = line;
+    d->g = g;
+    d->arg = arg;
+    d->ptr = ptr;
+    wcommit(r, d, h);
+}
 
-void trace_event(worker *w, int kind, coroutine *g) {
+static __attribute__((noinline)) void event_slow(worker *w, int kind,
+                                                 coroutine *g) {
     if (!w)
         w = sched_worker();
+    if (kind == TR_UNPARK) {
+        coroutine *waker = w ? w->cur : NULL;
+        emit(w, TR_UNPARK, 0, 0, g->id, waker ? waker->id : 0, 0);
+        return;
+    }
     int64_t id = g ? g->id : 0;
     switch (kind) {
     case TR_SPAWN:
-        EMIT(w, d, d->kind = TR_SPAWN; d->g = id; d->arg = g->parent_id;
-             d->ptr = (uintptr_t)g->spawn_file; d->line = g->spawn_line);
+        emit(w, TR_SPAWN, 0, g->spawn_line, id, g->parent_id,
+             (uintptr_t)g->spawn_file);
         /* Labels inherited from the parent (set under the parent's
          * shard lock, and g does not run yet). */
         for (int i = 0; i < g->nlabels; i++)
             trace_label(w, g, g->label_key[i], g->label_val[i]);
         return;
-    case TR_PARK: {
-        uint8_t why = (uint8_t)atomic_load_explicit(&g->wait_reason,
-                                                    memory_order_relaxed);
-        uintptr_t obj = (uintptr_t)atomic_load_explicit(&g->wait_obj,
-                                                        memory_order_relaxed);
-        EMIT(w, d, d->kind = TR_PARK; d->g = id; d->reason = why;
-             d->ptr = obj);
+    case TR_PARK:
+        emit(w, TR_PARK,
+             atomic_load_explicit(&g->wait_reason, memory_order_relaxed), 0,
+             id, 0,
+             (uintptr_t)atomic_load_explicit(&g->wait_obj,
+                                             memory_order_relaxed));
         return;
-    }
-    case TR_UNPARK: {
-        coroutine *waker = w ? w->cur : NULL;
-        int64_t wid = waker ? waker->id : 0;
-        EMIT(w, d, d->kind = TR_UNPARK; d->g = id; d->arg = wid);
-        return;
-    }
     case TR_NAME: {
         char nm[32];
+        int64_t part[4];
         snprintf(nm, sizeof nm, "%s", g->name);
-        EMIT(w, d, d->kind = TR_NAME; d->g = id;
-             memcpy(d->name, nm, 16));
-        EMIT(w, d, d->kind = TR_NAME2; d->g = id;
-             memcpy(d->name, nm + 16, 16));
+        memcpy(part, nm, sizeof part);
+        emit(w, TR_NAME, 0, 0, id, part[0], (uintptr_t)part[1]);
+        emit(w, TR_NAME2, 0, 0, id, part[2], (uintptr_t)part[3]);
         return;
     }
     default:
-        EMIT(w, d, d->kind = (uint8_t)kind; d->g = id);
+        emit(w, kind, 0, 0, id, 0, 0);
         return;
     }
 }
 
-void trace_switch(worker *w, coroutine *g, coroutine *to) {
-    int out;
+/* The hot one, a leaf: a wake-up on a worker. */
+void trace_event(worker *w, int kind, coroutine *g) {
+    tring *r;
+    uint64_t h;
+    trace_ev *d;
+    if (likely(kind == TR_UNPARK) && likely((d = wslot(w, &r, &h)) != NULL)) {
+        coroutine *waker = w->cur;
+        d->kind = TR_UNPARK;
+        d->g = g->id;
+        d->arg = waker ? waker->id : 0;
+        wcommit(r, d, h);
+        return;
+    }
+    event_slow(w, kind, g);
+}
+
+static __attribute__((noinline)) void switch_slow(worker *w, coroutine *g,
+                                                  coroutine *to) {
+    int out, why = 0;
+    uintptr_t obj = 0;
     switch (atomic_load_explicit(&g->state, memory_order_relaxed)) {
-    case G_WAITING: out = TR_PARK; break;
+    case G_WAITING:
+        out = TR_PARK;
+        why = atomic_load_explicit(&g->wait_reason, memory_order_relaxed);
+        obj = (uintptr_t)atomic_load_explicit(&g->wait_obj,
+                                              memory_order_relaxed);
+        break;
     case G_RUNNABLE: out = TR_YIELD; break;
     case G_DEAD: out = TR_EXIT; break;
     default:
@@ -235,17 +261,29 @@ void trace_switch(worker *w, coroutine *g, coroutine *to) {
             trace_event(w, TR_RUN, to);
         return;
     }
-    uint8_t why = 0;
-    uintptr_t obj = 0;
-    if (out == TR_PARK) {
-        why = (uint8_t)atomic_load_explicit(&g->wait_reason,
-                                            memory_order_relaxed);
-        obj = (uintptr_t)atomic_load_explicit(&g->wait_obj,
-                                              memory_order_relaxed);
+    emit(w, TR_SWITCH, why, out, g->id, to ? to->id : 0, obj);
+}
+
+/* The other hot one: a parking coroutine switches to the next. */
+void trace_switch(worker *w, coroutine *g, coroutine *to) {
+    tring *r;
+    uint64_t h;
+    trace_ev *d;
+    if (likely(atomic_load_explicit(&g->state, memory_order_relaxed) ==
+               G_WAITING) &&
+        likely(to != NULL) && likely((d = wslot(w, &r, &h)) != NULL)) {
+        d->kind = TR_SWITCH;
+        d->line = TR_PARK;
+        d->reason = (uint8_t)atomic_load_explicit(&g->wait_reason,
+                                                  memory_order_relaxed);
+        d->g = g->id;
+        d->arg = to->id;
+        d->ptr = (uintptr_t)atomic_load_explicit(&g->wait_obj,
+                                                 memory_order_relaxed);
+        wcommit(r, d, h);
+        return;
     }
-    int64_t id = g->id, tid = to ? to->id : 0;
-    EMIT(w, d, d->kind = TR_SWITCH; d->line = out; d->reason = why;
-         d->g = id; d->arg = tid; d->ptr = obj);
+    switch_slow(w, g, to);
 }
 
 void trace_label(worker *w, coroutine *g, const char *key, const char *val) {
@@ -254,8 +292,7 @@ void trace_label(worker *w, coroutine *g, const char *key, const char *val) {
     if (!w)
         w = sched_worker();
     /* interned: they live as long as the process */
-    EMIT(w, d, d->kind = TR_LABEL; d->g = g->id; d->ptr = (uintptr_t)key;
-         d->arg = (int64_t)(uintptr_t)val);
+    emit(w, TR_LABEL, 0, 0, g->id, (int64_t)(uintptr_t)val, (uintptr_t)key);
 }
 
 /* ----------------------------------------------------------- start, stop */
