@@ -15,8 +15,11 @@
  * Off, every event site costs one relaxed load of trace_on and a branch
  * (TRACE() in internal.h). On, an event costs a timestamp (the TSC on
  * x86-64, the virtual counter on AArch64, mapped to leash_now's clock
- * by two readings at start and stop) and the ring's in-use count, which
- * lets stop wait for writers still inside a ring before it reads it.
+ * by two readings at start and stop) and a few plain stores into the
+ * worker's own ring, written in place: no locked instruction (tring
+ * says how stop still waits for writers inside a ring). A switch from
+ * one coroutine to the next is one event (TR_SWITCH), read back as the
+ * park, yield or exit of the one and the run of the other.
  *
  * leash_trace_stop writes: one track per worker (pid 1, what ran when,
  * "X" slices, and its netpoll waits), one track per coroutine (pid 2,
