@@ -63,6 +63,7 @@ static const char *const validator =
     "    elif k == 'recv_woken': got = wakes[('sender', 'receiver')]\n"
     "    elif k == 'recv_waits': got = states('receiver').count('chan receive')\n"
     "    elif k == 'sleeps': got = states('sleeper').count('sleep')\n"
+    "    elif k == 'longname': got = len(byname.get('0123456789abcdef0123456789ABCDE', []))\n"
     "    elif k == 'weird': got = len(byname.get('we\"ird\\nname k\"=v\\u2028', []))\n"
     "    elif k == 'workers': got = sum(1 for e in ev if e['ph'] == 'X' and e['pid'] == 1)\n"
     "    elif k == 'dropped': got = d['otherData']['dropped_events']\n"
@@ -142,6 +143,13 @@ static void receiver(void *arg) {
     leash_recv(ch, &v);
 }
 
+/* A name of 31 bytes: two ring slots, read back as one. */
+static void longname(void *arg) {
+    (void)arg;
+    leash_set_name("0123456789abcdef0123456789ABCDEFGH");
+    leash_sleep(MS);
+}
+
 static void weird(void *arg) {
     (void)arg;
     leash_set_name("we\"ird\nname");
@@ -162,6 +170,7 @@ static int traced_main(void *arg) {
     leash_go(ponger, pp, pp[0], pp[1]);
     leash_go(sleeper, NULL);
     leash_go(weird, NULL);
+    leash_go(longname, NULL);
     tree_done = leash_chan_make(sizeof(int), 16);
     leash_go(tree, (void *)0);
     leash_chan *rc = leash_chan_make(sizeof(int), 0);
@@ -191,6 +200,7 @@ Test(trace, program, .timeout = 120) {
     /* recv_woken: the arrows of its spawn and of the send. */
     const char *want[] = {"tree=13",      "pingpong=>90", "recv_woken=2",
                           "recv_waits=1", "sleeps=3",     "weird=1",
+                          "longname=1",
                           "workers=>100", "dropped=0",    NULL};
     validate(trace_buf, trace_len, want);
     free(trace_buf);
