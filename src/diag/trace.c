@@ -38,7 +38,7 @@
 #define TRACE_MAX_EVENTS (1u << 24)
 #define TRACE_MAX_NS (INT64_C(3600) * 1000000000)
 
-_Atomic int trace_on;
+/* trace_on: the core's (src/observer.c). */
 
 typedef struct {
     uint64_t ts;    /* raw clock */
