@@ -13,7 +13,11 @@
 #                         (build-clang/: compiler-dependent bugs); the TSan
 #                         and clang builds check the lock order at run time
 #                         (LEASH_LOCKRANK, src/lockrank.h)
-#   make test-fast | test-asan | test-tsan | test-clang
+#   make test-fast | test-asan | test-tsan | test-clang | test-core
+#   make test-core        the core alone (build-core/: -DLEASH_DIAGNOSTICS=OFF,
+#                         src/diag/ replaced by the no-op observer): the
+#                         core's unit and stress tests and the layering
+#                         check; part of `make test`
 #   make test-aarch64     cross-build build-aarch64/ for aarch64 (Debian's
 #                         gcc-aarch64-linux-gnu) and run the unit and stress
 #                         tests under qemu-user; not part of `make test`
@@ -30,6 +34,7 @@ BUILD_DIR  ?= build
 ASAN_DIR   ?= build-asan
 TSAN_DIR   ?= build-tsan
 CLANG_DIR  ?= build-clang
+CORE_DIR   ?= build-core
 AARCH64_DIR ?= build-aarch64
 SCENARIO   ?= demo
 BENCH_MODE ?= quick
@@ -70,7 +75,8 @@ endef
 .NOTPARALLEL:
 .DEFAULT_GOAL := build
 .PHONY: all build deps demo test test-fast test-asan test-tsan \
-        build-asan build-tsan build-clang test-clang bench install clean help \
+        build-asan build-tsan build-clang test-clang build-core test-core \
+        bench install clean help \
         build-aarch64 test-aarch64
 
 all: build
@@ -108,6 +114,7 @@ test:
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-clang
+	$(MAKE) --no-print-directory test-core
 
 test-fast: build
 	ctest --test-dir "$(BUILD_DIR)" --output-on-failure -j $(TEST_JOBS) $(CTEST_ARGS)
@@ -137,6 +144,15 @@ build-clang:
 
 test-clang: build-clang
 	ctest --test-dir "$(CLANG_DIR)" --output-on-failure -j $(TEST_JOBS) -LE fuzz $(CTEST_ARGS)
+
+# The core without src/diag/ (docs/DESIGN-NOTES.md, "Layering"): it must
+# build, and its own tests pass, with the no-op observer.
+build-core:
+	$(call configure,$(CORE_DIR),-DLEASH_BUILD_TESTS=ON -DLEASH_DIAGNOSTICS=OFF -DLEASH_SANITIZER_VARIANTS=OFF)
+	cmake --build "$(CORE_DIR)" -j $(NPROC)
+
+test-core: build-core
+	ctest --test-dir "$(CORE_DIR)" --output-on-failure -j $(TEST_JOBS) -L 'unit|stress' $(CTEST_ARGS)
 
 # aarch64 under qemu-user (scripts/deps-aarch64.sh installs the cross
 # compiler, qemu, binfmt_misc and the arm64 libraries; cmake/aarch64-linux-gnu.cmake
@@ -182,4 +198,4 @@ install:
 	cmake --install "$(BUILD_DIR)" --prefix "$(PREFIX)"
 
 clean:
-	rm -rf "$(BUILD_DIR)" "$(ASAN_DIR)" "$(TSAN_DIR)" "$(CLANG_DIR)" "$(AARCH64_DIR)"
+	rm -rf "$(BUILD_DIR)" "$(ASAN_DIR)" "$(TSAN_DIR)" "$(CLANG_DIR)" "$(AARCH64_DIR)" "$(CORE_DIR)"

@@ -100,7 +100,7 @@ sudog *waitq_dequeue(waitq *q) {
  * orphaned only if its borrowers (two are remembered) are all gone. A
  * select waiter is not counted as blocked: another case may wake it.
  * Borrowers that have not used it yet are unseen: so, last, every live
- * coroutine must be stuck or have renounced c (diag/borrowers.c). */
+ * coroutine must be stuck or have renounced c (borrowers.c). */
 
 INTERNAL _Atomic int64_t orphans_total;
 

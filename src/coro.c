@@ -321,6 +321,6 @@ API_FRAME int leash_run(int (*main_fn)(void *), void *arg) {
         llock_acquire(&r.lock);
     }
     llock_release(&r.lock);
-    leakcheck_after_run();
+    observer_impl.run_returned();
     return r.result;
 }

@@ -82,7 +82,7 @@ int strict_fail(int err, const char *msg) {
         return err;
     fflush(stdout);
     fprintf(stderr, "panic: %s\n\n", msg);
-    leash_dump(stderr, LEASH_DUMP_STACKS);
+    observer_impl.fatal_dump(stderr);
     fflush(stderr);
     abort();
 }

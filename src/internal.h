@@ -602,10 +602,6 @@ INTERNAL void netpoll_break(void);
 INTERNAL int netpoll(int64_t deadline); /* 0: don't block; T_INF: forever */
 INTERNAL int64_t netpoll_last(void);
 
-/* ------------------------------------------------------- diag/leakcheck.c */
-INTERNAL void leakcheck_install(void);   /* at runtime start */
-INTERNAL void leakcheck_after_run(void); /* after leash_run's main */
-
 /* ------------------------------------------------------------- sysmon.c */
 INTERNAL int sysmon_start(void);
 INTERNAL void sysmon_stop(void);
@@ -618,10 +614,13 @@ static inline int64_t coarse_now(void) {
     return atomic_load_explicit(&S.coarse_now, memory_order_relaxed);
 }
 
-/* ------------------------------------------------------ diag/trace.c */
-/* The execution trace (leash_trace_start). Off, an event site costs one
- * relaxed load and a branch (TRACE). w: the caller's worker (NULL:
- * looked up). */
+/* ------------------------------------------------------------ observer.h */
+/* What the core tells the layer above it (src/diag/): observer_impl. */
+#include "observer.h"
+
+/* The execution trace (leash_trace_start, diag/trace.c). Off, an event
+ * site costs one relaxed load and a branch (TRACE). w: the caller's
+ * worker (NULL: looked up). */
 enum {
     TR_SPAWN = 1, /* g created (recorded by its creator) */
     TR_RUN,       /* g starts running on this worker */
@@ -633,33 +632,21 @@ enum {
     TR_LABEL,     /* g gets a label (trace_label) */
     TR_POLL_BEGIN, TR_POLL_END /* an idle worker waits in netpoll */
 };
+/* Core-owned (observer.c), set by the diagnostics. */
 extern INTERNAL _Atomic int trace_on;
-INTERNAL void trace_event(worker *w, int kind, coroutine *g);
-/* A switch away from g (parked, yielding or exiting: its state says) to
- * `to` (NULL: the scheduler). */
-INTERNAL void trace_switch(worker *w, coroutine *g, coroutine *to);
-INTERNAL void trace_label(worker *w, coroutine *g, const char *key,
-                          const char *val);
 #define TRACE(w, kind, g)                                                  \
     do {                                                                   \
         if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed))) \
-            trace_event((w), (kind), (g));                                 \
+            observer_impl.trace_event((w), (kind), (g));                   \
     } while (0)
 
-/* ------------------------------------------------- diag/contention.c */
-/* Block and mutex profiles (Go's SetBlockProfileRate and
+/* Block and mutex profiles (diag/contention.c: Go's SetBlockProfileRate and
  * SetMutexProfileFraction). Off, the wait path pays one relaxed load and
  * a branch (g_wait_begin) and a load of its own g (g_wait_end); a
  * contended unlock one relaxed load and a branch. */
+/* Core-owned (observer.c), set by the diagnostics. */
 extern INTERNAL _Atomic int prof_wait_on;      /* either profile is on */
 extern INTERNAL _Atomic int64_t prof_mutex_rate; /* 0: mutex profile off */
-/* g waited since g->prof_t0 and runs again: the block event (g's
- * wait_reason still set). Clears prof_t0. */
-INTERNAL void contention_wait_end(coroutine *g);
-/* The current g hands a mutex to (or lets in) `waiter`, still parked:
- * the mutex event, on the unlocker's stack. */
-INTERNAL void contention_unlock(coroutine *waiter);
-INTERNAL void contention_env_init(void); /* at runtime start */
 
 /* Records what the current g is about to wait on, for the diagnostics.
  * LEASH_TRACKING=0 (a build option, for measuring its cost) compiles the
@@ -679,7 +666,7 @@ static inline void g_wait_begin(coroutine *g, int reason, void *obj) {
 static inline void g_wait_end(coroutine *g) {
 #if LEASH_TRACKING
     if (unlikely(g->prof_t0))
-        contention_wait_end(g);
+        observer_impl.wait_end(g);
     atomic_store_explicit(&g->wait_reason, WR_NONE, memory_order_relaxed);
 #else
     (void)g;
@@ -689,7 +676,7 @@ static inline void g_wait_end(coroutine *g) {
 static inline void g_unlock_event(coroutine *waiter) {
 #if LEASH_TRACKING
     if (unlikely(atomic_load_explicit(&prof_mutex_rate, memory_order_relaxed)))
-        contention_unlock(waiter);
+        observer_impl.unlock(waiter);
 #else
     (void)waiter;
 #endif
@@ -698,7 +685,7 @@ static inline void g_unlock_event(coroutine *waiter) {
 /* Counts a receive (or select) the current g starts, before it locks a
  * channel: a coroutine that renounced a channel may be given it back in
  * a message, and the orphan proof, reading this after taking that
- * channel's lock, sees it (diag/borrowers.c). Only g writes it. */
+ * channel's lock, sees it (borrowers.c). Only g writes it. */
 static inline void g_note_recv(coroutine *g) {
 #if LEASH_TRACKING
     if (g)
@@ -935,7 +922,7 @@ struct leash_chan {
     void *drop_pc;      /* the latest explicit leash_release leaving holders */
     int64_t drop_by;    /* (a return may come after it and make the proof) */
     /* Coroutines that released their own reference (not by returning):
-     * they no longer use it (diag/borrowers.c). */
+     * they no longer use it (borrowers.c). */
     struct { int64_t id; uint64_t nrecv; } renounced[4];
     int nrenounced;
     _Atomic int signals; /* fed by signal.c: waiting on it is normal */
@@ -975,7 +962,7 @@ INTERNAL int orphan_policy(void); /* LEASH_ORPHANS */
  * not act again), or NULL. */
 INTERNAL bool orphan_prove(leash_chan *c, void *pc, int64_t by, bool at_exit,
                            const coroutine *returning);
-/* diag/borrowers.c, c->lock held: g released its reference to c (it
+/* borrowers.c, c->lock held: g released its reference to c (it
  * renounces c); whether no live coroutine other
  * than those stuck on c, stuck forever, renounced or returning (its
  * function has returned) could still use c;
@@ -989,14 +976,7 @@ INTERNAL bool chan_waits_plainly(leash_chan *c, coroutine *g);
  * (report, wake, abort) on its own big stack: the prover may be a
  * coroutine about to park, holding the channel's lock. */
 INTERNAL void orphan_queue(leash_chan *c);
-INTERNAL void orphan_process(void); /* sysmon */
-INTERNAL bool deadlock_check(void); /* sysmon, when all workers idle */
-INTERNAL void sigdump_install(void);
-INTERNAL void sigdump_process(void); /* sysmon */
-INTERNAL void sites_sample(int64_t now); /* sysmon, once a second */
-/* Samples the stack of g running on w by a signal (diag/capture.c). */
-INTERNAL int diag_sample_running(worker *w, coroutine *g, uintptr_t *pcs,
-                                 int max);
+INTERNAL void orphan_process(void); /* sysmon: observer_impl.orphaned */
 /* The earliest cancellation among the contexts g holds, if it is waiting
  * on something else: 0 if none (ctx.c). */
 INTERNAL int64_t ctx_cancelled_held(coroutine *g);
@@ -1009,7 +989,6 @@ INTERNAL bool ctx_cancelled_only_by_coroutines(leash_ctx *c);
 INTERNAL int ctx_values(leash_ctx *ctx, const void *key, const void **out,
                        int max);
 INTERNAL int blocking_threads(void);
-INTERNAL void orphan_report(int64_t chan_id, FILE *out); /* diag */
 INTERNAL void orphan_wake(leash_chan *c, int64_t id);
 INTERNAL bool coro_alive(int64_t id);
 INTERNAL const char *label_intern(const char *s); /* NULL on ENOMEM */

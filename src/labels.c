@@ -75,7 +75,7 @@ static int g_label_set(coroutine *g, const char *key, const char *value) {
     if (lk)
         llock_release(lk);
     if (rc == 0 && !g->foreign)
-        trace_label(NULL, g, k, v);
+        observer_impl.trace_label(NULL, g, k, v);
     return rc;
 }
 

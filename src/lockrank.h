@@ -62,7 +62,7 @@
     X(RUN, false)        /* coro.c: leash_run's main-returned handshake */    \
     X(THEAP, false)      /* timer.c: one worker's timer heap */               \
     X(SCHED, false)      /* sched.c: idle list, global run queue */           \
-    X(ORPHANQ, false)    /* diag/orphan.c: orphan events for sysmon */        \
+    X(ORPHANQ, false)    /* orphan.c: orphan events for sysmon */             \
     X(SITES, false)      /* diag/sites.c: spawn-site table */                 \
     X(SHARD, false)      /* coro.c: one registry shard */                     \
     X(LABELS, false)     /* labels.c: interned label sets */                  \

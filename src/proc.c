@@ -25,7 +25,6 @@
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
-#include "diag/debug.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -160,9 +159,7 @@ static int sched_start_slow(void) {
         }
     }
     stack_install_overflow_handler();
-    leakcheck_install();
-    sigdump_install();
-    contention_env_init();
+    observer_impl.install();
     if (netpoll_init() < 0) {
         free_workers(n);
         rmutex_unlock(&start_mu);
@@ -199,7 +196,7 @@ int sched_ensure_started(void) {
         return 0;
     int rc = sched_start_slow();
     if (rc == 0)
-        debug_env_start(); /* LEASH_DEBUG_ADDR, LEASH_AGENT: once */
+        observer_impl.started(); /* LEASH_DEBUG_ADDR, LEASH_AGENT: once */
     return rc;
 }
 

@@ -47,7 +47,6 @@
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
-#include "diag/debug.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -592,7 +591,7 @@ static worker *switch_from(worker *w, coroutine *g, coroutine *to, bool exiting)
     /* One trace check per switch: g's park, yield or exit (its state
      * says which) and to's run. */
     if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed)))
-        trace_switch(w, g, to);
+        observer_impl.trace_switch(w, g, to);
     if (to) {
         __atomic_store_n(&w->cur, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->w, w, __ATOMIC_RELAXED); /* dumps read it */

@@ -99,19 +99,19 @@ static void *sysmon_main(void *arg) {
     }
     while (!atomic_load(&S.shutting_down)) {
         orphan_process();
-        sigdump_process();
         int64_t now = leash_now();
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
-        /* At most once a second, idle or not: a loop that spawns a
-         * coroutine which parks at once leaves every worker idle nearly
-         * all the time, and it is exactly what growth detection is for. */
-        sites_sample(now);
+        /* Every round, idle or not (SIGQUIT dumps; site growth, sampled
+         * at most once a second: a loop that spawns a coroutine which
+         * parks at once leaves every worker idle nearly all the time, and
+         * it is exactly what growth detection is for). */
+        observer_impl.tick(now);
         latency_collect(now);
         if (atomic_load(&S.nidle) == S.nprocs &&
             atomic_load(&S.gq_len) == 0 && !atomic_load(&S.orphans_queued)) {
             /* Everything idle: unless that is a deadlock (which ends the
              * process), sleep until a worker wakes us. */
-            bool again = deadlock_check();
+            bool again = observer_impl.all_idle();
             atomic_store(&S.sysmon_sleeping, 1);
             /* Re-checked after announcing the sleep: an orphan queued
              * (or a worker woken) between the checks above and the store
@@ -143,7 +143,8 @@ static void *sysmon_main(void *arg) {
             if (cur && !hog[i] && now - seen_since[i] >= hog_ns) {
                 /* Running without a scheduling decision for that long:
                  * an endless loop, as likely as not. Keep its stack. */
-                cur->hog_n = diag_sample_running(w, cur, cur->hog_pcs, 16);
+                cur->hog_n = observer_impl.sample_running(w, cur, cur->hog_pcs,
+                                                         16);
                 atomic_store(&cur->hog_since, seen_since[i]);
                 hog[i] = cur;
             }

@@ -45,8 +45,7 @@
 #define CP_BUCKETS 4096 /* a power of two */
 #define CP_CYCLES_PER_SEC INT64_C(1000000000)
 
-_Atomic int prof_wait_on;
-_Atomic int64_t prof_mutex_rate;
+/* prof_wait_on, prof_mutex_rate: the core's (src/observer.c). */
 static _Atomic int64_t block_rate; /* ns; 0 off */
 
 typedef struct {

@@ -76,9 +76,6 @@ INTERNAL void dbg_proc_name(char *buf, size_t n);
  * its name, "leash/...", is only for people). */
 INTERNAL bool dbg_internal_g(const dgor *d);
 
-/* At runtime start (hook): LEASH_DEBUG_ADDR and LEASH_AGENT=1. Runs once;
- * must be called without the scheduler's start lock held. */
-INTERNAL void debug_env_start(void);
 /* OS threads the agent runs (the deadlock detector may count them as
  * known: they never touch a coroutine's wait object). */
 INTERNAL int agent_threads(void);

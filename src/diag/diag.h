@@ -275,4 +275,35 @@ typedef struct {
 INTERNAL int pprof_write(FILE *out, const pprof_spec *spec,
                          const dsample *samples, int n);
 
+/* ------------------------------------- what observer.c hooks to the core */
+/* The core calls none of these: src/diag/observer.c puts them in
+ * observer_impl (src/observer.h), the table the core calls through. */
+INTERNAL void leakcheck_install(void);   /* at runtime start */
+INTERNAL void leakcheck_after_run(void); /* after leash_run's main */
+INTERNAL void sigdump_install(void);
+INTERNAL void sigdump_process(void);     /* sysmon */
+INTERNAL void sites_sample(int64_t now); /* sysmon, once a second */
+INTERNAL bool deadlock_check(void);      /* sysmon, when all workers idle */
+/* Samples the stack of g running on w by a signal (capture.c). */
+INTERNAL int diag_sample_running(worker *w, coroutine *g, uintptr_t *pcs,
+                                 int max);
+INTERNAL void orphan_report(int64_t chan_id, FILE *out);
+INTERNAL void orphan_act(leash_chan *c, int64_t id, int policy);
+/* g waited since g->prof_t0 and runs again: the block event (g's
+ * wait_reason still set). Clears prof_t0. */
+INTERNAL void contention_wait_end(coroutine *g);
+/* The current g hands a mutex to (or lets in) `waiter`, still parked:
+ * the mutex event, on the unlocker's stack. */
+INTERNAL void contention_unlock(coroutine *waiter);
+INTERNAL void contention_env_init(void); /* at runtime start */
+INTERNAL void trace_event(worker *w, int kind, coroutine *g);
+/* A switch away from g (parked, yielding or exiting: its state says) to
+ * `to` (NULL: the scheduler). */
+INTERNAL void trace_switch(worker *w, coroutine *g, coroutine *to);
+INTERNAL void trace_label(worker *w, coroutine *g, const char *key,
+                          const char *val);
+/* At runtime start: LEASH_DEBUG_ADDR and LEASH_AGENT=1 (agent.c). Runs
+ * once; called without the scheduler's start lock held. */
+INTERNAL void debug_env_start(void);
+
 #endif /* LEASH_DIAG_H */

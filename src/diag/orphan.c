@@ -1,38 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * orphan.c — what happens when a channel is proven orphaned (chan.c
- * decides the proof): LEASH_ORPHANS=record|report|wake|abort.
- *
- *   record  (default) counted, and shown in dumps, the leak profile and
- *           the tools;
- *   report  also printed to stderr at that moment, naming the release
- *           that made it so and every coroutine it strands;
- *   wake    also wakes the stranded coroutines with LEASH_EORPHANED;
- *   abort   prints a full dump and aborts.
+ * orphan.c — the report of a channel proven orphaned, and what the
+ * policy (LEASH_ORPHANS, src/orphan.c: the core's queue) asks of the
+ * diagnostics: report prints it, wake captures it before the core wakes
+ * the stranded coroutines, abort prints it and a full dump.
  */
 #include "diag.h"
 
 #include <inttypes.h>
-
-int orphan_policy(void) {
-    static _Atomic int policy = -1;
-    int p = atomic_load_explicit(&policy, memory_order_relaxed);
-    if (p >= 0)
-        return p;
-    const char *e = env_str("LEASH_ORPHANS");
-    p = ORPHANS_RECORD;
-    if (e && !strcmp(e, "report"))
-        p = ORPHANS_REPORT;
-    else if (e && !strcmp(e, "wake"))
-        p = ORPHANS_WAKE;
-    else if (e && !strcmp(e, "abort"))
-        p = ORPHANS_ABORT;
-    else if (e && *e && strcmp(e, "record"))
-        fprintf(stderr, "leash: ignoring LEASH_ORPHANS=%s "
-                        "(record|report|wake|abort)\n", e);
-    atomic_store(&policy, p);
-    return p;
-}
 
 /* The coroutines blocked on chan#id, captured (stacks walked, nothing
  * symbolised yet): what a report prints. */
@@ -96,59 +71,26 @@ void orphan_report(int64_t chan_id, FILE *out) {
     diag_on_thread(report_on_thread, &j);
 }
 
-/* Channels proven orphaned, waiting for sysmon to act on the policy. */
-static struct {
-    llock lock;
-    struct { leash_chan *c; int64_t id; } q[64];
-    int n;
-    int64_t dropped;
-} OQ = {.lock = LLOCK_INIT(LR_ORPHANQ)};
-
-void orphan_queue(leash_chan *c) {
-    if (orphan_policy() == ORPHANS_RECORD)
-        return; /* counted and shown in dumps: nothing to do now */
-    llock_acquire(&OQ.lock);
-    if (OQ.n < 64) {
-        OQ.q[OQ.n].c = c;
-        OQ.q[OQ.n].id = c->obj.id;
-        OQ.n++;
-    } else {
-        OQ.dropped++;
-    }
-    llock_release(&OQ.lock);
-    atomic_store(&S.orphans_queued, 1);
-    sysmon_kick();
-}
-
-void orphan_process(void) {
-    if (!atomic_exchange(&S.orphans_queued, 0))
+/* observer_impl.orphaned: chan#id was proven orphaned and the policy
+ * is report, wake or abort (src/orphan.c queued it; sysmon's thread). */
+void orphan_act(leash_chan *c, int64_t id, int policy) {
+    if (policy == ORPHANS_WAKE) {
+        /* The report shows the waiters blocked, so it is captured
+         * before they are woken; symbolising and printing it (most
+         * of its cost, the first time by far) waits until they run
+         * (docs/DESIGN-NOTES.md, "Proof latency"). On sysmon's
+         * thread: no coroutine stack to spare. */
+        report_snap r;
+        bool captured = report_capture(&r, id) == 0;
+        orphan_wake(c, id);
+        if (captured)
+            report_print(&r, id, stderr);
         return;
-    llock_acquire(&OQ.lock);
-    int n = OQ.n;
-    struct { leash_chan *c; int64_t id; } q[64];
-    memcpy(q, OQ.q, sizeof q[0] * (size_t)n);
-    OQ.n = 0;
-    llock_release(&OQ.lock);
-    int policy = orphan_policy();
-    for (int i = 0; i < n; i++) {
-        if (policy == ORPHANS_WAKE) {
-            /* The report shows the waiters blocked, so it is captured
-             * before they are woken; symbolising and printing it (most
-             * of its cost, the first time by far) waits until they run
-             * (docs/DESIGN-NOTES.md, "Proof latency"). On sysmon's
-             * thread: no coroutine stack to spare. */
-            report_snap r;
-            bool captured = report_capture(&r, q[i].id) == 0;
-            orphan_wake(q[i].c, q[i].id);
-            if (captured)
-                report_print(&r, q[i].id, stderr);
-            continue;
-        }
-        orphan_report(q[i].id, stderr);
-        if (policy == ORPHANS_ABORT) {
-            leash_dump(stderr, LEASH_DUMP_STACKS);
-            fflush(stderr);
-            abort();
-        }
+    }
+    orphan_report(id, stderr);
+    if (policy == ORPHANS_ABORT) {
+        leash_dump(stderr, LEASH_DUMP_STACKS);
+        fflush(stderr);
+        abort();
     }
 }

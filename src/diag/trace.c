@@ -44,7 +44,7 @@
 #define TRACE_MAX_EVENTS (1u << 24)
 #define TRACE_MAX_NS (INT64_C(3600) * 1000000000)
 
-_Atomic int trace_on;
+/* trace_on: the core's (src/observer.c). */
 
 /* One ring slot. The worker that owns a ring writes its slots in place,
  * every field the kind uses (slots are reused, never cleared). */

@@ -39,7 +39,7 @@
  * Locks: called with c->lock held; takes shard locks and R.lock (both
  * after channel locks in the order of internal.h).
  */
-#include "diag.h"
+#include "internal.h"
 
 /* A renounce entry counts only while its coroutine holds no reference:
  * one that took a reference again is a holder like any other. */
