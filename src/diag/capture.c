@@ -70,6 +70,7 @@ RACY_READS static int walk_parked(coroutine *g, uintptr_t *pcs, int max) {
 enum { SAMPLE_PENDING, SAMPLE_HIT, SAMPLE_MISSED, SAMPLE_TIMEOUT };
 #define SAMPLE_TIMEOUT_NS 100000000 /* signals blocked, thread stuck */
 #define SAMPLE_TRIES 12 /* looks at a coroutine that keeps switching */
+#define SAMPLE_MIN_TRIES 4 /* ... however long they take (a loaded machine) */
 #define SAMPLE_BUDGET_NS 2000000 /* no new round of looks after this */
 #define SWITCH_WAIT_NS 20000 /* for it to park by itself before a signal */
 #define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
@@ -534,9 +535,11 @@ static worker *recapture(capture_st *cs, running_g *rg) {
  * park by itself: one that parks at once (a channel hand-off) is then
  * walked parked, with no signal. A miss (it switched before the signal
  * came) is looked up again (recapture) and tried in the next round; no
- * new round starts after SAMPLE_BUDGET_NS, and one still unsampled then
- * keeps no frames (running, stack unavailable), as a dump of a busy
- * program must not wait on its busiest coroutines. Reads only workers,
+ * new round starts after SAMPLE_BUDGET_NS once SAMPLE_MIN_TRIES rounds
+ * were made (on a loaded machine one round alone may outlast the budget,
+ * and a dump that shows no running stack helps nobody), and one still
+ * unsampled then keeps no frames (running, stack unavailable), as a dump
+ * of a busy program must not wait on its busiest coroutines. Reads only workers,
  * which outlive every g. */
 static void capture_running_all(capture_st *cs) {
     int n = cs->nrunning;
@@ -554,7 +557,7 @@ static void capture_running_all(capture_st *cs) {
         int left = 0;
         for (int i = 0; i < n; i++)
             left += cs->running[i].w != NULL;
-        if (!left || (tries > 0 && leash_now() >= budget))
+        if (!left || (tries >= SAMPLE_MIN_TRIES && leash_now() >= budget))
             break;
         if (tries % 2 == 0) {
             /* Those that switch within the moment are walked parked. */
