@@ -77,6 +77,15 @@
 #define PREFAULT_AHEAD 256  /* pooled slots it fills up to: 1 MiB of pages */
 #define PREFAULT_IDLE_NS 1000000000LL /* idle time before it exits */
 
+/* Where fresh slots are carved: the next unused slot of a chunk. The
+ * prefault helper carves from chunks of its own, so that it and the
+ * spawners fault pages in parallel without touching each other's. */
+typedef struct carver {
+    char *next;
+    int left;
+} carver;
+enum { CV_SPAWN, CV_HELPER };
+
 typedef struct chunk {
     char *base; /* canary page, then CHUNK_SLOTS slots */
     struct chunk *next;
@@ -92,8 +101,7 @@ static struct {
     lstack *pool;     /* free stacks, recently used */
     _Atomic long npool; /* read without the lock by stack_trim */
     lstack *cold;     /* free stacks whose deep pages were returned */
-    char *carve;      /* next unused slot of the newest chunk */
-    int carve_left;
+    carver cv[2];     /* CV_SPAWN: spawning workers', CV_HELPER: prefault */
     long ncarved;     /* slots carved since the start (or release_all) */
     long prefaulted;  /* of those, by the prefault helper */
     int inflight;     /* slots the helper is touching outside the lock */
@@ -171,7 +179,7 @@ static bool memory_left_for_chunk(void) {
 
 /* injectable: false for the prefault helper, which must not take the
  * failures test_alloc_fail injects into the spawner's allocations. */
-static bool new_chunk(bool injectable) {
+static bool new_chunk(carver *cv, bool injectable) {
     if ((injectable && lalloc_should_fail()) || !memory_left_for_chunk())
         return false;
     chunk *c = injectable ? lmalloc(sizeof *c) : malloc(sizeof *c);
@@ -195,8 +203,8 @@ static bool new_chunk(bool injectable) {
     c->base = m;
     c->next = P.chunks;
     P.chunks = c;
-    P.carve = m + P.page;
-    P.carve_left = CHUNK_SLOTS;
+    cv->next = m + P.page;
+    cv->left = CHUNK_SLOTS;
     return true;
 }
 
@@ -204,12 +212,12 @@ static bool new_chunk(bool injectable) {
  * the last is used up) and decides whether it gets a guard page; under
  * P.lock. The slot is not touched here: init_slot does that outside the
  * lock, so that two threads fault their slots' pages in parallel. */
-static char *reserve_slot(bool *guard, bool injectable) {
-    if (P.carve_left == 0 && !new_chunk(injectable))
+static char *reserve_slot(carver *cv, bool *guard, bool injectable) {
+    if (cv->left == 0 && !new_chunk(cv, injectable))
         return NULL;
-    char *base = P.carve;
-    P.carve += P.size;
-    P.carve_left--;
+    char *base = cv->next;
+    cv->next += P.size;
+    cv->left--;
     P.ncarved++;
     *guard = P.guarded < P.guard_limit;
     if (*guard)
@@ -218,10 +226,16 @@ static char *reserve_slot(bool *guard, bool injectable) {
 }
 
 /* The first touch of a reserved slot: writes its canary and descriptor
- * (faulting in its top page) and protects its guard page. No lock. */
+ * (faulting in its top page) and protects its guard page. No lock. It
+ * also writes the canary below the slot (the top word of the slot under
+ * it, or of the chunk's canary page), which stack_canary_ok checks: that
+ * slot was reserved earlier but, by another worker, maybe not yet
+ * initialised. Usually the page is there already; the same value either
+ * way, hence relaxed atomic stores. */
 static lstack *init_slot(char *base, bool guard) {
     char *hi = base + P.size;
-    *(uint64_t *)(hi - 8) = STACK_CANARY;
+    __atomic_store_n((uint64_t *)(base - 8), STACK_CANARY, __ATOMIC_RELAXED);
+    __atomic_store_n((uint64_t *)(hi - 8), STACK_CANARY, __ATOMIC_RELAXED);
     lstack *s = slot_desc(base);
     s->hi = hi;
     s->size = P.size;
@@ -257,7 +271,7 @@ static void *prefault_main(void *arg) {
     for (;;) {
         while (P.fill && P.npool < PREFAULT_AHEAD) {
             bool guard;
-            char *base = reserve_slot(&guard, false);
+            char *base = reserve_slot(&P.cv[CV_HELPER], &guard, false);
             if (!base)
                 break;
             P.inflight++;
@@ -369,7 +383,7 @@ lstack *stack_get(worker *w) {
         return s;
     }
     bool guard;
-    char *base = reserve_slot(&guard, true);
+    char *base = reserve_slot(&P.cv[CV_SPAWN], &guard, true);
     int kick = base ? prefault_ask() : PF_NONE;
     llock_release(&P.lock);
     prefault_kick(kick);
@@ -443,8 +457,10 @@ bool stack_canary_ok(const lstack *s) {
     if (s->guarded)
         return true;
     /* The top word of the slot (or canary page) just below this stack. */
-    return *(const uint64_t *)(s->lo - 8) == STACK_CANARY &&
-           *(const uint64_t *)(s->hi - 8) == STACK_CANARY;
+    return __atomic_load_n((const uint64_t *)(s->lo - 8), __ATOMIC_RELAXED) ==
+               STACK_CANARY &&
+           __atomic_load_n((const uint64_t *)(s->hi - 8), __ATOMIC_RELAXED) ==
+               STACK_CANARY;
 }
 
 /* Unmaps everything; only when no coroutine is left (leash_shutdown). */
@@ -460,11 +476,12 @@ void stack_release_all(void) {
     while (P.chunks) {
         chunk *c = P.chunks;
         P.chunks = c->next;
-        /* Only the newest chunk may have slots never carved. */
+        /* Only a carver's current chunk may have slots never carved. */
         char *slots = c->base + P.page;
-        int carved = (P.carve > slots && P.carve <= slots + len - P.page)
-                         ? (int)((size_t)(P.carve - slots) / P.size)
-                         : CHUNK_SLOTS;
+        int carved = CHUNK_SLOTS;
+        for (int k = 0; k < 2; k++)
+            if (P.cv[k].next >= slots && P.cv[k].next <= slots + len - P.page)
+                carved = (int)((size_t)(P.cv[k].next - slots) / P.size);
         for (int i = 0; i < carved; i++) {
             lstack *s = slot_desc(slots + (size_t)i * P.size);
             VALGRIND_STACK_DEREGISTER(s->vg_id); /* ids start at 0 */
@@ -474,8 +491,7 @@ void stack_release_all(void) {
     }
     P.pool = P.cold = NULL;
     P.npool = 0;
-    P.carve = NULL;
-    P.carve_left = 0;
+    memset(P.cv, 0, sizeof P.cv);
     P.ncarved = 0;
     P.guarded = 0;
     llock_release(&P.lock);
