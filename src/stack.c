@@ -38,6 +38,28 @@
  * the top page of pooled stacks beyond POOL_WARM to the kernel
  * (MADV_DONTNEED, stack_trim), so a burst of deep stacks does not pin
  * memory forever, while spawn and exit never make a system call.
+ *
+ * Prefault. The cost of a fresh coroutine is the first touch of its top
+ * page: a page fault whose kernel time is mostly zeroing the page
+ * (clear_page; 1.5-9 us per page in a VM, where the host backs the page
+ * too), most of parked_spawn's time for 1M fresh coroutines. It cannot be made
+ * smaller (one page per coroutine: guard, canary, descriptor, g and first
+ * frames are all on the top page, nothing else is touched), so it is made
+ * parallel: a slot is reserved under P.lock but touched (init_slot)
+ * outside it, so spawning workers fault in parallel, and when a spawn
+ * finds the pool dry after PREFAULT_AFTER slots have been carved (a
+ * burst; a program whose stacks are recycled never gets here), a helper
+ * thread, started then and exiting after PREFAULT_IDLE_NS idle, carves
+ * slots from chunks of its own and touches them into the pool until it
+ * holds PREFAULT_AHEAD (1 MiB of top pages at 4 KiB; bounded, the memory
+ * of 256 coroutines the burst was about to create anyway). The spawner
+ * takes those, and carves for itself when the helper falls behind: a
+ * burst then faults on two CPUs. Prefaulted stacks are ordinary pooled
+ * stacks (trimmed, reused, unmapped like the rest). The helper takes no
+ * injected allocation failures, blocks all signals, is counted by the
+ * deadlock detector (stack_threads), and is forgotten by a forked child.
+ * Since two threads initialise neighbouring slots in any order, each slot
+ * writes the canary below it itself (init_slot).
  */
 #define _GNU_SOURCE 1 /* REG_RSP */
 #include "internal.h"
