@@ -278,6 +278,11 @@ INTERNAL bool stack_canary_ok(const lstack *s);
 INTERNAL void stack_drain_cache(worker *w);
 INTERNAL void stack_trim(int budget);
 INTERNAL void stack_release_all(void);
+INTERNAL int stack_threads(void); /* the prefault helper: 0 or 1 */
+INTERNAL void stack_prefault_stats(long *pooled, long *prefaulted);
+INTERNAL void stack_fork_prepare(void);
+INTERNAL void stack_fork_parent(void);
+INTERNAL void stack_fork_child(void);
 INTERNAL long stack_max_map_count(void); /* vm.max_map_count (65530) */
 INTERNAL void stack_install_overflow_handler(void);
 INTERNAL void stack_overflow_report(coroutine *g, const char *how);

@@ -36,14 +36,17 @@ static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static void fork_prepare(void) {
     rmutex_lock(&start_mu, LR_START);
     obj_fork_prepare();
+    stack_fork_prepare();
 }
 
 static void fork_parent(void) {
+    stack_fork_parent();
     obj_fork_parent();
     rmutex_unlock(&start_mu);
 }
 
 static void fork_child(void) {
+    stack_fork_child();
     if (atomic_load(&S.state) == 2) {
         atomic_store(&S.state, SCHED_FORKED);
         sched_forget_thread();

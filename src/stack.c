@@ -38,10 +38,35 @@
  * the top page of pooled stacks beyond POOL_WARM to the kernel
  * (MADV_DONTNEED, stack_trim), so a burst of deep stacks does not pin
  * memory forever, while spawn and exit never make a system call.
+ *
+ * Prefault. The cost of a fresh coroutine is the first touch of its top
+ * page: a page fault whose kernel time is mostly zeroing the page
+ * (clear_page; 1.5-9 us per page in a VM, where the host backs the page
+ * too), most of parked_spawn's time for 1M fresh coroutines. It cannot be made
+ * smaller (one page per coroutine: guard, canary, descriptor, g and first
+ * frames are all on the top page, nothing else is touched), so it is made
+ * parallel: a slot is reserved under P.lock but touched (init_slot)
+ * outside it, so spawning workers fault in parallel, and when a spawn
+ * finds the pool dry after PREFAULT_AFTER slots have been carved (a
+ * burst; a program whose stacks are recycled never gets here), a helper
+ * thread, started then and exiting after PREFAULT_IDLE_NS idle, carves
+ * slots from chunks of its own and touches them into the pool until it
+ * holds PREFAULT_AHEAD (1 MiB of top pages at 4 KiB; bounded, the memory
+ * of 256 coroutines the burst was about to create anyway). The spawner
+ * takes those, and carves for itself when the helper falls behind: a
+ * burst then faults on two CPUs. Prefaulted stacks are ordinary pooled
+ * stacks (trimmed, reused, unmapped like the rest). The helper takes no
+ * injected allocation failures, blocks all signals, is counted by the
+ * deadlock detector (stack_threads), and is forgotten by a forked child.
+ * Since two threads initialise neighbouring slots in any order, each slot
+ * writes the canary below it itself (init_slot).
  */
 #define _GNU_SOURCE 1 /* REG_RSP */
 #include "internal.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <stdio.h>
@@ -70,6 +95,18 @@
 #define POOL_WARM 1024
 #define STACK_MIN (16u << 10)
 #define STACK_DEFAULT (64u << 10)
+#define PREFAULT_AFTER 256  /* slots carved before the helper is asked */
+#define PREFAULT_AHEAD 256  /* pooled slots it fills up to: 1 MiB of pages */
+#define PREFAULT_IDLE_NS 1000000000LL /* idle time before it exits */
+
+/* Where fresh slots are carved: the next unused slot of a chunk. The
+ * prefault helper carves from chunks of its own, so that it and the
+ * spawners fault pages in parallel without touching each other's. */
+typedef struct carver {
+    char *next;
+    int left;
+} carver;
+enum { CV_SPAWN, CV_HELPER };
 
 typedef struct chunk {
     char *base; /* canary page, then CHUNK_SLOTS slots */
@@ -86,8 +123,13 @@ static struct {
     lstack *pool;     /* free stacks, recently used */
     _Atomic long npool; /* read without the lock by stack_trim */
     lstack *cold;     /* free stacks whose deep pages were returned */
-    char *carve;      /* next unused slot of the newest chunk */
-    int carve_left;
+    carver cv[2];     /* CV_SPAWN: spawning workers', CV_HELPER: prefault */
+    long ncarved;     /* slots carved since the start (or release_all) */
+    long prefaulted;  /* of those, by the prefault helper */
+    int inflight;     /* slots the helper is touching outside the lock */
+    bool fill;        /* the helper is asked to fill the pool */
+    _Atomic int helper;    /* the helper thread is alive (0 or 1) */
+    _Atomic uint32_t hseq; /* the helper's futex word */
     _Atomic int configured;
 } P = {.lock = LLOCK_INIT(LR_STACK)};
 
@@ -157,10 +199,12 @@ static bool memory_left_for_chunk(void) {
     return mem_available() >= (64u << 20) + (uint64_t)CHUNK_SLOTS * P.page;
 }
 
-static bool new_chunk(void) {
-    if (lalloc_should_fail() || !memory_left_for_chunk())
+/* injectable: false for the prefault helper, which must not take the
+ * failures test_alloc_fail injects into the spawner's allocations. */
+static bool new_chunk(carver *cv, bool injectable) {
+    if ((injectable && lalloc_should_fail()) || !memory_left_for_chunk())
         return false;
-    chunk *c = lmalloc(sizeof *c);
+    chunk *c = injectable ? lmalloc(sizeof *c) : malloc(sizeof *c);
     if (!c)
         return false;
     size_t len = P.page + (size_t)CHUNK_SLOTS * P.size;
@@ -181,34 +225,155 @@ static bool new_chunk(void) {
     c->base = m;
     c->next = P.chunks;
     P.chunks = c;
-    P.carve = m + P.page;
-    P.carve_left = CHUNK_SLOTS;
+    cv->next = m + P.page;
+    cv->left = CHUNK_SLOTS;
     return true;
 }
 
-static lstack *carve_slot(void) {
-    if (P.carve_left == 0 && !new_chunk())
+/* Takes the next unused slot of the newest chunk (mapping a chunk when
+ * the last is used up) and decides whether it gets a guard page; under
+ * P.lock. The slot is not touched here: init_slot does that outside the
+ * lock, so that two threads fault their slots' pages in parallel. */
+static char *reserve_slot(carver *cv, bool *guard, bool injectable) {
+    if (cv->left == 0 && !new_chunk(cv, injectable))
         return NULL;
-    char *base = P.carve;
-    P.carve += P.size;
-    P.carve_left--;
+    char *base = cv->next;
+    cv->next += P.size;
+    cv->left--;
+    P.ncarved++;
+    *guard = P.guarded < P.guard_limit;
+    if (*guard)
+        P.guarded++;
+    return base;
+}
+
+/* The first touch of a reserved slot: writes its canary and descriptor
+ * (faulting in its top page) and protects its guard page. No lock. It
+ * also writes the canary below the slot (the top word of the slot under
+ * it, or of the chunk's canary page), which stack_canary_ok checks: that
+ * slot was reserved earlier but, by another worker, maybe not yet
+ * initialised. Usually the page is there already; the same value either
+ * way, hence relaxed atomic stores. */
+static lstack *init_slot(char *base, bool guard) {
     char *hi = base + P.size;
-    *(uint64_t *)(hi - 8) = STACK_CANARY;
+    __atomic_store_n((uint64_t *)(base - 8), STACK_CANARY, __ATOMIC_RELAXED);
+    __atomic_store_n((uint64_t *)(hi - 8), STACK_CANARY, __ATOMIC_RELAXED);
     lstack *s = slot_desc(base);
     s->hi = hi;
     s->size = P.size;
     s->guarded = false;
     s->lo = base;
-    if (P.guarded < P.guard_limit &&
-        mprotect(base, P.page, PROT_NONE) == 0) {
-        P.guarded++;
-        s->guarded = true;
-        s->lo = base + P.page;
+    if (guard) {
+        if (mprotect(base, P.page, PROT_NONE) == 0) {
+            s->guarded = true;
+            s->lo = base + P.page;
+        } else {
+            llock_acquire(&P.lock);
+            P.guarded--;
+            llock_release(&P.lock);
+        }
     }
     /* Once per slot: pooled stacks stay registered (see the top). */
     s->vg_id = (unsigned)VALGRIND_STACK_REGISTER(s->lo, hi);
     s->next = NULL;
     return s;
+}
+
+/* ------------------------------------------------------------ prefault */
+
+/* The helper (see "Prefault" at the top): fills the pool with fresh slots
+ * up to PREFAULT_AHEAD while P.fill is set, then sleeps on P.hseq; after
+ * PREFAULT_IDLE_NS without work it exits. */
+static void *prefault_main(void *arg) {
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the workers' */
+    llock_acquire(&P.lock);
+    for (;;) {
+        while (P.fill && P.npool < PREFAULT_AHEAD) {
+            bool guard;
+            char *base = reserve_slot(&P.cv[CV_HELPER], &guard, false);
+            if (!base)
+                break;
+            P.inflight++;
+            llock_release(&P.lock);
+            lstack *s = init_slot(base, guard);
+            llock_acquire(&P.lock);
+            s->next = P.pool;
+            P.pool = s;
+            P.npool++;
+            P.inflight--;
+            P.prefaulted++;
+        }
+        P.fill = false;
+        uint32_t seq = atomic_load(&P.hseq);
+        llock_release(&P.lock);
+        int rc = futex_wait(&P.hseq, seq,
+                            time_add(leash_now(), PREFAULT_IDLE_NS));
+        llock_acquire(&P.lock);
+        if (rc == -ETIMEDOUT && !P.fill) {
+            atomic_store(&P.helper, 0);
+            llock_release(&P.lock);
+            return NULL;
+        }
+    }
+}
+
+/* The spawner found the pool dry and carved a slot itself: ask the
+ * helper (started on first use) to fill the pool ahead of it. Under
+ * P.lock; returns what to do after releasing it. */
+enum { PF_NONE, PF_WAKE, PF_START };
+static int prefault_ask(void) {
+    if (P.fill || P.ncarved <= PREFAULT_AFTER || in_forked_child())
+        return PF_NONE;
+    P.fill = true;
+    if (atomic_load(&P.helper))
+        return PF_WAKE;
+    atomic_store(&P.helper, 1);
+    return PF_START;
+}
+
+static void prefault_kick(int what) {
+    if (what == PF_WAKE) {
+        atomic_fetch_add(&P.hseq, 1);
+        futex_wake(&P.hseq, 1);
+    } else if (what == PF_START) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64u << 10);
+        bool ok = pthread_create(&t, &attr, prefault_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) { /* the spawner carves for itself, as without a helper */
+            llock_acquire(&P.lock);
+            atomic_store(&P.helper, 0);
+            P.fill = false;
+            llock_release(&P.lock);
+        }
+    }
+}
+
+int stack_threads(void) { return atomic_load(&P.helper); }
+
+void stack_prefault_stats(long *pooled, long *prefaulted) {
+    llock_acquire(&P.lock);
+    *pooled = P.npool;
+    *prefaulted = P.prefaulted;
+    llock_release(&P.lock);
+}
+
+/* fork: the child has no helper; P.lock is held across the fork so that
+ * the pool is consistent in the child, and slots the helper was touching
+ * are forgotten (never pooled: a few pages of the child's copy). */
+void stack_fork_prepare(void) { llock_acquire(&P.lock); }
+void stack_fork_parent(void) { llock_release(&P.lock); }
+void stack_fork_child(void) {
+    atomic_store(&P.helper, 0);
+    P.fill = false;
+    P.inflight = 0;
+    llock_release(&P.lock);
 }
 
 lstack *stack_get(worker *w) {
@@ -239,9 +404,12 @@ lstack *stack_get(worker *w) {
         }
         return s;
     }
-    s = carve_slot();
+    bool guard;
+    char *base = reserve_slot(&P.cv[CV_SPAWN], &guard, true);
+    int kick = base ? prefault_ask() : PF_NONE;
     llock_release(&P.lock);
-    return s;
+    prefault_kick(kick);
+    return base ? init_slot(base, guard) : NULL;
 }
 
 static void pool_push(lstack *s) {
@@ -311,22 +479,31 @@ bool stack_canary_ok(const lstack *s) {
     if (s->guarded)
         return true;
     /* The top word of the slot (or canary page) just below this stack. */
-    return *(const uint64_t *)(s->lo - 8) == STACK_CANARY &&
-           *(const uint64_t *)(s->hi - 8) == STACK_CANARY;
+    return __atomic_load_n((const uint64_t *)(s->lo - 8), __ATOMIC_RELAXED) ==
+               STACK_CANARY &&
+           __atomic_load_n((const uint64_t *)(s->hi - 8), __ATOMIC_RELAXED) ==
+               STACK_CANARY;
 }
 
 /* Unmaps everything; only when no coroutine is left (leash_shutdown). */
 void stack_release_all(void) {
     llock_acquire(&P.lock);
+    P.fill = false; /* the helper stops; wait for the slot it touches */
+    while (P.inflight) {
+        llock_release(&P.lock);
+        sched_yield();
+        llock_acquire(&P.lock);
+    }
     size_t len = P.page + (size_t)CHUNK_SLOTS * P.size;
     while (P.chunks) {
         chunk *c = P.chunks;
         P.chunks = c->next;
-        /* Only the newest chunk may have slots never carved. */
+        /* Only a carver's current chunk may have slots never carved. */
         char *slots = c->base + P.page;
-        int carved = (P.carve > slots && P.carve <= slots + len - P.page)
-                         ? (int)((size_t)(P.carve - slots) / P.size)
-                         : CHUNK_SLOTS;
+        int carved = CHUNK_SLOTS;
+        for (int k = 0; k < 2; k++)
+            if (P.cv[k].next >= slots && P.cv[k].next <= slots + len - P.page)
+                carved = (int)((size_t)(P.cv[k].next - slots) / P.size);
         for (int i = 0; i < carved; i++) {
             lstack *s = slot_desc(slots + (size_t)i * P.size);
             VALGRIND_STACK_DEREGISTER(s->vg_id); /* ids start at 0 */
@@ -336,8 +513,8 @@ void stack_release_all(void) {
     }
     P.pool = P.cold = NULL;
     P.npool = 0;
-    P.carve = NULL;
-    P.carve_left = 0;
+    memset(P.cv, 0, sizeof P.cv);
+    P.ncarved = 0;
     P.guarded = 0;
     llock_release(&P.lock);
 }

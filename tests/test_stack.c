@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "core_util.h"
 #include "internal.h" /* stack_max_map_count */
@@ -155,3 +157,82 @@ Test(stack, stack_size_env_invalid_falls_back, .timeout = 60) {
         free(out);
     }
 }
+
+/* ------------------------------------------------------------- prefault */
+
+/* A burst of fresh stacks wakes the prefault helper, which keeps at most
+ * 256 fresh slots in the pool (bounded), those stacks still go to the cold
+ * list when idle workers trim the pool, the helper exits when idle, and a
+ * fork in the middle of a burst neither hangs the parent nor the child. */
+#define PF_BURST 3000
+#define PF_AHEAD 256 /* stack.c's PREFAULT_AHEAD */
+
+static _Atomic long pf_started;
+
+static void pf_park(void *arg) {
+    atomic_fetch_add(&pf_started, 1);
+    (void)leash_recv_n((leash_chan *)arg, NULL, 0);
+}
+
+/* Waits up to 10 s for cond(); false on timeout. */
+#define PF_WAIT(cond)                                                         \
+    ({                                                                        \
+        int64_t _end = leash_now() + 10000000000LL;                           \
+        while (!(cond) && leash_now() < _end)                                 \
+            leash_sleep(1000000);                                             \
+        (cond);                                                               \
+    })
+
+static int pf_main(void *arg) {
+    (void)arg;
+    leash_chan *gate = leash_chan_make(0, 0);
+    atomic_store(&pf_started, 0);
+    pid_t child = -1;
+    for (long i = 0; i < PF_BURST; i++) {
+        cr_assert_gt(leash_go(pf_park, gate), 0, "leash_go %ld", i);
+        if (i == PF_BURST / 2 && (child = fork()) == 0)
+            _exit(leash_go(pf_park, gate) == LEASH_EINVAL ? 0 : 1);
+    }
+    cr_assert(child > 0, "fork failed");
+    int st = 0;
+    cr_assert_eq(waitpid(child, &st, 0), child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child: %d", st);
+    cr_assert(PF_WAIT(atomic_load(&pf_started) == PF_BURST));
+    long pooled, pref;
+    /* The helper filled the pool ahead of the spawns (the spawner may
+     * have taken some since), up to the bound and no further. */
+    cr_assert(PF_WAIT((stack_prefault_stats(&pooled, &pref), pref > 0)),
+              "the helper never ran");
+    leash_sleep(200 * 1000000);
+    stack_prefault_stats(&pooled, &pref);
+    cr_assert_leq(pooled, PF_AHEAD, "the helper pooled %ld stacks", pooled);
+    leash_close(gate);
+    /* All exited: their stacks pooled; idle workers trim the pool. */
+    cr_assert(PF_WAIT((stack_prefault_stats(&pooled, &pref), pooled <= 1024)),
+              "pool not trimmed: %ld", pooled);
+    cr_assert(PF_WAIT(stack_threads() == 0), "prefault helper still alive");
+    leash_release(gate);
+    return 0;
+}
+
+static void pf_run(const char *stack_size) {
+    if (stack_size)
+        setenv("LEASH_STACK_SIZE", stack_size, 1);
+    cr_assert_eq(leash_run(pf_main, NULL), 0);
+    cr_assert_eq(leash_shutdown(), 0); /* unmaps every stack */
+    /* Forked while stopped: the child runs its own runtime and bursts. */
+    pid_t child = fork();
+    if (child == 0)
+        _exit(leash_run(pf_main, NULL) == 0 ? 0 : 1);
+    int st = 0;
+    cr_assert_eq(waitpid(child, &st, 0), child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
+}
+
+Test(stack, prefault_bounded_trimmed_fork_safe, .timeout = 120) {
+    pf_run(NULL);
+}
+
+Test(stack, prefault_small_stacks, .timeout = 120) { pf_run("16k"); }
+
+Test(stack, prefault_large_stacks, .timeout = 120) { pf_run("1m"); }

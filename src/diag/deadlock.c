@@ -76,6 +76,7 @@ static int quiescent(int64_t *ticks) {
     if (!all_parked(ticks) || timers_may_wake())
         return DL_NO;
     int known = S.nprocs + 1 /* sysmon */ + blocking_threads() +
+                stack_threads() +
                 sym_threads() + agent_threads() +
                 atomic_load(&S.foreign_parked);
     return dbg_os_threads() == known ? DL_YES : DL_MAYBE;
