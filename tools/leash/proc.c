@@ -152,6 +152,37 @@ static void human_secs(char *buf, size_t n, double s) {
         snprintf(buf, n, "%.1fs", s);
 }
 
+/* Writes an agent's reply (b, len; freed here) to file or stdout: 0, or
+ * EXIT_NOPROC with a message naming `what`. */
+static int write_reply(const char *what, char *b, size_t len,
+                       const char *file, bool to_stdout) {
+    int fd = to_stdout ? STDOUT_FILENO
+                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                              0644);
+    if (fd < 0) {
+        cli_err("%s: cannot write %s: %s", what, file, strerror(errno));
+        free(b);
+        return EXIT_NOPROC;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, b + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (!to_stdout && close(fd) < 0)
+        off = 0;
+    free(b);
+    if (off != len) {
+        cli_err("%s: cannot write %s: %s", what, file, strerror(errno));
+        return EXIT_NOPROC;
+    }
+    return 0;
+}
+
 /* Prints "prefix.key value" lines as "key N, key N". */
 static void print_group(const char *body, const char *prefix) {
     size_t pn = strlen(prefix);
@@ -321,30 +352,9 @@ int cmd_profile(int argc, char **argv) {
         cli_err("profile: the agent's reply is not a gzipped profile");
         return EXIT_PROTO;
     }
-    int fd = to_stdout ? STDOUT_FILENO
-                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                              0644);
-    if (fd < 0) {
-        cli_err("profile: cannot write %s: %s", file, strerror(errno));
-        free(b);
-        return EXIT_NOPROC;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, b + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (!to_stdout && close(fd) < 0)
-        off = 0;
-    free(b);
-    if (off != len) {
-        cli_err("profile: cannot write %s: %s", file, strerror(errno));
-        return EXIT_NOPROC;
-    }
+    rc = write_reply("profile", b, len, file, to_stdout);
+    if (rc)
+        return rc;
     if (!to_stdout)
         fprintf(stderr, "leash: wrote %zu bytes to %s (go tool pprof %s)\n",
                 len, file, file);
@@ -397,30 +407,9 @@ int cmd_trace(int argc, char **argv) {
         cli_err("trace: the agent's reply is not a JSON trace");
         return EXIT_PROTO;
     }
-    int fd = to_stdout ? STDOUT_FILENO
-                       : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                              0644);
-    if (fd < 0) {
-        cli_err("trace: cannot write %s: %s", file, strerror(errno));
-        free(b);
-        return EXIT_NOPROC;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, b + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (!to_stdout && close(fd) < 0)
-        off = 0;
-    free(b);
-    if (off != len) {
-        cli_err("trace: cannot write %s: %s", file, strerror(errno));
-        return EXIT_NOPROC;
-    }
+    rc = write_reply("trace", b, len, file, to_stdout);
+    if (rc)
+        return rc;
     if (!to_stdout)
         fprintf(stderr, "leash: wrote %zu bytes to %s (open it in "
                         "https://ui.perfetto.dev or chrome://tracing)\n",
