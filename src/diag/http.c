@@ -434,10 +434,18 @@ static long query_seconds(const http_request *r, long def, long max) {
     return q < 0 || sec < 1 || sec > max ? -1 : sec;
 }
 
-static void serve_cpu(conn *c, const http_request *r) {
-    long sec = query_seconds(r, 30, CPU_MAX_S);
+/* A route that records for `seconds` (query, default dflt, 1..max) with
+ * record(out, ns) and answers what it wrote: the CPU profile, the trace. */
+typedef struct {
+    long dflt, max;
+    int (*record)(FILE *out, int64_t ns);
+    const char *bad_seconds, *busy, *type, *headers;
+} timed_route;
+
+static void serve_timed(conn *c, const http_request *r, const timed_route *t) {
+    long sec = query_seconds(r, t->dflt, t->max);
     if (sec < 0) {
-        respond_error(c, 400, "seconds must be a whole number from 1 to 600");
+        respond_error(c, 400, t->bad_seconds);
         return;
     }
     char *buf = NULL;
@@ -447,54 +455,34 @@ static void serve_cpu(conn *c, const http_request *r) {
         respond_error(c, 500, "out of memory");
         return;
     }
-    int rc = leash_cpu_profile(f, sec * INT64_C(1000000000));
+    int rc = t->record(f, sec * INT64_C(1000000000));
     if (fclose(f) != 0 && rc >= 0)
         rc = LEASH_ENOMEM;
     c->deadline = leash_now() + WRITE_TIMEOUT_NS; /* it took `sec` */
     if (rc == -EBUSY)
-        respond_error(c, 409, "cpu profiling already in use");
+        respond_error(c, 409, t->busy);
     else if (rc == -ENOTSUP)
-        respond_error(c, 501, "cpu profiling is not available in "
-                              "ThreadSanitizer builds");
+        respond_error(c, 501, "not available in ThreadSanitizer builds");
     else if (rc < 0)
         respond_error(c, 500, leash_strerror(rc));
     else
-        respond(c, 200, "application/octet-stream",
-                "Content-Disposition: attachment; filename=\"profile\"\r\n",
-                buf, n);
+        respond(c, 200, t->type, t->headers, buf, n);
     free(buf);
 }
 
+/* /debug/pprof/profile?seconds=N: the CPU profile (cpuprof.c). */
+static const timed_route cpu_route = {
+    30, CPU_MAX_S, leash_cpu_profile,
+    "seconds must be a whole number from 1 to 600",
+    "cpu profiling already in use", "application/octet-stream",
+    "Content-Disposition: attachment; filename=\"profile\"\r\n"};
+
 /* /debug/leash/trace?seconds=N: the execution trace (trace.c), N in
- * 1..TRACE_MAX_S (default 5). */
-#define TRACE_MAX_S 60
-static void serve_trace(conn *c, const http_request *r) {
-    long sec = query_seconds(r, 5, TRACE_MAX_S);
-    if (sec < 0) {
-        respond_error(c, 400, "seconds must be a whole number from 1 to 60");
-        return;
-    }
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f) {
-        respond_error(c, 500, "out of memory");
-        return;
-    }
-    int rc = leash_trace(f, sec * INT64_C(1000000000));
-    if (fclose(f) != 0 && rc >= 0)
-        rc = LEASH_ENOMEM;
-    c->deadline = leash_now() + WRITE_TIMEOUT_NS; /* it took `sec` */
-    if (rc == -EBUSY)
-        respond_error(c, 409, "a trace is already running");
-    else if (rc < 0)
-        respond_error(c, 500, leash_strerror(rc));
-    else
-        respond(c, 200, "application/json",
-                "Content-Disposition: attachment; filename=\"trace.json\"\r\n",
-                buf, n);
-    free(buf);
-}
+ * 1..60 (default 5). */
+static const timed_route trace_route = {
+    5, 60, leash_trace, "seconds must be a whole number from 1 to 60",
+    "a trace is already running", "application/json",
+    "Content-Disposition: attachment; filename=\"trace.json\"\r\n"};
 
 static void serve_leash(conn *c, const http_request *r) {
     char v[16];
@@ -610,13 +598,13 @@ static void route(conn *c, const http_request *r, bool allow_remote) {
              !strcmp(p, "/debug/pprof/mutex"))
         serve_contention(c, r, p[13] == 'm');
     else if (!strcmp(p, "/debug/pprof/profile"))
-        serve_cpu(c, r);
+        serve_timed(c, r, &cpu_route);
     else if (!strcmp(p, "/debug/leash"))
         serve_leash(c, r);
     else if (!strcmp(p, "/debug/leash/"))
         serve_live(c);
     else if (!strcmp(p, "/debug/leash/trace"))
-        serve_trace(c, r);
+        serve_timed(c, r, &trace_route);
     else if (!strcmp(p, "/metrics"))
         serve_built(c, B_METRICS, 0, "text/plain; version=0.0.4; charset=utf-8",
                     NULL);
