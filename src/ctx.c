@@ -157,8 +157,14 @@ static void ctx_destroy(lobj *o) {
     if (c->has_timer)
         timer_del(&c->timer); /* waits for a callback in progress */
     unlink_from_parent(c);
-    if (c->done)
+    if (c->done) {
+        /* Readers of done->ctx_of (diag/prove.c) use c under the done
+         * channel's lock: from here on they find no context. */
+        slock_acquire(&c->done->lock);
+        __atomic_store_n(&c->done->ctx_of, NULL, __ATOMIC_RELAXED);
+        slock_release(&c->done->lock);
         obj_release_from(&c->done->obj, NULL);
+    }
     if (c->parent && c->parent != &background)
         obj_release_from(&c->parent->obj, NULL);
     obj_free_mem(o);
@@ -376,7 +382,9 @@ static void scan_ctx(lobj *o, void *arg) {
  * reference held by a coroutine (no child context, group, plain thread
  * or detached reference). Then the done channel's runtime reference
  * stands for those coroutines (diag/prove.c). The fields read here are
- * set at creation; the holders under R.lock. */
+ * set at creation; the holders under R.lock. Called with the done
+ * channel's lock held, under which ctx_destroy clears done->ctx_of, so
+ * the context cannot be freed meanwhile. */
 static bool only_coroutines(coroutine *h, void *arg) {
     (void)arg;
     return h && h != &obj_detached_holder && !h->foreign;

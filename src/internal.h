@@ -770,7 +770,9 @@ _Static_assert(OBJ__COUNT <= OBJ_CACHE_TYPES, "grow OBJ_CACHE_TYPES");
 
 struct lobj {
     _Atomic uint32_t magic;
-    uint8_t type;
+    /* Read by obj_check on any pointer, racing with the reuse of dead
+     * memory: atomic, and kept across reuse (memory is reused by type). */
+    _Atomic uint8_t type;
     bool immortal;          /* static (the background context): no counting */
     bool internal;          /* owned by another object (a context's done) */
     _Atomic int64_t refs;

@@ -65,8 +65,11 @@ void *obj_alloc(int type, size_t size) {
         obj_free_mem_type(p, type);
         return NULL;
     }
-    memset((char *)p + sizeof(uint32_t), 0, size - sizeof(uint32_t));
-    return p; /* the magic stays dead until obj_init */
+    /* The magic stays dead until obj_init; the type is already right (a
+     * free list per type) and obj_check may be reading it. */
+    size_t keep = offsetof(lobj, immortal);
+    memset((char *)p + keep, 0, size - keep);
+    return p;
 }
 
 /* Puts dead object memory on a free list of its type. The link is stored
@@ -114,7 +117,8 @@ int obj_init(lobj *o, int type, const char *file, int line,
     if (in_forked_child())
         return fork_refuse("a new leash object");
     coroutine *g = sched_getg();
-    o->type = (uint8_t)type;
+    if (atomic_load_explicit(&o->type, memory_order_relaxed) != type)
+        atomic_store_explicit(&o->type, (uint8_t)type, memory_order_relaxed);
     o->file = file;
     o->line = line;
     o->destroy = destroy;
@@ -153,7 +157,7 @@ lobj *obj_check(const void *p, int type) {
         return NULL;
     if (atomic_load_explicit(&o->magic, memory_order_acquire) != OBJ_MAGIC)
         return NULL;
-    if (type && o->type != type)
+    if (type && atomic_load_explicit(&o->type, memory_order_relaxed) != type)
         return NULL;
     return o;
 }

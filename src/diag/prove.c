@@ -93,13 +93,15 @@ static void read_chan(dchan *dc) {
         return;
     }
     leash_chan *c = (leash_chan *)o;
+    slock_acquire(&c->lock);
     /* A context's done channel: its runtime reference is the context's,
      * which only its holders can cancel when it has no timer and no
-     * parent but the background (read before c->lock: a context's lock
-     * comes before its done channel's). */
+     * parent but the background. Read under c->lock, under which the
+     * context's destruction clears ctx_of (it was read before the lock,
+     * and a context freed and made again meanwhile was read as it was
+     * being built: TSan, stress_observer). No context lock is taken. */
     leash_ctx *ctx = __atomic_load_n(&c->ctx_of, __ATOMIC_RELAXED);
     bool ctx_inside = ctx && ctx_cancelled_only_by_coroutines(ctx);
-    slock_acquire(&c->lock);
     dc->id = o->id;
     dc->closed = c->closed;
     dc->dead = c->zombie;
