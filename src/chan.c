@@ -27,10 +27,6 @@
 
 #define ELEM_MAX (64u << 10) /* Go's limit on element size */
 
-leash_chan *chan_check(const void *p) {
-    return (leash_chan *)obj_check(p, OBJ_CHAN);
-}
-
 /* ----------------------------------------------------------- wait queues */
 
 void waitq_enqueue(waitq *q, sudog *s) {
@@ -272,7 +268,7 @@ void orphan_wake(leash_chan *c, int64_t id) {
 
 /* ------------------------------------------------------------ lifetime */
 
-static void chan_free(leash_chan *c) {
+void chan_free(leash_chan *c) {
     lfree(c->buf);
     obj_free_mem(&c->obj);
 }
@@ -291,14 +287,6 @@ static void chan_destroy(lobj *o) {
     }
     slock_release(&c->lock);
     chan_free(c);
-}
-
-/* Unlocks c; frees it if it was a zombie whose last waiter just left. */
-void chan_unlock(leash_chan *c) {
-    bool dead = c->zombie && c->nwaiters == 0;
-    slock_release(&c->lock);
-    if (dead)
-        chan_free(c);
 }
 
 bool chan_has_receivers(leash_chan *c) {
@@ -367,9 +355,22 @@ static inline void *slot(leash_chan *c, size_t i) {
     return c->buf + i * c->elem_size;
 }
 
+/* The common element sizes are copied inline, not through memcpy. */
 static inline void copy_elem(void *dst, const void *src, size_t n) {
-    if (n && dst)
+    if (!dst)
+        return;
+    switch (n) {
+    case 0:
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    default:
         memcpy(dst, src, n);
+    }
 }
 
 /* A receiver waits (so the buffer is empty): give it the value directly.
@@ -423,12 +424,12 @@ void chan_block_forever(int reason) {
  * *me tells how. The lock is released on every path. */
 static inline __attribute__((always_inline)) int
 chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
-          int reason) {
+          int reason, coroutine *self) {
     if (!block) {
         slock_release(&c->lock);
         return LEASH_EAGAIN;
     }
-    coroutine *g = sched_prepare_park();
+    coroutine *g = prepare_park(self);
     if (!g) {
         slock_release(&c->lock);
         return LEASH_ENOMEM;
@@ -459,9 +460,7 @@ chan_send(leash_chan *c, const void *elem, bool block) {
         return 0;
     }
     if (c->count < c->cap) {
-        if (c->elem_size) {
-            memcpy(slot(c, c->sendx), elem, c->elem_size);
-        }
+        copy_elem(slot(c, c->sendx), elem, c->elem_size);
         if (++c->sendx == c->cap)
             c->sendx = 0;
         c->count++;
@@ -469,7 +468,8 @@ chan_send(leash_chan *c, const void *elem, bool block) {
         return 0;
     }
     sudog me;
-    int rc = chan_wait(c, &c->sendq, &me, (void *)elem, block, WR_CHAN_SEND);
+    int rc = chan_wait(c, &c->sendq, &me, (void *)elem, block, WR_CHAN_SEND,
+                       self);
     if (rc <= 0)
         return rc;
     if (!me.success)
@@ -531,7 +531,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
     }
     size_t esz = c->elem_size; /* c may be freed by the time we wake */
     sudog me;
-    int rc = chan_wait(c, &c->recvq, &me, out, block, WR_CHAN_RECV);
+    int rc = chan_wait(c, &c->recvq, &me, out, block, WR_CHAN_RECV, self);
     if (rc <= 0)
         return rc;
     if (!me.success) {
