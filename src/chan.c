@@ -42,44 +42,11 @@ void waitq_enqueue(waitq *q, sudog *s) {
     s->c->nwaiters++;
 }
 
-static void waitq_unlink(waitq *q, sudog *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        q->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        q->last = s->prev;
-    s->next = s->prev = NULL;
-    q->n--;
-    s->c->nwaiters--;
-}
-
 void waitq_remove(waitq *q, sudog *s) {
     if (!atomic_load_explicit(&s->queued, memory_order_relaxed))
         return;
     waitq_unlink(q, s);
     atomic_store_explicit(&s->queued, false, memory_order_relaxed);
-}
-
-/* The first waiter that can still be woken: a select already won through
- * another channel is skipped and unhooked here. Clearing `queued` is the
- * last touch of a skipped sudog, so its select, which may check `queued`
- * without the lock (select.c), can return as soon as it sees it clear. */
-sudog *waitq_dequeue(waitq *q) {
-    for (sudog *s; (s = q->first);) {
-        waitq_unlink(q, s);
-        bool claimed = true;
-        if (s->is_select) {
-            uint32_t z = 0;
-            claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
-        }
-        atomic_store_explicit(&s->queued, false, memory_order_release);
-        if (claimed)
-            return s;
-    }
-    return NULL;
 }
 
 /* --------------------------------------------------------------- orphans */
@@ -216,8 +183,11 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 }
 
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
- * after a release left others holding c, this may complete the proof. */
-static inline void orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
+ * after a release left others holding c, this may complete the proof.
+ * True when it did: the caller queues the report only once it has
+ * switched out (park_unlock_proved), so the report, captured on another
+ * thread, finds it parked, not half-way into its park. */
+static inline bool orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
     if (likely(!c->released)) {
         /* Nothing released, but every holder may now wait on it: a lone
          * holder blocked on its own channel, both holders of one. Cheap
@@ -227,18 +197,27 @@ static inline void orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
         if (likely(c->borrowed ||
                    atomic_load_explicit(&c->obj.nholders,
                                         memory_order_relaxed) > c->nwaiters))
-            return;
+            return false;
         if (orphan_prove(c, pc, g->id, false, NULL)) {
             c->orphan_park = true;
-            orphan_queue(c);
+            return true;
         }
-        return;
+        return false;
     }
-    if (c->orphaned) /* one more coroutine stuck on it for good */
+    if (c->orphaned) { /* one more coroutine stuck on it for good */
         chan_mark_stranded(c);
-    else if (orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
-                          NULL))
-        orphan_queue(c);
+        return false;
+    }
+    return orphan_prove(c, c->release_pc, c->release_by, c->release_exit,
+                        NULL);
+}
+
+/* sched_park's unlockf (arg: &c->lock) after orphan_check_park proved
+ * c: queues the report (c->lock still held, as before) and unlocks. */
+static void park_unlock_proved(void *p) {
+    leash_chan *c = (leash_chan *)((char *)p - offsetof(leash_chan, lock));
+    orphan_queue(c);
+    slock_release(&c->lock);
 }
 
 /* Wakes every plain waiter of an orphaned channel with LEASH_EORPHANED
@@ -436,9 +415,11 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
     }
     *me = (sudog){.g = g, .elem = elem, .c = c};
     waitq_enqueue(q, me);
-    orphan_check_park(c, g, __builtin_return_address(0));
+    bool proved = orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
-    sched_park(slock_release_fn, &c->lock);
+    /* One call site: a dump groups identical waits by return address. */
+    sched_park(unlikely(proved) ? park_unlock_proved : slock_release_fn,
+               &c->lock);
     g_wait_end(g);
     return 1;
 }

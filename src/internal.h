@@ -959,7 +959,38 @@ static inline leash_chan *chan_check(const void *p) {
 }
 INTERNAL void waitq_enqueue(waitq *q, sudog *s);
 INTERNAL void waitq_remove(waitq *q, sudog *s);
-INTERNAL sudog *waitq_dequeue(waitq *q);
+static inline void waitq_unlink(waitq *q, sudog *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        q->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        q->last = s->prev;
+    s->next = s->prev = NULL;
+    q->n--;
+    s->c->nwaiters--;
+}
+/* The first waiter that can still be woken: a select already won through
+ * another channel is skipped and unhooked here. Clearing `queued` is the
+ * last touch of a skipped sudog, so its select, which may check `queued`
+ * without the lock (select.c), can return as soon as it sees it clear.
+ * Inline: on the send and receive paths, an empty queue is one load. */
+static inline sudog *waitq_dequeue(waitq *q) {
+    for (sudog *s; (s = q->first);) {
+        waitq_unlink(q, s);
+        bool claimed = true;
+        if (s->is_select) {
+            uint32_t z = 0;
+            claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
+        }
+        atomic_store_explicit(&s->queued, false, memory_order_release);
+        if (claimed)
+            return s;
+    }
+    return NULL;
+}
 /* The hand-offs select shares with the single-channel paths; called with
  * c->lock held, they release it. */
 INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);

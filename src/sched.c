@@ -219,14 +219,9 @@ static bool runq_spill(worker *w, coroutine *g, uint32_t h, uint32_t t) {
     return true;
 }
 
-static void runq_put(worker *w, coroutine *g, bool next) {
-    if (next) {
-        coroutine *old = atomic_exchange_explicit(&w->runnext, g,
-                                                memory_order_acq_rel);
-        if (!old)
-            return;
-        g = old; /* the previous runnext goes to the tail */
-    }
+/* runq_put's full queue: spills half of it, retrying until that works
+ * or a thief has made room. */
+static __attribute__((noinline)) void runq_put_full(worker *w, coroutine *g) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
@@ -239,6 +234,26 @@ static void runq_put(worker *w, coroutine *g, bool next) {
         if (runq_spill(w, g, h, t))
             return;
     }
+}
+
+/* Inline: the common case (room at the tail, or an empty runnext) is a
+ * few loads and stores, the spill stays out of line. */
+static inline void runq_put(worker *w, coroutine *g, bool next) {
+    if (next) {
+        coroutine *old = atomic_exchange_explicit(&w->runnext, g,
+                                                memory_order_acq_rel);
+        if (!old)
+            return;
+        g = old; /* the previous runnext goes to the tail */
+    }
+    uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    if (likely(t - h < RUNQ_SIZE)) {
+        atomic_store_explicit(&w->runq[t % RUNQ_SIZE], g, memory_order_relaxed);
+        atomic_store_explicit(&w->runq_tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_full(w, g);
 }
 
 static inline bool runnext_take(worker *w, coroutine **g) {
@@ -260,7 +275,7 @@ static inline void note_latency(worker *w, coroutine *g) {
 
 /* g, taken from the queue proper (or from runnext with nobody queued
  * behind it), starts a new slice. */
-static coroutine *slice_begin(worker *w, coroutine *g) {
+static inline coroutine *slice_begin(worker *w, coroutine *g) {
     atomic_store_explicit(&w->next_chain, 0, memory_order_relaxed);
     atomic_store_explicit(&w->nslices,
                           atomic_load_explicit(&w->nslices,
@@ -275,7 +290,8 @@ static coroutine *slice_begin(worker *w, coroutine *g) {
  * (as Go's preemption does): everything queued runs before the chain
  * resumes, so a coroutine waits one slice, not one slice per coroutine
  * ahead of it. */
-static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
+static inline __attribute__((always_inline)) coroutine *
+runq_get_queue(worker *w) {
     coroutine *g;
     if (atomic_load_explicit(&w->next_chain, memory_order_relaxed) >=
             RUNNEXT_CHAIN_MAX &&
@@ -293,6 +309,12 @@ static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
             return slice_begin(w, g);
     }
     return runnext_take(w, &g) ? slice_begin(w, g) : NULL;
+}
+
+/* Out of line for park, whose hand-offs mostly find runnext; a yield,
+ * which mostly finds the queue's head, inlines runq_get_queue. */
+static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
+    return runq_get_queue(w);
 }
 
 /* runnext first while the slice lasts (see "Fairness" above): the
@@ -588,7 +610,8 @@ static inline void check_stack(coroutine *g) {
 
 /* Switches from the running coroutine g to `to` (NULL: the scheduler
  * context) and returns the worker g resumes on. */
-static worker *switch_from(worker *w, coroutine *g, coroutine *to, bool exiting) {
+static inline __attribute__((always_inline)) worker *
+switch_from(worker *w, coroutine *g, coroutine *to, bool exiting) {
     check_stack(g);
     /* One trace check per switch: g's park, yield or exit (its state
      * says which) and to's run. */
@@ -664,7 +687,17 @@ API_FRAME void leash_yield(void) {
         sched_yield();
         return;
     }
-    coroutine *next = next_local(w);
+    /* next_local, with the queue's head (a yield's usual next) inline. */
+    coroutine *next = NULL;
+    if (likely(tick(w) % 61 != 0)) {
+        uint32_t chain =
+            atomic_load_explicit(&w->next_chain, memory_order_relaxed);
+        if (likely(chain < RUNNEXT_CHAIN_MAX) && runnext_take(w, &next))
+            atomic_store_explicit(&w->next_chain, chain + 1,
+                                  memory_order_relaxed);
+        else
+            next = runq_get_queue(w);
+    }
     if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
