@@ -141,7 +141,7 @@ static void sort_pds(selio **v, int n) {
 }
 
 /* Unlocks all but `keep`, which the caller releases through a hand-off. */
-static void unlock_all_but(lockset *ls, leash_chan *keep) {
+static inline void unlock_all_but(lockset *ls, leash_chan *keep) {
     for (int i = ls->nlocks - 1; i >= 0; i--)
         if (ls->locks[i] != keep)
             chan_unlock(ls->locks[i]);
