@@ -833,14 +833,16 @@ top:
         llock_release(&S.lock);
         goto top;
     }
-    /* Read before publishing: once on the idle list, a waker may set it. */
+    /* Read and cleared before publishing: once on the idle list, a waker
+     * may set it (wakep, under S.lock), and a store after the release
+     * would overwrite that (a data race TSan reports, and a spinner the
+     * count keeps but no worker knows it is). */
     bool was_spinning = w->spinning;
+    w->spinning = false;
     idle_push(w);
     llock_release(&S.lock);
-    if (was_spinning) {
-        w->spinning = false;
+    if (was_spinning)
         atomic_fetch_sub(&S.nspinning, 1);
-    }
     atomic_thread_fence(memory_order_seq_cst);
     if (any_work() || timer_next_all() <= leash_now()) {
         llock_acquire(&S.lock);
