@@ -27,10 +27,6 @@
 
 #define ELEM_MAX (64u << 10) /* Go's limit on element size */
 
-leash_chan *chan_check(const void *p) {
-    return (leash_chan *)obj_check(p, OBJ_CHAN);
-}
-
 /* ----------------------------------------------------------- wait queues */
 
 void waitq_enqueue(waitq *q, sudog *s) {
@@ -46,44 +42,11 @@ void waitq_enqueue(waitq *q, sudog *s) {
     s->c->nwaiters++;
 }
 
-static void waitq_unlink(waitq *q, sudog *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        q->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        q->last = s->prev;
-    s->next = s->prev = NULL;
-    q->n--;
-    s->c->nwaiters--;
-}
-
 void waitq_remove(waitq *q, sudog *s) {
     if (!atomic_load_explicit(&s->queued, memory_order_relaxed))
         return;
     waitq_unlink(q, s);
     atomic_store_explicit(&s->queued, false, memory_order_relaxed);
-}
-
-/* The first waiter that can still be woken: a select already won through
- * another channel is skipped and unhooked here. Clearing `queued` is the
- * last touch of a skipped sudog, so its select, which may check `queued`
- * without the lock (select.c), can return as soon as it sees it clear. */
-sudog *waitq_dequeue(waitq *q) {
-    for (sudog *s; (s = q->first);) {
-        waitq_unlink(q, s);
-        bool claimed = true;
-        if (s->is_select) {
-            uint32_t z = 0;
-            claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
-        }
-        atomic_store_explicit(&s->queued, false, memory_order_release);
-        if (claimed)
-            return s;
-    }
-    return NULL;
 }
 
 /* --------------------------------------------------------------- orphans */
@@ -221,10 +184,9 @@ void chan_after_release(leash_chan *c, void *pc, int64_t by, bool at_exit) {
 
 /* A coroutine is about to park on c (c->lock held, its sudog queued):
  * after a release left others holding c, this may complete the proof.
- * True when it did: the caller queues the orphan for sysmon only once
- * it has parked (chan_unlock_orphaned), so that sysmon, which acts at
- * once, finds it waiting on c like the others (its report lists every
- * waiter). */
+ * True when it did: the caller queues the report only once it has
+ * switched out (park_unlock_proved), so the report, captured on another
+ * thread, finds it parked, not half-way into its park. */
 static inline bool orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
     if (likely(!c->released)) {
         /* Nothing released, but every holder may now wait on it: a lone
@@ -250,12 +212,12 @@ static inline bool orphan_check_park(leash_chan *c, coroutine *g, void *pc) {
                         NULL);
 }
 
-/* The park's unlock (run after the switch) when the parking coroutine
- * completed an orphan proof. */
-static void chan_unlock_orphaned(void *cv) {
-    leash_chan *c = cv;
-    slock_release(&c->lock);
+/* sched_park's unlockf (arg: &c->lock) after orphan_check_park proved
+ * c: queues the report (c->lock still held, as before) and unlocks. */
+static void park_unlock_proved(void *p) {
+    leash_chan *c = (leash_chan *)((char *)p - offsetof(leash_chan, lock));
     orphan_queue(c);
+    slock_release(&c->lock);
 }
 
 /* Wakes every plain waiter of an orphaned channel with LEASH_EORPHANED
@@ -285,7 +247,7 @@ void orphan_wake(leash_chan *c, int64_t id) {
 
 /* ------------------------------------------------------------ lifetime */
 
-static void chan_free(leash_chan *c) {
+void chan_free(leash_chan *c) {
     lfree(c->buf);
     obj_free_mem(&c->obj);
 }
@@ -304,14 +266,6 @@ static void chan_destroy(lobj *o) {
     }
     slock_release(&c->lock);
     chan_free(c);
-}
-
-/* Unlocks c; frees it if it was a zombie whose last waiter just left. */
-void chan_unlock(leash_chan *c) {
-    bool dead = c->zombie && c->nwaiters == 0;
-    slock_release(&c->lock);
-    if (dead)
-        chan_free(c);
 }
 
 bool chan_has_receivers(leash_chan *c) {
@@ -380,9 +334,22 @@ static inline void *slot(leash_chan *c, size_t i) {
     return c->buf + i * c->elem_size;
 }
 
+/* The common element sizes are copied inline, not through memcpy. */
 static inline void copy_elem(void *dst, const void *src, size_t n) {
-    if (n && dst)
+    if (!dst)
+        return;
+    switch (n) {
+    case 0:
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    default:
         memcpy(dst, src, n);
+    }
 }
 
 /* A receiver waits (so the buffer is empty): give it the value directly.
@@ -436,28 +403,23 @@ void chan_block_forever(int reason) {
  * *me tells how. The lock is released on every path. */
 static inline __attribute__((always_inline)) int
 chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
-          int reason) {
+          int reason, coroutine *self) {
     if (!block) {
         slock_release(&c->lock);
         return LEASH_EAGAIN;
     }
-    coroutine *g = sched_prepare_park();
+    coroutine *g = prepare_park(self);
     if (!g) {
         slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
     *me = (sudog){.g = g, .elem = elem, .c = c};
     waitq_enqueue(q, me);
-    bool orphaned = orphan_check_park(c, g, __builtin_return_address(0));
+    bool proved = orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
-    /* One park call site, so every waiter here shows the same frame. */
-    void (*unlock)(void *) = slock_release_fn;
-    void *arg = &c->lock;
-    if (unlikely(orphaned)) {
-        unlock = chan_unlock_orphaned;
-        arg = c;
-    }
-    sched_park(unlock, arg);
+    /* One call site: a dump groups identical waits by return address. */
+    sched_park(unlikely(proved) ? park_unlock_proved : slock_release_fn,
+               &c->lock);
     g_wait_end(g);
     return 1;
 }
@@ -479,9 +441,7 @@ chan_send(leash_chan *c, const void *elem, bool block) {
         return 0;
     }
     if (c->count < c->cap) {
-        if (c->elem_size) {
-            memcpy(slot(c, c->sendx), elem, c->elem_size);
-        }
+        copy_elem(slot(c, c->sendx), elem, c->elem_size);
         if (++c->sendx == c->cap)
             c->sendx = 0;
         c->count++;
@@ -489,7 +449,8 @@ chan_send(leash_chan *c, const void *elem, bool block) {
         return 0;
     }
     sudog me;
-    int rc = chan_wait(c, &c->sendq, &me, (void *)elem, block, WR_CHAN_SEND);
+    int rc = chan_wait(c, &c->sendq, &me, (void *)elem, block, WR_CHAN_SEND,
+                       self);
     if (rc <= 0)
         return rc;
     if (!me.success)
@@ -551,7 +512,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
     }
     size_t esz = c->elem_size; /* c may be freed by the time we wake */
     sudog me;
-    int rc = chan_wait(c, &c->recvq, &me, out, block, WR_CHAN_RECV);
+    int rc = chan_wait(c, &c->recvq, &me, out, block, WR_CHAN_RECV, self);
     if (rc <= 0)
         return rc;
     if (!me.success) {

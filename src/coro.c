@@ -204,7 +204,8 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
 
 /* Collects a NULL-terminated list of leash objects; -1 if one is not a
  * live leash object or there are more than max. */
-int coro_collect_objs(va_list ap, lobj **objs, int max) {
+static inline __attribute__((always_inline)) int
+collect_objs(va_list ap, lobj **objs, int max) {
     int n = 0;
     for (void *p; (p = va_arg(ap, void *));) {
         lobj *o = obj_check(p, 0);
@@ -215,12 +216,19 @@ int coro_collect_objs(va_list ap, lobj **objs, int max) {
     return n;
 }
 
+int coro_collect_objs(va_list ap, lobj **objs, int max) {
+    return collect_objs(ap, objs, max);
+}
+
 int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,
                     ...) {
     if (!fn)
         return LEASH_EINVAL;
     lobj *objs[MAX_HANDED];
-    int n = COLLECT_HANDED(arg, objs);
+    va_list ap; /* COLLECT_HANDED, with the loop inline */
+    va_start(ap, arg);
+    int n = collect_objs(ap, objs, MAX_HANDED);
+    va_end(ap);
     if (n < 0)
         return LEASH_EINVAL;
     return coro_spawn(file, line, __builtin_return_address(0), fn, arg, objs,

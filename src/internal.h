@@ -583,6 +583,11 @@ INTERNAL void sched_park(void (*unlockf)(void *), void *arg);
 /* The current g (a foreign one is allocated for a plain thread), ready to
  * be published as a waiter; NULL only when that allocation fails. */
 INTERNAL coroutine *sched_prepare_park(void);
+/* The same for a caller that has looked up self = sched_getg() already:
+ * a coroutine is ready as it is. */
+static inline coroutine *prepare_park(coroutine *self) {
+    return self && !self->foreign ? self : sched_prepare_park();
+}
 /* Makes a parked g runnable; `next`: run it right after the current one. */
 INTERNAL void sched_ready(coroutine *g, bool next);
 INTERNAL void sched_init_g(coroutine *g);  /* lays out its first switch */
@@ -793,8 +798,9 @@ struct lobj {
 INTERNAL int obj_init(lobj *o, int type, const char *file, int line,
                       void (*destroy)(lobj *), coroutine *owner);
 /* Validates a user pointer: the object, or NULL if not live / wrong type
- * (type 0: any). */
-INTERNAL lobj *obj_check(const void *p, int type);
+ * (type 0: any). obj_check (below, inline) takes the common case, an
+ * aligned pointer into objmem, and leaves the rest to obj_check_slow. */
+INTERNAL lobj *obj_check_slow(const void *p, int type);
 INTERNAL int obj_retain_for(lobj *o, coroutine *holder, bool handed);
 INTERNAL void *obj_alloc(int type, size_t size);
 /* objmem.c: the range objects are carved from. obj_check reads a magic
@@ -809,6 +815,15 @@ static inline bool objmem_holds(const void *p) {
     size_t n = atomic_load_explicit(&objmem.committed, memory_order_acquire);
     char *base = atomic_load_explicit(&objmem.base, memory_order_relaxed);
     return (uintptr_t)p - (uintptr_t)base < n;
+}
+static inline lobj *obj_check(const void *p, int type) {
+    lobj *o = (lobj *)p;
+    if (unlikely(!objmem_holds(p) || ((uintptr_t)p & 7)))
+        return obj_check_slow(p, type);
+    if (atomic_load_explicit(&o->magic, memory_order_acquire) != OBJ_MAGIC ||
+        (type && o->type != type))
+        return NULL;
+    return o;
 }
 INTERNAL void obj_free_mem_type(void *p, int type);
 INTERNAL void obj_release_from(lobj *o, coroutine *holder);
@@ -943,16 +958,56 @@ struct leash_chan {
                          * (orphan_pc: where it parked) */
     waitq recvq, sendq;
 };
-INTERNAL leash_chan *chan_check(const void *p);
+static inline leash_chan *chan_check(const void *p) {
+    return (leash_chan *)obj_check(p, OBJ_CHAN);
+}
 INTERNAL void waitq_enqueue(waitq *q, sudog *s);
 INTERNAL void waitq_remove(waitq *q, sudog *s);
-INTERNAL sudog *waitq_dequeue(waitq *q);
+static inline void waitq_unlink(waitq *q, sudog *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        q->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        q->last = s->prev;
+    s->next = s->prev = NULL;
+    q->n--;
+    s->c->nwaiters--;
+}
+/* The first waiter that can still be woken: a select already won through
+ * another channel is skipped and unhooked here. Clearing `queued` is the
+ * last touch of a skipped sudog, so its select, which may check `queued`
+ * without the lock (select.c), can return as soon as it sees it clear.
+ * Inline: on the send and receive paths, an empty queue is one load. */
+static inline sudog *waitq_dequeue(waitq *q) {
+    for (sudog *s; (s = q->first);) {
+        waitq_unlink(q, s);
+        bool claimed = true;
+        if (s->is_select) {
+            uint32_t z = 0;
+            claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
+        }
+        atomic_store_explicit(&s->queued, false, memory_order_release);
+        if (claimed)
+            return s;
+    }
+    return NULL;
+}
 /* The hand-offs select shares with the single-channel paths; called with
  * c->lock held, they release it. */
 INTERNAL void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem);
 INTERNAL void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out);
 INTERNAL void chan_block_forever(int reason) __attribute__((noreturn));
-INTERNAL void chan_unlock(leash_chan *c); /* frees a zombie's memory */
+/* Unlocks c; frees it if it was a zombie whose last waiter just left. */
+INTERNAL void chan_free(leash_chan *c);
+static inline void chan_unlock(leash_chan *c) {
+    bool dead = unlikely(c->zombie) && c->nwaiters == 0;
+    slock_release(&c->lock);
+    if (unlikely(dead))
+        chan_free(c);
+}
 /* Whether a coroutine (not a system one) waits to receive from c now. */
 INTERNAL bool chan_has_receivers(leash_chan *c);
 /* Notes that g uses c (c->lock held): a borrower if it holds no ref. */

@@ -149,7 +149,7 @@ static lobj *obj_check_static(const void *p) {
     return p == (const void *)leash_ctx_background() ? (lobj *)p : NULL;
 }
 
-lobj *obj_check(const void *p, int type) {
+lobj *obj_check_slow(const void *p, int type) {
     lobj *o = (lobj *)p;
     if (unlikely(!objmem_holds(p)) && !(o = obj_check_static(p)))
         return NULL; /* NULL, wild, freed by malloc, on a stack: unread */

@@ -218,14 +218,9 @@ static bool runq_spill(worker *w, coroutine *g, uint32_t h, uint32_t t) {
     return true;
 }
 
-static void runq_put(worker *w, coroutine *g, bool next) {
-    if (next) {
-        coroutine *old = atomic_exchange_explicit(&w->runnext, g,
-                                                memory_order_acq_rel);
-        if (!old)
-            return;
-        g = old; /* the previous runnext goes to the tail */
-    }
+/* runq_put's full queue: spills half of it, retrying until that works
+ * or a thief has made room. */
+static __attribute__((noinline)) void runq_put_full(worker *w, coroutine *g) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
@@ -238,6 +233,26 @@ static void runq_put(worker *w, coroutine *g, bool next) {
         if (runq_spill(w, g, h, t))
             return;
     }
+}
+
+/* Inline: the common case (room at the tail, or an empty runnext) is a
+ * few loads and stores, the spill stays out of line. */
+static inline void runq_put(worker *w, coroutine *g, bool next) {
+    if (next) {
+        coroutine *old = atomic_exchange_explicit(&w->runnext, g,
+                                                memory_order_acq_rel);
+        if (!old)
+            return;
+        g = old; /* the previous runnext goes to the tail */
+    }
+    uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    if (likely(t - h < RUNQ_SIZE)) {
+        atomic_store_explicit(&w->runq[t % RUNQ_SIZE], g, memory_order_relaxed);
+        atomic_store_explicit(&w->runq_tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_full(w, g);
 }
 
 static inline bool runnext_take(worker *w, coroutine **g) {
@@ -259,7 +274,7 @@ static inline void note_latency(worker *w, coroutine *g) {
 
 /* g, taken from the queue proper (or from runnext with nobody queued
  * behind it), starts a new slice. */
-static coroutine *slice_begin(worker *w, coroutine *g) {
+static inline coroutine *slice_begin(worker *w, coroutine *g) {
     atomic_store_explicit(&w->next_chain, 0, memory_order_relaxed);
     atomic_store_explicit(&w->nslices,
                           atomic_load_explicit(&w->nslices,
@@ -274,7 +289,8 @@ static coroutine *slice_begin(worker *w, coroutine *g) {
  * (as Go's preemption does): everything queued runs before the chain
  * resumes, so a coroutine waits one slice, not one slice per coroutine
  * ahead of it. */
-static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
+static inline __attribute__((always_inline)) coroutine *
+runq_get_queue(worker *w) {
     coroutine *g;
     if (atomic_load_explicit(&w->next_chain, memory_order_relaxed) >=
             RUNNEXT_CHAIN_MAX &&
@@ -292,6 +308,12 @@ static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
             return slice_begin(w, g);
     }
     return runnext_take(w, &g) ? slice_begin(w, g) : NULL;
+}
+
+/* Out of line for park, whose hand-offs mostly find runnext; a yield,
+ * which mostly finds the queue's head, inlines runq_get_queue. */
+static __attribute__((noinline)) coroutine *runq_get_slow(worker *w) {
+    return runq_get_queue(w);
 }
 
 /* runnext first while the slice lasts (see "Fairness" above): the
@@ -577,8 +599,9 @@ static inline void do_after(worker *w) {
 /* A worker that has stopped: runs what its last switch left to do. */
 void sched_worker_finish(worker *w) { do_after(w); }
 
-static void check_stack(coroutine *g) {
-    if (unlikely(!stack_canary_ok(g->stack))) {
+static inline void check_stack(coroutine *g) {
+    /* A guarded stack has no canary to check: no call for it. */
+    if (unlikely(!g->stack->guarded) && unlikely(!stack_canary_ok(g->stack))) {
         stack_overflow_report(g, "canary overwritten");
         rt_fatal("leash: coroutine stack corrupted");
     }
@@ -586,7 +609,8 @@ static void check_stack(coroutine *g) {
 
 /* Switches from the running coroutine g to `to` (NULL: the scheduler
  * context) and returns the worker g resumes on. */
-static worker *switch_from(worker *w, coroutine *g, coroutine *to, bool exiting) {
+static inline __attribute__((always_inline)) worker *
+switch_from(worker *w, coroutine *g, coroutine *to, bool exiting) {
     check_stack(g);
     /* One trace check per switch: g's park, yield or exit (its state
      * says which) and to's run. */
@@ -662,7 +686,17 @@ API_FRAME void leash_yield(void) {
         sched_yield();
         return;
     }
-    coroutine *next = next_local(w);
+    /* next_local, with the queue's head (a yield's usual next) inline. */
+    coroutine *next = NULL;
+    if (likely(tick(w) % 61 != 0)) {
+        uint32_t chain =
+            atomic_load_explicit(&w->next_chain, memory_order_relaxed);
+        if (likely(chain < RUNNEXT_CHAIN_MAX) && runnext_take(w, &next))
+            atomic_store_explicit(&w->next_chain, chain + 1,
+                                  memory_order_relaxed);
+        else
+            next = runq_get_queue(w);
+    }
     if (!next && atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 != 0 &&
         atomic_load_explicit(&S.gq_len, memory_order_relaxed) == 0)
         return; /* nothing else to run here */
@@ -798,14 +832,16 @@ top:
         llock_release(&S.lock);
         goto top;
     }
-    /* Read before publishing: once on the idle list, a waker may set it. */
+    /* Read and cleared before publishing: once on the idle list, a waker
+     * may set it (wakep, under S.lock), and a store after the release
+     * would overwrite that (a data race TSan reports, and a spinner the
+     * count keeps but no worker knows it is). */
     bool was_spinning = w->spinning;
+    w->spinning = false;
     idle_push(w);
     llock_release(&S.lock);
-    if (was_spinning) {
-        w->spinning = false;
+    if (was_spinning)
         atomic_fetch_sub(&S.nspinning, 1);
-    }
     atomic_thread_fence(memory_order_seq_cst);
     if (any_work() || timer_next_all() <= leash_now()) {
         llock_acquire(&S.lock);

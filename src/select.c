@@ -141,7 +141,7 @@ static void sort_pds(selio **v, int n) {
 }
 
 /* Unlocks all but `keep`, which the caller releases through a hand-off. */
-static void unlock_all_but(lockset *ls, leash_chan *keep) {
+static inline void unlock_all_but(lockset *ls, leash_chan *keep) {
     for (int i = ls->nlocks - 1; i >= 0; i--)
         if (ls->locks[i] != keep)
             chan_unlock(ls->locks[i]);
@@ -195,7 +195,8 @@ static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
 /* Tries case k with its channel locked. Returns 1 if it completed (the
  * hand-off paths release c->lock themselves: *released is set), 0 if not
  * ready, or LEASH_ECLOSED for a send on a closed channel. */
-static int try_case(leash_case *k, bool *released) {
+static inline __attribute__((always_inline)) int
+try_case(leash_case *k, bool *released) {
     leash_chan *c = k->ch;
     *released = false;
     if (k->dir == LEASH_RECV) {
@@ -243,10 +244,168 @@ static int try_case(leash_case *k, bool *released) {
     return 0;
 }
 
+/* After the wake-up: unhooks the sudogs other than the one that won (an
+ * I/O case's has none queued) and returns the case's result (an I/O
+ * case's is its index: the caller finishes it). */
+static int select_woken(leash_case *cs, sudog *sg, int m, sudog *won) {
+    leash_case *k = &cs[won->case_idx];
+    /* Not k->ch->elem_size: the waker may have freed the channel. A
+     * receive case with an elem was checked to have the element size. */
+    size_t esz = k->size;
+    /* Unhook the other sudogs. One seen unqueued is done with for good
+     * (waitq_dequeue), so only channels still holding one are locked. */
+    for (int i = 0; i < m; i++) {
+        if (&sg[i] == won || is_io(cs[sg[i].case_idx].dir) ||
+            !atomic_load_explicit(&sg[i].queued, memory_order_acquire))
+            continue;
+        leash_case *o = &cs[sg[i].case_idx];
+        slock_acquire(&o->ch->lock);
+        waitq_remove(o->dir == LEASH_SEND ? &o->ch->sendq : &o->ch->recvq,
+                     &sg[i]);
+        chan_unlock(o->ch);
+    }
+    if (k->dir == LEASH_RECV) {
+        k->ok = won->success;
+        if (!won->success && won->elem)
+            memset(won->elem, 0, esz);
+        return won->case_idx;
+    }
+    if (k->dir == LEASH_SEND)
+        return won->success
+                   ? won->case_idx
+                   : strict_fail(LEASH_ECLOSED, "send on closed channel");
+    return won->case_idx; /* an I/O case: the caller finishes it */
+}
+
+/* A random 64-bit number from the worker self runs on (self->w is set at
+ * each resume, so it is this thread's worker while self runs), else
+ * sched_rand's. */
+static inline uint64_t sel_rand(coroutine *self) {
+    worker *w = self && !self->foreign ? self->w : NULL;
+    if (likely(w)) {
+        uint64_t x = w->rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w->rng = x;
+        return x;
+    }
+    return (uint64_t)sched_rand() << 32 | sched_rand();
+}
+
+/* ------------------------------------------------- channel-only selects */
+
+#define SEL_GENERAL INT_MIN /* not for select_chans: an I/O case */
+
+/* A select of at most SMALL cases, all on channels (the common case): one
+ * pass checks the cases (validate's rules), draws the poll order and
+ * inserts each channel into the lock order, with no I/O bookkeeping and
+ * nothing allocated. Returns SEL_GENERAL, having changed nothing but the
+ * cases' ok, when it meets an I/O case. */
+static inline __attribute__((always_inline)) int
+select_chans(leash_case *cs, int n, bool block) {
+    int order[SMALL];
+    leash_chan *locks[SMALL];
+    int m = 0, nl = 0;
+    coroutine *self = sched_getg();
+    /* One draw serves the whole shuffle: j = floor(r * (m + 1)) with r a
+     * fraction in [0, 1), then r keeps the fraction left over (8! < 2^16,
+     * so the 64 bits are far from used up). */
+    uint64_t r = 0;
+    for (int i = 0; i < n; i++) {
+        leash_case *k = &cs[i];
+        k->ok = 0;
+        if (k->dir != LEASH_SEND && k->dir != LEASH_RECV)
+            return is_io(k->dir) ? SEL_GENERAL : LEASH_EINVAL;
+        if (!k->ch)
+            continue;
+        leash_chan *c = chan_check(k->ch);
+        if (!c)
+            return LEASH_EINVAL;
+        if (k->dir == LEASH_SEND) {
+            if (k->size != c->elem_size || (!k->elem && k->size))
+                return LEASH_EINVAL;
+        } else if (k->elem && k->size != c->elem_size && c->elem_size) {
+            return LEASH_EINVAL; /* see validate */
+        }
+        int j = 0;
+        if (m) {
+            if (m == 1)
+                r = sel_rand(self);
+            unsigned __int128 x = (unsigned __int128)r * (unsigned)(m + 1);
+            j = (int)(x >> 64);
+            r = (uint64_t)x;
+        }
+        order[m] = order[j];
+        order[j] = i;
+        m++;
+        int p = nl; /* insertion into the distinct channels, by address */
+        while (p > 0 && (uintptr_t)locks[p - 1] > (uintptr_t)c)
+            p--;
+        if (p > 0 && locks[p - 1] == c)
+            continue;
+        for (int q = nl; q > p; q--)
+            locks[q] = locks[q - 1];
+        locks[p] = c;
+        nl++;
+    }
+    if (m == 0) {
+        if (!block)
+            return LEASH_EAGAIN;
+        chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
+    }
+    lockset ls = {locks, nl, NULL, 0};
+    g_note_recv(self); /* a receive case may take a message */
+    lock_all(&ls);
+    for (int i = 0; i < nl; i++)
+        chan_note_user(locks[i], self);
+    for (int i = 0; i < m; i++) {
+        leash_case *k = &cs[order[i]];
+        bool released;
+        int rc = try_case(k, &released);
+        if (rc == 0)
+            continue;
+        if (released)
+            unlock_all_but(&ls, k->ch);
+        else
+            unlock_all(&ls);
+        return rc < 0 ? strict_fail(rc, "send on closed channel") : order[i];
+    }
+    if (!block) {
+        unlock_all(&ls);
+        return LEASH_EAGAIN;
+    }
+    coroutine *g = prepare_park(self);
+    if (!g) {
+        unlock_all(&ls);
+        return LEASH_ENOMEM;
+    }
+    sudog sg[SMALL];
+    atomic_store_explicit(&g->selectdone, 0, memory_order_relaxed);
+    g->param = NULL;
+    for (int i = 0; i < m; i++) {
+        leash_case *k = &cs[order[i]];
+        sg[i] = (sudog){.g = g, .elem = k->ch->elem_size ? k->elem : NULL,
+                        .c = k->ch, .is_select = true, .case_idx = order[i]};
+        waitq_enqueue(k->dir == LEASH_SEND ? &k->ch->sendq : &k->ch->recvq,
+                      &sg[i]);
+    }
+    select_wait_obj swo = {locks, nl};
+    g_wait_begin(g, WR_SELECT, &swo);
+    sched_park(unlock_all, &ls);
+    g_wait_end(g);
+    return select_woken(cs, sg, m, g->param);
+}
+
 static inline __attribute__((always_inline)) int
 do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     if (n > INT32_MAX)
         return LEASH_EINVAL;
+    if (!ext && n <= SMALL) {
+        int rc = select_chans(cs, (int)n, block);
+        if (rc != SEL_GENERAL)
+            return rc;
+    }
     int nio;
     int rc = validate(cs, n, ext, &nio);
     if (rc < 0)
@@ -434,44 +593,21 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
     leash_case *k = &cs[won->case_idx];
     for (int j = 0; j < hung; j++)
         io_sel_disarm(&iov[j]->w, &iov[j]->t, iov[j]->deadline);
-    if (is_io(k->dir)) {
+    if (is_io(k->dir))
         io_finish(k, ext, won->err);
-        rc = won->case_idx;
-    }
-    /* Not k->ch->elem_size: the waker may have freed the channel. A
-     * receive case with an elem was checked to have the element size. */
-    size_t esz = k->size;
-    /* Unhook the other sudogs. One seen unqueued is done with for good
-     * (waitq_dequeue), so only channels still holding one are locked. */
-    for (int i = 0; i < m; i++) {
-        if (&sg[i] == won || is_io(cs[sg[i].case_idx].dir) ||
-            !atomic_load_explicit(&sg[i].queued, memory_order_acquire))
-            continue;
-        leash_case *o = &cs[sg[i].case_idx];
-        slock_acquire(&o->ch->lock);
-        waitq_remove(o->dir == LEASH_SEND ? &o->ch->sendq : &o->ch->recvq,
-                     &sg[i]);
-        chan_unlock(o->ch);
-    }
-    if (k->dir == LEASH_RECV) {
-        k->ok = won->success;
-        if (!won->success && won->elem)
-            memset(won->elem, 0, esz);
-        rc = won->case_idx;
-    } else if (k->dir == LEASH_SEND) {
-        rc = won->success ? won->case_idx
-                          : strict_fail(LEASH_ECLOSED, "send on closed channel");
-    }
+    rc = select_woken(cs, sg, m, won);
 out:
     if (order != small_order) {
         lfree(order);
         lfree(locks);
         lfree(sg);
     }
-    for (int j = 0; j < nio && io; j++)
-        if (io[j].conn)
-            conn_leave_fd(io[j].conn);
-    lfree(io);
+    if (io) {
+        for (int j = 0; j < nio; j++)
+            if (io[j].conn)
+                conn_leave_fd(io[j].conn);
+        lfree(io);
+    }
     return rc;
 }
 

@@ -257,6 +257,17 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
     d->chan.borrowed = c->borrowed;
 }
 
+/* slock_try on a channel's lock, ranked as a channel lock whatever its
+ * memory holds now (see note_chan). */
+static bool chan_try_lock(leash_chan *c) {
+    uint32_t z = 0;
+    bool ok = atomic_compare_exchange_strong_explicit(
+        &c->lock.v, &z, 1, memory_order_acquire, memory_order_relaxed);
+    if (ok)
+        lockrank_acquire(LR_CHAN, &c->lock, true);
+    return ok;
+}
+
 /* The channel a parked g waits on, found under g's shard lock. Its lock
  * is not taken there: the channel path takes a shard lock under it
  * (the orphan proof's coro_alive), so that would deadlock. The channel
@@ -265,14 +276,23 @@ static void read_chan_locked(dgor *d, leash_chan *c) {
  * already destroyed (a zombie, whose memory lasts while waiters remain)
  * cannot be pinned: it is read at once if its lock is free -- trying
  * never waits, so it cannot deadlock -- or left out. */
-static void note_chan(dgor *d, leash_chan *c) {
+static void note_chan(dgor *d, leash_chan *c, coroutine *g, uint32_t r1) {
     if (obj_try_pin(&c->obj)) {
         d->chan_pin = &c->obj;
         d->has_chan = true;
         return;
     }
+    /* A zombie's memory lasts only while g still waits on it: once g has
+     * moved on, it may be freed and made again (its lock re-made, with no
+     * rank for a moment), so leave it out. That check can still race
+     * with a resume, hence the lock is tried as the channel lock it was
+     * (chan_try_lock), not by the rank it may hold now; the caller drops
+     * what was read if g moved. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
+        return;
     for (int i = 0; i < 64; i++, cpu_relax())
-        if (slock_try(&c->lock)) {
+        if (chan_try_lock(c)) {
             d->has_chan = true;
             read_chan_locked(d, c);
             slock_release(&c->lock);
@@ -465,7 +485,7 @@ static bool capture_parked(dgor *d, coroutine *g, int64_t now, bool objects) {
         }
         if (objects && obj &&
             (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
-            note_chan(d, obj);
+            note_chan(d, obj, g, r1);
             atomic_thread_fence(memory_order_acquire);
             if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
                 d->has_chan = false; /* moved on: the pin may be another's */
