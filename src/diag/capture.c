@@ -31,9 +31,14 @@
 /* --------------------------------------------------------- frame walking */
 
 /* The walks read another coroutine's stack while it may run: racy by
- * design (nresume tells a torn walk), so TSan is told not to look. */
+ * design (nresume tells a torn walk, whose values are dropped), so the
+ * sanitizers are told not to look: TSan would call it a race, ASan a use
+ * after scope when the coroutine has resumed and left the frame a wait
+ * record points into (a select's case list). */
 #if defined(LEASH_TSAN)
 #define RACY_READS __attribute__((no_sanitize_thread, noinline))
+#elif defined(LEASH_ASAN)
+#define RACY_READS __attribute__((no_sanitize_address, noinline))
 #else
 #define RACY_READS
 #endif
