@@ -66,9 +66,12 @@ void *obj_alloc(int type, size_t size) {
         return NULL;
     }
     /* The magic stays dead until obj_init; the type is already right (a
-     * free list per type) and obj_check may be reading it. */
-    size_t keep = offsetof(lobj, immortal);
-    memset((char *)p + keep, 0, size - keep);
+     * free list per type) and obj_check may be reading it; refs is 0 (it
+     * died at 0) and obj_try_pin may be reading it. The rest is zeroed. */
+    size_t a = offsetof(lobj, immortal), b = offsetof(lobj, refs),
+           c = b + sizeof(((lobj *)0)->refs);
+    memset((char *)p + a, 0, b - a);
+    memset((char *)p + c, 0, size - c);
     return p;
 }
 
