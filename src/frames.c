@@ -23,7 +23,10 @@
 __attribute__((no_sanitize_address, no_sanitize_thread, noinline)) int
 fp_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int n,
         int max) {
-    while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
+    /* fp <= hi - 16, not fp + 16 <= hi: a garbage fp near the top of
+     * the address space (TSan delivers signals inside its own runtime,
+     * which keeps no frame pointer) wrapped around and was followed. */
+    while (n < max && hi >= 16 && fp >= lo && fp <= hi - 16 && !(fp & 7)) {
         uintptr_t next = ((const uintptr_t *)fp)[0];
         uintptr_t ret = ((const uintptr_t *)fp)[1];
         if (!ret)

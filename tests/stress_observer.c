@@ -449,16 +449,6 @@ static void run(const char *procs) {
     CU_ASSERT_CLEAN();
 }
 
-/* KNOWN BUG, open in issue 13: in the TSan build (with lock ranks) this
- * test dies of a SIGSEGV at address 0 in a thread that blocks signals (so
- * neither TSan nor Criterion can report where) since the last merges of
- * 2026-12-02; it passes in the gcc, ASan+UBSan and clang lock-rank
- * builds. Disabled there until it is found, not hidden: see the note. */
-#if STALL_MS == 60000
-#define NOT_UNDER_TSAN .disabled = true
-#else
-#define NOT_UNDER_TSAN .disabled = false
-#endif
-Test(stress_observer, everything_observed_procs1, NOT_UNDER_TSAN) { run("1"); }
-Test(stress_observer, everything_observed_procs2, NOT_UNDER_TSAN) { run("2"); }
-Test(stress_observer, everything_observed_procs4, NOT_UNDER_TSAN) { run("4"); }
+Test(stress_observer, everything_observed_procs1) { run("1"); }
+Test(stress_observer, everything_observed_procs2) { run("2"); }
+Test(stress_observer, everything_observed_procs4) { run("4"); }

@@ -133,7 +133,7 @@ __attribute__((noinline)) static int self_stack(coroutine *g, uintptr_t *pcs,
         uintptr_t lo = (uintptr_t)g->stack->lo, hi = (uintptr_t)g;
         uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
         int skip = 1; /* into the hook that called self_stack */
-        while (n < max && fp >= lo && fp + 16 <= hi && !(fp & 7)) {
+        while (n < max && fp >= lo && fp <= hi - 16 && !(fp & 7)) {
             uintptr_t next = ((uintptr_t *)fp)[0];
             uintptr_t ret = ((uintptr_t *)fp)[1];
             if (!ret)
