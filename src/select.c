@@ -147,6 +147,18 @@ static inline void unlock_all_but(lockset *ls, leash_chan *keep) {
             chan_unlock(ls->locks[i]);
 }
 
+/* try_case proceeded (rc 1) or failed (rc < 0) on case k, number idx:
+ * unlocks (all but k's channel when the case released it itself) and
+ * returns select's result. */
+static int case_done(lockset *ls, leash_case *k, bool released, int rc,
+                     int idx) {
+    if (released)
+        unlock_all_but(ls, k->ch);
+    else
+        unlock_all(ls);
+    return rc < 0 ? strict_fail(rc, "send on closed channel") : idx;
+}
+
 static void sort_chans(leash_chan **v, int n) {
     for (int i = 1; i < n; i++) { /* insertion sort: n is small */
         leash_chan *x = v[i];
@@ -365,11 +377,7 @@ select_chans(leash_case *cs, int n, bool block) {
         int rc = try_case(k, &released);
         if (rc == 0)
             continue;
-        if (released)
-            unlock_all_but(&ls, k->ch);
-        else
-            unlock_all(&ls);
-        return rc < 0 ? strict_fail(rc, "send on closed channel") : order[i];
+        return case_done(&ls, k, released, rc, order[i]);
     }
     if (!block) {
         unlock_all(&ls);
@@ -494,11 +502,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
         int r = try_case(k, &released);
         if (r == 0)
             continue;
-        if (released)
-            unlock_all_but(&ls, k->ch);
-        else
-            unlock_all(&ls);
-        rc = r < 0 ? strict_fail(r, "send on closed channel") : order[i];
+        rc = case_done(&ls, k, released, r, order[i]);
         goto out;
     }
     if (!block) {
