@@ -454,9 +454,15 @@ INTERNAL bool rw_reader_queued(leash_rwmutex *rw, coroutine *g);
 
 enum after_kind { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
 
+/* How many callbacks of one heap may run at once (on different threads);
+ * a runner that finds every slot taken leaves the heap to the others. */
+#define THEAP_RUNNERS 4
+
 struct theap {
     llock lock;
-    rtimer *running;      /* whose callback runs now (lock dropped) */
+    /* Whose callbacks run now (lock dropped), and on which thread: any
+     * worker may run any heap's due timers, so several at once. */
+    struct { rtimer *t; const void *thread; } running[THEAP_RUNNERS];
     struct theap_ent { int64_t when; rtimer *t; } *v;
     int n, cap;
     _Atomic int64_t next_when; /* T_INF when empty */
@@ -899,6 +905,7 @@ INTERNAL struct theap *timer_heap_lock_for_add(void);
 INTERNAL int timer_add(rtimer *t);
 INTERNAL bool timer_del(rtimer *t); /* true if it was queued */
 INTERNAL int timers_run_due(int64_t now); /* every heap, earliest first */
+INTERNAL int timer_heap_run(struct theap *h, int64_t now, int max);
 INTERNAL int64_t timer_next_all(void);
 /* Whether some pending timer, when it fires, can wake a coroutine that is
  * not a system one (deadlock.c); conservative (true) when unsure. */

@@ -8,11 +8,17 @@
  * heap has work; the scheduler runs expired timers of its own heap on
  * every pass and of other heaps when it is idle (sched.c).
  *
- * A timer's callback runs with the heap lock dropped. While it runs, the
- * heap's `running` field names it, and timer_del waits for it to finish,
- * so a ticker can be stopped and freed safely. The timer struct itself is
- * never touched after its callback starts: a sleeping coroutine's timer
- * lives on its stack and is gone as soon as the coroutine resumes.
+ * A timer's callback runs with the heap lock dropped. While it runs, a
+ * slot of the heap's `running` table names it and its thread, and
+ * timer_del waits for it to finish, so a ticker or a context can be
+ * stopped and freed safely. Any worker runs any heap's due timers, so
+ * several callbacks of one heap may run at once: one slot each (a single
+ * field, cleared by whichever finished first, once let a context be freed
+ * under its own running callback). A callback that deletes its own timer
+ * (a context destroyed by its own deadline's cancel) does not wait for
+ * itself. The timer struct itself is never touched after its callback
+ * starts: a sleeping coroutine's timer lives on its stack and is gone as
+ * soon as the coroutine resumes.
  *
  * Invariants: t->idx >= 0 iff t is queued on t->heap, and then
  * h->v[t->idx] == {t->when, t}; h->next_when equals the root's `when`
@@ -129,6 +135,17 @@ int timer_add(rtimer *t) {
     return rc;
 }
 
+/* Identifies the calling thread in a heap's running table. */
+static _Thread_local char timer_thread;
+
+/* The slot of h->running whose callback is t's, or -1 (h->lock held). */
+static int running_slot(struct theap *h, const rtimer *t) {
+    for (int i = 0; i < THEAP_RUNNERS; i++)
+        if (h->running[i].t == t)
+            return i;
+    return -1;
+}
+
 bool timer_del(rtimer *t) {
     for (;;) {
         struct theap *h = atomic_load_explicit(&t->heap, memory_order_acquire);
@@ -139,7 +156,12 @@ bool timer_del(rtimer *t) {
             llock_release(&h->lock);
             continue;
         }
-        if (h->running == t) { /* its callback runs now: let it finish */
+        int r = running_slot(h, t);
+        if (r >= 0 && h->running[r].thread == &timer_thread) {
+            llock_release(&h->lock); /* called from its own callback */
+            return false;
+        }
+        if (r >= 0) { /* its callback runs now: let it finish */
             llock_release(&h->lock);
             leash_yield();
             continue;
@@ -155,10 +177,15 @@ bool timer_del(rtimer *t) {
 }
 
 /* Fires up to max timers of h due at `now`; returns how many. */
-static int run_expired(struct theap *h, int64_t now, int max) {
+int timer_heap_run(struct theap *h, int64_t now, int max) {
     int fired = 0;
     if (!llock_try(&h->lock))
         return 0; /* somebody else is on it */
+    int slot = running_slot(h, NULL);
+    if (slot < 0) { /* THEAP_RUNNERS callbacks run already */
+        llock_release(&h->lock);
+        return 0;
+    }
     while (fired < max && h->n && h->v[0].when <= now) {
         rtimer *t = h->v[0].t;
         if (t->period > 0) {
@@ -171,13 +198,14 @@ static int run_expired(struct theap *h, int64_t now, int max) {
             heap_remove_at(h, 0);
         }
         heap_publish(h);
-        h->running = t;
+        h->running[slot].t = t;
+        h->running[slot].thread = &timer_thread;
         void (*fn)(rtimer *, int64_t) = t->fn;
         llock_release(&h->lock);
         fn(t, now); /* t may be gone once this returns */
         fired++;
         llock_acquire(&h->lock);
-        h->running = NULL;
+        h->running[slot].t = NULL;
     }
     heap_publish(h);
     llock_release(&h->lock);
@@ -201,7 +229,7 @@ int timers_run_due(int64_t now) {
                 best = h;
             }
         }
-        if (!best || run_expired(best, now, 1) == 0)
+        if (!best || timer_heap_run(best, now, 1) == 0)
             return fired; /* none due, or another worker is at it */
         fired++;
     }
@@ -250,8 +278,9 @@ static void objlist_add(objlist *l, lobj *o) {
 static bool heap_collect(struct theap *h, objlist *l) {
     bool wakes_g = false;
     llock_acquire(&h->lock);
-    if (h->running)
-        wakes_g = true; /* a callback in progress: anything may follow */
+    for (int i = 0; i < THEAP_RUNNERS; i++)
+        if (h->running[i].t)
+            wakes_g = true; /* a callback in progress: anything may follow */
     for (int i = 0; i < h->n && !wakes_g && !l->unsure; i++) {
         rtimer *t = h->v[i].t;
         if (t->wakes == TW_G)

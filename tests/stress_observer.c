@@ -449,18 +449,6 @@ static void run(const char *procs) {
     CU_ASSERT_CLEAN();
 }
 
-/* KNOWN BUG, open in issue 13: under TSan this test finds a race between
- * a context's deadline timer firing (ctx_timer_fire -> cancel_one ->
- * unlink_from_parent reads the context) and the same memory being freed
- * and reused for a new context (obj_alloc). A real bug in ctx.c's
- * timer/destroy handshake, not yet fixed: the test is disabled in the
- * TSan build only (it passes under gcc, ASan+UBSan and clang lock-rank)
- * so that the rest of make test guards main meanwhile. */
-#if STALL_MS == 60000
-#define NOT_UNDER_TSAN .disabled = true
-#else
-#define NOT_UNDER_TSAN .disabled = false
-#endif
-Test(stress_observer, everything_observed_procs1, NOT_UNDER_TSAN) { run("1"); }
-Test(stress_observer, everything_observed_procs2, NOT_UNDER_TSAN) { run("2"); }
-Test(stress_observer, everything_observed_procs4, NOT_UNDER_TSAN) { run("4"); }
+Test(stress_observer, everything_observed_procs1) { run("1"); }
+Test(stress_observer, everything_observed_procs2) { run("2"); }
+Test(stress_observer, everything_observed_procs4) { run("4"); }

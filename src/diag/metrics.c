@@ -65,7 +65,9 @@ double dbg_uptime_s(void) {
     unsigned long long start = 0;
     /* After ")": state is field 3, starttime field 22. */
     int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+    char *save = NULL; /* strtok's hidden state is shared by all threads */
+    for (char *tok = strtok_r(p + 1, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save))
         if (++field == 22) {
             start = strtoull(tok, NULL, 10);
             break;

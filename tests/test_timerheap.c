@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_timerheap.c — the timer heap's callback handshake (src/timer.c),
+ * on a heap of the test's own, driven by hand.
+ *
+ * timer_del must not return while the timer's callback runs (the caller
+ * frees the timer's owner next), whichever thread runs it and however
+ * many callbacks of the same heap run at once; and a callback that
+ * deletes its own timer must not wait for itself.
+ */
+#define _GNU_SOURCE 1
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "core_util.h"
+#include "internal.h"
+
+static struct theap heap;
+
+static void heap_setup(void) {
+    heap = (struct theap){0};
+    llock_init(&heap.lock, LR_THEAP);
+    atomic_store(&heap.next_when, T_INF);
+}
+
+static void add(rtimer *t, int64_t when, void (*fn)(rtimer *, int64_t)) {
+    *t = (rtimer){.when = when, .fn = fn, .idx = -1};
+    llock_acquire(&heap.lock);
+    cr_assert_eq(timer_add_locked(&heap, t), 0);
+    llock_release(&heap.lock);
+}
+
+/* A callback that blocks until released, and says when it started. */
+static atomic_int slow_started, slow_release, slow_finished;
+static void slow_fire(rtimer *t, int64_t now) {
+    (void)t, (void)now;
+    atomic_store(&slow_started, 1);
+    while (!atomic_load(&slow_release))
+        usleep(1000);
+    atomic_store(&slow_finished, 1);
+}
+static void quick_fire(rtimer *t, int64_t now) { (void)t, (void)now; }
+
+static void *run_one(void *arg) {
+    (void)arg;
+    timer_heap_run(&heap, leash_now(), 1);
+    return NULL;
+}
+
+static atomic_int del_returned;
+static void *del_slow(void *arg) {
+    timer_del(arg);
+    atomic_store(&del_returned, 1);
+    return NULL;
+}
+
+/* Two threads run callbacks of one heap; the quick one finishing first
+ * must not make timer_del believe the slow one has finished. (It did: a
+ * single `running` field, cleared by whichever callback ended first, let
+ * a context be freed and reused while its deadline's cancel ran.) */
+Test(timerheap, del_waits_while_another_callback_of_the_heap_ends,
+     .timeout = 30) {
+    heap_setup();
+    rtimer slow, quick;
+    int64_t now = leash_now();
+    add(&slow, now - 2, slow_fire);
+    add(&quick, now - 1, quick_fire);
+
+    pthread_t a, d;
+    pthread_create(&a, NULL, run_one, NULL); /* fires slow (earliest) */
+    while (!atomic_load(&slow_started))
+        usleep(1000);
+    cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1, "quick fires");
+
+    pthread_create(&d, NULL, del_slow, &slow);
+    usleep(100 * 1000); /* timer_del must still be waiting */
+    cr_assert_eq(atomic_load(&del_returned), 0,
+                 "timer_del returned while the callback was running");
+    atomic_store(&slow_release, 1);
+    pthread_join(d, NULL);
+    cr_assert(atomic_load(&slow_finished),
+              "timer_del returned before the callback finished");
+    pthread_join(a, NULL);
+    timer_heap_free(&heap);
+}
+
+/* A callback that deletes its own timer (a context destroyed by its own
+ * deadline's cancel, when that cancel drops the last reference). */
+static atomic_int self_del_done;
+static void self_del_fire(rtimer *t, int64_t now) {
+    (void)now;
+    cr_assert_not(timer_del(t), "not queued any more");
+    atomic_store(&self_del_done, 1);
+}
+
+Test(timerheap, callback_deleting_its_own_timer_does_not_wait_for_itself,
+     .timeout = 30) {
+    heap_setup();
+    rtimer t;
+    add(&t, leash_now() - 1, self_del_fire);
+    cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1);
+    cr_assert(atomic_load(&self_del_done));
+    timer_heap_free(&heap);
+}
+
+/* With every running slot taken, another runner leaves the heap alone
+ * rather than run a callback timer_del could not see. */
+static atomic_int held_started, held_release, held_count;
+static void held_fire(rtimer *t, int64_t now) {
+    (void)t, (void)now;
+    atomic_fetch_add(&held_started, 1);
+    while (!atomic_load(&held_release))
+        usleep(1000);
+    atomic_fetch_add(&held_count, 1);
+}
+
+Test(timerheap, runners_beyond_the_slots_leave_the_heap, .timeout = 30) {
+    heap_setup();
+    rtimer t[THEAP_RUNNERS + 1];
+    int64_t now = leash_now();
+    for (int i = 0; i <= THEAP_RUNNERS; i++)
+        add(&t[i], now - 10 + i, held_fire);
+    pthread_t th[THEAP_RUNNERS];
+    for (int i = 0; i < THEAP_RUNNERS; i++)
+        pthread_create(&th[i], NULL, run_one, NULL);
+    while (atomic_load(&held_started) < THEAP_RUNNERS)
+        usleep(1000);
+    cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 0,
+                 "every slot is taken: this runner must leave");
+    atomic_store(&held_release, 1);
+    for (int i = 0; i < THEAP_RUNNERS; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1, "now it runs");
+    cr_assert_eq(atomic_load(&held_count), THEAP_RUNNERS + 1);
+    cr_assert_eq(heap.n, 0);
+    timer_heap_free(&heap);
+}
