@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * frames.c — stacks by frame pointer: the one walker the stack sampler
- * (diag/capture.c), the CPU profiler (diag/cpuprof.c) and the lock-rank
+ * (snapshot.c, sampler.c), the CPU profiler (diag/cpuprof.c) and the lock-rank
  * checker (lockrank.c) share, and the registers of an interrupted thread.
  *
  * leash and the code it is built with keep frame pointers, so a stack is
@@ -12,7 +12,7 @@
  * (the sampler reads parked stacks that may resume) or to the
  * interrupted code (signal handlers): racy by design, so the sanitizers
  * are told not to look; callers that need a consistent walk check for
- * themselves (capture.c's nresume).
+ * themselves (snapshot.c's nresume).
  */
 #define _GNU_SOURCE 1 /* REG_RIP */
 #include "internal.h"

@@ -33,7 +33,7 @@
  * (obj_try_pin), drop the shard lock, and only then lock the objects; a
  * pin is dropped with no lock held (dropping it may destroy them). Taking
  * a lock of the wrong rank is allowed only as a try-lock that never waits
- * (diag/capture.c's zombie channels).
+ * (snapshot.c's zombie channels).
  *
  * TLS: the compiler may cache a thread-local's address across calls, and a
  * coroutine may resume on another thread. Inside the runtime the current

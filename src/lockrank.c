@@ -77,7 +77,7 @@ static bool stack_bounds(uintptr_t fp, uintptr_t *lo, uintptr_t *hi) {
 
 /* The caller's stack by frame pointers, never leaving the stack it is on:
  * cheap enough for every acquisition, and, unlike backtrace(), it leaves
- * the frame pointer chain intact for the stack sampler (capture.c), which
+ * the frame pointer chain intact for the stack sampler (sampler.c), which
  * may interrupt it. */
 static int stack_walk(uintptr_t *pcs, int max) {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo, hi;

@@ -9,7 +9,7 @@
  * held together only where the class is marked "address order" (several
  * channels in a select, taken in increasing address order). A try-lock
  * that never waits may be taken at any rank (it cannot close a cycle);
- * diag/capture.c uses that for zombie channels. Once held, a try-locked
+ * snapshot.c uses that for zombie channels. Once held, a try-locked
  * lock counts like any other: blocking on a lower rank under it could
  * close a cycle.
  *

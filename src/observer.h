@@ -48,10 +48,6 @@ typedef struct observer {
      * global deadlock (which may end the process); true: look again
      * later (sysmon re-checks after a growing delay). */
     bool (*all_idle)(void);
-    /* sysmon: g has run on w without a scheduling decision for
-     * LEASH_HOG_MS; its stack into pcs (at most max return addresses):
-     * how many (0: none taken). */
-    int (*sample_running)(worker *w, coroutine *g, uintptr_t *pcs, int max);
     /* sysmon: chan#id (c) was proven orphaned and the policy
      * (LEASH_ORPHANS, orphan_policy) is report, wake or abort. The hook
      * does what the policy says: for wake it calls orphan_wake(c, id)

@@ -32,12 +32,6 @@ static void none_void(void) {}
 static void none_tick(int64_t now) { (void)now; }
 static bool none_all_idle(void) { return false; }
 
-static int none_sample_running(worker *w, coroutine *g, uintptr_t *pcs,
-                               int max) {
-    (void)w, (void)g, (void)pcs, (void)max;
-    return 0;
-}
-
 static void none_orphaned(leash_chan *c, int64_t id, int policy) {
     if (policy == ORPHANS_WAKE) {
         orphan_wake(c, id);
@@ -75,7 +69,6 @@ const observer observer_impl = {
     .started = none_void,
     .tick = none_tick,
     .all_idle = none_all_idle,
-    .sample_running = none_sample_running,
     .orphaned = none_orphaned,
     .run_returned = none_void,
     .fatal_dump = none_fatal_dump,

@@ -28,6 +28,7 @@
  * process uses no CPU.
  */
 #include "internal.h"
+#include "snapshot.h"
 
 #include <errno.h>
 
@@ -143,8 +144,7 @@ static void *sysmon_main(void *arg) {
             if (cur && !hog[i] && now - seen_since[i] >= hog_ns) {
                 /* Running without a scheduling decision for that long:
                  * an endless loop, as likely as not. Keep its stack. */
-                cur->hog_n = observer_impl.sample_running(w, cur, cur->hog_pcs,
-                                                         16);
+                cur->hog_n = sampler_sample(w, cur, cur->hog_pcs, 16);
                 atomic_store(&cur->hog_since, seen_since[i]);
                 hog[i] = cur;
             }

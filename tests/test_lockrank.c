@@ -48,7 +48,7 @@ Test(lockrank, rank_order_passes, .disabled = !RANKED) {
 Test(lockrank, try_lock_at_any_rank_passes, .disabled = !RANKED) {
     init_chans();
     llock_acquire(&shard_lock);
-    /* capture.c's zombie channels: a channel try-locked under a shard. */
+    /* snapshot.c's zombie channels: a channel try-locked under a shard. */
     cr_assert(slock_try(&chans[0]));
     slock_release(&chans[0]);
     llock_release(&shard_lock);

@@ -14,7 +14,7 @@
  *
  *   x29 (fp) and x30 (lr) sit in slots 6 and 7, where the x86-64 frame
  *   keeps rbp and the return address, so the diagnostics walk a parked
- *   coroutine (diag/capture.c: walk_parked) the same way on both.
+ *   coroutine (snapshot.c: walk_parked) the same way on both.
  *   Only the low 64 bits of v8-v15 are callee-saved (AAPCS64 6.1.2).
  *   FPCR (rounding, flush-to-zero, trap enables) is the counterpart of
  *   MXCSR and the x87 control word; writing it may synchronise the

@@ -3,21 +3,22 @@
  * diag.h — the diagnostics' internal interfaces.
  *
  * A dump works on a snapshot: an array of dgor records copied out of the
- * live coroutines (capture.c), each with its frames as raw return
- * addresses. Formatters (text.c, pprof.c, json.c) symbolise those
+ * live coroutines by the core (snapshot_take, src/snapshot.h), each with
+ * its frames as raw return addresses; the diagnostics take no core lock. Formatters (text.c, pprof.c, json.c) symbolise those
  * addresses through symbolize.c, which caches what it resolved.
  */
 #ifndef LEASH_DIAG_H
 #define LEASH_DIAG_H
 
 #include "../internal.h"
+#include "../snapshot.h"
 
 #include <stdio.h>
 
-#define DIAG_MAX_FRAMES 64
-#define DIAG_MAX_WCHANS 8
+#define DIAG_MAX_FRAMES SNAP_MAX_FRAMES /* snapshot.h */
+#define DIAG_MAX_WCHANS SNAP_MAX_WCHANS
 
-/* ------------------------------------------------------------- capture.c */
+/* ----------------------------------------------------- snapshots, proofs */
 
 enum leak_kind {
     LEAK_NONE = 0,
@@ -28,90 +29,6 @@ enum leak_kind {
                       * (the possibly-live fixpoint, prove.c) */
 };
 
-/* One coroutine in a snapshot. */
-typedef struct dgor {
-    int64_t id, parent_id;
-    int64_t scope;      /* leak scope (leakcheck.c) */
-    int state;          /* G_* */
-    int reason;         /* WR_* (meaningful while waiting) */
-    int64_t wait_ns;    /* how long it has waited, -1 if not waiting */
-    const char *spawn_file;
-    int spawn_line;
-    uintptr_t spawn_pc; /* return address in the creating function */
-    char name[32];
-    int nlabels;        /* interned strings: valid for good */
-    const char *label_key[LEASH_MAX_LABELS];
-    const char *label_val[LEASH_MAX_LABELS];
-    bool self;          /* the coroutine taking the snapshot */
-    bool system;        /* the runtime's own (g->system), not a name */
-    int nframes;
-    uintptr_t pcs[DIAG_MAX_FRAMES]; /* return addresses, leaf first (an
-                                     * interrupted leaf: its pc + 1) */
-    /* What it waits on. */
-    bool has_chan;
-    lobj *chan_pin;     /* capture.c: pinned until read (NULL after) */
-    struct {
-        int64_t id;
-        const char *file;
-        int line;
-        int len, cap, nsend, nrecv;
-        int64_t refs;
-        int detached;       /* of which detached (leash_ref_detach) */
-        bool signals;       /* fed by leash_signal_notify */
-        bool closed, dead;
-        bool orphaned;
-        uintptr_t orphan_pc;
-        int64_t orphan_by;
-        bool orphan_exit;
-        bool orphan_park;     /* proven as a holder parked (orphan_pc) */
-        uintptr_t drop_pc;    /* an explicit release before a proving  */
-        int64_t drop_by;      /* return, 0 if none (see chan.c) */
-        bool borrowed;
-    } chan;
-    int64_t mutex_owner;  /* holder of what it waits for (a mutex, or an
-                           * rwmutex's writer, else one of its readers) */
-    uintptr_t mutex_addr;
-    int rw_readers;       /* rwmutex: readers inside */
-    uintptr_t cond_addr;  /* cond wait: the cond (mutex_addr: its mutex) */
-    int cycle_next;     /* index of the next coroutine in its wait-for
-                         * cycle (LEAK_DEADLOCK), -1 if none */
-    bool select_nil;    /* a select whose channels are all NULL */
-    bool io_deadline;   /* IO wait with a deadline */
-    int leak;           /* enum leak_kind, set by diag_classify */
-    int64_t hog_since;  /* running without yielding since (sysmon) */
-    int64_t ctx_cancelled_at; /* a context it holds was cancelled then */
-    int suspect;        /* enum suspect_kind, set by diag_classify */
-    /* For the possibly-live fixpoint (prove.c), read at capture. */
-    uintptr_t gaddr;    /* its coroutine */
-    uint32_t nresume;   /* re-read after the proof: it must not move */
-    uint64_t nrecv;
-    /* The channels it waits on (one for a plain wait, a select's cases):
-     * addresses at capture, then indices in dsnap.chans; nw -1: more
-     * than DIAG_MAX_WCHANS or unreadable (it counts as possibly live). */
-    int nw;
-    uintptr_t waddr[8];
-    int widx[8];
-    bool owner_outside; /* mutex/rwmutex: held by a plain thread, or by
-                         * readers leash did not record */
-    bool owner_self;    /* the mutex was just handed to it */
-    bool live;          /* possibly live (fixpoint result) */
-    bool ren_used;      /* counted as a renouncer: its nrecv is re-read */
-} dgor;
-
-/* A channel some coroutine of a snapshot waits on, as the proofs see it. */
-typedef struct {
-    uintptr_t addr;
-    int64_t id;
-    bool dead;          /* released entirely (a zombie) or gone */
-    bool closed;
-    bool orphaned;
-    bool outside;       /* someone leash does not see may complete a wait:
-                         * a detached or runtime reference, a plain thread,
-                         * too many borrowers, signals, a buffered message */
-    int nren;
-    struct { int64_t id; uint64_t nrecv; } ren[4];
-} dchan;
-
 enum suspect_kind {
     SUSPECT_NONE = 0,
     SUSPECT_HOG,          /* running without yielding (endless loop?) */
@@ -119,32 +36,14 @@ enum suspect_kind {
     SUSPECT_CANCELED_BLOCKED, /* its context is done, it still waits */
 };
 
-typedef struct {
-    dgor *g;
-    int n;
-    int64_t now;
-    dchan *chans;       /* the channels waited on (prove.c) */
-    int nchans;
-} dsnap;
-
-/* self: the coroutine asking (marked, its frames walked while parked).
- * objects: also read the channels waited on (d->chan, snap->chans) and
- * the cancelled contexts the waiters hold (d->ctx_cancelled_at): what
- * diag_classify and leash's own formats need; without them a capture
- * takes neither channel locks nor R.lock (which every channel operation
- * of a busy program takes too), for Go's formats of a plain dump. */
-INTERNAL int diag_capture(dsnap *snap, coroutine *self, bool objects);
-INTERNAL void diag_snap_free(dsnap *snap);
-INTERNAL void diag_snap_sort(dsnap *snap); /* by id, as Go lists them */
 INTERNAL void diag_classify(dsnap *snap);
-/* prove.c: the channel records of a fresh capture (no lock held), and
- * the possibly-live fixpoint over it: marks LEAK_STUCK what nothing
- * that can still act can complete, if the proof re-checks. */
-INTERNAL void diag_read_chans(dsnap *snap);
+/* prove.c: the possibly-live fixpoint over a snapshot taken with its
+ * objects: marks LEAK_STUCK what nothing that can still act can
+ * complete, if the proof re-checks (snapshot_recheck). */
 INTERNAL void diag_prove(dsnap *snap);
-/* diag_capture then diag_classify, and a zeroed array of one elem_size
- * element per captured coroutine in *per_g (lfree it, then
- * diag_snap_free). On failure nothing is left allocated. */
+/* snapshot_take (with objects) then diag_classify, and a zeroed array
+ * of one elem_size element per captured coroutine in *per_g (lfree it,
+ * then snapshot_free). On failure nothing is left allocated. */
 INTERNAL int diag_capture_classified(dsnap *snap, coroutine *self,
                                      size_t elem_size, void **per_g);
 INTERNAL const char *diag_suspect_str(int kind);
@@ -284,9 +183,6 @@ INTERNAL void sigdump_install(void);
 INTERNAL void sigdump_process(void);     /* sysmon */
 INTERNAL void sites_sample(int64_t now); /* sysmon, once a second */
 INTERNAL bool deadlock_check(void);      /* sysmon, when all workers idle */
-/* Samples the stack of g running on w by a signal (capture.c). */
-INTERNAL int diag_sample_running(worker *w, coroutine *g, uintptr_t *pcs,
-                                 int max);
 INTERNAL void orphan_report(int64_t chan_id, FILE *out);
 INTERNAL void orphan_act(leash_chan *c, int64_t id, int policy);
 /* g waited since g->prof_t0 and runs again: the block event (g's

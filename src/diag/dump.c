@@ -723,7 +723,7 @@ static intptr_t write_on_thread(void *p) {
      * (a leak dump's do): no classification, no channel read -- half the
      * time of a dump of parked coroutines. */
     bool plain = !j->leaked_only && j->debug <= 2;
-    int rc = plain ? diag_capture(&s, j->self, false)
+    int rc = plain ? snapshot_take(&s, j->self, false)
                    : diag_capture_classified(&s, j->self, sizeof *sel,
                                              (void **)&sel);
     if (rc < 0)
@@ -738,7 +738,7 @@ static intptr_t write_on_thread(void *p) {
     rc = diag_format(j->out, j->debug, &s, j->leaked_only ? sel : NULL,
                      j->leaked_only ? "goroutineleak" : "goroutine");
     lfree(sel);
-    diag_snap_free(&s);
+    snapshot_free(&s);
     return rc < 0 ? rc : n;
 }
 

@@ -153,7 +153,7 @@ static intptr_t check_once(void *p) {
         fflush(out);
     }
     lfree(sel);
-    diag_snap_free(&s);
+    snapshot_free(&s);
     return n;
 }
 

@@ -630,7 +630,7 @@ static intptr_t run_job(void *p) {
     case J_GET: *j->v = v; break;
     }
     lfree(kind);
-    diag_snap_free(&s);
+    snapshot_free(&s);
     if (j->out && fflush(j->out) != 0)
         return LEASH_ENOMEM;
     return 0;

@@ -28,7 +28,6 @@ const observer observer_impl = {
     .started = debug_env_start,
     .tick = obs_tick,
     .all_idle = deadlock_check,
-    .sample_running = diag_sample_running,
     .orphaned = orphan_act,
     .run_returned = leakcheck_after_run,
     .fatal_dump = obs_fatal_dump,

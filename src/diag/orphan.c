@@ -49,7 +49,7 @@ static int report_print(report_snap *r, int64_t chan_id, FILE *out) {
         fflush(out);
     }
     lfree(r->sel);
-    diag_snap_free(&r->s);
+    snapshot_free(&r->s);
     return r->n;
 }
 
