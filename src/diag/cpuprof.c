@@ -324,17 +324,6 @@ static intptr_t write_profile(void *arg) {
     return rc < 0 ? rc : (intptr_t)n;
 }
 
-static void nap(int64_t ns) {
-    coroutine *g = sched_getg();
-    if (g && !g->foreign) {
-        leash_sleep(ns);
-        return;
-    }
-    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 static int64_t wall_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -361,7 +350,7 @@ API_FRAME int leash_cpu_profile(FILE *out, int64_t duration_ns) {
     if (rc == 0) {
         for (int64_t now = t0; now - t0 < duration_ns; now = leash_now()) {
             int64_t left = duration_ns - (now - t0);
-            nap(left < DRAIN_NS ? left : DRAIN_NS);
+            leash_sleep(left < DRAIN_NS ? left : DRAIN_NS);
             drain(&a);
         }
         stop_timers();

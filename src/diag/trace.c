@@ -700,23 +700,12 @@ API_FRAME int leash_trace_stop(FILE *out) {
     return rc;
 }
 
-static void nap(int64_t ns) {
-    coroutine *g = sched_getg();
-    if (g && !g->foreign) {
-        leash_sleep(ns);
-        return;
-    }
-    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 API_FRAME int leash_trace(FILE *out, int64_t duration_ns) {
     if (!out || duration_ns <= 0 || duration_ns > TRACE_MAX_NS)
         return LEASH_EINVAL;
     int rc = leash_trace_start(0);
     if (rc < 0)
         return rc;
-    nap(duration_ns);
+    leash_sleep(duration_ns);
     return leash_trace_stop(out);
 }
