@@ -4,8 +4,9 @@
  *
  * A dump works on a snapshot: an array of dgor records copied out of the
  * live coroutines (capture.c), each with its frames as raw return
- * addresses. Formatters (text.c, pprof.c, json.c) symbolise those
- * addresses through symbolize.c, which caches what it resolved.
+ * addresses. Formatters (dump.c and its dump_*.c, dump.h; pprof.c)
+ * symbolise those addresses through symbolize.c, which caches what it
+ * resolved.
  */
 #ifndef LEASH_DIAG_H
 #define LEASH_DIAG_H
