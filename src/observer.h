@@ -63,7 +63,7 @@ typedef struct observer {
     void (*wait_end)(coroutine *g);
     /* Behind prof_mutex_rate: the current g hands a mutex to `waiter`. */
     void (*unlock)(coroutine *waiter);
-    /* Behind trace_on: the execution trace's events (TR_*, internal.h). */
+    /* Behind trace_on: the execution trace's events (TR_*, tracking.h). */
     void (*trace_event)(worker *w, int kind, coroutine *g);
     void (*trace_switch)(worker *w, coroutine *g, coroutine *to);
     void (*trace_label)(worker *w, coroutine *g, const char *key,

@@ -492,7 +492,7 @@ Test(debug3, cond_wait_shows_its_mutex, .timeout = 60) {
     free(b);
 }
 
-/* dump.c names a global lock from the symbol table ("a global mutex
+/* dump_leash.c names a global lock from the symbol table ("a global mutex
  * has a name"): z_mu and z_rw_w are static globals of this file. */
 Test(debug3, global_lock_names, .timeout = 60) {
     run_zoo();

@@ -78,7 +78,7 @@ mctx_switch:
         .size   mctx_switch, .-mctx_switch
 
         /* In the section of the coroutines' entry frames (ENTRY_FRAME,
-         * src/internal.h): dumps end a stack there. */
+         * src/common.h): dumps end a stack there. */
         .pushsection leash_entry,"ax",%progbits
         .globl  mctx_trampoline
         .hidden mctx_trampoline

@@ -4,7 +4,8 @@
  *
  * A dump works on a snapshot: an array of dgor records copied out of the
  * live coroutines by the core (snapshot_take, src/snapshot.h), each with
- * its frames as raw return addresses; the diagnostics take no core lock. Formatters (text.c, pprof.c, json.c) symbolise those
+ * its frames as raw return addresses; the diagnostics take no core lock.
+ * Formatters (dump.c and its dump_*.c, dump.h; pprof.c) symbolise those
  * addresses through symbolize.c, which caches what it resolved.
  */
 #ifndef LEASH_DIAG_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pprof.c — a profile as gzipped google/pprof profile.proto: the
- * goroutine profiles (dump.c), block and mutex (contention.c) and CPU
+ * goroutine profiles (dump_go.c), block and mutex (contention.c) and CPU
  * (cpuprof.c) profiles, each with its sample and period types
  * (pprof_spec).
  *

@@ -155,17 +155,3 @@ void diag_prove(dsnap *s) {
         if (!s->g[i].live && !s->g[i].leak)
             s->g[i].leak = LEAK_STUCK;
 }
-
-int diag_capture_classified(dsnap *snap, coroutine *self, size_t elem_size,
-                            void **per_g) {
-    int rc = snapshot_take(snap, self, true);
-    if (rc < 0)
-        return rc;
-    diag_classify(snap);
-    *per_g = lcalloc((size_t)(snap->n ? snap->n : 1), elem_size);
-    if (!*per_g) {
-        snapshot_free(snap);
-        return LEASH_ENOMEM;
-    }
-    return 0;
-}

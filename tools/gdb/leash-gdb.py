@@ -10,7 +10,7 @@
 #                                    pointers from g->sp)
 #
 # Works on a live process and on a core file: it only reads memory, through
-# gdb's value API, starting at the registry (G_shards, src/internal.h) and
+# gdb's value API, starting at the registry (G_shards, src/coro.h) and
 # the fields of struct coroutine. Needs the program's (or libleash.so's)
 # debug information (leash builds with -g by default) and frame pointers
 # (leash's build and leash.pc use -fno-omit-frame-pointer). x86-64 and
@@ -20,7 +20,7 @@
 
 import gdb
 
-# enum gstate and enum wait_reason (src/internal.h), with the strings of
+# enum gstate and enum wait_reason (src/coro.h), with the strings of
 # wait_reason_str (src/error.c).
 _STATES = {0: "idle", 1: "runnable", 2: "running", 3: "waiting", 4: "dead"}
 _CHAN_REASONS = (1, 2)  # WR_CHAN_SEND, WR_CHAN_RECV: wait_obj is a channel
