@@ -83,14 +83,17 @@ static void latency_collect(int64_t now) {
     atomic_store_explicit(&S.sched_lat_max, w, memory_order_relaxed);
 }
 
+/* LEASH_HOG_MS, read by sysmon_start: at the runtime's start, so that a
+ * bad value is reported then, not whenever sysmon's thread gets a CPU
+ * (a short program could end first). */
+static int64_t hog_ns;
+
 static void *sysmon_main(void *arg) {
     (void)arg;
     uint32_t seen_tick[1024], seen_slice[1024];
     int64_t seen_since[1024], slice_since[1024];
     coroutine *hog[1024];
     int n = S.nprocs < 1024 ? S.nprocs : 1024;
-    int64_t hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) *
-                     1000000;
     int64_t recheck = 50000000; /* deadlock re-check delay, grows */
     for (int i = 0; i < n; i++) {
         seen_tick[i] = atomic_load(&S.workers[i].schedtick);
@@ -193,6 +196,7 @@ static void *sysmon_main(void *arg) {
 }
 
 int sysmon_start(void) {
+    hog_ns = (int64_t)env_u64("LEASH_HOG_MS", 1000, 1, 86400000) * 1000000;
     atomic_store(&S.coarse_now, leash_now());
     atomic_store(&S.sysmon_stop, 0);
     return pthread_create(&S.sysmon_thread, NULL, sysmon_main, NULL) == 0
