@@ -353,8 +353,10 @@ static inline void copy_elem(void *dst, const void *src, size_t n) {
 }
 
 /* A receiver waits (so the buffer is empty): give it the value directly.
- * Called with c->lock held; releases it. */
-void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
+ * Called with c->lock held; releases it. Inline in chan_send and
+ * chan_recv; select calls the out-of-line copies below. */
+static inline __attribute__((always_inline)) void
+send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
     copy_elem(s->elem, elem, c->elem_size);
     s->success = true;
     s->g->param = s;
@@ -366,7 +368,8 @@ void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
 /* A sender waits. Unbuffered: take its value. Buffered (so full): take
  * the head of the buffer and put the sender's value at the tail, which
  * is the same slot. Called with c->lock held; releases it. */
-void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
+static inline __attribute__((always_inline)) void
+recv_from_waiter(leash_chan *c, sudog *s, void *out) {
     if (c->cap == 0 || c->elem_size == 0) {
         copy_elem(out, s->elem, c->elem_size);
     } else {
@@ -382,6 +385,14 @@ void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
     coroutine *g = s->g;
     chan_unlock(c);
     sched_ready(g, true);
+}
+
+void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
+    send_to_waiter(c, s, elem);
+}
+
+void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
+    recv_from_waiter(c, s, out);
 }
 
 /* ------------------------------------------------------- blocking forever */
@@ -437,7 +448,7 @@ chan_send(leash_chan *c, const void *elem, bool block) {
     }
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
-        chan_send_to_waiter(c, s, elem);
+        send_to_waiter(c, s, elem);
         return 0;
     }
     if (c->count < c->cap) {
@@ -493,7 +504,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
     chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);
     if (s) {
-        chan_recv_from_waiter(c, s, out);
+        recv_from_waiter(c, s, out);
         return 0;
     }
     if (c->count > 0) {

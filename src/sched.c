@@ -255,11 +255,14 @@ static inline void runq_put(worker *w, coroutine *g, bool next) {
     runq_put_full(w, g);
 }
 
+/* Only w's owner puts a coroutine into runnext; thieves only take it
+ * (runq_grab), so the exchange returns what the load saw, or NULL. */
 static inline bool runnext_take(worker *w, coroutine **g) {
     *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    return *g && atomic_compare_exchange_strong_explicit(
-                     &w->runnext, g, NULL, memory_order_acquire,
-                     memory_order_relaxed);
+    if (!*g)
+        return false;
+    *g = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    return *g != NULL;
 }
 
 /* g is about to run on w: how long it waited runnable (to the coarse
@@ -496,30 +499,62 @@ static void stop_spinning(worker *w) {
         wakep();
 }
 
-void sched_ready(coroutine *g, bool next) {
-    if (g->foreign) {
-        /* Not parked any more as far as the deadlock detector goes, even
-         * before the thread runs again. */
-        if (atomic_exchange(&g->in_park, 0))
-            atomic_fetch_sub(&S.foreign_parked, 1);
-        atomic_store_explicit(&g->parked, 1, memory_order_release);
-        futex_wake(&g->parked, 1);
-        return;
-    }
-    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
-    g->ready_at = coarse_now();
-    worker *w = tls_w;
+static __attribute__((noinline)) void ready_foreign(coroutine *g) {
+    /* Not parked any more as far as the deadlock detector goes, even
+     * before the thread runs again. */
+    if (atomic_exchange(&g->in_park, 0))
+        atomic_fetch_sub(&S.foreign_parked, 1);
+    atomic_store_explicit(&g->parked, 1, memory_order_release);
+    futex_wake(&g->parked, 1);
+}
+
+/* sched_ready's general case (traced, off a worker, or to the tail). */
+static __attribute__((noinline)) void ready_slow(worker *w, coroutine *g,
+                                                 bool next) {
     TRACE(w, TR_UNPARK, g);
     if (w) {
         runq_put(w, g, next);
         if (runq_len(w) > 0)
             wakep();
-    } else {
-        gq_put(&g, 1);
-        wakep();
-        if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
-            wakep(); /* lost the race with a worker going idle: retry */
+        return;
     }
+    gq_put(&g, 1);
+    wakep();
+    if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
+        wakep(); /* lost the race with a worker going idle: retry */
+}
+
+/* g went to runnext and pushed `old` out: old to the tail, as runq_put. */
+static __attribute__((noinline)) void ready_pushed_out(worker *w,
+                                                       coroutine *old) {
+    runq_put(w, old, false);
+    wakep(); /* the queue holds old */
+}
+
+/* The usual case, a hand-off into an empty runnext with nothing queued
+ * (nobody to wake), makes no call that returns: no frame to save. */
+void sched_ready(coroutine *g, bool next) {
+    if (unlikely(g->foreign)) {
+        ready_foreign(g);
+        return;
+    }
+    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
+    g->ready_at = coarse_now();
+    worker *w = tls_w;
+    if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed)) ||
+        unlikely(!w || !next)) {
+        ready_slow(w, g, next);
+        return;
+    }
+    /* runq_put(w, g, true), inline */
+    coroutine *old =
+        atomic_exchange_explicit(&w->runnext, g, memory_order_acq_rel);
+    if (unlikely(old)) {
+        ready_pushed_out(w, old);
+        return;
+    }
+    if (unlikely(runq_len(w) > 0))
+        wakep();
 }
 
 void sched_start_g(coroutine *g) {
@@ -577,11 +612,12 @@ static inline void do_after(worker *w) {
     if (likely(k == AFTER_NONE))
         return;
     w->after = AFTER_NONE;
-    switch (k) {
-    case AFTER_UNLOCK:
+    if (likely(k == AFTER_UNLOCK)) { /* a park: the most common */
         if (w->after_fn)
             w->after_fn(w->after_arg);
-        break;
+        return;
+    }
+    switch (k) {
     case AFTER_YIELD:
         atomic_store_explicit(&w->after_g->state, G_RUNNABLE,
                               memory_order_relaxed);
