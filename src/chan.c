@@ -24,12 +24,14 @@
  * coroutine has switched out (internal.h, park protocol).
  */
 #include "internal.h"
+#include "sched_tls.h"
 
 #define ELEM_MAX (64u << 10) /* Go's limit on element size */
 
 /* ----------------------------------------------------------- wait queues */
 
 void waitq_enqueue(waitq *q, sudog *s) {
+    leash_chan *c = s->c;
     s->next = NULL;
     s->prev = q->last;
     if (q->last)
@@ -39,7 +41,7 @@ void waitq_enqueue(waitq *q, sudog *s) {
     q->last = s;
     q->n++;
     atomic_store_explicit(&s->queued, true, memory_order_relaxed);
-    s->c->nwaiters++;
+    c->nwaiters++;
 }
 
 void waitq_remove(waitq *q, sudog *s) {
@@ -338,18 +340,12 @@ static inline void *slot(leash_chan *c, size_t i) {
 static inline void copy_elem(void *dst, const void *src, size_t n) {
     if (!dst)
         return;
-    switch (n) {
-    case 0:
-        return;
-    case 4:
+    if (n == 4)
         memcpy(dst, src, 4);
-        return;
-    case 8:
+    else if (n == 8)
         memcpy(dst, src, 8);
-        return;
-    default:
+    else if (n)
         memcpy(dst, src, n);
-    }
 }
 
 /* A receiver waits (so the buffer is empty): give it the value directly.
@@ -424,7 +420,13 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
         slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
-    *me = (sudog){.g = g, .elem = elem, .c = c};
+    /* waitq_enqueue sets the links and `queued`, the waker `success`:
+     * only the rest is written here. */
+    me->g = g;
+    me->elem = elem;
+    me->c = c;
+    me->is_select = false;
+    me->err = 0;
     waitq_enqueue(q, me);
     bool proved = orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
@@ -439,7 +441,7 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
 
 static inline __attribute__((always_inline)) int
 chan_send(leash_chan *c, const void *elem, bool block) {
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry(); /* before any switch */
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     if (c->closed) {
@@ -498,7 +500,7 @@ API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 
 static inline __attribute__((always_inline)) int
 chan_recv(leash_chan *c, void *out, bool block) {
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry(); /* before any switch */
     g_note_recv(self);
     slock_acquire(&c->lock);
     chan_note_user(c, self);

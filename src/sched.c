@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
+#include "sched_tls.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -65,8 +66,10 @@
 INTERNAL sched_t S = {.lock = LLOCK_INIT(LR_SCHED),
                           .poll_lock = LLOCK_INIT(LR_POLL)};
 
-static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
-static __thread coroutine *tls_foreign __attribute__((tls_model("initial-exec")));
+/* Read inline elsewhere through sched_tls.h (see its rule). */
+INTERNAL __thread worker *sched_tls_w __attribute__((tls_model("initial-exec")));
+INTERNAL __thread coroutine *sched_tls_foreign
+    __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t foreign_mu = PTHREAD_MUTEX_INITIALIZER;
 static coroutine *foreign_pool; /* foreign g's of exited threads */
@@ -75,16 +78,16 @@ static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
 
 /* Never inlined: a coroutine may call this before and after it migrates,
  * and each call must read the current thread's value. */
-__attribute__((noinline)) worker *sched_worker(void) { return tls_w; }
+__attribute__((noinline)) worker *sched_worker(void) { return sched_tls_w; }
 
 __attribute__((noinline)) coroutine *sched_getg(void) {
-    worker *w = tls_w;
-    return w ? w->cur : tls_foreign;
+    worker *w = sched_tls_w;
+    return w ? w->cur : sched_tls_foreign;
 }
 
 void sched_forget_thread(void) {
-    tls_w = NULL;
-    tls_foreign = NULL;
+    sched_tls_w = NULL;
+    sched_tls_foreign = NULL;
 }
 
 /* ------------------------------------------------------- foreign threads */
@@ -104,10 +107,10 @@ static void foreign_key_init(void) {
 /* Foreign g's are never freed (a waker may still touch the futex word of a
  * thread that has just returned); exited threads' ones are reused. */
 coroutine *sched_getg_or_foreign(void) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     if (w)
         return w->cur; /* NULL on g0: the scheduler context never blocks */
-    coroutine *g = tls_foreign;
+    coroutine *g = sched_tls_foreign;
     if (likely(g))
         return g;
     pthread_once(&foreign_key_once, foreign_key_init);
@@ -126,7 +129,7 @@ coroutine *sched_getg_or_foreign(void) {
     }
     g->qnext = NULL;
     atomic_store(&g->state, G_RUNNING);
-    tls_foreign = g;
+    sched_tls_foreign = g;
     pthread_setspecific(foreign_key, g);
     return g;
 }
@@ -540,7 +543,7 @@ void sched_ready(coroutine *g, bool next) {
     }
     atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
     g->ready_at = coarse_now();
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed)) ||
         unlikely(!w || !next)) {
         ready_slow(w, g, next);
@@ -558,7 +561,7 @@ void sched_ready(coroutine *g, bool next) {
 }
 
 void sched_start_g(coroutine *g) {
-    TRACE(tls_w, TR_SPAWN, g);
+    TRACE(sched_tls_w, TR_SPAWN, g);
     sched_ready(g, true);
 }
 
@@ -689,10 +692,10 @@ static inline coroutine *next_local(worker *w) {
 }
 
 void sched_park(void (*unlockf)(void *), void *arg) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     coroutine *g = w ? w->cur : NULL;
     if (!g) {
-        g = tls_foreign;
+        g = sched_tls_foreign;
         if (!g)
             rt_fatal("leash: park outside a coroutine or known thread");
         if (in_forked_child()) /* nobody is left to wake it */
@@ -716,7 +719,7 @@ void sched_park(void (*unlockf)(void *), void *arg) {
 }
 
 API_FRAME void leash_yield(void) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     coroutine *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
@@ -916,7 +919,7 @@ static void run_g(worker *w, coroutine *g) {
 
 void *sched_worker_main(void *p) {
     worker *w = p;
-    tls_w = w;
+    sched_tls_w = w;
     atomic_store(&w->tid, (int)syscall(SYS_gettid));
     stack_t ss = {.ss_sp = w->altstack, .ss_size = 64 << 10, .ss_flags = 0};
     sigaltstack(&ss, NULL);
@@ -946,7 +949,7 @@ void *sched_worker_main(void *p) {
 
 uint32_t sched_rand(void) {
     static _Atomic uint64_t shared_seed = 0x9e3779b97f4a7c15ull;
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     uint64_t x;
     if (w) {
         x = w->rng;

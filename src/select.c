@@ -32,6 +32,7 @@
  * select (conn_enter_fd), so a concurrent close cannot free its number.
  */
 #include "internal.h"
+#include "sched_tls.h"
 
 #define SMALL 8
 
@@ -335,7 +336,7 @@ select_chans(leash_case *cs, int n, bool block) {
     int order[SMALL];
     leash_chan *locks[SMALL];
     int m = 0;
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry(); /* before any switch */
     bool known = true; /* every channel in self's held cache */
     /* One draw serves the whole shuffle: j = floor(r * (m + 1)) with r a
      * fraction in [0, 1), then r keeps the fraction left over (8! < 2^16,
