@@ -25,6 +25,7 @@
  */
 #include "internal.h"
 #include "sched_tls.h"
+#include "chan_handoff.h"
 
 #define ELEM_MAX (64u << 10) /* Go's limit on element size */
 
@@ -332,63 +333,14 @@ int leash_chan_cap(leash_chan *ch) {
 
 /* ------------------------------------------------------------ hand-offs */
 
-static inline void *slot(leash_chan *c, size_t i) {
-    return c->buf + i * c->elem_size;
-}
-
-/* The common element sizes are copied inline, not through memcpy. */
-static inline void copy_elem(void *dst, const void *src, size_t n) {
-    if (!dst)
-        return;
-    if (n == 4)
-        memcpy(dst, src, 4);
-    else if (n == 8)
-        memcpy(dst, src, 8);
-    else if (n)
-        memcpy(dst, src, n);
-}
-
-/* A receiver waits (so the buffer is empty): give it the value directly.
- * Called with c->lock held; releases it. Inline in chan_send and
- * chan_recv; select calls the out-of-line copies below. */
-static inline __attribute__((always_inline)) void
-send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
-    copy_elem(s->elem, elem, c->elem_size);
-    s->success = true;
-    s->g->param = s;
-    coroutine *g = s->g;
-    chan_unlock(c);
-    sched_ready(g, true);
-}
-
-/* A sender waits. Unbuffered: take its value. Buffered (so full): take
- * the head of the buffer and put the sender's value at the tail, which
- * is the same slot. Called with c->lock held; releases it. */
-static inline __attribute__((always_inline)) void
-recv_from_waiter(leash_chan *c, sudog *s, void *out) {
-    if (c->cap == 0 || c->elem_size == 0) {
-        copy_elem(out, s->elem, c->elem_size);
-    } else {
-        void *p = slot(c, c->recvx);
-        copy_elem(out, p, c->elem_size);
-        memcpy(p, s->elem, c->elem_size);
-        if (++c->recvx == c->cap)
-            c->recvx = 0;
-        c->sendx = c->recvx;
-    }
-    s->success = true;
-    s->g->param = s;
-    coroutine *g = s->g;
-    chan_unlock(c);
-    sched_ready(g, true);
-}
+/* slot, copy_elem and the inline hand-offs: chan_handoff.h. */
 
 void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
-    send_to_waiter(c, s, elem);
+    chan_send_handoff(c, s, elem);
 }
 
 void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
-    recv_from_waiter(c, s, out);
+    chan_recv_handoff(c, s, out);
 }
 
 /* ------------------------------------------------------- blocking forever */
@@ -450,7 +402,7 @@ chan_send(leash_chan *c, const void *elem, bool block) {
     }
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
-        send_to_waiter(c, s, elem);
+        chan_send_handoff(c, s, elem);
         return 0;
     }
     if (c->count < c->cap) {
@@ -506,7 +458,7 @@ chan_recv(leash_chan *c, void *out, bool block) {
     chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);
     if (s) {
-        recv_from_waiter(c, s, out);
+        chan_recv_handoff(c, s, out);
         return 0;
     }
     if (c->count > 0) {

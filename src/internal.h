@@ -990,6 +990,8 @@ static inline void waitq_unlink(waitq *q, sudog *s) {
  * Inline: on the send and receive paths, an empty queue is one load. */
 static inline sudog *waitq_dequeue(waitq *q) {
     for (sudog *s; (s = q->first);) {
+        if (s->prev) /* the head has none: lets waitq_unlink skip a test */
+            __builtin_unreachable();
         waitq_unlink(q, s);
         bool claimed = true;
         if (s->is_select) {

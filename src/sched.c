@@ -620,15 +620,15 @@ static inline void do_after(worker *w) {
             w->after_fn(w->after_arg);
         return;
     }
+    coroutine *ag = w->after_g;
     switch (k) {
     case AFTER_YIELD:
-        atomic_store_explicit(&w->after_g->state, G_RUNNABLE,
-                              memory_order_relaxed);
-        w->after_g->ready_at = coarse_now();
-        runq_put(w, w->after_g, false);
+        atomic_store_explicit(&ag->state, G_RUNNABLE, memory_order_relaxed);
+        ag->ready_at = coarse_now();
+        runq_put(w, ag, false);
         break;
     case AFTER_EXIT:
-        g_free_dead(w, w->after_g);
+        g_free_dead(w, ag);
         break;
     default:
         break;

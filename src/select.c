@@ -33,6 +33,7 @@
  */
 #include "internal.h"
 #include "sched_tls.h"
+#include "chan_handoff.h"
 
 #define SMALL 8
 
@@ -211,15 +212,19 @@ static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
 
 /* Tries case k with its channel locked. Returns 1 if it completed (the
  * hand-off paths release c->lock themselves: *released is set), 0 if not
- * ready, or LEASH_ECLOSED for a send on a closed channel. */
+ * ready, or LEASH_ECLOSED for a send on a closed channel. inl: the
+ * hand-offs inline (the fast pass), else called. */
 static inline __attribute__((always_inline)) int
-try_case(leash_case *k, bool *released) {
+try_case(leash_case *k, bool *released, bool inl) {
     leash_chan *c = k->ch;
     *released = false;
     if (k->dir == LEASH_RECV) {
         sudog *s = waitq_dequeue(&c->sendq);
         if (s) {
-            chan_recv_from_waiter(c, s, k->elem);
+            if (inl)
+                chan_recv_handoff(c, s, k->elem);
+            else
+                chan_recv_from_waiter(c, s, k->elem);
             *released = true;
             k->ok = 1;
             return 1;
@@ -246,7 +251,10 @@ try_case(leash_case *k, bool *released) {
         return LEASH_ECLOSED;
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
-        chan_send_to_waiter(c, s, k->elem);
+        if (inl)
+            chan_send_handoff(c, s, k->elem);
+        else
+            chan_send_to_waiter(c, s, k->elem);
         *released = true;
         return 1;
     }
@@ -383,7 +391,7 @@ select_chans(leash_case *cs, int n, bool block) {
             leash_chan *c = k->ch;
             slock_acquire(&c->lock);
             bool released;
-            int rc = try_case(k, &released);
+            int rc = try_case(k, &released, true);
             if (rc == 0 || !released)
                 chan_unlock(c);
             if (rc != 0)
@@ -411,7 +419,7 @@ select_chans(leash_case *cs, int n, bool block) {
     for (int i = 0; i < m; i++) {
         leash_case *k = &cs[order[i]];
         bool released;
-        int rc = try_case(k, &released);
+        int rc = try_case(k, &released, false);
         if (rc == 0)
             continue;
         return case_done(&ls, k, released, rc, order[i]);
@@ -536,7 +544,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
             goto out;
         }
         bool released;
-        int r = try_case(k, &released);
+        int r = try_case(k, &released, false);
         if (r == 0)
             continue;
         rc = case_done(&ls, k, released, r, order[i]);
