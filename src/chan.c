@@ -35,10 +35,10 @@ void waitq_enqueue(waitq *q, sudog *s) {
     leash_chan *c = s->c;
     s->next = NULL;
     s->prev = q->last;
-    if (q->last)
-        q->last->next = s;
-    else
+    if (likely(!q->last)) /* a waiter most often waits alone */
         q->first = s;
+    else
+        q->last->next = s;
     q->last = s;
     q->n++;
     atomic_store_explicit(&s->queued, true, memory_order_relaxed);

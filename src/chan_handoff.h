@@ -43,7 +43,8 @@ chan_send_handoff(leash_chan *c, sudog *s, const void *elem) {
  * is the same slot. Called with c->lock held; releases it. */
 static inline __attribute__((always_inline)) void
 chan_recv_handoff(leash_chan *c, sudog *s, void *out) {
-    if (c->cap == 0 || c->elem_size == 0) {
+    /* Senders wait on unbuffered channels more than on full ones. */
+    if (likely(c->cap == 0 || c->elem_size == 0)) {
         copy_elem(out, s->elem, c->elem_size);
     } else {
         void *p = slot(c, c->recvx);

@@ -994,7 +994,7 @@ static inline sudog *waitq_dequeue(waitq *q) {
             __builtin_unreachable();
         waitq_unlink(q, s);
         bool claimed = true;
-        if (s->is_select) {
+        if (unlikely(s->is_select)) {
             uint32_t z = 0;
             claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
         }

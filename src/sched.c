@@ -258,12 +258,10 @@ static inline void runq_put(worker *w, coroutine *g, bool next) {
     runq_put_full(w, g);
 }
 
-/* Only w's owner puts a coroutine into runnext; thieves only take it
- * (runq_grab), so the exchange returns what the load saw, or NULL. */
+/* Called by w's owner only. Only the owner puts a coroutine into
+ * runnext and thieves only take it (runq_grab, a CAS to NULL), so an
+ * exchange with NULL does what a load and a CAS would. */
 static inline bool runnext_take(worker *w, coroutine **g) {
-    *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    if (!*g)
-        return false;
     *g = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
     return *g != NULL;
 }
@@ -612,14 +610,15 @@ void sched_discard_g(worker *w, coroutine *g) { g_free_dead(w, g); }
 /* Runs the action the previous coroutine on this worker left behind. */
 static inline void do_after(worker *w) {
     enum after_kind k = w->after;
-    if (likely(k == AFTER_NONE))
-        return;
-    w->after = AFTER_NONE;
     if (likely(k == AFTER_UNLOCK)) { /* a park: the most common */
+        w->after = AFTER_NONE;
         if (w->after_fn)
             w->after_fn(w->after_arg);
         return;
     }
+    if (k == AFTER_NONE) /* rare: a switch from the scheduler context */
+        return;
+    w->after = AFTER_NONE;
     coroutine *ag = w->after_g;
     switch (k) {
     case AFTER_YIELD:
