@@ -221,12 +221,12 @@ try_case(leash_case *k, bool *released, bool inl) {
     if (k->dir == LEASH_RECV) {
         sudog *s = waitq_dequeue(&c->sendq);
         if (s) {
+            k->ok = 1; /* first: nothing is live across the hand-off */
+            *released = true;
             if (inl)
                 chan_recv_handoff(c, s, k->elem);
             else
                 chan_recv_from_waiter(c, s, k->elem);
-            *released = true;
-            k->ok = 1;
             return 1;
         }
         if (c->count > 0) {
@@ -679,7 +679,7 @@ int select_fd_or_ctx(int fd, int events, int64_t deadline,
 }
 
 API_FRAME int leash_select(leash_case *cases, size_t n) {
-    if (!cases && n)
+    if (unlikely(!cases) && n)
         return LEASH_EINVAL;
     return do_select(cases, n, true, NULL);
 }
