@@ -24,22 +24,25 @@
  * coroutine has switched out (internal.h, park protocol).
  */
 #include "internal.h"
+#include "sched_tls.h"
+#include "chan_handoff.h"
 
 #define ELEM_MAX (64u << 10) /* Go's limit on element size */
 
 /* ----------------------------------------------------------- wait queues */
 
 void waitq_enqueue(waitq *q, sudog *s) {
+    leash_chan *c = s->c;
     s->next = NULL;
     s->prev = q->last;
-    if (q->last)
-        q->last->next = s;
-    else
+    if (likely(!q->last)) /* a waiter most often waits alone */
         q->first = s;
+    else
+        q->last->next = s;
     q->last = s;
     q->n++;
     atomic_store_explicit(&s->queued, true, memory_order_relaxed);
-    s->c->nwaiters++;
+    c->nwaiters++;
 }
 
 void waitq_remove(waitq *q, sudog *s) {
@@ -330,58 +333,14 @@ int leash_chan_cap(leash_chan *ch) {
 
 /* ------------------------------------------------------------ hand-offs */
 
-static inline void *slot(leash_chan *c, size_t i) {
-    return c->buf + i * c->elem_size;
-}
+/* slot, copy_elem and the inline hand-offs: chan_handoff.h. */
 
-/* The common element sizes are copied inline, not through memcpy. */
-static inline void copy_elem(void *dst, const void *src, size_t n) {
-    if (!dst)
-        return;
-    switch (n) {
-    case 0:
-        return;
-    case 4:
-        memcpy(dst, src, 4);
-        return;
-    case 8:
-        memcpy(dst, src, 8);
-        return;
-    default:
-        memcpy(dst, src, n);
-    }
-}
-
-/* A receiver waits (so the buffer is empty): give it the value directly.
- * Called with c->lock held; releases it. */
 void chan_send_to_waiter(leash_chan *c, sudog *s, const void *elem) {
-    copy_elem(s->elem, elem, c->elem_size);
-    s->success = true;
-    s->g->param = s;
-    coroutine *g = s->g;
-    chan_unlock(c);
-    sched_ready(g, true);
+    chan_send_handoff(c, s, elem);
 }
 
-/* A sender waits. Unbuffered: take its value. Buffered (so full): take
- * the head of the buffer and put the sender's value at the tail, which
- * is the same slot. Called with c->lock held; releases it. */
 void chan_recv_from_waiter(leash_chan *c, sudog *s, void *out) {
-    if (c->cap == 0 || c->elem_size == 0) {
-        copy_elem(out, s->elem, c->elem_size);
-    } else {
-        void *p = slot(c, c->recvx);
-        copy_elem(out, p, c->elem_size);
-        memcpy(p, s->elem, c->elem_size);
-        if (++c->recvx == c->cap)
-            c->recvx = 0;
-        c->sendx = c->recvx;
-    }
-    s->success = true;
-    s->g->param = s;
-    coroutine *g = s->g;
-    chan_unlock(c);
-    sched_ready(g, true);
+    chan_recv_handoff(c, s, out);
 }
 
 /* ------------------------------------------------------- blocking forever */
@@ -413,7 +372,13 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
         slock_release(&c->lock);
         return LEASH_ENOMEM;
     }
-    *me = (sudog){.g = g, .elem = elem, .c = c};
+    /* waitq_enqueue sets the links and `queued`, the waker `success`:
+     * only the rest is written here. */
+    me->g = g;
+    me->elem = elem;
+    me->c = c;
+    me->is_select = false;
+    me->err = 0;
     waitq_enqueue(q, me);
     bool proved = orphan_check_park(c, g, __builtin_return_address(0));
     g_wait_begin(g, reason, c);
@@ -428,7 +393,7 @@ chan_wait(leash_chan *c, waitq *q, sudog *me, void *elem, bool block,
 
 static inline __attribute__((always_inline)) int
 chan_send(leash_chan *c, const void *elem, bool block) {
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry(); /* before any switch */
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     if (c->closed) {
@@ -437,7 +402,7 @@ chan_send(leash_chan *c, const void *elem, bool block) {
     }
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
-        chan_send_to_waiter(c, s, elem);
+        chan_send_handoff(c, s, elem);
         return 0;
     }
     if (c->count < c->cap) {
@@ -487,13 +452,13 @@ API_FRAME int leash_try_send_n(leash_chan *ch, const void *elem, size_t size) {
 
 static inline __attribute__((always_inline)) int
 chan_recv(leash_chan *c, void *out, bool block) {
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry(); /* before any switch */
     g_note_recv(self);
     slock_acquire(&c->lock);
     chan_note_user(c, self);
     sudog *s = waitq_dequeue(&c->sendq);
     if (s) {
-        chan_recv_from_waiter(c, s, out);
+        chan_recv_handoff(c, s, out);
         return 0;
     }
     if (c->count > 0) {

@@ -90,9 +90,11 @@ static inline void waitq_unlink(waitq *q, sudog *s) {
  * Inline: on the send and receive paths, an empty queue is one load. */
 static inline sudog *waitq_dequeue(waitq *q) {
     for (sudog *s; (s = q->first);) {
+        if (s->prev) /* the head has none: lets waitq_unlink skip a test */
+            __builtin_unreachable();
         waitq_unlink(q, s);
         bool claimed = true;
-        if (s->is_select) {
+        if (unlikely(s->is_select)) {
             uint32_t z = 0;
             claimed = atomic_compare_exchange_strong(&s->g->selectdone, &z, 1);
         }
@@ -166,20 +168,25 @@ extern INTERNAL _Atomic int64_t orphans_total;
 INTERNAL leash_chan *chan_make(const char *file, int line, size_t elem_size,
                                size_t cap, coroutine *owner);
 
-static inline void chan_note_user(leash_chan *c, coroutine *g) {
+/* Whether chan_note_user(c, g) has nothing to note: g is the runtime or
+ * holds a reference to c that its cache knows (no lock needed: only g
+ * and, invalidating, obj.c write g->held). */
+static inline bool chan_user_known(leash_chan *c, coroutine *g) {
 #if !LEASH_TRACKING
     (void)c, (void)g;
-    return;
+    return true;
 #endif
     if (!g)
-        return; /* the runtime itself (a timer): holds its own reference */
+        return true; /* the runtime itself (a timer): holds its own reference */
     lobj *o = &c->obj;
-    if (atomic_load_explicit(&g->held[0], memory_order_relaxed) == o ||
-        atomic_load_explicit(&g->held[1], memory_order_relaxed) == o ||
-        atomic_load_explicit(&g->held[2], memory_order_relaxed) == o ||
-        atomic_load_explicit(&g->held[3], memory_order_relaxed) == o)
-        return;
-    chan_note_user_slow(c, g);
+    return atomic_load_explicit(&g->held[0], memory_order_relaxed) == o ||
+           atomic_load_explicit(&g->held[1], memory_order_relaxed) == o ||
+           atomic_load_explicit(&g->held[2], memory_order_relaxed) == o ||
+           atomic_load_explicit(&g->held[3], memory_order_relaxed) == o;
+}
+static inline void chan_note_user(leash_chan *c, coroutine *g) {
+    if (!chan_user_known(c, g))
+        chan_note_user_slow(c, g);
 }
 
 #endif /* LEASH_CHAN_H */

@@ -12,6 +12,7 @@
  * reference it still holds (obj.c).
  */
 #include "internal.h"
+#include "sched_tls.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,12 +159,13 @@ int64_t coro_spawn(const char *file, int line, void *spawn_pc,
     int rc = sched_ensure_started();
     if (rc < 0)
         return rc;
-    worker *w = sched_worker();
+    /* Read inline: nothing here switches (sched_tls.h's rule). */
+    worker *w = sched_tls_w;
+    coroutine *parent = sched_getg_entry();
     lstack *st = stack_get(w);
     if (!st)
         return LEASH_ENOMEM;
     coroutine *g = stack_g(st);
-    coroutine *parent = sched_getg();
     memset(g, 0, G_ZEROED_SIZE); /* the rest: see coroutine */
     g->name[0] = '\0';
     g->stack = st;

@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE 1
 #include "internal.h"
+#include "sched_tls.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -65,8 +66,10 @@
 INTERNAL sched_t S = {.lock = LLOCK_INIT(LR_SCHED),
                           .poll_lock = LLOCK_INIT(LR_POLL)};
 
-static __thread worker *tls_w __attribute__((tls_model("initial-exec")));
-static __thread coroutine *tls_foreign __attribute__((tls_model("initial-exec")));
+/* Read inline elsewhere through sched_tls.h (see its rule). */
+INTERNAL __thread worker *sched_tls_w __attribute__((tls_model("initial-exec")));
+INTERNAL __thread coroutine *sched_tls_foreign
+    __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t foreign_mu = PTHREAD_MUTEX_INITIALIZER;
 static coroutine *foreign_pool; /* foreign g's of exited threads */
@@ -75,16 +78,16 @@ static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
 
 /* Never inlined: a coroutine may call this before and after it migrates,
  * and each call must read the current thread's value. */
-__attribute__((noinline)) worker *sched_worker(void) { return tls_w; }
+__attribute__((noinline)) worker *sched_worker(void) { return sched_tls_w; }
 
 __attribute__((noinline)) coroutine *sched_getg(void) {
-    worker *w = tls_w;
-    return w ? w->cur : tls_foreign;
+    worker *w = sched_tls_w;
+    return w ? w->cur : sched_tls_foreign;
 }
 
 void sched_forget_thread(void) {
-    tls_w = NULL;
-    tls_foreign = NULL;
+    sched_tls_w = NULL;
+    sched_tls_foreign = NULL;
 }
 
 /* ------------------------------------------------------- foreign threads */
@@ -104,10 +107,10 @@ static void foreign_key_init(void) {
 /* Foreign g's are never freed (a waker may still touch the futex word of a
  * thread that has just returned); exited threads' ones are reused. */
 coroutine *sched_getg_or_foreign(void) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     if (w)
         return w->cur; /* NULL on g0: the scheduler context never blocks */
-    coroutine *g = tls_foreign;
+    coroutine *g = sched_tls_foreign;
     if (likely(g))
         return g;
     pthread_once(&foreign_key_once, foreign_key_init);
@@ -126,7 +129,7 @@ coroutine *sched_getg_or_foreign(void) {
     }
     g->qnext = NULL;
     atomic_store(&g->state, G_RUNNING);
-    tls_foreign = g;
+    sched_tls_foreign = g;
     pthread_setspecific(foreign_key, g);
     return g;
 }
@@ -255,11 +258,12 @@ static inline void runq_put(worker *w, coroutine *g, bool next) {
     runq_put_full(w, g);
 }
 
+/* Called by w's owner only. Only the owner puts a coroutine into
+ * runnext and thieves only take it (runq_grab, a CAS to NULL), so an
+ * exchange with NULL does what a load and a CAS would. */
 static inline bool runnext_take(worker *w, coroutine **g) {
-    *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    return *g && atomic_compare_exchange_strong_explicit(
-                     &w->runnext, g, NULL, memory_order_acquire,
-                     memory_order_relaxed);
+    *g = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    return *g != NULL;
 }
 
 /* g is about to run on w: how long it waited runnable (to the coarse
@@ -496,34 +500,66 @@ static void stop_spinning(worker *w) {
         wakep();
 }
 
-void sched_ready(coroutine *g, bool next) {
-    if (g->foreign) {
-        /* Not parked any more as far as the deadlock detector goes, even
-         * before the thread runs again. */
-        if (atomic_exchange(&g->in_park, 0))
-            atomic_fetch_sub(&S.foreign_parked, 1);
-        atomic_store_explicit(&g->parked, 1, memory_order_release);
-        futex_wake(&g->parked, 1);
-        return;
-    }
-    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
-    g->ready_at = coarse_now();
-    worker *w = tls_w;
+static __attribute__((noinline)) void ready_foreign(coroutine *g) {
+    /* Not parked any more as far as the deadlock detector goes, even
+     * before the thread runs again. */
+    if (atomic_exchange(&g->in_park, 0))
+        atomic_fetch_sub(&S.foreign_parked, 1);
+    atomic_store_explicit(&g->parked, 1, memory_order_release);
+    futex_wake(&g->parked, 1);
+}
+
+/* sched_ready's general case (traced, off a worker, or to the tail). */
+static __attribute__((noinline)) void ready_slow(worker *w, coroutine *g,
+                                                 bool next) {
     TRACE(w, TR_UNPARK, g);
     if (w) {
         runq_put(w, g, next);
         if (runq_len(w) > 0)
             wakep();
-    } else {
-        gq_put(&g, 1);
-        wakep();
-        if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
-            wakep(); /* lost the race with a worker going idle: retry */
+        return;
     }
+    gq_put(&g, 1);
+    wakep();
+    if (atomic_load(&S.nspinning) == 0 && atomic_load(&S.nidle) == S.nprocs)
+        wakep(); /* lost the race with a worker going idle: retry */
+}
+
+/* g went to runnext and pushed `old` out: old to the tail, as runq_put. */
+static __attribute__((noinline)) void ready_pushed_out(worker *w,
+                                                       coroutine *old) {
+    runq_put(w, old, false);
+    wakep(); /* the queue holds old */
+}
+
+/* The usual case, a hand-off into an empty runnext with nothing queued
+ * (nobody to wake), makes no call that returns: no frame to save. */
+void sched_ready(coroutine *g, bool next) {
+    if (unlikely(g->foreign)) {
+        ready_foreign(g);
+        return;
+    }
+    atomic_store_explicit(&g->state, G_RUNNABLE, memory_order_relaxed);
+    g->ready_at = coarse_now();
+    worker *w = sched_tls_w;
+    if (unlikely(atomic_load_explicit(&trace_on, memory_order_relaxed)) ||
+        unlikely(!w || !next)) {
+        ready_slow(w, g, next);
+        return;
+    }
+    /* runq_put(w, g, true), inline */
+    coroutine *old =
+        atomic_exchange_explicit(&w->runnext, g, memory_order_acq_rel);
+    if (unlikely(old)) {
+        ready_pushed_out(w, old);
+        return;
+    }
+    if (unlikely(runq_len(w) > 0))
+        wakep();
 }
 
 void sched_start_g(coroutine *g) {
-    TRACE(tls_w, TR_SPAWN, g);
+    TRACE(sched_tls_w, TR_SPAWN, g);
     sched_ready(g, true);
 }
 
@@ -574,22 +610,24 @@ void sched_discard_g(worker *w, coroutine *g) { g_free_dead(w, g); }
 /* Runs the action the previous coroutine on this worker left behind. */
 static inline void do_after(worker *w) {
     enum after_kind k = w->after;
-    if (likely(k == AFTER_NONE))
-        return;
-    w->after = AFTER_NONE;
-    switch (k) {
-    case AFTER_UNLOCK:
+    if (likely(k == AFTER_UNLOCK)) { /* a park: the most common */
+        w->after = AFTER_NONE;
         if (w->after_fn)
             w->after_fn(w->after_arg);
-        break;
+        return;
+    }
+    if (k == AFTER_NONE) /* rare: a switch from the scheduler context */
+        return;
+    w->after = AFTER_NONE;
+    coroutine *ag = w->after_g;
+    switch (k) {
     case AFTER_YIELD:
-        atomic_store_explicit(&w->after_g->state, G_RUNNABLE,
-                              memory_order_relaxed);
-        w->after_g->ready_at = coarse_now();
-        runq_put(w, w->after_g, false);
+        atomic_store_explicit(&ag->state, G_RUNNABLE, memory_order_relaxed);
+        ag->ready_at = coarse_now();
+        runq_put(w, ag, false);
         break;
     case AFTER_EXIT:
-        g_free_dead(w, w->after_g);
+        g_free_dead(w, ag);
         break;
     default:
         break;
@@ -653,10 +691,10 @@ static inline coroutine *next_local(worker *w) {
 }
 
 void sched_park(void (*unlockf)(void *), void *arg) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     coroutine *g = w ? w->cur : NULL;
     if (!g) {
-        g = tls_foreign;
+        g = sched_tls_foreign;
         if (!g)
             rt_fatal("leash: park outside a coroutine or known thread");
         if (in_forked_child()) /* nobody is left to wake it */
@@ -680,7 +718,7 @@ void sched_park(void (*unlockf)(void *), void *arg) {
 }
 
 API_FRAME void leash_yield(void) {
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     coroutine *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
@@ -880,7 +918,7 @@ static void run_g(worker *w, coroutine *g) {
 
 void *sched_worker_main(void *p) {
     worker *w = p;
-    tls_w = w;
+    sched_tls_w = w;
     atomic_store(&w->tid, (int)syscall(SYS_gettid));
     stack_t ss = {.ss_sp = w->altstack, .ss_size = 64 << 10, .ss_flags = 0};
     sigaltstack(&ss, NULL);
@@ -910,7 +948,7 @@ void *sched_worker_main(void *p) {
 
 uint32_t sched_rand(void) {
     static _Atomic uint64_t shared_seed = 0x9e3779b97f4a7c15ull;
-    worker *w = tls_w;
+    worker *w = sched_tls_w;
     uint64_t x;
     if (w) {
         x = w->rng;

@@ -8,6 +8,10 @@
  *      lock order (by channel address, duplicates once), so selects on
  *      many workers never deadlock on each other's channel locks.
  *   3. With every channel locked, take the first ready case in poll order.
+ *      A channel-only select first tries each case in poll order with
+ *      only its own channel locked (select_chans, "fast pass"): a case
+ *      that proceeds there is taken; finding none decides nothing, and
+ *      the select goes on with every channel locked.
  *   4. If none is ready: try_select returns LEASH_EAGAIN; select enqueues
  *      a sudog (on its own stack) on every channel and parks; the locks
  *      are released after the switch. The waker claims the select through
@@ -28,6 +32,8 @@
  * select (conn_enter_fd), so a concurrent close cannot free its number.
  */
 #include "internal.h"
+#include "sched_tls.h"
+#include "chan_handoff.h"
 
 #define SMALL 8
 
@@ -206,17 +212,21 @@ static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
 
 /* Tries case k with its channel locked. Returns 1 if it completed (the
  * hand-off paths release c->lock themselves: *released is set), 0 if not
- * ready, or LEASH_ECLOSED for a send on a closed channel. */
+ * ready, or LEASH_ECLOSED for a send on a closed channel. inl: the
+ * hand-offs inline (the fast pass), else called. */
 static inline __attribute__((always_inline)) int
-try_case(leash_case *k, bool *released) {
+try_case(leash_case *k, bool *released, bool inl) {
     leash_chan *c = k->ch;
     *released = false;
     if (k->dir == LEASH_RECV) {
         sudog *s = waitq_dequeue(&c->sendq);
         if (s) {
-            chan_recv_from_waiter(c, s, k->elem);
+            k->ok = 1; /* first: nothing is live across the hand-off */
             *released = true;
-            k->ok = 1;
+            if (inl)
+                chan_recv_handoff(c, s, k->elem);
+            else
+                chan_recv_from_waiter(c, s, k->elem);
             return 1;
         }
         if (c->count > 0) {
@@ -241,7 +251,10 @@ try_case(leash_case *k, bool *released) {
         return LEASH_ECLOSED;
     sudog *s = waitq_dequeue(&c->recvq);
     if (s) {
-        chan_send_to_waiter(c, s, k->elem);
+        if (inl)
+            chan_send_handoff(c, s, k->elem);
+        else
+            chan_send_to_waiter(c, s, k->elem);
         *released = true;
         return 1;
     }
@@ -310,16 +323,29 @@ static inline uint64_t sel_rand(coroutine *self) {
 #define SEL_GENERAL INT_MIN /* not for select_chans: an I/O case */
 
 /* A select of at most SMALL cases, all on channels (the common case): one
- * pass checks the cases (validate's rules), draws the poll order and
- * inserts each channel into the lock order, with no I/O bookkeeping and
- * nothing allocated. Returns SEL_GENERAL, having changed nothing but the
- * cases' ok, when it meets an I/O case. */
+ * pass checks the cases (validate's rules) and draws the poll order, with
+ * no I/O bookkeeping and nothing allocated. Returns SEL_GENERAL, having
+ * changed nothing but the cases' ok, when it meets an I/O case.
+ *
+ * Fast pass: with two or more cases, each case is first tried in poll
+ * order with only its own channel locked, and the first that can proceed
+ * does. A case that proceeds while its channel is locked is a legal
+ * choice whatever the other channels hold (it was ready; select may
+ * choose any ready case), so this needs no lock order. Finding none is
+ * not an answer: another case may have become ready meanwhile (a value
+ * moved from a channel tried later to one tried earlier), so a try_select
+ * that finds nothing, like a select about to wait, goes on to the full
+ * path: every channel locked in address order, all cases tried again,
+ * then the wait. The pass runs only when every channel is in the
+ * caller's held cache (chan_user_known), so that it notes users as the
+ * full path would. */
 static inline __attribute__((always_inline)) int
 select_chans(leash_case *cs, int n, bool block) {
     int order[SMALL];
     leash_chan *locks[SMALL];
-    int m = 0, nl = 0;
-    coroutine *self = sched_getg();
+    int m = 0;
+    coroutine *self = sched_getg_entry(); /* before any switch */
+    bool known = true; /* every channel in self's held cache */
     /* One draw serves the whole shuffle: j = floor(r * (m + 1)) with r a
      * fraction in [0, 1), then r keeps the fraction left over (8! < 2^16,
      * so the 64 bits are far from used up). */
@@ -340,6 +366,7 @@ select_chans(leash_case *cs, int n, bool block) {
         } else if (k->elem && k->size != c->elem_size && c->elem_size) {
             return LEASH_EINVAL; /* see validate */
         }
+        known = known && chan_user_known(c, self);
         int j = 0;
         if (m) {
             if (m == 1)
@@ -351,7 +378,31 @@ select_chans(leash_case *cs, int n, bool block) {
         order[m] = order[j];
         order[j] = i;
         m++;
-        int p = nl; /* insertion into the distinct channels, by address */
+    }
+    if (m == 0) {
+        if (!block)
+            return LEASH_EAGAIN;
+        chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
+    }
+    g_note_recv(self); /* a receive case may take a message */
+    if (known && m > 1) {
+        for (int i = 0; i < m; i++) {
+            leash_case *k = &cs[order[i]];
+            leash_chan *c = k->ch;
+            slock_acquire(&c->lock);
+            bool released;
+            int rc = try_case(k, &released, true);
+            if (rc == 0 || !released)
+                chan_unlock(c);
+            if (rc != 0)
+                return rc < 0 ? strict_fail(rc, "send on closed channel")
+                              : order[i];
+        }
+    }
+    int nl = 0; /* the distinct channels, by address */
+    for (int i = 0; i < m; i++) {
+        leash_chan *c = cs[order[i]].ch;
+        int p = nl;
         while (p > 0 && (uintptr_t)locks[p - 1] > (uintptr_t)c)
             p--;
         if (p > 0 && locks[p - 1] == c)
@@ -361,20 +412,14 @@ select_chans(leash_case *cs, int n, bool block) {
         locks[p] = c;
         nl++;
     }
-    if (m == 0) {
-        if (!block)
-            return LEASH_EAGAIN;
-        chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
-    }
     lockset ls = {locks, nl, NULL, 0};
-    g_note_recv(self); /* a receive case may take a message */
     lock_all(&ls);
     for (int i = 0; i < nl; i++)
         chan_note_user(locks[i], self);
     for (int i = 0; i < m; i++) {
         leash_case *k = &cs[order[i]];
         bool released;
-        int rc = try_case(k, &released);
+        int rc = try_case(k, &released, false);
         if (rc == 0)
             continue;
         return case_done(&ls, k, released, rc, order[i]);
@@ -499,7 +544,7 @@ do_select(leash_case *cs, size_t n, bool block, selext *ext) {
             goto out;
         }
         bool released;
-        int r = try_case(k, &released);
+        int r = try_case(k, &released, false);
         if (r == 0)
             continue;
         rc = case_done(&ls, k, released, r, order[i]);
@@ -634,7 +679,7 @@ int select_fd_or_ctx(int fd, int events, int64_t deadline,
 }
 
 API_FRAME int leash_select(leash_case *cases, size_t n) {
-    if (!cases && n)
+    if (unlikely(!cases) && n)
         return LEASH_EINVAL;
     return do_select(cases, n, true, NULL);
 }

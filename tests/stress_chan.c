@@ -279,6 +279,10 @@ typedef struct {
 
 struct sel_fan {
     leash_chan *c[SK], *done;
+    /* Workers hold a reference to every channel (coroutines handed them
+     * by leash_go, threads retaining them): their selects then take the
+     * fast pass (select.c), which a borrower's skip. */
+    bool hold;
     int np, per;
     _Atomic unsigned char *seen;
     _Atomic long received;
@@ -286,9 +290,22 @@ struct sel_fan {
 
 /* mode 0: select over all SK send cases; 1: plain send on a rotating
  * channel; 2: select with NULL cases mixed in. */
+/* A thread worker of a `hold` run takes (and at the end drops) its own
+ * references; a coroutine's were handed by leash_go. */
+static void fan_hold(fan_worker *w, bool take) {
+    if (!w->f->hold || !w->is_thread)
+        return;
+    for (int k = 0; k < SK; k++)
+        if (take)
+            CHECK(leash_retain(w->f->c[k]) != NULL);
+        else
+            leash_release(w->f->c[k]);
+}
+
 static void fan_producer(void *arg) {
     fan_worker *w = arg;
     sel_fan *f = w->f;
+    fan_hold(w, true);
     for (int seq = 0; seq < f->per; seq++) {
         uint64_t v = enc(w->id, seq);
         if (w->mode == 1) {
@@ -307,6 +324,7 @@ static void fan_producer(void *arg) {
         if (!CHECK(rc >= 0 && rc < n && cs[rc].ch != NULL))
             break;
     }
+    fan_hold(w, false);
     CHECK_EQ(leash_send_n(f->done, NULL, 0), 0);
 }
 
@@ -326,6 +344,7 @@ static void fan_consumer(void *arg) {
     fan_worker *w = arg;
     sel_fan *f = w->f;
     long n = 0;
+    fan_hold(w, true);
     if (w->mode == 2) {
         uint64_t v;
         int rc;
@@ -356,14 +375,24 @@ static void fan_consumer(void *arg) {
             }
         }
     }
+    fan_hold(w, false);
     atomic_fetch_add(&f->received, n);
     CHECK_EQ(leash_send_n(f->done, NULL, 0), 0);
 }
 
-static void fan_run(const size_t caps[SK], int np, int nc, int per, int thr) {
-    atomic_store(&g_phase, "select fan-in/fan-out");
-    sel_fan f = {.done = leash_chan_make(0, (size_t)(np + nc)), .np = np,
-                 .per = per};
+static int64_t fan_go(void (*fn)(void *), fan_worker *x) {
+    sel_fan *f = x->f;
+    return f->hold ? leash_go(fn, x, f->c[0], f->c[1], f->c[2], f->c[3])
+                   : leash_go(fn, x);
+}
+
+static void fan_run(const size_t caps[SK], int np, int nc, int per, int thr,
+                    bool hold) {
+    _Static_assert(SK == 4, "fan_go hands SK channels");
+    atomic_store(&g_phase, hold ? "select fan-in/fan-out (held: fast pass)"
+                                : "select fan-in/fan-out");
+    sel_fan f = {.done = leash_chan_make(0, (size_t)(np + nc)), .hold = hold,
+                 .np = np, .per = per};
     for (int k = 0; k < SK; k++)
         f.c[k] = leash_chan_make(sizeof(uint64_t), caps[k]);
     size_t total = (size_t)np * (size_t)per;
@@ -377,7 +406,7 @@ static void fan_run(const size_t caps[SK], int np, int nc, int per, int thr) {
         if (x->is_thread)
             x->thread = thread_go(fan_consumer, x);
         else
-            go_ok(leash_go(fan_consumer, x));
+            go_ok(fan_go(fan_consumer, x));
     }
     for (int i = 0; i < np; i++) {
         fan_worker *x = &w[i];
@@ -385,7 +414,7 @@ static void fan_run(const size_t caps[SK], int np, int nc, int per, int thr) {
         if (x->is_thread)
             x->thread = thread_go(fan_producer, x);
         else
-            go_ok(leash_go(fan_producer, x));
+            go_ok(fan_go(fan_producer, x));
     }
     wait_done(f.done, np);
     for (int k = 0; k < SK; k++)
@@ -410,9 +439,13 @@ static int fan_main(void *arg) {
     (void)arg;
     static const size_t unbuf[SK] = {0, 0, 0, 0};
     static const size_t mixed[SK] = {0, 1, 8, 0};
-    fan_run(unbuf, 6, 6, SCALE(50000), 0);
-    fan_run(mixed, 6, 6, SCALE(50000), 0);
-    fan_run(mixed, 5, 7, SCALE(40000), 2);
+    fan_run(unbuf, 6, 6, SCALE(50000), 0, false);
+    fan_run(mixed, 6, 6, SCALE(50000), 0, false);
+    fan_run(mixed, 5, 7, SCALE(40000), 2, false);
+    /* The same with every worker holding the channels: their selects
+     * try each case under its own lock first (select.c's fast pass). */
+    fan_run(unbuf, 6, 6, SCALE(50000), 0, true);
+    fan_run(mixed, 5, 7, SCALE(40000), 2, true);
     return 0;
 }
 
@@ -832,7 +865,8 @@ static int oversub_main(void *arg) {
     static const size_t mixed[SK] = {0, 1, 8, 0};
     mpmc_run(0, 6, 6, SCALE(60000), 2);
     mpmc_run(4, 6, 6, SCALE(60000), 0);
-    fan_run(mixed, 6, 6, SCALE(40000), 2);
+    fan_run(mixed, 6, 6, SCALE(40000), 2, false);
+    fan_run(mixed, 6, 6, SCALE(20000), 2, true);
     uint32_t rng = 0x12345679u;
     for (int i = 0; i < SCALE(400) && !atomic_load(&g_nfail); i++)
         cl_one_round(i, &rng, i % 3 == 0);

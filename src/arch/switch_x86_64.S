@@ -22,7 +22,8 @@
         .p2align 4
 mctx_switch:
         .cfi_startproc
-        endbr64
+        /* No endbr64: only ever called directly (sched.c's ctx_switch),
+         * and IBT checks the targets of indirect branches only. */
         pushq   %rbp
         pushq   %rbx
         pushq   %r12
