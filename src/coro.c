@@ -120,7 +120,7 @@ size_t leash_num_coroutines(void) {
     return n > 0 ? (size_t)n : 0;
 }
 
-/* The sections internal.h's LEASH_API and ENTRY_FRAME place code in; the
+/* The sections common.h's LEASH_API and ENTRY_FRAME place code in; the
  * linker defines their bounds. */
 extern const char __start_leash_api[] INTERNAL, __stop_leash_api[] INTERNAL;
 extern const char __start_leash_entry[] INTERNAL,

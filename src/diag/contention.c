@@ -3,7 +3,7 @@
  * contention.c — the block and mutex profiles (Go's runtime.SetBlock-
  * ProfileRate / SetMutexProfileFraction, /debug/pprof/block and /mutex).
  *
- * Every wait already passes g_wait_begin and g_wait_end (internal.h).
+ * Every wait already passes g_wait_begin and g_wait_end (tracking.h).
  * While either profile is on, g_wait_begin also stamps g->prof_t0 with
  * the precise clock; g_wait_end then calls contention_wait_end, which
  * turns the wait into a block event. A contended unlock that hands a

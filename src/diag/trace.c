@@ -13,7 +13,7 @@
  * and reported in the trace's metadata (dropped_events).
  *
  * Off, every event site costs one relaxed load of trace_on and a branch
- * (TRACE() in internal.h). On, an event costs a timestamp (the TSC on
+ * (TRACE() in tracking.h). On, an event costs a timestamp (the TSC on
  * x86-64, the virtual counter on AArch64, mapped to leash_now's clock
  * by two readings at start and stop) and a few plain stores into the
  * worker's own ring, written in place: no locked instruction (tring
