@@ -54,7 +54,11 @@
  * holds PREFAULT_AHEAD (1 MiB of top pages at 4 KiB; bounded, the memory
  * of 256 coroutines the burst was about to create anyway). The spawner
  * takes those, and carves for itself when the helper falls behind: a
- * burst then faults on two CPUs. Prefaulted stacks are ordinary pooled
+ * burst then faults on two CPUs. While the helper lives (a burst: it
+ * exits after PREFAULT_IDLE_NS idle), a spawn that leaves the pool below
+ * PREFAULT_LOW wakes it again, so that it refills while the spawner eats
+ * what is left, instead of sleeping until the pool is dry (which left
+ * one CPU idle for a quarter of a 1M burst). Prefaulted stacks are ordinary pooled
  * stacks (trimmed, reused, unmapped like the rest). The helper takes no
  * injected allocation failures, blocks all signals, is counted by the
  * deadlock detector (stack_threads), and is forgotten by a forked child.
@@ -97,6 +101,7 @@
 #define STACK_DEFAULT (64u << 10)
 #define PREFAULT_AFTER 256  /* slots carved before the helper is asked */
 #define PREFAULT_AHEAD 256  /* pooled slots it fills up to: 1 MiB of pages */
+#define PREFAULT_LOW 128    /* a live helper is woken below this */
 #define PREFAULT_IDLE_NS 1000000000LL /* idle time before it exits */
 
 /* Where fresh slots are carved: the next unused slot of a chunk. The
@@ -324,6 +329,17 @@ static void *prefault_main(void *arg) {
  * helper (started on first use) to fill the pool ahead of it. Under
  * P.lock; returns what to do after releasing it. */
 enum { PF_NONE, PF_WAKE, PF_START };
+
+/* The spawner took a pooled slot: a helper still alive (a burst goes on)
+ * and asleep is woken once the pool runs low, unless trimmed stacks are
+ * left to take first. Under P.lock. */
+static int prefault_low(void) {
+    if (P.fill || P.npool >= PREFAULT_LOW || P.cold ||
+        !atomic_load(&P.helper))
+        return PF_NONE;
+    P.fill = true;
+    return PF_WAKE;
+}
 static int prefault_ask(void) {
     if (P.fill || P.ncarved <= PREFAULT_AFTER || in_forked_child())
         return PF_NONE;
@@ -389,15 +405,18 @@ lstack *stack_get(worker *w) {
     stack_config();
     llock_acquire(&P.lock);
     if (P.pool || P.cold) {
+        int kick = PF_NONE;
         if (P.pool) {
             s = P.pool;
             P.pool = s->next;
             P.npool--;
+            kick = prefault_low();
         } else {
             s = P.cold;
             P.cold = s->next;
         }
         llock_release(&P.lock);
+        prefault_kick(kick);
         if (unlikely(lalloc_should_fail())) {
             stack_put(NULL, s);
             return NULL;
