@@ -864,12 +864,7 @@ top:
             return g;
         }
     }
-    /* Nothing found. In a spawn burst, fault in a few of its fresh
-     * stacks (stack.c, "Prefault") rather than idle: a few page faults,
-     * then look for work again. */
-    if (stack_prefault_help(4) > 0)
-        goto top;
-    /* Publish ourselves idle, then look once more. */
+    /* Nothing found: publish ourselves idle, then look once more. */
     llock_acquire(&S.lock);
     if (atomic_load(&S.gq_len) > 0) {
         llock_release(&S.lock);

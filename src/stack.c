@@ -58,10 +58,7 @@
  * exits after PREFAULT_IDLE_NS idle), a spawn that leaves the pool below
  * PREFAULT_LOW wakes it again, so that it refills while the spawner eats
  * what is left, instead of sleeping until the pool is dry (which left
- * one CPU idle for a quarter of a 1M burst). And a worker about to go
- * idle while a fill is asked touches a few slots into the pool itself
- * (stack_prefault_help, from the spawners' carver): four page faults at
- * most, then it looks for work again. Prefaulted stacks are ordinary pooled
+ * one CPU idle for a quarter of a 1M burst). Prefaulted stacks are ordinary pooled
  * stacks (trimmed, reused, unmapped like the rest). The helper takes no
  * injected allocation failures, blocks all signals, is counted by the
  * deadlock detector (stack_threads), and is forgotten by a forked child.
@@ -134,8 +131,8 @@ static struct {
     carver cv[2];     /* CV_SPAWN: spawning workers', CV_HELPER: prefault */
     long ncarved;     /* slots carved since the start (or release_all) */
     long prefaulted;  /* of those, by the prefault helper */
-    int inflight;     /* slots being touched outside the lock (pool_fill) */
-    _Atomic bool fill; /* a fill is asked (written under P.lock) */
+    int inflight;     /* slots the helper is touching outside the lock */
+    bool fill;        /* the helper is asked to fill the pool */
     _Atomic int helper;    /* the helper thread is alive (0 or 1) */
     _Atomic uint32_t hseq; /* the helper's futex word */
     _Atomic int configured;
@@ -292,12 +289,11 @@ static lstack *init_slot(char *base, bool guard) {
 /* The helper (see "Prefault" at the top): fills the pool with fresh slots
  * up to PREFAULT_AHEAD while P.fill is set, then sleeps on P.hseq; after
  * PREFAULT_IDLE_NS without work it exits. */
-/* Touches up to max fresh slots of cv into the pool while a fill is asked
- * and the pool (with the slots being touched) is short of PREFAULT_AHEAD;
- * P.lock held, dropped around each touch. Returns how many. */
-static int pool_fill(carver *cv, int max) {
-    int n = 0;
-    while (n < max && P.fill && P.npool + P.inflight < PREFAULT_AHEAD) {
+/* Touches fresh slots of cv into the pool while a fill is asked and the
+ * pool (with the slots being touched) is short of PREFAULT_AHEAD; P.lock
+ * held, dropped around each touch. */
+static void pool_fill(carver *cv) {
+    while (P.fill && P.npool + P.inflight < PREFAULT_AHEAD) {
         bool guard;
         char *base = reserve_slot(cv, &guard, false);
         if (!base)
@@ -311,9 +307,7 @@ static int pool_fill(carver *cv, int max) {
         P.npool++;
         P.inflight--;
         P.prefaulted++;
-        n++;
     }
-    return n;
 }
 
 static void *prefault_main(void *arg) {
@@ -323,7 +317,7 @@ static void *prefault_main(void *arg) {
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the workers' */
     llock_acquire(&P.lock);
     for (;;) {
-        pool_fill(&P.cv[CV_HELPER], INT_MAX);
+        pool_fill(&P.cv[CV_HELPER]);
         P.fill = false;
         uint32_t seq = atomic_load(&P.hseq);
         llock_release(&P.lock);
@@ -385,20 +379,6 @@ static void prefault_kick(int what) {
 }
 
 int stack_threads(void) { return atomic_load(&P.helper); }
-
-/* An idle worker's share of a burst (sched.c, before it sleeps): while
- * the helper is asked to fill the pool, up to max fresh slots touched
- * into it from the spawners' carver, so that the burst's page faults use
- * every idle CPU, not only the helper's. Bounded (max faults, then the
- * worker looks for work again); none once the pool is full. */
-int stack_prefault_help(int max) {
-    if (!atomic_load_explicit(&P.fill, memory_order_relaxed))
-        return 0;
-    llock_acquire(&P.lock);
-    int n = pool_fill(&P.cv[CV_SPAWN], max);
-    llock_release(&P.lock);
-    return n;
-}
 
 void stack_prefault_stats(long *pooled, long *prefaulted) {
     llock_acquire(&P.lock);

@@ -27,7 +27,6 @@ INTERNAL void stack_drain_cache(worker *w);
 INTERNAL void stack_trim(int budget);
 INTERNAL void stack_release_all(void);
 INTERNAL int stack_threads(void); /* the prefault helper: 0 or 1 */
-INTERNAL int stack_prefault_help(int max); /* an idle worker's share */
 INTERNAL void stack_prefault_stats(long *pooled, long *prefaulted);
 INTERNAL void stack_fork_prepare(void);
 INTERNAL void stack_fork_parent(void);
