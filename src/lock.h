@@ -14,6 +14,17 @@
  * rank (LLOCK_INIT(LR_x), llock_init), checked in LEASH_LOCKRANK builds. */
 #include "lockrank.h"
 
+/* The lock word both kinds share: 0 free, 1 locked (llock: 2, locked
+ * with waiters). Taking it uncontended is one CAS, the same for both;
+ * what differs is the slow path and the release. */
+static inline bool lockword_take(_Atomic uint32_t *v, bool weak) {
+    uint32_t z = 0;
+    return weak ? atomic_compare_exchange_weak_explicit(
+                      v, &z, 1, memory_order_acquire, memory_order_relaxed)
+                : atomic_compare_exchange_strong_explicit(
+                      v, &z, 1, memory_order_acquire, memory_order_relaxed);
+}
+
 /* A spin-then-futex mutex (0 free, 1 locked, 2 locked with waiters). */
 typedef struct { _Atomic uint32_t v; LOCKRANK_FIELD } llock;
 #define LLOCK_INIT(r) {0 LOCKRANK_INIT(r)}
@@ -25,16 +36,12 @@ static inline void llock_init(llock *l, int rank) {
 }
 static inline void llock_acquire(llock *l) {
     lockrank_acquire(LOCKRANK_OF(l), l, false);
-    uint32_t z = 0;
-    if (likely(atomic_compare_exchange_weak_explicit(
-            &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
+    if (likely(lockword_take(&l->v, true)))
         return;
     llock_slow(l);
 }
 static inline bool llock_try(llock *l) {
-    uint32_t z = 0;
-    bool ok = atomic_compare_exchange_strong_explicit(
-        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+    bool ok = lockword_take(&l->v, false);
     if (ok)
         lockrank_acquire(LOCKRANK_OF(l), l, true);
     return ok;
@@ -60,16 +67,12 @@ static inline void slock_init(slock *l, int rank) {
 }
 static inline void slock_acquire(slock *l) {
     lockrank_acquire(LOCKRANK_OF(l), l, false);
-    uint32_t z = 0;
-    if (likely(atomic_compare_exchange_weak_explicit(
-            &l->v, &z, 1, memory_order_acquire, memory_order_relaxed)))
+    if (likely(lockword_take(&l->v, true)))
         return;
     slock_slow(l);
 }
 static inline bool slock_try(slock *l) {
-    uint32_t z = 0;
-    bool ok = atomic_compare_exchange_strong_explicit(
-        &l->v, &z, 1, memory_order_acquire, memory_order_relaxed);
+    bool ok = lockword_take(&l->v, false);
     if (ok)
         lockrank_acquire(LOCKRANK_OF(l), l, true);
     return ok;

@@ -24,21 +24,26 @@ static void heap_setup(void) {
     atomic_store(&heap.next_when, T_INF);
 }
 
-static void add(rtimer *t, int64_t when, void (*fn)(rtimer *, int64_t)) {
-    *t = (rtimer){.when = when, .fn = fn, .idx = -1};
+static void add(rtimer *t, int64_t when, void (*fn)(rtimer *, int64_t),
+                void *arg) {
+    *t = (rtimer){.when = when, .fn = fn, .arg = arg, .idx = -1};
     llock_acquire(&heap.lock);
     cr_assert_eq(timer_add_locked(&heap, t), 0);
     llock_release(&heap.lock);
 }
 
-/* A callback that blocks until released, and says when it started. */
-static atomic_int slow_started, slow_release, slow_finished;
-static void slow_fire(rtimer *t, int64_t now) {
-    (void)t, (void)now;
-    atomic_store(&slow_started, 1);
-    while (!atomic_load(&slow_release))
+/* A callback that blocks until its gate (t->arg) is opened, counting the
+ * callbacks that started and finished. */
+typedef struct {
+    atomic_int started, open, finished;
+} gate;
+static void gated_fire(rtimer *t, int64_t now) {
+    (void)now;
+    gate *g = t->arg;
+    atomic_fetch_add(&g->started, 1);
+    while (!atomic_load(&g->open))
         usleep(1000);
-    atomic_store(&slow_finished, 1);
+    atomic_fetch_add(&g->finished, 1);
 }
 static void quick_fire(rtimer *t, int64_t now) { (void)t, (void)now; }
 
@@ -65,14 +70,15 @@ static void *del_slow(void *arg) {
 Test(timerheap, del_waits_while_another_callback_of_the_heap_ends,
      .timeout = 30) {
     heap_setup();
+    static gate g;
     rtimer slow, quick;
     int64_t now = leash_now();
-    add(&slow, now - 2, slow_fire);
-    add(&quick, now - 1, quick_fire);
+    add(&slow, now - 2, gated_fire, &g);
+    add(&quick, now - 1, quick_fire, NULL);
 
     pthread_t a, d;
     pthread_create(&a, NULL, run_one, NULL); /* fires slow (earliest) */
-    while (!atomic_load(&slow_started))
+    while (!atomic_load(&g.started))
         usleep(1000);
     cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1, "quick fires");
 
@@ -80,9 +86,9 @@ Test(timerheap, del_waits_while_another_callback_of_the_heap_ends,
     usleep(100 * 1000); /* timer_del must still be waiting */
     cr_assert_eq(atomic_load(&del_returned), 0,
                  "timer_del returned while the callback was running");
-    atomic_store(&slow_release, 1);
+    atomic_store(&g.open, 1);
     pthread_join(d, NULL);
-    cr_assert(atomic_load(&slow_finished),
+    cr_assert(atomic_load(&g.finished),
               "timer_del returned before the callback finished");
     pthread_join(a, NULL);
     timer_heap_free(&heap);
@@ -101,7 +107,7 @@ Test(timerheap, callback_deleting_its_own_timer_does_not_wait_for_itself,
      .timeout = 30) {
     heap_setup();
     rtimer t;
-    add(&t, leash_now() - 1, self_del_fire);
+    add(&t, leash_now() - 1, self_del_fire, NULL);
     cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1);
     cr_assert(atomic_load(&self_del_done));
     timer_heap_free(&heap);
@@ -109,33 +115,25 @@ Test(timerheap, callback_deleting_its_own_timer_does_not_wait_for_itself,
 
 /* With every running slot taken, another runner leaves the heap alone
  * rather than run a callback timer_del could not see. */
-static atomic_int held_started, held_release, held_count;
-static void held_fire(rtimer *t, int64_t now) {
-    (void)t, (void)now;
-    atomic_fetch_add(&held_started, 1);
-    while (!atomic_load(&held_release))
-        usleep(1000);
-    atomic_fetch_add(&held_count, 1);
-}
-
 Test(timerheap, runners_beyond_the_slots_leave_the_heap, .timeout = 30) {
+    static gate g;
     heap_setup();
     rtimer t[THEAP_RUNNERS + 1];
     int64_t now = leash_now();
     for (int i = 0; i <= THEAP_RUNNERS; i++)
-        add(&t[i], now - 10 + i, held_fire);
+        add(&t[i], now - 10 + i, gated_fire, &g);
     pthread_t th[THEAP_RUNNERS];
     for (int i = 0; i < THEAP_RUNNERS; i++)
         pthread_create(&th[i], NULL, run_one, NULL);
-    while (atomic_load(&held_started) < THEAP_RUNNERS)
+    while (atomic_load(&g.started) < THEAP_RUNNERS)
         usleep(1000);
     cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 0,
                  "every slot is taken: this runner must leave");
-    atomic_store(&held_release, 1);
+    atomic_store(&g.open, 1);
     for (int i = 0; i < THEAP_RUNNERS; i++)
         pthread_join(th[i], NULL);
     cr_assert_eq(timer_heap_run(&heap, leash_now(), 1), 1, "now it runs");
-    cr_assert_eq(atomic_load(&held_count), THEAP_RUNNERS + 1);
+    cr_assert_eq(atomic_load(&g.finished), THEAP_RUNNERS + 1);
     cr_assert_eq(heap.n, 0);
     timer_heap_free(&heap);
 }

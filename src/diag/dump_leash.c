@@ -66,6 +66,17 @@ void diag_print_orphan_cause(FILE *out, const dgor *d) {
     }
 }
 
+/* A mutex's or cond's address, with its name when the symbol table has
+ * one (a global): "name (0x...)", else "0x...". */
+static void print_sync_addr(FILE *out, uintptr_t addr) {
+    dsym sy;
+    sym_lookup(addr, false, &sy);
+    if (strcmp(sy.func, "?") != 0)
+        fprintf(out, "%s (%#" PRIxPTR ")", sy.func, addr);
+    else
+        fprintf(out, "%#" PRIxPTR, addr);
+}
+
 static void print_wait_obj(FILE *out, const dgor *d) {
     if (d->has_chan) {
         fprintf(out,
@@ -81,32 +92,20 @@ static void print_wait_obj(FILE *out, const dgor *d) {
             fprintf(out, ", %d detached", d->chan.detached);
         fprintf(out, ")\n");
     } else if (d->reason == WR_MUTEX) {
-        dsym sy; /* a global mutex has a name in the symbol table */
-        sym_lookup(d->mutex_addr, false, &sy);
-        fprintf(out, "    waiting on mutex %s%s%#" PRIxPTR "%s held by goroutine %" PRId64
-                     "\n",
-                strcmp(sy.func, "?") ? sy.func : "",
-                strcmp(sy.func, "?") ? " (" : "", d->mutex_addr,
-                strcmp(sy.func, "?") ? ")" : "", d->mutex_owner);
+        fputs("    waiting on mutex ", out);
+        print_sync_addr(out, d->mutex_addr);
+        fprintf(out, " held by goroutine %" PRId64 "\n", d->mutex_owner);
     } else if (d->reason == WR_RWMUTEX_R || d->reason == WR_RWMUTEX_W) {
-        dsym sy;
-        sym_lookup(d->mutex_addr, false, &sy);
-        bool named = strcmp(sy.func, "?") != 0;
-        fprintf(out, "    waiting on rwmutex %s%s%#" PRIxPTR "%s (%d reader(s) inside%s",
-                named ? sy.func : "", named ? " (" : "", d->mutex_addr,
-                named ? ")" : "", d->rw_readers,
-                d->mutex_owner ? ", held by goroutine " : "");
+        fputs("    waiting on rwmutex ", out);
+        print_sync_addr(out, d->mutex_addr);
+        fprintf(out, " (%d reader(s) inside", d->rw_readers);
         if (d->mutex_owner)
-            fprintf(out, "%" PRId64, d->mutex_owner);
+            fprintf(out, ", held by goroutine %" PRId64, d->mutex_owner);
         fprintf(out, ")\n");
     } else if (d->reason == WR_COND && d->cond_addr) {
-        dsym sy;
-        sym_lookup(d->cond_addr, false, &sy);
-        fprintf(out, "    waiting on cond %s%s%#" PRIxPTR "%s with mutex %#" PRIxPTR
-                     "\n",
-                strcmp(sy.func, "?") ? sy.func : "",
-                strcmp(sy.func, "?") ? " (" : "", d->cond_addr,
-                strcmp(sy.func, "?") ? ")" : "", d->mutex_addr);
+        fputs("    waiting on cond ", out);
+        print_sync_addr(out, d->cond_addr);
+        fprintf(out, " with mutex %#" PRIxPTR "\n", d->mutex_addr);
     } else if (d->reason == WR_IO_WAIT) {
         fprintf(out, "    waiting for I/O %s\n",
                 d->io_deadline ? "with a deadline" : "with no deadline");
