@@ -119,6 +119,7 @@ static int conn_new(const char *file, int line, int fd, leash_conn **out) {
         obj_free_mem_type(c, OBJ_CONN);
         return LEASH_ENOMEM;
     }
+    fd_adopt(fd);
     *out = c;
     return 0;
 }

@@ -7,11 +7,27 @@
  * event that arrives for a descriptor whose fd was closed meanwhile is
  * harmless (a spurious wake-up: the reader retries and waits again).
  *
- * Registration is level-triggered and one-shot, re-armed with the union
- * of the directions waited for each time a coroutine starts waiting
- * (EPOLL_CTL_MOD, or ADD when the kernel has forgotten the fd because
- * the user closed it with close(2) and the number was reused). Re-arming
- * reports readiness that arrived before the wait, so no wake-up is lost.
+ * Registration comes in two kinds, chosen by who may close the fd:
+ *
+ *   - A plain fd (leash_read and co. on a number the user owns) may be
+ *     closed with close(2) and its number reused behind leash's back, and
+ *     the kernel then drops the registration silently. So it is
+ *     level-triggered and one-shot, re-armed with the union of the
+ *     directions waited for each time a coroutine starts waiting
+ *     (EPOLL_CTL_MOD, or ADD when the kernel has forgotten the fd).
+ *     Re-arming reports readiness that arrived before the wait, so no
+ *     wake-up is lost; the price is one epoll_ctl per wait.
+ *   - An fd owned by a leash_conn (fd_adopt) is closed only through
+ *     leash_fd_close (the connection's contract), which deletes the
+ *     registration before close(2). It is registered once, edge-triggered,
+ *     for both directions (Go's netpoll). An event that finds no waiter
+ *     of its direction is kept in pd->ready, and a wait that follows an
+ *     operation's EAGAIN takes it instead of parking: the EAGAIN proves
+ *     that readiness older than the operation is used up, and anything
+ *     newer raised an edge that either set pd->ready or finds the waiter
+ *     (both under pd->lock). A wait with no operation before it
+ *     (leash_fd_wait, a select's case) polls the fd under pd->lock first,
+ *     since pd->ready may be stale. A stale bit costs one spurious retry.
  *
  * Waiters (on their own stacks) hang off the descriptor under its lock,
  * with an optional deadline timer. An event, the deadline, or
@@ -54,6 +70,9 @@ typedef struct pdesc {
     _Atomic bool nonblock; /* O_NONBLOCK already set on this fd */
     bool closing;          /* leash_fd_close called: waits get ECLOSED */
     bool close_pending;    /* ... and the last call out does close(2) */
+    bool owned;            /* a leash_conn's fd: edge-triggered (fd_adopt) */
+    bool et;               /* ... and registered so */
+    uint8_t ready;         /* edge-triggered: events no waiter took */
     int inflight;          /* calls inside, on this number */
     iowaiter *waiters;
 } pdesc;
@@ -64,6 +83,7 @@ static struct {
     pdesc *_Atomic pages[PD_PAGES];
     llock grow;
     _Atomic int64_t last_poll;
+    _Atomic long ctl_calls; /* epoll_ctl calls made by waits (tests) */
 } NP = {.epfd = -1, .evfd = -1, .grow = LLOCK_INIT(LR_NPGROW)};
 
 /* ---------------------------------------------------------------- setup */
@@ -159,50 +179,86 @@ static int armed_events(pdesc *pd) {
     return ev;
 }
 
-/* Re-arms the one-shot registration for what is still waited for. */
+/* Makes sure the kernel will report what pd's waiters wait for (pd->lock
+ * held): an owned fd is registered edge-triggered once; a plain one's
+ * one-shot registration is re-armed for what is still waited for. */
 static int pd_arm(pdesc *pd) {
-    int want = armed_events(pd);
-    if (!want)
-        return 0;
-    struct epoll_event ev = {.events = EPOLLONESHOT | EPOLLRDHUP,
-                             .data.ptr = pd};
-    if (want & LEASH_POLLIN)
-        ev.events |= EPOLLIN;
-    if (want & LEASH_POLLOUT)
-        ev.events |= EPOLLOUT;
-    if (epoll_ctl(NP.epfd, EPOLL_CTL_MOD, pd->fd, &ev) == 0)
-        return 0;
-    if (errno == ENOENT && epoll_ctl(NP.epfd, EPOLL_CTL_ADD, pd->fd, &ev) == 0)
-        return 0;
-    return -errno;
+    if (pd->et)
+        return 0; /* registered for good: every edge comes by itself */
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = pd};
+    int first = EPOLL_CTL_MOD, then = EPOLL_CTL_ADD, retry_on = ENOENT;
+    if (pd->owned) {
+        ev.events |= EPOLLIN | EPOLLOUT | EPOLLET;
+        /* Usually new; a wait before the fd was adopted left a one-shot
+         * registration to modify. */
+        first = EPOLL_CTL_ADD, then = EPOLL_CTL_MOD, retry_on = EEXIST;
+    } else {
+        int want = armed_events(pd);
+        if (!want)
+            return 0;
+        ev.events |= EPOLLONESHOT;
+        if (want & LEASH_POLLIN)
+            ev.events |= EPOLLIN;
+        if (want & LEASH_POLLOUT)
+            ev.events |= EPOLLOUT;
+    }
+    atomic_fetch_add_explicit(&NP.ctl_calls, 1, memory_order_relaxed);
+    if (epoll_ctl(NP.epfd, first, pd->fd, &ev) < 0 &&
+        (errno != retry_on || epoll_ctl(NP.epfd, then, pd->fd, &ev) < 0))
+        return -errno;
+    pd->et = pd->owned;
+    return 0;
 }
 
-/* Takes w off pd and readies it with `result` (pd->lock held). A
- * select's waiter is readied only if this claims its select; otherwise
- * another case won, and the select unhooks the rest itself. */
-static void waiter_fire(pdesc *pd, iowaiter *w, int result) {
+/* An edge-triggered fd's readiness for `events` a waiter may take
+ * instead of parking (pd->lock held): `tried` says an operation got
+ * EAGAIN just before, which makes pd->ready trustworthy; otherwise the
+ * fd is polled, and pd->ready, maybe stale, forgotten. 0: park. */
+static int pd_take_ready(pdesc *pd, int events, bool tried) {
+    if (!pd->et)
+        return 0;
+    if (tried) {
+        int r = pd->ready & events;
+        pd->ready &= (uint8_t)~r;
+        return r;
+    }
+    pd->ready &= (uint8_t)~events;
+    int r = fd_ready_now(pd->fd, events);
+    return r > 0 ? r : 0;
+}
+
+/* Takes w off pd and readies it with `result` (pd->lock held); returns
+ * whether it was readied. A select's waiter is readied only if this
+ * claims its select; otherwise another case won, and the select unhooks
+ * the rest itself. */
+static bool waiter_fire(pdesc *pd, iowaiter *w, int result) {
     waiter_unlink(pd, w);
     if (w->sel) {
         uint32_t z = 0;
         if (!atomic_compare_exchange_strong(&w->g->selectdone, &z, 1))
-            return;
+            return false;
         w->sel->err = result;
         w->g->param = w->sel;
     }
     w->result = result;
     sched_ready(w->g, false);
+    return true;
 }
 
 /* Fires every waiter matching `events` (pd->lock held): with the ready
- * ones of its own if result > 0, else with result. */
-static void pd_wake(pdesc *pd, int events, int result) {
+ * ones of its own if result > 0, else with result. Returns the events
+ * that some readied waiter waited for. */
+static int pd_wake(pdesc *pd, int events, int result) {
+    int taken = 0;
     iowaiter *w = pd->waiters;
     while (w) {
         iowaiter *next = w->next;
-        if (w->events & events)
-            waiter_fire(pd, w, result > 0 ? (result & w->events) : result);
+        if ((w->events & events) &&
+            waiter_fire(pd, w, result > 0 ? (result & w->events) : result))
+            taken |= w->events;
         w = next;
     }
+    return taken;
 }
 
 static void io_timeout(rtimer *t, int64_t now) {
@@ -279,9 +335,12 @@ int netpoll(int64_t deadline) {
             }
             continue;
         }
+        int got = ev_to_poll(evs[i].events);
         llock_acquire(&pd->lock);
-        pd_wake(pd, ev_to_poll(evs[i].events), ev_to_poll(evs[i].events));
-        if (pd->waiters)
+        int taken = pd_wake(pd, got, got);
+        if (pd->et)
+            pd->ready |= (uint8_t)(got & ~taken); /* for the next wait */
+        else if (pd->waiters)
             pd_arm(pd); /* the other direction still waits */
         llock_release(&pd->lock);
     }
@@ -318,6 +377,8 @@ static int pd_close(pdesc *pd) {
         epoll_ctl(NP.epfd, EPOLL_CTL_DEL, pd->fd, NULL);
     int r = close(pd->fd) < 0 ? -errno : 0;
     pd->closing = pd->close_pending = false;
+    pd->owned = pd->et = false;
+    pd->ready = 0;
     atomic_store(&pd->nonblock, false);
     return r;
 }
@@ -352,6 +413,19 @@ int leash_fd_close(int fd) {
         r = pd_close(pd);
     llock_release(&pd->lock);
     return r;
+}
+
+long netpoll_ctl_calls(void) {
+    return atomic_load_explicit(&NP.ctl_calls, memory_order_relaxed);
+}
+
+void fd_adopt(int fd) {
+    pdesc *pd = pd_get(fd);
+    if (!pd)
+        return; /* beyond the table: waits are not netpolled anyway */
+    llock_acquire(&pd->lock);
+    pd->owned = true;
+    llock_release(&pd->lock);
 }
 
 /* How many calls are inside fd's number now (tests: a close "while a
@@ -461,7 +535,8 @@ static int poll_thread(pdesc *pd, int fd, int events, int64_t deadline,
  * is closed, or (gen set) *gen moves away from `seen`: returns the ready
  * events, LEASH_ETIMEDOUT, LEASH_ECLOSED, or 0 for "look again". */
 static int fd_wait_at(int fd, int events, int64_t deadline,
-                      const _Atomic uint32_t *gen, uint32_t seen) {
+                      const _Atomic uint32_t *gen, uint32_t seen,
+                      bool tried) {
     if (deadline != T_INF && deadline <= leash_now())
         return LEASH_ETIMEDOUT;
     coroutine *g = sched_getg();
@@ -479,9 +554,10 @@ static int fd_wait_at(int fd, int events, int64_t deadline,
     int rc = pd->closing ? LEASH_ECLOSED : 0;
     if (rc == 0 && gen && atomic_load(gen) != seen)
         rc = 1; /* moved before we got here: look again (returns 0) */
-    if (rc) {
+    int ready = rc ? 0 : pd_take_ready(pd, events, tried);
+    if (rc || ready) {
         llock_release(&pd->lock);
-        return rc < 0 ? rc : 0;
+        return rc < 0 ? rc : ready;
     }
     waiter_link(pd, &me);
     if ((rc = pd_arm(pd)) < 0 ||
@@ -527,6 +603,8 @@ int io_sel_arm(pdesc *pd, iowaiter *w, rtimer *t, int64_t deadline,
         w->result = LEASH_ETIMEDOUT;
         return 1;
     }
+    if ((w->result = pd_take_ready(pd, w->events, false)) > 0)
+        return 1;
     waiter_link(pd, w);
     int rc = pd_arm(pd);
     if (rc == 0 && deadline != T_INF) {
@@ -567,7 +645,7 @@ int io_park(int fd, int events, const iobound *b) {
         if (leash_ctx_done(b->ctx))
             return select_fd_or_ctx(fd, events, dl, b->gen, seen, b->ctx);
     }
-    return fd_wait_at(fd, events, dl, b->gen, seen);
+    return fd_wait_at(fd, events, dl, b->gen, seen, true);
 }
 
 API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
@@ -581,7 +659,7 @@ API_FRAME int leash_fd_wait(int fd, int events, int64_t deadline) {
     int rc = fd_enter(fd);
     if (rc < 0)
         return rc;
-    rc = fd_wait_at(fd, events, deadline, NULL, 0);
+    rc = fd_wait_at(fd, events, deadline, NULL, 0, false);
     fd_leave(fd);
     return rc;
 }

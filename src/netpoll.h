@@ -51,7 +51,11 @@ typedef struct iobound {
 INTERNAL int fd_enter(int fd);
 INTERNAL void fd_leave(int fd);
 INTERNAL void fd_kick(int fd, int events);
+/* fd now belongs to a leash_conn, which closes it only through
+ * leash_fd_close: its waits may use an edge-triggered registration. */
+INTERNAL void fd_adopt(int fd);
 INTERNAL int fd_calls_inside(int fd); /* for tests */
+INTERNAL long netpoll_ctl_calls(void);  /* for tests: registrations */
 INTERNAL int fd_ready_now(int fd, int events); /* poll(2), no wait */
 /* One wait of an I/O loop: > 0 or 0 (try again) or LEASH_E*. */
 INTERNAL int io_park(int fd, int events, const iobound *b);

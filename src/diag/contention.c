@@ -330,6 +330,10 @@ static void tw_lines(FILE *out, const twline *l, int from, int to,
 static void tw_format(FILE *out, const twline *l, int line0, int line1,
                       int *widths, int nw) {
     int column = nw;
+    if (column >= TW_CELLS - 1) { /* no cell of this column has one after */
+        tw_lines(out, l, line0, line1, widths, nw);
+        return;
+    }
     for (int this = line0; this < line1; this++) {
         if (column >= l[this].ncells - 1)
             continue;
