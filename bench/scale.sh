@@ -106,6 +106,7 @@ run() {
 }
 
 : >"$RAW"
+rm -f "$OUT"/logs/scale_*.err
 START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 echo "scale: procs ${PROCS[*]}, width $WIDTH, $RUNS runs each, N: $(for w in "${WORKLOADS[@]}"; do printf '%s=%s ' "$w" "$(n_for "$w")"; done)" >&2
@@ -168,7 +169,7 @@ missed=0
     echo
     echo "speedup: time/op at 1 proc over time/op at P (P.00x is perfect); every workload is $WIDTH wide at every P."
     echo "The goals are for a 16-core machine (issue 15); procs above nproc ($NPROC) share CPUs and cannot meet them."
-    grep -q ' fail$' "$RAW" && echo "*: median of the runs that succeeded; logs in ${OUT#"$ROOT"/}/logs/."
+    grep -q ' fail$' "$RAW" && echo "fail: a run crashed, printed no result or ran past ${TIMEOUT}s (* marks the median of the runs that did not); logs in ${OUT#"$ROOT"/}/logs/."
 } >"$DOC"
 cat "$DOC"
 echo "scale: written to ${DOC#"$ROOT"/} (${ELAPSED}s)" >&2
