@@ -22,6 +22,10 @@
 #                         gcc-aarch64-linux-gnu) and run the unit and stress
 #                         tests under qemu-user; not part of `make test`
 #   make bench [BENCH_MODE=quick|full]
+#   make scale [SCALE_PROCS="1 2 4 8 16"] [SCALE_QUICK=1]   bench/scale.sh:
+#                         multi-core scaling of leash and Go (fan-out,
+#                         ping-pong pairs, a 16x16 buffered channel) at
+#                         1..nproc procs; table in build/bench/SCALE.md
 #   make install [PREFIX=/usr/local]   needs build dependencies only: builds
 #                         what it installs (a fresh build/ has no tests)
 #   make clean
@@ -76,7 +80,7 @@ endef
 .DEFAULT_GOAL := build
 .PHONY: all build deps demo test test-fast test-asan test-tsan \
         build-asan build-tsan build-clang test-clang build-core test-core \
-        bench install clean help \
+        bench scale install clean help \
         build-aarch64 test-aarch64
 
 all: build
@@ -191,6 +195,11 @@ bench:
 	$(call configure,$(BUILD_DIR),-DLEASH_BUILD_BENCH=ON)
 	cmake --build "$(BUILD_DIR)" -j $(NPROC)
 	BUILD_DIR="$(BUILD_DIR)" bash bench/run.sh $(BENCH_MODE)
+
+# The script configures and builds the three programs it runs itself.
+scale:
+	@bash scripts/deps.sh bench
+	BUILD_DIR="$(BUILD_DIR)" bash bench/scale.sh
 
 install:
 	@bash scripts/deps.sh build

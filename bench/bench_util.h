@@ -45,24 +45,40 @@ static inline int64_t bench_rss_bytes(void)
     return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
-/* N from argv[1] (a positive integer), or def when absent. */
-static inline int64_t bench_arg_n(int argc, char **argv, int64_t def)
+/* A positive integer from s (what: "N" or a variable's name), or exits. */
+static inline int64_t bench_parse_n_(const char *prog, const char *what,
+                                     const char *s)
 {
     char *end;
     long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v <= 0) {
+        fprintf(stderr, "%s: bad %s '%s'\n", prog, what, s);
+        exit(2);
+    }
+    return (int64_t)v;
+}
+
+/* N from argv[1] (a positive integer), or def when absent. */
+static inline int64_t bench_arg_n(int argc, char **argv, int64_t def)
+{
     if (argc < 2)
         return def;
     if (argc > 2) {
         fprintf(stderr, "usage: %s [N]\n", argv[0]);
         exit(2);
     }
-    errno = 0;
-    v = strtoll(argv[1], &end, 10);
-    if (errno || end == argv[1] || *end || v <= 0) {
-        fprintf(stderr, "%s: bad N '%s'\n", argv[0], argv[1]);
-        exit(2);
-    }
-    return (int64_t)v;
+    return bench_parse_n_(argv[0], "N", argv[1]);
+}
+
+/* A workload's width from the environment variable name (BENCH_WORKERS,
+ * BENCH_PAIRS, BENCH_MPMC: bench/scale.sh keeps it fixed while the procs
+ * vary), or def when unset; the Go side reads the same variables. */
+static inline int64_t bench_env_n(const char *name, int64_t def)
+{
+    const char *s = getenv(name);
+    return s && *s ? bench_parse_n_("bench", name, s) : def;
 }
 
 /* Untimed iterations before the timed ones (same rule as the Go side). */

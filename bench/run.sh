@@ -52,6 +52,10 @@
 # profiles of the 2N runs in build/bench/callgrind/ (callgrind_annotate
 # FILE; cg_annotate for the cachegrind.out.* ones).
 #
+# Scaling beyond 2 procs is bench/scale.sh's (make scale): fan-out, ping-
+# pong pairs and a many-to-many buffered channel at 1, 2, 4, ... procs, for
+# a machine with the cores (the goals are for 16).
+#
 # Environment:
 #   BUILD_DIR      where the C binaries are (default: <repo>/build)
 #   BENCH_PROCS    procs to run at (default: "1 2")

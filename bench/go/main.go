@@ -39,6 +39,25 @@ func warmup(n int64) int64 {
 	return w
 }
 
+// parseN reads a positive integer for what ("N" or a variable's name).
+func parseN(what, s string) int64 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 {
+		fail("bad %s %q", what, s)
+	}
+	return v
+}
+
+// envN: a workload's width from the environment variable name
+// (BENCH_WORKERS, BENCH_PAIRS, BENCH_MPMC, as bench_env_n on the C side),
+// or def when unset.
+func envN(name string, def int64) int64 {
+	if s := os.Getenv(name); s != "" {
+		return parseN(name, s)
+	}
+	return def
+}
+
 func report(name string, value float64, unit string) {
 	fmt.Printf("%s %.1f %s\n", name, value, unit)
 }
@@ -102,55 +121,182 @@ func benchYield(n int64) {
 	perOp("yield", time.Since(t0), 2*n)
 }
 
-// 3. pingpong: round trips over two unbuffered int channels.
-func benchPingpong(n int64) {
-	ping := make(chan int)
-	pong := make(chan int)
+// 3. pingpong: round trips over two unbuffered int channels. With
+// BENCH_PAIRS=K, K independent pairs at once, each pinger doing n round
+// trips; wall time over all K*n, reported as "pairs" (bench/pingpong.c).
+type pair struct{ ping, pong chan int }
+
+// startPair makes a pair's channels and starts its ponger.
+func startPair() pair {
+	p := pair{make(chan int), make(chan int)}
 	go func() {
-		for v := range ping {
-			pong <- v
+		for v := range p.ping {
+			p.pong <- v
 		}
-		close(pong)
+		close(p.pong)
 	}()
-	w := warmup(n)
-	var t0 time.Time
-	for i := int64(0); i < w+n; i++ {
-		if i == w {
-			t0 = time.Now()
-		}
-		ping <- int(i)
-		if v := <-pong; v != int(i) {
+	return p
+}
+
+// rounds does round trips first .. first+count-1 from p's pinging side.
+func (p pair) rounds(first, count int64) {
+	for i := first; i < first+count; i++ {
+		p.ping <- int(i)
+		if v := <-p.pong; v != int(i) {
 			fail("pingpong: got %d want %d", v, i)
 		}
 	}
-	el := time.Since(t0)
-	close(ping)
-	if _, ok := <-pong; ok {
+}
+
+// end closes ping and checks that the ponger closed pong.
+func (p pair) end() {
+	close(p.ping)
+	if _, ok := <-p.pong; ok {
 		fail("pingpong: pong not closed")
 	}
+}
+
+func benchPingpong(n int64) {
+	if k := envN("BENCH_PAIRS", 0); k > 0 {
+		benchPairs(n, k)
+		return
+	}
+	p := startPair()
+	w := warmup(n)
+	p.rounds(0, w)
+	t0 := time.Now()
+	p.rounds(w, n)
+	el := time.Since(t0)
+	p.end()
 	perOp("pingpong", el, n)
 }
 
+// benchPairs: k pairs; the pongers start (and park) before the clock does.
+func benchPairs(n, k int64) {
+	ps := make([]pair, k)
+	for i := range ps {
+		ps[i] = startPair()
+	}
+	done := make(chan struct{}, k)
+	t0 := time.Now()
+	for _, p := range ps {
+		go func(p pair) {
+			p.rounds(0, n)
+			done <- struct{}{}
+		}(p)
+	}
+	for i := int64(0); i < k; i++ {
+		<-done
+	}
+	el := time.Since(t0)
+	for _, p := range ps {
+		p.end()
+	}
+	perOp("pairs", el, k*n)
+}
+
 // 4. buffered: producer -> consumer over one channel of cap 128 (int64).
+// With BENCH_MPMC=K, K producers and K consumers on the one channel,
+// reported as "mpmc" (bench/buffered.c).
+type tally struct{ cnt, sum, sq uint64 }
+
+func (t *tally) add(r tally) {
+	t.cnt += r.cnt
+	t.sum += r.sum
+	t.sq += r.sq
+}
+
+func produce(ch chan<- int64, lo, hi int64) {
+	for i := lo; i < hi; i++ {
+		ch <- i
+	}
+}
+
+// drain receives until ch is closed; the sums wrap, as on the C side.
+func drain(ch <-chan int64) tally {
+	var t tally
+	for v := range ch {
+		t.cnt++
+		t.sum += uint64(v)
+		t.sq += uint64(v) * uint64(v)
+	}
+	return t
+}
+
+// check fails unless t is the tally of 0 .. n-1 (n, n(n-1)/2 and
+// (n-1)n(2n-1)/6 modulo 2^64, each divisor taken out of the factor it
+// divides first, as check() in bench/buffered.c).
+func (t tally) check(n int64, what string) {
+	a, b, c := uint64(n)-1, uint64(n), 2*uint64(n)-1
+	var sum uint64
+	if a%2 != 0 {
+		sum = a * (b / 2)
+	} else {
+		sum = (a / 2) * b
+	}
+	if a%2 == 0 {
+		a /= 2
+	} else {
+		b /= 2
+	}
+	if a%3 == 0 {
+		a /= 3
+	} else if b%3 == 0 {
+		b /= 3
+	} else {
+		c /= 3
+	}
+	want := tally{uint64(n), sum, a * b * c}
+	if t != want {
+		fail("%s: got %d messages (sum %d, squares %d), want %d (%d, %d)",
+			what, t.cnt, t.sum, t.sq, want.cnt, want.sum, want.sq)
+	}
+}
+
 func benchBuffered(n int64) {
+	if k := envN("BENCH_MPMC", 0); k > 0 {
+		benchMpmc(n, k)
+		return
+	}
 	ch := make(chan int64, 128)
 	t0 := time.Now()
 	go func() {
-		for i := int64(0); i < n; i++ {
-			ch <- i
-		}
+		produce(ch, 0, n)
 		close(ch)
 	}()
-	var sum, cnt int64
-	for v := range ch {
-		sum += v
-		cnt++
+	t := drain(ch)
+	el := time.Since(t0)
+	t.check(n, "buffered")
+	perOp("buffered", el, n)
+}
+
+// benchMpmc: main closes the channel once every producer has signalled,
+// then adds up the consumers' tallies.
+func benchMpmc(n, k int64) {
+	ch := make(chan int64, 128)
+	done := make(chan struct{}, k)
+	results := make(chan tally, k)
+	t0 := time.Now()
+	for i := int64(0); i < k; i++ {
+		go func(lo, hi int64) {
+			produce(ch, lo, hi)
+			done <- struct{}{}
+		}(i*n/k, (i+1)*n/k)
+	}
+	for i := int64(0); i < k; i++ {
+		go func() { results <- drain(ch) }()
+	}
+	for i := int64(0); i < k; i++ {
+		<-done
+	}
+	close(ch)
+	var t tally
+	for i := int64(0); i < k; i++ {
+		t.add(<-results)
 	}
 	el := time.Since(t0)
-	if cnt != n || sum != n*(n-1)/2 {
-		fail("buffered: got %d messages summing to %d", cnt, sum)
-	}
-	perOp("buffered", el, n)
+	t.check(n, "mpmc")
+	perOp("mpmc", el, n)
 }
 
 // 5. select: ping-pong where each side receives through a 2-case select
@@ -294,13 +440,10 @@ func benchCtx(n int64) {
 	perOp("ctx", el, n)
 }
 
-// 9. fanout: fanWorkers workers take fanTasks CPU-bound tasks (n rounds of
-// integer hashing each) from a jobs channel and return results on another.
-// Reports wall time per task; run at 1 and 2 procs for the scaling ratio.
-const (
-	fanWorkers = 8
-	fanTasks   = 64 * fanWorkers
-)
+// 9. fanout: BENCH_WORKERS workers (default 8) take 64 per worker CPU-bound
+// tasks (n rounds of integer hashing each) from a jobs channel and return
+// results on another. Reports wall time per task; run at 1 and P procs for
+// the scaling ratio.
 
 func fanHash(seed uint64, rounds int64) uint64 {
 	x := seed*0x9e3779b97f4a7c15 + 1
@@ -313,16 +456,18 @@ func fanHash(seed uint64, rounds int64) uint64 {
 }
 
 func benchFanout(n int64) {
+	workers := envN("BENCH_WORKERS", 8)
+	tasks := 64 * workers
 	jobs := make(chan uint64, 64)
 	results := make(chan uint64, 64)
 	t0 := time.Now()
 	go func() {
-		for i := uint64(0); i < fanTasks; i++ {
+		for i := uint64(0); i < uint64(tasks); i++ {
 			jobs <- i
 		}
 		close(jobs)
 	}()
-	for k := 0; k < fanWorkers; k++ {
+	for k := int64(0); k < workers; k++ {
 		go func() {
 			for j := range jobs {
 				results <- fanHash(j, n)
@@ -330,11 +475,11 @@ func benchFanout(n int64) {
 		}()
 	}
 	var sum uint64
-	for i := 0; i < fanTasks; i++ {
+	for i := int64(0); i < tasks; i++ {
 		sum += <-results
 	}
 	el := time.Since(t0)
-	perOp("fanout", el, fanTasks)
+	perOp("fanout", el, tasks)
 	fmt.Fprintf(os.Stderr, "fanout checksum %016x\n", sum)
 }
 
@@ -768,11 +913,7 @@ func main() {
 	}
 	n := wl.n
 	if len(os.Args) == 3 {
-		v, err := strconv.ParseInt(os.Args[2], 10, 64)
-		if err != nil || v <= 0 {
-			fail("bad N %q", os.Args[2])
-		}
-		n = v
+		n = parseN("N", os.Args[2])
 	}
 	wl.run(n)
 }
