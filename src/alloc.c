@@ -8,18 +8,16 @@
  */
 #include "internal.h"
 
-static _Atomic long fail_countdown; /* 0: off; n: the nth call fails */
+_Atomic long lalloc_fail_countdown; /* 0: off; n: the nth call fails */
 
 /* Test hook (declared in tests/, not in leash.h): the nth allocation from
  * now fails; 0 turns injection off. Stack mappings count too. */
-void alloc_test_fail(long nth) { atomic_store(&fail_countdown, nth); }
+void alloc_test_fail(long nth) { atomic_store(&lalloc_fail_countdown, nth); }
 
-bool lalloc_should_fail(void) {
-    long v = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
-    if (likely(v == 0))
-        return false;
+bool lalloc_should_fail_slow(void) {
+    long v = atomic_load_explicit(&lalloc_fail_countdown, memory_order_relaxed);
     while (v > 0) {
-        if (atomic_compare_exchange_weak(&fail_countdown, &v, v - 1))
+        if (atomic_compare_exchange_weak(&lalloc_fail_countdown, &v, v - 1))
             return v == 1;
     }
     return false;

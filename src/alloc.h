@@ -13,6 +13,15 @@ INTERNAL void *lmalloc(size_t n);
 INTERNAL void *lcalloc(size_t n, size_t sz);
 INTERNAL void *lrealloc(void *p, size_t n);
 INTERNAL void lfree(void *p);
-INTERNAL bool lalloc_should_fail(void); /* for mmap sites */
+/* Whether this allocation is the one a test asked to fail (for mmap sites
+ * and pools): one relaxed load inline, the countdown out of line. */
+extern INTERNAL _Atomic long lalloc_fail_countdown; /* 0: no injection */
+INTERNAL bool lalloc_should_fail_slow(void);
+static inline bool lalloc_should_fail(void) {
+    if (likely(atomic_load_explicit(&lalloc_fail_countdown,
+                                    memory_order_relaxed) == 0))
+        return false;
+    return lalloc_should_fail_slow();
+}
 
 #endif /* LEASH_ALLOC_H */

@@ -51,7 +51,12 @@ static struct leash_ctx background = {
 
 leash_ctx *leash_ctx_background(void) { return &background; }
 
+/* The background context is static, outside the object memory that
+ * obj_check's fast path knows: named first, since most contexts hang
+ * off it. */
 static leash_ctx *ctx_check(const void *p) {
+    if (p == &background)
+        return &background;
     return (leash_ctx *)obj_check(p, OBJ_CTX);
 }
 

@@ -21,6 +21,7 @@
  * never an object is rejected before anything is read through it.
  */
 #include "internal.h"
+#include "sched_tls.h"
 
 static struct {
     llock lock;
@@ -119,7 +120,7 @@ int obj_init(lobj *o, int type, const char *file, int line,
              void (*destroy)(lobj *), coroutine *owner) {
     if (in_forked_child())
         return fork_refuse("a new leash object");
-    coroutine *g = sched_getg();
+    coroutine *g = sched_getg_entry();
     if (atomic_load_explicit(&o->type, memory_order_relaxed) != type)
         atomic_store_explicit(&o->type, (uint8_t)type, memory_order_relaxed);
     o->file = file;
@@ -315,7 +316,7 @@ struct destroy_q {
 static __thread struct destroy_q *tls_dq;
 
 static struct destroy_q **dq_slot(void) {
-    coroutine *g = sched_getg();
+    coroutine *g = sched_getg_entry();
     if (g)
         return &g->dq;
     worker *w = sched_worker();
@@ -382,7 +383,7 @@ int obj_release_at(lobj *o, coroutine *holder, void *pc, int instead) {
     bool last = atomic_fetch_sub(&o->refs, 1) == 1;
     if (holder == &obj_detached_holder) { /* leash_release_detached */
         atomic_fetch_sub_explicit(&o->ndetached, 1, memory_order_relaxed);
-        holder = sched_getg(); /* the releaser, for the diagnostics */
+        holder = sched_getg_entry(); /* the releaser, for the diagnostics */
     }
     int64_t by = holder ? holder->id : 0;
     bool pinned = false;
@@ -535,7 +536,7 @@ static inline __attribute__((always_inline)) int release_at(void *p,
         return LEASH_EINVAL;
     if (o->immortal)
         return 0;
-    coroutine *g = sched_getg();
+    coroutine *g = sched_getg_entry();
     int instead = o->type == OBJ_TICKER ? REL_ANY
                   : g && !g->foreign && g->parent_id == 0 ? REL_THREADS
                                                           : REL_OWN;
@@ -611,7 +612,7 @@ static lref *own_ref_locked(lobj *o, coroutine *g) {
 
 int leash_ref_detach_at(const char *file, int line, void *p) {
     lobj *o = obj_check(p, 0);
-    coroutine *g = sched_getg();
+    coroutine *g = sched_getg_entry();
     if (!o || !g)
         return LEASH_EINVAL;
     if (o->immortal)
