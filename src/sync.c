@@ -22,6 +22,7 @@
  * diagnostics.
  */
 #include "internal.h"
+#include "sched_tls.h"
 
 #include <sched.h>
 
@@ -124,7 +125,7 @@ int leash_mutex_trylock(leash_mutex *mu) {
     if (!__atomic_compare_exchange_n(&mu->state_, &z, MU_LOCKED, false,
                                      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return LEASH_EAGAIN;
-    set_owner(mu, sched_getg());
+    set_owner(mu, sched_getg_entry());
     return 0;
 }
 
@@ -171,7 +172,7 @@ API_FRAME int leash_mutex_lock(leash_mutex *mu) {
     if (likely(mu && __atomic_compare_exchange_n(&mu->state_, &z, MU_LOCKED,
                                                  false, __ATOMIC_ACQUIRE,
                                                  __ATOMIC_RELAXED))) {
-        set_owner(mu, sched_getg());
+        set_owner(mu, sched_getg_entry());
         return 0;
     }
     return mutex_lock_slow(mu);
@@ -294,7 +295,7 @@ static inline void rowner_del(leash_rwmutex *rw, coroutine *g) {
 API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry();
     ulock(&rw->lock_);
     if (likely(!rw->writer_ && !rw->wwait_)) {
         rw->readers_++;
@@ -308,7 +309,7 @@ API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
 API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
     if (!rw)
         return LEASH_EINVAL;
-    coroutine *self = sched_getg();
+    coroutine *self = sched_getg_entry();
     ulock(&rw->lock_);
     if (!rw->writer_ && !rw->readers_) {
         rw->writer_ = 1;
@@ -385,7 +386,7 @@ API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
     }
     if (unlikely(rw->readers_ <= 0))
         return rw_runlock_bad(rw);
-    rowner_del(rw, sched_getg());
+    rowner_del(rw, sched_getg_entry());
     rw->readers_--; /* others remain inside */
     uunlock(&rw->lock_);
     return 0;
