@@ -6,7 +6,10 @@
  *   1. Validate the cases; NULL channels take no part.
  *   2. Pick a random poll order (uniform choice among ready cases) and a
  *      lock order (by channel address, duplicates once), so selects on
- *      many workers never deadlock on each other's channel locks.
+ *      many workers never deadlock on each other's channel locks. Two
+ *      cases on channels, neither nil (the common select), are checked
+ *      in one unrolled step and take one random bit for the poll order
+ *      and one compare for the lock order (order_two, select_locked).
  *   3. With every channel locked, take the first ready case in poll order.
  *      A channel-only select first tries each case in poll order with
  *      only its own channel locked (select_chans, "fast pass"): a case
@@ -177,6 +180,21 @@ static void sort_chans(leash_chan **v, int n) {
     }
 }
 
+static bool is_chan_dir(int dir) { return dir == LEASH_SEND || dir == LEASH_RECV; }
+
+/* The channel of a send or receive case that has one, or NULL if the case
+ * is invalid: not a live channel, or an element that does not fit it. */
+static inline leash_chan *case_chan(const leash_case *k) {
+    leash_chan *c = chan_check(k->ch);
+    if (!c)
+        return NULL;
+    if (k->dir == LEASH_SEND)
+        return k->size != c->elem_size || (!k->elem && k->size) ? NULL : c;
+    /* A zero-size channel (a context's done) carries nothing: any
+     * receive buffer will do, and none is written (chan.c). */
+    return k->elem && k->size != c->elem_size && c->elem_size ? NULL : c;
+}
+
 /* Checks the cases; *nio gets the number of I/O cases taking part. */
 static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
     *nio = ext ? 1 : 0;
@@ -191,20 +209,7 @@ static int validate(leash_case *cs, size_t n, const selext *ext, int *nio) {
             }
             continue;
         }
-        if (k->dir != LEASH_SEND && k->dir != LEASH_RECV)
-            return LEASH_EINVAL;
-        if (!k->ch)
-            continue;
-        leash_chan *c = chan_check(k->ch);
-        if (!c)
-            return LEASH_EINVAL;
-        if (k->dir == LEASH_SEND &&
-            (k->size != c->elem_size || (!k->elem && k->size)))
-            return LEASH_EINVAL;
-        /* A zero-size channel (a context's done) carries nothing: any
-         * receive buffer will do, and none is written (chan.c). */
-        if (k->dir == LEASH_RECV && k->elem && k->size != c->elem_size &&
-            c->elem_size)
+        if (!is_chan_dir(k->dir) || (k->ch && !case_chan(k)))
             return LEASH_EINVAL;
     }
     return 0;
@@ -322,30 +327,15 @@ static inline uint64_t sel_rand(coroutine *self) {
 
 #define SEL_GENERAL INT_MIN /* not for select_chans: an I/O case */
 
-/* A select of at most SMALL cases, all on channels (the common case): one
- * pass checks the cases (validate's rules) and draws the poll order, with
- * no I/O bookkeeping and nothing allocated. Returns SEL_GENERAL, having
- * changed nothing but the cases' ok, when it meets an I/O case.
- *
- * Fast pass: with two or more cases, each case is first tried in poll
- * order with only its own channel locked, and the first that can proceed
- * does. A case that proceeds while its channel is locked is a legal
- * choice whatever the other channels hold (it was ready; select may
- * choose any ready case), so this needs no lock order. Finding none is
- * not an answer: another case may have become ready meanwhile (a value
- * moved from a channel tried later to one tried earlier), so a try_select
- * that finds nothing, like a select about to wait, goes on to the full
- * path: every channel locked in address order, all cases tried again,
- * then the wait. The pass runs only when every channel is in the
- * caller's held cache (chan_user_known), so that it notes users as the
- * full path would. */
+/* The poll order of a channel-only select's cases (order[], the number
+ * taking part returned) and whether every channel is in self's held
+ * cache (*known), in one pass that checks them (validate's rules).
+ * Returns SEL_GENERAL, having changed nothing but the cases' ok, when it
+ * meets an I/O case, or LEASH_EINVAL. */
 static inline __attribute__((always_inline)) int
-select_chans(leash_case *cs, int n, bool block) {
-    int order[SMALL];
-    leash_chan *locks[SMALL];
+order_cases(leash_case *cs, int n, coroutine *self, int *order, bool *known) {
     int m = 0;
-    coroutine *self = sched_getg_entry(); /* before any switch */
-    bool known = true; /* every channel in self's held cache */
+    *known = true;
     /* One draw serves the whole shuffle: j = floor(r * (m + 1)) with r a
      * fraction in [0, 1), then r keeps the fraction left over (8! < 2^16,
      * so the 64 bits are far from used up). */
@@ -353,20 +343,14 @@ select_chans(leash_case *cs, int n, bool block) {
     for (int i = 0; i < n; i++) {
         leash_case *k = &cs[i];
         k->ok = 0;
-        if (k->dir != LEASH_SEND && k->dir != LEASH_RECV)
+        if (!is_chan_dir(k->dir))
             return is_io(k->dir) ? SEL_GENERAL : LEASH_EINVAL;
         if (!k->ch)
             continue;
-        leash_chan *c = chan_check(k->ch);
+        leash_chan *c = case_chan(k);
         if (!c)
             return LEASH_EINVAL;
-        if (k->dir == LEASH_SEND) {
-            if (k->size != c->elem_size || (!k->elem && k->size))
-                return LEASH_EINVAL;
-        } else if (k->elem && k->size != c->elem_size && c->elem_size) {
-            return LEASH_EINVAL; /* see validate */
-        }
-        known = known && chan_user_known(c, self);
+        *known = *known && chan_user_known(c, self);
         int j = 0;
         if (m) {
             if (m == 1)
@@ -379,38 +363,57 @@ select_chans(leash_case *cs, int n, bool block) {
         order[j] = i;
         m++;
     }
-    if (m == 0) {
-        if (!block)
-            return LEASH_EAGAIN;
-        chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
-    }
-    g_note_recv(self); /* a receive case may take a message */
-    if (known && m > 1) {
-        for (int i = 0; i < m; i++) {
-            leash_case *k = &cs[order[i]];
-            leash_chan *c = k->ch;
-            slock_acquire(&c->lock);
-            bool released;
-            int rc = try_case(k, &released, true);
-            if (rc == 0 || !released)
-                chan_unlock(c);
-            if (rc != 0)
-                return rc < 0 ? strict_fail(rc, "send on closed channel")
-                              : order[i];
-        }
-    }
+    return m;
+}
+
+/* order_cases for the common select: two cases, both on channels, neither
+ * nil. The same checks, unrolled, and the same draw, which for two cases
+ * is the top bit of one random number. Returns 0, having changed nothing,
+ * when the cases are not all that (order_cases then looks at them). */
+static inline __attribute__((always_inline)) int
+order_two(leash_case *cs, coroutine *self, int *order, bool *known) {
+    leash_case *a = &cs[0], *b = &cs[1];
+    if (!is_chan_dir(a->dir) || !is_chan_dir(b->dir) || !a->ch || !b->ch)
+        return 0;
+    leash_chan *ca = case_chan(a), *cb = case_chan(b);
+    if (!ca || !cb)
+        return 0;
+    a->ok = 0;
+    b->ok = 0;
+    *known = chan_user_known(ca, self) && chan_user_known(cb, self);
+    int f = (int)(sel_rand(self) >> 63);
+    order[0] = f;
+    order[1] = f ^ 1;
+    return 2;
+}
+
+/* select_chans' full path, out of line (the fast pass keeps its registers):
+ * the m cases in poll order tried with every channel locked in address
+ * order, then the wait. */
+static __attribute__((noinline)) int
+select_locked(leash_case *cs, const int *order, int m, coroutine *self,
+              bool block) {
+    leash_chan *locks[SMALL];
     int nl = 0; /* the distinct channels, by address */
-    for (int i = 0; i < m; i++) {
-        leash_chan *c = cs[order[i]].ch;
-        int p = nl;
-        while (p > 0 && (uintptr_t)locks[p - 1] > (uintptr_t)c)
-            p--;
-        if (p > 0 && locks[p - 1] == c)
-            continue;
-        for (int q = nl; q > p; q--)
-            locks[q] = locks[q - 1];
-        locks[p] = c;
-        nl++;
+    if (m == 2) { /* the common select: one compare */
+        leash_chan *x = cs[order[0]].ch, *y = cs[order[1]].ch;
+        bool swap = (uintptr_t)x > (uintptr_t)y;
+        locks[0] = swap ? y : x;
+        locks[1] = swap ? x : y;
+        nl = x == y ? 1 : 2;
+    } else {
+        for (int i = 0; i < m; i++) {
+            leash_chan *c = cs[order[i]].ch;
+            int p = nl;
+            while (p > 0 && (uintptr_t)locks[p - 1] > (uintptr_t)c)
+                p--;
+            if (p > 0 && locks[p - 1] == c)
+                continue;
+            for (int q = nl; q > p; q--)
+                locks[q] = locks[q - 1];
+            locks[p] = c;
+            nl++;
+        }
     }
     lockset ls = {locks, nl, NULL, 0};
     lock_all(&ls);
@@ -450,15 +453,64 @@ select_chans(leash_case *cs, int n, bool block) {
     return select_woken(cs, sg, m, g->param);
 }
 
+/* A select of at most SMALL cases, all on channels (the common case): one
+ * pass checks the cases and draws the poll order (order_cases; two cases
+ * on channels: order_two), with no I/O bookkeeping and nothing allocated.
+ * Returns SEL_GENERAL, having changed nothing but the cases' ok, when it
+ * meets an I/O case.
+ *
+ * Fast pass: with two or more cases, each case is first tried in poll
+ * order with only its own channel locked, and the first that can proceed
+ * does. A case that proceeds while its channel is locked is a legal
+ * choice whatever the other channels hold (it was ready; select may
+ * choose any ready case), so this needs no lock order. Finding none is
+ * not an answer: another case may have become ready meanwhile (a value
+ * moved from a channel tried later to one tried earlier), so a try_select
+ * that finds nothing, like a select about to wait, goes on to the full
+ * path: every channel locked in address order, all cases tried again,
+ * then the wait. The pass runs only when every channel is in the
+ * caller's held cache (chan_user_known), so that it notes users as the
+ * full path would. */
 static inline __attribute__((always_inline)) int
-do_select(leash_case *cs, size_t n, bool block, selext *ext) {
+select_chans(leash_case *cs, int n, bool block) {
+    int order[SMALL];
+    coroutine *self = sched_getg_entry(); /* before any switch */
+    bool known; /* every channel in self's held cache */
+    int m = n == 2 ? order_two(cs, self, order, &known) : 0;
+    if (!m) {
+        m = order_cases(cs, n, self, order, &known);
+        if (m < 0)
+            return m;
+    }
+    if (m == 0) {
+        if (!block)
+            return LEASH_EAGAIN;
+        chan_block_forever(n == 0 ? WR_SELECT_NO_CASES : WR_SELECT);
+    }
+    g_note_recv(self); /* a receive case may take a message */
+    if (known && m > 1) {
+        for (int i = 0; i < m; i++) {
+            leash_case *k = &cs[order[i]];
+            leash_chan *c = k->ch;
+            slock_acquire(&c->lock);
+            bool released;
+            int rc = try_case(k, &released, true);
+            if (rc == 0 || !released)
+                chan_unlock(c);
+            if (rc != 0)
+                return rc < 0 ? strict_fail(rc, "send on closed channel")
+                              : order[i];
+        }
+    }
+    return select_locked(cs, order, m, self, block);
+}
+
+/* Any select: I/O cases, more than SMALL cases, select_fd_or_ctx's. Out
+ * of line, so that select_chans keeps its registers. */
+static __attribute__((noinline)) int
+select_general(leash_case *cs, size_t n, bool block, selext *ext) {
     if (n > INT32_MAX)
         return LEASH_EINVAL;
-    if (!ext && n <= SMALL) {
-        int rc = select_chans(cs, (int)n, block);
-        if (rc != SEL_GENERAL)
-            return rc;
-    }
     int nio;
     int rc = validate(cs, n, ext, &nio);
     if (rc < 0)
@@ -670,7 +722,7 @@ int select_fd_or_ctx(int fd, int events, int64_t deadline,
         {.dir = events == LEASH_POLLIN ? LEASH_READABLE : LEASH_WRITABLE},
         {.ch = leash_ctx_done(ctx), .dir = LEASH_RECV},
     };
-    int rc = do_select(cs, 2, true, &ext);
+    int rc = select_general(cs, 2, true, &ext);
     if (rc == 1) {
         int e = leash_ctx_err(ctx);
         return e ? e : LEASH_ECANCELED;
@@ -678,14 +730,24 @@ int select_fd_or_ctx(int fd, int events, int64_t deadline,
     return rc < 0 ? rc : ext.result;
 }
 
+static inline __attribute__((always_inline)) int
+do_select(leash_case *cs, size_t n, bool block) {
+    if (n <= SMALL) {
+        int rc = select_chans(cs, (int)n, block);
+        if (rc != SEL_GENERAL)
+            return rc;
+    }
+    return select_general(cs, n, block, NULL);
+}
+
 API_FRAME int leash_select(leash_case *cases, size_t n) {
     if (unlikely(!cases) && n)
         return LEASH_EINVAL;
-    return do_select(cases, n, true, NULL);
+    return do_select(cases, n, true);
 }
 
 API_FRAME int leash_try_select(leash_case *cases, size_t n) {
     if (!cases && n)
         return LEASH_EINVAL;
-    return do_select(cases, n, false, NULL);
+    return do_select(cases, n, false);
 }

@@ -692,6 +692,291 @@ Test(select, woken_by_close_of_send_case, .timeout = TMO(20)) {
     wake_once(BY_CLOSE_SEND, true);
 }
 
+/* ------------------------------------------------------------ two cases */
+
+/* Two cases on channels, neither nil, is the common select, which
+ * select.c prepares on its own (order_two: one random bit orders them,
+ * one compare orders their locks). Both cases always ready, in four
+ * shapes: two receives with values; a send with room and a receive; two
+ * receives on one channel; a closed receive and a receive with values.
+ * Each case must be chosen about half the time, and each choice
+ * independently of the one before. */
+enum { TWO_RECV, TWO_MIX, TWO_SAME, TWO_CLOSED, TWO_SHAPES };
+
+typedef struct {
+    int shape;
+    bool blocking;
+    int iters;
+    leash_chan *a, *b; /* made by two_setup (a == b for TWO_SAME) */
+    int counts[2];
+    int pairs[2][2]; /* [previous choice][this choice] */
+    _Atomic int done; /* set last, for the test thread to read the rest */
+} two_args;
+
+static void two_setup(two_args *t) {
+    size_t n = (size_t)t->iters;
+    t->a = leash_chan_make(sizeof(int), t->shape == TWO_CLOSED ? 0 : n);
+    t->b = t->shape == TWO_SAME ? t->a : leash_chan_make(sizeof(int), n);
+    CHECK(t->a && t->b);
+    for (int i = 0; i < t->iters; i++) {
+        if (t->shape == TWO_RECV)
+            CHECK_EQ(leash_send(t->a, &i), 0);
+        CHECK_EQ(leash_send(t->b, &i), 0);
+    }
+    if (t->shape == TWO_CLOSED)
+        CHECK_EQ(leash_close(t->a), 0);
+}
+
+static void two_teardown(two_args *t) {
+    if (t->shape == TWO_MIX)
+        CHECK_EQ(leash_chan_len(t->a), t->counts[0]);
+    leash_release(t->a);
+    if (t->b != t->a)
+        leash_release(t->b);
+}
+
+static void two_loop(two_args *t) {
+    int va, vb, out = 7, next_a = 0, next_b = 0, prev = -1;
+    memset(t->counts, 0, sizeof t->counts);
+    memset(t->pairs, 0, sizeof t->pairs);
+    for (int i = 0; i < t->iters; i++) {
+        leash_case cs[2] = {LEASH_RECV_CASE(t->a, &va),
+                            LEASH_RECV_CASE(t->b, &vb)};
+        if (t->shape == TWO_MIX)
+            cs[0] = LEASH_SEND_CASE(t->a, &out);
+        va = vb = -1;
+        int rc = t->blocking ? leash_select(cs, 2) : leash_try_select(cs, 2);
+        if (!CHECK(rc == 0 || rc == 1))
+            break;
+        t->counts[rc]++;
+        if (prev >= 0)
+            t->pairs[prev][rc]++;
+        prev = rc;
+        CHECK_EQ(cs[1 - rc].ok, 0);
+        CHECK_EQ(rc == 0 ? vb : va, -1); /* the other case is untouched */
+        if (rc == 1) {
+            CHECK_EQ(vb, t->shape == TWO_SAME ? next_a++ : next_b++);
+            CHECK_EQ(cs[1].ok, 1);
+        } else if (t->shape == TWO_CLOSED) {
+            CHECK_EQ(va, 0);
+            CHECK_EQ(cs[0].ok, 0);
+        } else if (t->shape != TWO_MIX) {
+            CHECK_EQ(va, next_a++);
+            CHECK_EQ(cs[0].ok, 1);
+        }
+    }
+}
+
+static void two_run(void *arg) {
+    two_args *t = arg;
+    bool own = !t->a; /* else borrowed: the caller made them */
+    if (own)
+        two_setup(t);
+    two_loop(t);
+    if (own)
+        two_teardown(t);
+    atomic_store(&t->done, 1);
+}
+
+static void two_check(const two_args *t, const char *where) {
+    for (int i = 0; i < 2; i++) {
+        double f = (double)t->counts[i] / t->iters;
+        cr_expect(f >= 0.4 && f <= 0.6,
+                  "%s, shape %d, blocking %d: case %d chosen %d/%d times",
+                  where, t->shape, t->blocking, i, t->counts[i], t->iters);
+        for (int j = 0; j < 2; j++) {
+            double g = (double)t->pairs[i][j] / (t->iters - 1);
+            cr_expect(g >= 0.15 && g <= 0.35,
+                      "%s, shape %d, blocking %d: case %d after case %d "
+                      "%d/%d times",
+                      where, t->shape, t->blocking, j, i, t->pairs[i][j],
+                      t->iters - 1);
+        }
+    }
+}
+
+/* 4000 picks: each case expected 2000 (sd 32), each ordered pair 1000
+ * (sd 27); the bounds are more than ten sd away. On a thread, on a
+ * coroutine holding the channels (the fast pass) and on one borrowing
+ * them (every channel locked). */
+Test(select, two_cases_uniform_and_independent, .timeout = TMO(60)) {
+    for (int shape = 0; shape < TWO_SHAPES; shape++) {
+        for (int blocking = 0; blocking < 2; blocking++) {
+            two_args t = {.shape = shape, .blocking = blocking,
+                          .iters = 4000};
+            two_run(&t);
+            finish();
+            two_check(&t, "thread");
+
+            t = (two_args){.shape = shape, .blocking = blocking,
+                           .iters = 4000};
+            go_ok(leash_go(two_run, &t));
+            cr_assert(WAIT_UNTIL(atomic_load(&t.done), 60));
+            finish();
+            two_check(&t, "coroutine");
+
+            t = (two_args){.shape = shape, .blocking = blocking,
+                           .iters = 4000};
+            two_setup(&t);
+            go_ok(leash_go(two_run, &t));
+            cr_assert(WAIT_UNTIL(atomic_load(&t.done), 60));
+            two_teardown(&t);
+            finish();
+            two_check(&t, "borrowing coroutine");
+        }
+    }
+}
+
+/* A nil channel's case is never ready, in either position. */
+Test(select, two_cases_with_a_nil_channel, .timeout = TMO(10)) {
+    leash_chan *c = leash_chan_make(sizeof(int), 1);
+    leash_chan *idle = leash_chan_make(sizeof(int), 0);
+    cr_assert(c && idle);
+    leash_chan *nil = NULL;
+    int v = 5, got = -1;
+    for (int i = 0; i < 100; i++) {
+        int pos = i & 1;
+        leash_case cs[2];
+        cs[1 - pos] = LEASH_RECV_CASE(nil, &got);
+        cs[pos] = LEASH_SEND_CASE(c, &v); /* room */
+        cr_assert_eq(leash_select(cs, 2), pos);
+        cs[1 - pos] = LEASH_SEND_CASE(nil, &v);
+        cs[pos] = LEASH_SEND_CASE(c, &v); /* full */
+        cr_assert_eq(leash_try_select(cs, 2), LEASH_EAGAIN);
+        cs[pos] = LEASH_RECV_CASE(c, &got);
+        got = -1;
+        cr_assert_eq(leash_try_select(cs, 2), pos);
+        cr_assert_eq(got, 5);
+        cr_assert_eq(cs[pos].ok, 1);
+        cs[pos] = LEASH_RECV_CASE(idle, &got);
+        cr_assert_eq(leash_try_select(cs, 2), LEASH_EAGAIN);
+        cs[pos] = LEASH_RECV_CASE(nil, &got);
+        cr_assert_eq(leash_try_select(cs, 2), LEASH_EAGAIN);
+    }
+    cr_expect_eq(chan_waiters(c), 0);
+    cr_expect_eq(chan_waiters(idle), 0);
+    leash_release(c);
+    leash_release(idle);
+}
+
+/* A send case on a closed channel fails the select (Go panics) when it
+ * is polled first: always when the other case is not ready, about half
+ * the time when it is. */
+Test(select, two_cases_send_on_closed_channel, .timeout = TMO(10)) {
+    enum { N = 1000 };
+    leash_chan *closed = leash_chan_make(sizeof(int), 0);
+    leash_chan *full = leash_chan_make(sizeof(int), 2 * N);
+    leash_chan *idle = leash_chan_make(sizeof(int), 0);
+    cr_assert(closed && full && idle);
+    cr_assert_eq(leash_close(closed), 0);
+    for (int i = 0; i < 2 * N; i++)
+        cr_assert_eq(leash_send(full, &i), 0);
+    int x = 1, got = -1, next = 0;
+    for (int pos = 0; pos < 2; pos++) {
+        leash_case cs[2];
+        cs[pos] = LEASH_SEND_CASE(closed, &x);
+        cs[1 - pos] = LEASH_RECV_CASE(idle, &got);
+        for (int i = 0; i < 100; i++) {
+            cr_assert_eq(leash_select(cs, 2), LEASH_ECLOSED);
+            cr_assert_eq(leash_try_select(cs, 2), LEASH_ECLOSED);
+        }
+        cs[1 - pos] = LEASH_RECV_CASE(full, &got);
+        int nclosed = 0;
+        for (int i = 0; i < N; i++) {
+            got = -1;
+            int rc = i & 1 ? leash_select(cs, 2) : leash_try_select(cs, 2);
+            if (rc == LEASH_ECLOSED) {
+                nclosed++;
+                cr_assert_eq(got, -1);
+                continue;
+            }
+            cr_assert_eq(rc, 1 - pos);
+            cr_assert_eq(got, next++);
+        }
+        cr_expect(nclosed >= 300 && nclosed <= 700,
+                  "send on closed chosen %d/%d times", nclosed, N);
+    }
+    cr_expect_eq(leash_chan_len(full), 2 * N - next);
+    cr_expect_eq(chan_waiters(idle), 0);
+    leash_release(closed);
+    leash_release(full);
+    leash_release(idle);
+}
+
+/* A two-case select that waits, woken through either case, with the
+ * channels' addresses in either order against the cases' (the lock
+ * order), on a coroutine holding them, one borrowing them, a thread. */
+typedef struct {
+    leash_case cs[2];
+    int v0, out1;
+    int rc;
+    _Atomic int done;
+} two_wait;
+
+static void two_waiter(void *arg) {
+    two_wait *w = arg;
+    w->rc = leash_select(w->cs, 2);
+    atomic_store(&w->done, 1);
+}
+
+static void two_wake(int how, bool swap, int where) {
+    leash_chan *x = leash_chan_make(sizeof(int), 0);
+    leash_chan *y = leash_chan_make(sizeof(int), 0);
+    cr_assert(x && y);
+    leash_chan *c0 = swap ? y : x, *c1 = swap ? x : y;
+    two_wait w = {.v0 = -1, .out1 = 4242};
+    w.cs[0] = LEASH_RECV_CASE(c0, &w.v0);
+    w.cs[1] = LEASH_SEND_CASE(c1, &w.out1);
+    pthread_t t = 0;
+    if (where == 0)
+        go_ok(leash_go(two_waiter, &w, c0, c1));
+    else if (where == 1)
+        go_ok(leash_go(two_waiter, &w));
+    else
+        t = thread_go(two_waiter, &w);
+    cr_assert(WAIT_UNTIL(chan_waiters(c0) == 1 && chan_waiters(c1) == 1, 10),
+              "select never parked");
+    int v = 0;
+    switch (how) {
+    case BY_SEND:
+        v = 17;
+        cr_expect_eq(leash_send(c0, &v), 0);
+        break;
+    case BY_RECV:
+        cr_expect_eq(leash_recv(c1, &v), 0);
+        cr_expect_eq(v, 4242);
+        break;
+    case BY_CLOSE_RECV:
+        cr_expect_eq(leash_close(c0), 0);
+        break;
+    case BY_CLOSE_SEND:
+        cr_expect_eq(leash_close(c1), 0);
+        break;
+    }
+    cr_assert(WAIT_UNTIL(atomic_load(&w.done), 10), "select not woken");
+    if (where == 2)
+        pthread_join(t, NULL);
+    int want[] = {[BY_SEND] = 0, [BY_RECV] = 1, [BY_CLOSE_RECV] = 0,
+                  [BY_CLOSE_SEND] = LEASH_ECLOSED};
+    cr_expect_eq(w.rc, want[how], "how %d swap %d where %d", how, swap,
+                 where);
+    cr_expect_eq(w.v0, how == BY_SEND ? 17 : how == BY_CLOSE_RECV ? 0 : -1);
+    cr_expect_eq(w.cs[0].ok, how == BY_SEND);
+    cr_expect_eq(chan_waiters(c0), 0);
+    cr_expect_eq(chan_waiters(c1), 0);
+    cr_assert(WAIT_UNTIL(leash_num_coroutines() == 0, 10));
+    leash_release(x);
+    leash_release(y);
+    finish();
+}
+
+Test(select, two_cases_woken_through_either, .timeout = TMO(30)) {
+    for (int how = BY_SEND; how <= BY_CLOSE_SEND; how++)
+        for (int swap = 0; swap < 2; swap++)
+            for (int where = 0; where < 3; where++)
+                two_wake(how, swap, where);
+}
+
 /* ------------------------------------------------------ macros, EINVAL */
 
 Test(select, case_macros_assignable, .timeout = TMO(10)) {
@@ -759,11 +1044,15 @@ Test(select, invalid_cases, .timeout = TMO(10)) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         /* A ready case first: the bad one must still be rejected, and
-         * nothing consumed. */
+         * nothing consumed ... */
         leash_case cs[2] = {LEASH_RECV_CASE(c, &v), bad[i]};
         cr_expect_eq(leash_try_select(cs, 2), LEASH_EINVAL, "case %zu", i);
         cr_expect_eq(leash_select(cs, 2), LEASH_EINVAL, "case %zu", i);
         cr_expect_eq(leash_select(&cs[1], 1), LEASH_EINVAL, "case %zu", i);
+        /* ... and after it (both orders of a two-case select). */
+        leash_case rev[2] = {bad[i], LEASH_RECV_CASE(c, &v)};
+        cr_expect_eq(leash_try_select(rev, 2), LEASH_EINVAL, "case %zu", i);
+        cr_expect_eq(leash_select(rev, 2), LEASH_EINVAL, "case %zu", i);
         cr_expect_eq(leash_chan_len(c), 1, "case %zu consumed a value", i);
     }
     cr_expect_eq(leash_select(NULL, 1), LEASH_EINVAL);
