@@ -107,10 +107,11 @@ LIMITS = {
     "pingpong": "two parks and two hand-offs per round trip, about 700 "
                 "instructions under callgrind; within a few % of the goal "
                 "at 1 proc, this VM's noise is larger than the gap",
-    "select": "the select path locks both channels in address order and "
-              "queues a waiter on each, then dequeues from the other on "
-              "wake (Go's select does the same); about 1,650 instructions "
-              "per round trip",
+    "select": "a blocking 2-case select that waits locks both channels "
+              "in address order and queues a waiter on each, then "
+              "dequeues from the other on wake (Go's select does the "
+              "same); about 970 instructions per round trip under "
+              "callgrind",
     "parked": "a parked coroutine's stack is one 4 KiB page (its g struct "
               "and first frames at the top of a 64 KiB reserved slot) plus "
               "an 8-byte registry slot; Go starts a goroutine with a 2 KiB "
@@ -443,6 +444,11 @@ def main():
     md.append("| Load | 1-minute load average %s at the start, %s at the end "
               "(anything else running on the machine shows up as noise) |"
               % (ENV.get("LOAD_START", "?"), ENV.get("LOAD_END", "?")))
+    md.append("| Fresh page | %s us at the start, %s us at the end (first "
+              "write to a new 4 KiB page of anonymous memory: on a VM it "
+              "varies tenfold over hours, and the parked, sleepers and "
+              "dump rows of both sides move with it) |"
+              % (ENV.get("PAGE_START", "?"), ENV.get("PAGE_END", "?")))
     md.append("| Go | %s |" % ENV.get("GO_VERSION", "n/a"))
     md.append("| leash | %s |" % ENV.get("REV", "?"))
     md.append("| Mode | %s: %s runs of each program, alternating leash and "

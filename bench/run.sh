@@ -474,8 +474,26 @@ run_cmd_env() {
     unset "${kv%%=*}"
 }
 
+# The cost of a fresh page (first write to anonymous memory: the guest's
+# fault and, in a VM, the host's backing of it), which the parked,
+# sleepers and dump rows mostly are and which varies tenfold on a VM from
+# one hour to the next: measured at the start and the end (64 MiB, one
+# write per 4 KiB page, µs per page), so a report says which state it saw.
+page_cost() {
+    python3 -c '
+import mmap, time
+n = 64 << 20
+m = mmap.mmap(-1, n)
+t = time.perf_counter()
+for i in range(0, n, 4096):
+    m[i] = 1
+print("%.2f" % ((time.perf_counter() - t) * 1e6 / (n // 4096)))
+' 2>/dev/null || echo "?"
+}
+
 START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
+PAGE_START=$(page_cost)
 echo "bench: mode $MODE, procs ${PROCS[*]}, $RUNS runs each, workloads: ${WORKLOADS[*]}" >&2
 for p in "${PROCS[@]}"; do
     for w in "${WORKLOADS[@]}"; do
@@ -492,6 +510,7 @@ for p in "${PROCS[@]}"; do
 done
 ELAPSED=$(($(date +%s) - START))
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
+PAGE_END=$(page_cost)
 
 # ---------------------------------------------------------------- report
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -504,7 +523,7 @@ CMD="bash bench/run.sh $MODE"
 [ $SUBSET = 1 ] && CMD="$CMD ${WORKLOADS[*]}"
 
 mkdir -p "$(dirname "$DOC")"
-export RAW DOC MODE RUNS CPU REV CMD GO_VERSION ELAPSED TIMEOUT LOAD_START LOAD_END
+export RAW DOC MODE RUNS CPU REV CMD GO_VERSION ELAPSED TIMEOUT LOAD_START LOAD_END PAGE_START PAGE_END
 export LOGDIR=${OUTDIR#"$ROOT"/}/logs
 NPROC=$(nproc 2>/dev/null || echo "?")
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')

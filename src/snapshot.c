@@ -271,6 +271,30 @@ static bool still_on_cpu(coroutine *g) {
     return w && __atomic_load_n(&w->cur, __ATOMIC_RELAXED) == g;
 }
 
+/* Gives d a copy of pcs[0..n) from the snapshot's frame blocks (none if
+ * memory ran out: the record stays, without frames). */
+static void keep_frames(dsnap *snap, dgor *d, const uintptr_t *pcs, int n) {
+    d->nframes = 0;
+    d->pcs = NULL;
+    if (n <= 0)
+        return;
+    dframes *b = snap->frames;
+    if (!b || b->cap - b->used < (size_t)n) {
+        size_t cap = 16384; /* 128 KiB: ~2,000 parked coroutines' frames */
+        b = lmalloc(sizeof *b + sizeof *b->pcs * cap);
+        if (!b)
+            return;
+        b->used = 0;
+        b->cap = cap;
+        b->next = snap->frames;
+        snap->frames = b;
+    }
+    d->pcs = b->pcs + b->used;
+    b->used += (size_t)n;
+    memcpy(d->pcs, pcs, sizeof *pcs * (size_t)n);
+    d->nframes = n;
+}
+
 /* The stack and wait of g if it is parked (g's shard lock held: it
  * cannot exit); false if it runs, or if every walk raced with a resume
  * (nresume moved: it switches faster than a walk; the caller samples it
@@ -278,7 +302,9 @@ static bool still_on_cpu(coroutine *g) {
  * dropped from the record if g moved even then (the pin itself goes in
  * read_pinned_chans: never under a shard lock, as dropping it may
  * destroy the channel). */
-static bool capture_parked(dgor *d, coroutine *g, int64_t now, bool objects) {
+static bool capture_parked(dsnap *snap, dgor *d, coroutine *g, bool objects) {
+    int64_t now = snap->now;
+    uintptr_t pcs[SNAP_MAX_FRAMES];
     for (int tries = 0; tries < WALK_TRIES; tries++) {
         uint32_t r1 = atomic_load_explicit(&g->nresume, memory_order_acquire);
         int st = atomic_load_explicit(&g->state, memory_order_acquire);
@@ -289,7 +315,7 @@ static bool capture_parked(dgor *d, coroutine *g, int64_t now, bool objects) {
         d->state = d->self ? G_RUNNING : st;
         d->reason = atomic_load(&g->wait_reason);
         set_wait_ns(d, g, now);
-        d->nframes = walk_parked(g, d->pcs, SNAP_MAX_FRAMES);
+        int nframes = walk_parked(g, pcs, SNAP_MAX_FRAMES);
         d->ctx_cancelled_at = 0;
         d->nresume = r1;
         d->nrecv = atomic_load_explicit(&g->nrecv, memory_order_relaxed);
@@ -300,10 +326,9 @@ static bool capture_parked(dgor *d, coroutine *g, int64_t now, bool objects) {
         if (objects && st == G_WAITING && d->reason != WR_SELECT)
             d->ctx_cancelled_at = ctx_cancelled_held(g); /* R.lock */
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1) {
-            d->nframes = 0; /* torn: it ran meanwhile; try again */
-            continue;
-        }
+        if (atomic_load_explicit(&g->nresume, memory_order_relaxed) != r1)
+            continue; /* torn: it ran meanwhile; try again */
+        keep_frames(snap, d, pcs, nframes);
         if (objects && obj &&
             (d->reason == WR_CHAN_SEND || d->reason == WR_CHAN_RECV)) {
             note_chan(d, obj, g, r1);
@@ -511,12 +536,14 @@ static void capture_one(capture_st *cs, coroutine *g) {
     dgor *d = &snap->g[snap->n++];
     fill(d, g, snap->now, cs->self);
     if (g == cs->self && g == sched_getg()) {
-        d->nframes = walk_frames(0, (uintptr_t)__builtin_frame_address(0),
-                                 (uintptr_t)g->stack->lo, (uintptr_t)g,
-                                 d->pcs, SNAP_MAX_FRAMES);
+        uintptr_t pcs[SNAP_MAX_FRAMES];
+        int n = walk_frames(0, (uintptr_t)__builtin_frame_address(0),
+                            (uintptr_t)g->stack->lo, (uintptr_t)g, pcs,
+                            SNAP_MAX_FRAMES);
+        keep_frames(snap, d, pcs, n);
         return;
     }
-    if (capture_parked(d, g, snap->now, cs->objects))
+    if (capture_parked(snap, d, g, cs->objects))
         return;
     worker *gw = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     if (cs->nrunning < MAX_RUNNING && gw) {
@@ -537,7 +564,7 @@ static worker *recapture(void *arg, int i) {
     llock_acquire(&sh->lock);
     coroutine *g = rg->slot < sh->nslots ? sh->slots[rg->slot] : NULL;
     if (g == cs->target[i].g && g->id == d->id &&
-        !capture_parked(d, g, cs->snap->now, cs->objects))
+        !capture_parked(cs->snap, d, g, cs->objects))
         w = __atomic_load_n(&g->w, __ATOMIC_RELAXED);
     llock_release(&sh->lock);
     return w;
@@ -550,8 +577,7 @@ static void sampled(void *arg, int i, const uintptr_t *pcs, int n) {
     capture_st *cs = arg;
     dgor *d = &cs->snap->g[cs->running[i].idx];
     d->state = G_RUNNING;
-    d->nframes = n;
-    memcpy(d->pcs, pcs, sizeof *d->pcs * (size_t)n);
+    keep_frames(cs->snap, d, pcs, n);
     if (d->nframes > 0)
         d->pcs[0]++;
 }
@@ -563,12 +589,9 @@ static int by_id(const void *a, const void *b) {
 
 /* See snapshot.h; the lock order at the top of this file. */
 int snapshot_take(dsnap *snap, coroutine *self, bool objects) {
+    *snap = (dsnap){.now = leash_now()}; /* snapshot_free-able from here */
     if (fork_refuse("a leash diagnostic"))
         return LEASH_EINVAL;
-    snap->now = leash_now();
-    snap->n = 0;
-    snap->chans = NULL;
-    snap->nchans = 0;
     size_t cap = leash_num_coroutines() + 64;
     snap->g = lmalloc(sizeof *snap->g * cap);
     if (!snap->g)
@@ -607,6 +630,11 @@ void snapshot_free(dsnap *snap) {
     lfree(snap->g);
     snap->g = NULL;
     snap->n = 0;
+    while (snap->frames) {
+        dframes *b = snap->frames;
+        snap->frames = b->next;
+        lfree(b);
+    }
 }
 
 /* ---------------------------------------------------- proofs, re-checked */

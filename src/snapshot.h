@@ -56,8 +56,9 @@ typedef struct dgor {
     bool self;          /* the coroutine taking the snapshot */
     bool system;        /* the runtime's own (g->system), not a name */
     int nframes;
-    uintptr_t pcs[SNAP_MAX_FRAMES]; /* return addresses, leaf first (an
-                                     * interrupted leaf: its pc + 1) */
+    uintptr_t *pcs;     /* nframes return addresses, leaf first (an
+                         * interrupted leaf: its pc + 1), in the
+                         * snapshot's frame blocks; NULL if none */
     /* What it waits on. */
     bool has_chan;
     lobj *chan_pin;     /* pinned until read (NULL after) */
@@ -123,10 +124,20 @@ typedef struct {
 } dchan;
 
 
+/* Frames are kept out of line, as many as each coroutine has: a parked
+ * one has a handful, and SNAP_MAX_FRAMES in every record made a dump of
+ * 100,000 coroutines ~90 MB of fresh pages. */
+typedef struct dframes {
+    struct dframes *next;
+    size_t used, cap;
+    uintptr_t pcs[];
+} dframes;
+
 typedef struct {
     dgor *g;
     int n;
     int64_t now;
+    dframes *frames;    /* where the records' pcs point */
     dchan *chans;       /* the channels waited on (snapshot_read_chans) */
     int nchans;
 } dsnap;
