@@ -192,8 +192,8 @@ static void ref_unlink(lref *r) {
     if (g) {
         if (r->g_prev)
             r->g_prev->g_next = r->g_next;
-        else
-            g->refs = r->g_next;
+        else /* atomic: g_release_refs peeks without R.lock */
+            __atomic_store_n(&g->refs, r->g_next, __ATOMIC_RELAXED);
         if (r->g_next)
             r->g_next->g_prev = r->g_prev;
     }
@@ -228,7 +228,7 @@ static int retain_locked(lobj *o, coroutine *holder, bool handed) {
             r->g_next = holder->refs;
             if (holder->refs)
                 holder->refs->g_prev = r;
-            holder->refs = r;
+            __atomic_store_n(&holder->refs, r, __ATOMIC_RELAXED);
         }
     }
     r->count++;
@@ -431,7 +431,12 @@ bool obj_all_holders(lobj *o, bool (*fn)(coroutine *, void *), void *arg) {
 }
 
 /* Releases everything g still holds (g is returning). */
+/* g is returning. Only g itself or its spawner (before g ran) adds to
+ * g->refs, so a g that holds nothing can tell without R.lock: most
+ * coroutines hold nothing of their own when they return. */
 void g_release_refs(coroutine *g) {
+    if (!__atomic_load_n(&g->refs, __ATOMIC_ACQUIRE))
+        return;
     for (;;) {
         llock_acquire(&R.lock);
         lref *r = g->refs;
