@@ -32,6 +32,9 @@
 #define _GNU_SOURCE 1
 #include "snapshot.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #define WALK_TRIES 8 /* walks of a parked stack that raced with a resume */
 
 /* ---------------------------------------------------------- parked stacks */
@@ -587,13 +590,75 @@ static int by_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* ------------------------------------------------------ record memory */
+
+/* A dump of 100,000 coroutines writes ~58 MB of records, and memory fresh
+ * from the kernel costs a page fault per 4 KiB, 15-20 us each on a VM
+ * whose host backs the page then: most of such a dump's time. So the
+ * last snapshot's record mapping is kept for the next one (recs_cache),
+ * after MADV_FREE: the kernel may take its pages back if memory runs
+ * short, and until it does, the next dump writes to pages already
+ * there (Go keeps its heap in the same way). One mapping is kept; a
+ * snapshot taken while another holds it maps its own. */
+static _Atomic(size_t *) recs_cache; /* a mapping: its size, then room */
+#define RECS_HDR 64 /* the size word, padded; records follow */
+
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+/* Gives back the mapping g lies in: kept (pages freed lazily) if nothing
+ * is kept yet, else unmapped. */
+static void recs_put(dgor *g) {
+    if (!g)
+        return;
+    size_t *m = (size_t *)((char *)g - RECS_HDR), bytes = *m;
+    size_t page = page_size(); /* the first page keeps the size word */
+    madvise((char *)m + page, bytes - page, MADV_FREE);
+    size_t *none = NULL;
+    if (!atomic_compare_exchange_strong(&recs_cache, &none, m))
+        munmap(m, bytes);
+}
+
+/* Room for at least n records (*cap: how many fit), from the kept
+ * mapping if it is big enough, else a new one; NULL if none. */
+static dgor *recs_get(size_t n, size_t *cap) {
+    if (lalloc_should_fail())
+        return NULL;
+    size_t page = page_size();
+    size_t want = (RECS_HDR + sizeof(dgor) * n + page - 1) / page * page;
+    size_t *m = atomic_exchange(&recs_cache, NULL);
+    if (m && *m < want) {
+        munmap(m, *m);
+        m = NULL;
+    }
+    if (!m) {
+        m = mmap(NULL, want, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        *m = want;
+    }
+    *cap = (*m - RECS_HDR) / sizeof(dgor);
+    return (dgor *)((char *)m + RECS_HDR);
+}
+
+/* Doubles snap's room for records (a shard lock may be held). */
+static bool recs_grow(dsnap *snap, size_t *cap) {
+    dgor *v = recs_get(*cap * 2, cap);
+    if (!v)
+        return false;
+    memcpy(v, snap->g, sizeof *v * (size_t)snap->n);
+    recs_put(snap->g);
+    snap->g = v;
+    return true;
+}
+
 /* See snapshot.h; the lock order at the top of this file. */
 int snapshot_take(dsnap *snap, coroutine *self, bool objects) {
     *snap = (dsnap){.now = leash_now()}; /* snapshot_free-able from here */
     if (fork_refuse("a leash diagnostic"))
         return LEASH_EINVAL;
-    size_t cap = leash_num_coroutines() + 64;
-    snap->g = lmalloc(sizeof *snap->g * cap);
+    size_t cap;
+    snap->g = recs_get(leash_num_coroutines() + 64, &cap);
     if (!snap->g)
         return LEASH_ENOMEM;
     capture_st cs = {.snap = snap, .self = self, .objects = objects};
@@ -601,14 +666,8 @@ int snapshot_take(dsnap *snap, coroutine *self, bool objects) {
         shard_t *sh = &G_shards[s];
         llock_acquire(&sh->lock);
         SHARD_FOR_EACH(sh, g) {
-            if ((size_t)snap->n == cap) {
-                size_t ncap = cap * 2;
-                dgor *v = lrealloc(snap->g, sizeof *v * ncap);
-                if (!v)
-                    break;
-                snap->g = v;
-                cap = ncap;
-            }
+            if ((size_t)snap->n == cap && !recs_grow(snap, &cap))
+                break;
             capture_one(&cs, g);
         }
         llock_release(&sh->lock);
@@ -627,7 +686,7 @@ void snapshot_free(dsnap *snap) {
     lfree(snap->chans);
     snap->chans = NULL;
     snap->nchans = 0;
-    lfree(snap->g);
+    recs_put(snap->g);
     snap->g = NULL;
     snap->n = 0;
     while (snap->frames) {
