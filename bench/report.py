@@ -161,15 +161,12 @@ LIMITS = {
                "callgrind",
     "once": "one acquire load inlined from leash.h, as Go's; sub-"
             "nanosecond times are at the clock's resolution",
-    "dump100k_2": "the snapshot copies every coroutine (576 bytes each "
-                  "and its frames, out of line) into fresh memory each "
-                  "dump, and sorts it by id; the fresh pages are most of "
-                  "the time when they are dear (see Fresh page above): "
-                  "at 15 us a page, 355 ms against Go's 250-340, where "
-                  "Go writes into a buffer it allocated once",
-    "fanout": "2 vCPUs shared with other jobs: neither runtime reaches "
-              "1.6x here (Go's own speedup is in the same row); the "
-              "16-core run needs the device machine",
+    "dump100k_2": "the snapshot copies every coroutine (576 bytes each, "
+                  "frames out of line) and sorts the copies by id; its "
+                  "record memory is kept from one dump to the next (and "
+                  "unmapped after 10 s unused), so only a first dump, or "
+                  "one after a pause, pays the fresh pages (see Fresh page "
+                  "above)",
 }
 
 WHAT = {

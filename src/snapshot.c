@@ -596,26 +596,42 @@ static int by_id(const void *a, const void *b) {
  * from the kernel costs a page fault per 4 KiB, 15-20 us each on a VM
  * whose host backs the page then: most of such a dump's time. So the
  * last snapshot's record mapping is kept for the next one (recs_cache),
- * after MADV_FREE: the kernel may take its pages back if memory runs
- * short, and until it does, the next dump writes to pages already
- * there (Go keeps its heap in the same way). One mapping is kept; a
- * snapshot taken while another holds it maps its own. */
+ * as Go keeps its heap, and given back to the kernel once no snapshot
+ * has used it for RECS_KEEP_NS (snapshot_trim, from sysmon), as Go's
+ * scavenger does. (MADV_FREE instead made the next dump slower still
+ * on this VM: re-dirtying freed pages costs about a fault each.) One
+ * mapping is kept; a snapshot taken while another holds it maps its
+ * own. */
 static _Atomic(size_t *) recs_cache; /* a mapping: its size, then room */
+static _Atomic int64_t recs_used_at; /* when it was last given back */
 #define RECS_HDR 64 /* the size word, padded; records follow */
+#define RECS_KEEP_NS (10 * 1000000000LL)
 
 static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-/* Gives back the mapping g lies in: kept (pages freed lazily) if nothing
- * is kept yet, else unmapped. */
+/* Gives back the mapping g lies in: kept if nothing is kept yet, else
+ * unmapped. */
 static void recs_put(dgor *g) {
     if (!g)
         return;
-    size_t *m = (size_t *)((char *)g - RECS_HDR), bytes = *m;
-    size_t page = page_size(); /* the first page keeps the size word */
-    madvise((char *)m + page, bytes - page, MADV_FREE);
-    size_t *none = NULL;
+    size_t *m = (size_t *)((char *)g - RECS_HDR), *none = NULL;
+    atomic_store(&recs_used_at, leash_now());
     if (!atomic_compare_exchange_strong(&recs_cache, &none, m))
-        munmap(m, bytes);
+        munmap(m, *m);
+}
+
+size_t snapshot_kept_bytes(void) {
+    size_t *m = atomic_load(&recs_cache);
+    return m ? *m : 0;
+}
+
+void snapshot_trim(int64_t now) {
+    if (atomic_load_explicit(&recs_cache, memory_order_relaxed) &&
+        now - atomic_load(&recs_used_at) > RECS_KEEP_NS) {
+        size_t *m = atomic_exchange(&recs_cache, NULL);
+        if (m)
+            munmap(m, *m);
+    }
 }
 
 /* Room for at least n records (*cap: how many fit), from the kept

@@ -162,6 +162,10 @@ INTERNAL bool snapshot_recheck(const dsnap *s, int nstuck);
  * coroutine id (s sorted, as snapshot_take leaves it), or NULL. */
 INTERNAL int snapshot_find_chan(const dsnap *s, uintptr_t addr);
 INTERNAL dgor *snapshot_find_g(const dsnap *s, int64_t id);
+/* sysmon: unmaps the record memory kept for the next snapshot once none
+ * has used it for a while (snapshot.c, "record memory"). */
+INTERNAL void snapshot_trim(int64_t now);
+INTERNAL size_t snapshot_kept_bytes(void); /* tests */
 
 /* sampler.c: the stack of g, running on worker w, by a signal to w; 0
  * frames if it stopped running before the signal came (answered at

@@ -104,6 +104,7 @@ static void *sysmon_main(void *arg) {
     while (!atomic_load(&S.shutting_down)) {
         orphan_process();
         int64_t now = leash_now();
+        snapshot_trim(now);
         atomic_store_explicit(&S.coarse_now, now, memory_order_relaxed);
         /* Every round, idle or not (SIGQUIT dumps; site growth, sampled
          * at most once a second: a loop that spawns a coroutine which
