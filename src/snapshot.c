@@ -242,8 +242,14 @@ static void set_wait_ns(dgor *d, coroutine *g, int64_t now) {
         d->wait_ns = 0;
 }
 
+/* d->pcs of a record without frames: never NULL, as the readers compare
+ * and copy d->pcs[0..nframes) with memcmp and memcpy, which must not be
+ * passed NULL even for 0 bytes (UBSan). */
+static uintptr_t no_frames[1];
+
 static void fill(dgor *d, coroutine *g, int64_t now, coroutine *self) {
     memset(d, 0, sizeof *d);
+    d->pcs = no_frames;
     d->id = g->id;
     d->parent_id = g->parent_id;
     d->scope = g->scope;
@@ -278,7 +284,7 @@ static bool still_on_cpu(coroutine *g) {
  * memory ran out: the record stays, without frames). */
 static void keep_frames(dsnap *snap, dgor *d, const uintptr_t *pcs, int n) {
     d->nframes = 0;
-    d->pcs = NULL;
+    d->pcs = no_frames;
     if (n <= 0)
         return;
     dframes *b = snap->frames;
