@@ -378,17 +378,22 @@ LEASH_API int leash_mutex_unlock(leash_mutex *mu);
 
 /* Go's sync.RWMutex: many readers or one writer; a waiting writer keeps
  * new readers out, so writers do not starve. Unlocking what is not
- * locked is LEASH_EINVAL (Go: fatal error). */
+ * locked is LEASH_EINVAL (Go: fatal error); as in Go, an RUnlock without
+ * its RLock is caught only when no reader at all is in. */
 typedef struct {
-    unsigned lock_;
-    int readers_;       /* readers inside */
-    int writer_;        /* 1 while a writer is inside */
-    int wwait_;         /* writers waiting */
+    int readers_;       /* readers counted in, minus 2^30 while a writer is
+                           in or waits for the readers to leave */
+    int rwait_;         /* readers that writer still waits for */
+    unsigned lock_;     /* guards the fields below */
+    int writer_;        /* 0; 1: a writer waits for readers to leave; 2: in */
+    int wwait_;         /* writers queued behind it */
+    int rperm_;         /* readers let in before they could queue */
     void *rhead_, *rtail_, *whead_, *wtail_;
+    void *wdrain_;      /* the writer waiting for the readers to leave */
     void *owner_;       /* the writer inside, for the diagnostics */
     void *rowners_[4];  /* some readers inside, for the diagnostics */
 } leash_rwmutex;
-#define LEASH_RWMUTEX_INIT {0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}}
+#define LEASH_RWMUTEX_INIT {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}}
 LEASH_API int leash_rwmutex_rlock(leash_rwmutex *rw);
 LEASH_API int leash_rwmutex_runlock(leash_rwmutex *rw);
 LEASH_API int leash_rwmutex_lock(leash_rwmutex *rw);

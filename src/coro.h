@@ -167,6 +167,8 @@ typedef struct {
 /* sync.c, for the proofs: whether g is queued as a reader waiting on rw
  * (so not let in yet); false when unsure (rw busy). Never waits. */
 INTERNAL bool rw_reader_queued(leash_rwmutex *rw, coroutine *g);
+/* Readers inside (for the diagnostics: as racy as any look at a lock). */
+INTERNAL int rw_readers_inside(leash_rwmutex *rw);
 
 /* ------------------------------------------------------------- coro.c */
 /* The registry of live coroutines, in shards by id. Each shard is an

@@ -190,7 +190,7 @@ RACY_READS static void capture_wait_obj(dgor *d, coroutine *g, void *obj) {
         }
         d->mutex_owner = owner && owner != g ? owner->id : 0;
         d->mutex_addr = (uintptr_t)rw;
-        d->rw_readers = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+        d->rw_readers = rw_readers_inside(rw);
         d->owner_outside |= (writer && writer->foreign) ||
                             d->rw_readers > nrec; /* readers not recorded */
         if (d->reason == WR_RWMUTEX_W)

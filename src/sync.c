@@ -12,7 +12,8 @@
  * then wakes the waiters. It touches the wait group no more after the
  * unlock, so the wait group may live on a waiter's stack.
  *
- * RWMutex, Cond and Once (below) reuse the same nodes and spinlock.
+ * RWMutex (whose readers mostly need no lock), Cond and Once (below)
+ * reuse the same nodes and spinlock.
  *
  * Mutex: state_ holds LOCKED (1) and WAITERS (2). Uncontended lock and
  * unlock are one CAS each. With waiters, unlock hands the mutex directly
@@ -212,11 +213,24 @@ API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
 
 /* ---------------------------------------------------------------- rwmutex */
 
-/* All RWMutex state sits under lock_: readers_, writer_, the two FIFO
- * queues and wwait_. A reader gets in only while no writer is inside or
- * waiting; a writer when nobody is inside. Unlock by a writer lets every
- * waiting reader in (Go's order), else the next writer; the last reader
- * out hands over to the first waiting writer. */
+/* Go's algorithm. readers_ counts the readers in; a writer subtracts
+ * RW_WRITER from it, which keeps new readers out (they find the count
+ * negative and queue) and tells the readers already in to count rwait_
+ * down as they leave: the one that takes it to zero lets the writer in.
+ * With no writer about, RLock is one atomic add and RUnlock one CAS;
+ * lock_ guards the rest, and every change of readers_'s sign is made
+ * under it (so a slow path that holds lock_ sees a stable sign).
+ *
+ *  - Writers queue (whead_) behind the one that holds the writer role
+ *    (writer_ != 0). Unlock lets in every reader that came during the
+ *    write (the queued ones are woken; the ones still on their way to
+ *    the queue find a permit in rperm_), then starts the first queued
+ *    writer's turn at once: Go's order, and no writer starves.
+ *  - owner_ and rowners_ are records for the diagnostics only: a reader's
+ *    record may be lost to a race, and the diagnostics, seeing more
+ *    readers than records, then prove nothing; a record never outlives
+ *    its reader's RUnlock. */
+#define RW_WRITER (1 << 30)
 
 static void q_push(void **head, void **tail, wnode *n) {
     n->next = NULL;
@@ -237,88 +251,114 @@ static wnode *q_pop(void **head, void **tail) {
     return n;
 }
 
-static __attribute__((noinline)) int rw_wait(leash_rwmutex *rw, void **head,
-                                             void **tail, int reason) {
-    coroutine *g = sched_prepare_park();
-    if (!g) {
-        if (head == &rw->whead_)
-            rw->wwait_--; /* counted by leash_rwmutex_lock */
-        uunlock(&rw->lock_);
-        return LEASH_ENOMEM;
-    }
-    wnode me = {.g = g};
-    q_push(head, tail, &me);
-    g_wait_begin(g, reason, rw);
-    sched_park(uunlock_fn, &rw->lock_);
-    g_wait_end(g);
-    return 0; /* the waker let us in */
-}
-
-/* Remembers up to four readers inside (lock_ held), so the diagnostics
- * can follow a writer's wait to them. */
+/* Records a reader inside in a free slot, if any. */
 static inline void rowner_add(leash_rwmutex *rw, coroutine *g) {
-    if (likely(!rw->rowners_[0])) {
-        __atomic_store_n(&rw->rowners_[0], g, __ATOMIC_RELAXED);
-        return;
-    }
-    for (int i = 1; i < 4; i++)
-        if (!rw->rowners_[i]) {
+    for (int i = 0; i < 4; i++)
+        if (!__atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED)) {
             __atomic_store_n(&rw->rowners_[i], g, __ATOMIC_RELAXED);
             return;
         }
 }
 
+/* An RUnlock by a coroutine with no record (never recorded, its record
+ * lost, or unlocking for another, which Go allows): some record may now
+ * name a reader that has left, so none is kept. */
 static __attribute__((noinline)) void rowner_del_slow(leash_rwmutex *rw,
                                                      coroutine *g) {
-    int any = -1;
-    for (int i = 0; i < 4; i++) {
-        if (rw->rowners_[i] == g) {
+    for (int i = 1; i < 4; i++)
+        if (__atomic_load_n(&rw->rowners_[i], __ATOMIC_RELAXED) == g) {
             __atomic_store_n(&rw->rowners_[i], NULL, __ATOMIC_RELAXED);
             return;
         }
-        if (rw->rowners_[i])
-            any = i;
-    }
-    /* Unlocked by another coroutine than the one that locked (allowed):
-     * forget one, so the list never names more readers than are in. */
-    if (any >= 0 && rw->readers_ < 4)
-        __atomic_store_n(&rw->rowners_[any], NULL, __ATOMIC_RELAXED);
+    for (int i = 0; i < 4; i++)
+        __atomic_store_n(&rw->rowners_[i], NULL, __ATOMIC_RELAXED);
 }
 
 static inline void rowner_del(leash_rwmutex *rw, coroutine *g) {
-    if (likely(rw->rowners_[0] == g && g))
+    if (likely(g && __atomic_load_n(&rw->rowners_[0], __ATOMIC_RELAXED) == g))
         __atomic_store_n(&rw->rowners_[0], NULL, __ATOMIC_RELAXED);
     else
         rowner_del_slow(rw, g);
 }
 
-API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
-    if (!rw)
-        return LEASH_EINVAL;
-    coroutine *self = sched_getg_entry();
+/* Starts g's turn as the writer (lock_ held, no writer in): keeps new
+ * readers out and counts the ones inside. True when there are none and
+ * g is in; otherwise the last of them lets it in. */
+static bool rw_begin_write(leash_rwmutex *rw, coroutine *g) {
+    int in = __atomic_fetch_sub(&rw->readers_, RW_WRITER, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&rw->rwait_, in, __ATOMIC_RELAXED);
+    if (in == 0) {
+        __atomic_store_n(&rw->writer_, 2, __ATOMIC_RELAXED);
+        __atomic_store_n(&rw->owner_, g, __ATOMIC_RELAXED);
+        return true;
+    }
+    __atomic_store_n(&rw->writer_, 1, __ATOMIC_RELAXED);
+    rw->wdrain_ = g;
+    return false;
+}
+
+/* Parks g behind lock_ (held) until a waker lets it in. */
+static void rw_park(leash_rwmutex *rw, coroutine *g, int reason) {
+    g_wait_begin(g, reason, rw);
+    sched_park(uunlock_fn, &rw->lock_);
+    g_wait_end(g);
+}
+
+static void rw_let_in(coroutine *g, bool next) {
+    g_unlock_event(g);
+    sched_ready(g, next);
+}
+
+/* A reader that found a writer in or waiting (counted in already). */
+static __attribute__((noinline)) int rw_rlock_slow(leash_rwmutex *rw,
+                                                   coroutine *self) {
+    coroutine *g = prepare_park(self); /* self exists: cannot fail */
     ulock(&rw->lock_);
-    if (likely(!rw->writer_ && !rw->wwait_)) {
-        rw->readers_++;
-        rowner_add(rw, self);
+    if (rw->rperm_ > 0) { /* that writer left before we could queue */
+        rw->rperm_--;
         uunlock(&rw->lock_);
+        rowner_add(rw, self);
         return 0;
     }
-    return rw_wait(rw, &rw->rhead_, &rw->rtail_, WR_RWMUTEX_R);
+    wnode me = {.g = g};
+    q_push(&rw->rhead_, &rw->rtail_, &me);
+    rw_park(rw, g, WR_RWMUTEX_R);
+    return 0; /* the writer's Unlock let us in and recorded us */
+}
+
+API_FRAME int leash_rwmutex_rlock(leash_rwmutex *rw) {
+    if (unlikely(!rw))
+        return LEASH_EINVAL;
+    coroutine *self = sched_getg_entry();
+    /* A plain thread's first wait needs its g before it counts itself in. */
+    if (unlikely(!self) && !(self = sched_prepare_park()))
+        return LEASH_ENOMEM;
+    if (unlikely(__atomic_add_fetch(&rw->readers_, 1, __ATOMIC_ACQUIRE) <= 0))
+        return rw_rlock_slow(rw, self);
+    rowner_add(rw, self);
+    return 0;
 }
 
 API_FRAME int leash_rwmutex_lock(leash_rwmutex *rw) {
-    if (!rw)
+    if (unlikely(!rw))
         return LEASH_EINVAL;
-    coroutine *self = sched_getg_entry();
+    coroutine *g = prepare_park(sched_getg_entry());
+    if (unlikely(!g))
+        return LEASH_ENOMEM;
     ulock(&rw->lock_);
-    if (!rw->writer_ && !rw->readers_) {
-        rw->writer_ = 1;
-        __atomic_store_n(&rw->owner_, self, __ATOMIC_RELAXED);
-        uunlock(&rw->lock_);
-        return 0;
+    wnode me = {.g = g};
+    if (likely(!rw->writer_)) {
+        if (likely(rw_begin_write(rw, g))) {
+            uunlock(&rw->lock_);
+            return 0;
+        }
+        /* The last of the readers inside lets it in (wdrain_). */
+    } else { /* behind the writer's turn under way */
+        rw->wwait_++;
+        q_push(&rw->whead_, &rw->wtail_, &me);
     }
-    rw->wwait_++;
-    return rw_wait(rw, &rw->whead_, &rw->wtail_, WR_RWMUTEX_W);
+    rw_park(rw, g, WR_RWMUTEX_W);
+    return 0; /* in: let in by a reader or the previous writer */
 }
 
 bool rw_reader_queued(leash_rwmutex *rw, coroutine *g) {
@@ -338,92 +378,102 @@ bool rw_reader_queued(leash_rwmutex *rw, coroutine *g) {
     return queued;
 }
 
-/* Lets the first waiting writer in (lock_ held); returns its g. */
-static coroutine *rw_admit_writer(leash_rwmutex *rw) {
-    wnode *w = q_pop(&rw->whead_, &rw->wtail_);
-    if (!w)
-        return NULL;
-    rw->wwait_--;
-    rw->writer_ = 1;
-    __atomic_store_n(&rw->owner_, w->g, __ATOMIC_RELAXED);
-    return w->g;
+int rw_readers_inside(leash_rwmutex *rw) {
+    int v = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+    if (v >= 0)
+        return v;
+    if (__atomic_load_n(&rw->writer_, __ATOMIC_RELAXED) == 2)
+        return 0; /* the ones counted wait for the writer */
+    return __atomic_load_n(&rw->rwait_, __ATOMIC_RELAXED);
 }
 
-/* The last reader out with writers waiting (lock_ held): lets the first
- * one in. */
-static __attribute__((noinline)) int rw_runlock_admit(leash_rwmutex *rw) {
-    coroutine *next = rw_admit_writer(rw);
+static __attribute__((noinline)) int rw_unlock_bad(leash_rwmutex *rw,
+                                                   const char *msg) {
     uunlock(&rw->lock_);
-    if (next) {
-        g_unlock_event(next);
-        sched_ready(next, true);
+    return strict_fail(LEASH_EINVAL, msg);
+}
+
+/* An RUnlock that found the count at zero or below: a writer waits for
+ * the readers inside to leave, or nobody is in (the caller's bug).
+ * 1: the writer has left meanwhile, so the fast path is to be retried. */
+static __attribute__((noinline)) int rw_runlock_slow(leash_rwmutex *rw) {
+    ulock(&rw->lock_);
+    int v = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+    if (v > 0) {
+        uunlock(&rw->lock_);
+        return 1;
     }
-    return 0;
-}
-
-static __attribute__((noinline)) int rw_runlock_bad(leash_rwmutex *rw) {
+    /* With a writer in, the readers counted are all queued. */
+    if (v == 0 || v == -RW_WRITER || rw->writer_ == 2)
+        return rw_unlock_bad(rw, "sync: RUnlock of unlocked RWMutex");
+    __atomic_fetch_sub(&rw->readers_, 1, __ATOMIC_RELEASE);
+    coroutine *w = NULL;
+    int left = rw->rwait_ - 1;
+    __atomic_store_n(&rw->rwait_, left, __ATOMIC_RELAXED);
+    if (left == 0) { /* the last one out lets the writer in */
+        w = rw->wdrain_;
+        rw->wdrain_ = NULL;
+        __atomic_store_n(&rw->writer_, 2, __ATOMIC_RELAXED);
+        __atomic_store_n(&rw->owner_, w, __ATOMIC_RELAXED);
+    }
     uunlock(&rw->lock_);
-    return strict_fail(LEASH_EINVAL, "sync: RUnlock of unlocked RWMutex");
+    if (w)
+        rw_let_in(w, true);
+    return 0;
 }
 
 API_FRAME int leash_rwmutex_runlock(leash_rwmutex *rw) {
     if (unlikely(!rw))
         return LEASH_EINVAL;
-    ulock(&rw->lock_);
-    if (likely(rw->readers_ == 1)) {
-        /* The last reader out: no record may remain, whoever unlocks (the
-         * common case needs no sched_getg). */
-        for (int i = 0; i < 4; i++)
-            if (rw->rowners_[i])
-                __atomic_store_n(&rw->rowners_[i], NULL, __ATOMIC_RELAXED);
-        rw->readers_ = 0;
-        /* Writers wait (wwait_) only while readers are in. */
-        if (likely(!rw->wwait_)) {
-            uunlock(&rw->lock_);
-            return 0;
-        }
-        return rw_runlock_admit(rw);
-    }
-    if (unlikely(rw->readers_ <= 0))
-        return rw_runlock_bad(rw);
     rowner_del(rw, sched_getg_entry());
-    rw->readers_--; /* others remain inside */
-    uunlock(&rw->lock_);
-    return 0;
+    for (;;) {
+        int v = __atomic_load_n(&rw->readers_, __ATOMIC_RELAXED);
+        if (likely(v > 0)) {
+            if (likely(__atomic_compare_exchange_n(&rw->readers_, &v, v - 1,
+                                                   false, __ATOMIC_RELEASE,
+                                                   __ATOMIC_RELAXED)))
+                return 0;
+            continue;
+        }
+        int rc = rw_runlock_slow(rw);
+        if (rc != 1)
+            return rc;
+    }
 }
 
 API_FRAME int leash_rwmutex_unlock(leash_rwmutex *rw) {
-    if (!rw)
+    if (unlikely(!rw))
         return LEASH_EINVAL;
     ulock(&rw->lock_);
-    if (!rw->writer_) {
-        uunlock(&rw->lock_);
-        return strict_fail(LEASH_EINVAL, "sync: Unlock of unlocked RWMutex");
-    }
-    rw->writer_ = 0;
+    if (rw->writer_ != 2)
+        return rw_unlock_bad(rw, "sync: Unlock of unlocked RWMutex");
     __atomic_store_n(&rw->owner_, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&rw->writer_, 0, __ATOMIC_RELAXED);
+    /* Every reader that came during the write goes in together. */
+    int came = __atomic_add_fetch(&rw->readers_, RW_WRITER, __ATOMIC_RELEASE);
     wnode *readers = rw->rhead_;
+    rw->rhead_ = rw->rtail_ = NULL;
+    int queued = 0;
+    for (wnode *r = readers; r; r = r->next, queued++)
+        rowner_add(rw, r->g);
+    if (came > queued) /* the rest are on their way to the queue */
+        rw->rperm_ += came - queued;
+    /* Then the next writer's turn starts: it waits for those readers. */
     coroutine *writer = NULL;
-    if (readers) { /* every waiting reader goes in together */
-        for (wnode *r = readers; r; r = r->next) {
-            rw->readers_++;
-            rowner_add(rw, r->g);
-        }
-        rw->rhead_ = rw->rtail_ = NULL;
-    } else {
-        writer = rw_admit_writer(rw);
+    wnode *next = q_pop(&rw->whead_, &rw->wtail_);
+    if (next) {
+        rw->wwait_--;
+        if (rw_begin_write(rw, next->g))
+            writer = next->g;
     }
     uunlock(&rw->lock_);
     while (readers) {
         wnode *r = readers;
         readers = r->next; /* read before the wake: r is on its stack */
-        g_unlock_event(r->g);
-        sched_ready(r->g, false);
+        rw_let_in(r->g, false);
     }
-    if (writer) {
-        g_unlock_event(writer);
-        sched_ready(writer, true);
-    }
+    if (writer)
+        rw_let_in(writer, true);
     return 0;
 }
 

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE 1
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,109 @@ Test(rwmutex, plain_threads_and_coroutines, .timeout = 30) {
     cr_expect_eq(atomic_load(&th_stage), 2);
     CU_ASSERT_CLEAN();
     (void)w;
+}
+
+/* An RUnlock while a writer is in is the caller's bug even with readers
+ * counted (they are all queued behind the writer): EINVAL, and nothing
+ * changes, so the queued reader still gets in after the writer. */
+Test(errors, runlock_while_a_writer_is_in_with_readers_queued, .timeout = 30) {
+    setup();
+    gate = leash_chan_make(sizeof(int), 0);
+    cr_assert_eq(leash_rwmutex_lock(&rw), 0);
+    int64_t r = leash_go(gated_reader, NULL);
+    cr_assert(blocked(r, "sync.RWMutex.RLock"));
+    cr_expect_eq(leash_rwmutex_runlock(&rw), LEASH_EINVAL);
+    cr_expect_eq(atomic_load(&inside_r), 0, "the bad RUnlock let a reader in");
+    cr_assert_eq(leash_rwmutex_unlock(&rw), 0);
+    cr_assert(CU_WAIT_UNTIL(atomic_load(&inside_r) == 1, 10000));
+    leash_close(gate);
+    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
+    cr_expect_eq(rw.readers_, 0);
+    cr_expect_eq(rw.writer_, 0);
+    /* and it still works both ways */
+    cr_expect_eq(leash_rwmutex_lock(&rw), 0);
+    cr_expect_eq(leash_rwmutex_unlock(&rw), 0);
+    cr_expect_eq(leash_rwmutex_rlock(&rw), 0);
+    cr_expect_eq(leash_rwmutex_runlock(&rw), 0);
+}
+
+/* A reader that counted itself in while a writer was in, and is still on
+ * its way to the queue when the writer leaves, must get in (a permit),
+ * not queue behind a writer that has gone. The value's spinlock, held
+ * here, stops the reader on its way and the writer's unlock at once;
+ * which of them goes first then varies over the rounds: both orders must
+ * end with the reader in and the value back at rest. */
+static leash_rwmutex race_rw = LEASH_RWMUTEX_INIT;
+static atomic_int race_in;
+
+static void *race_reader(void *a) {
+    (void)a;
+    if (leash_rwmutex_rlock(&race_rw) == 0) {
+        atomic_fetch_add(&race_in, 1);
+        leash_rwmutex_runlock(&race_rw);
+    }
+    return NULL;
+}
+
+static void *race_unlocker(void *a) {
+    (void)a;
+    leash_rwmutex_unlock(&race_rw);
+    return NULL;
+}
+
+static void spin_lock(unsigned *l) {
+    unsigned z = 0;
+    while (!__atomic_compare_exchange_n(l, &z, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+        z = 0;
+}
+
+Test(rwmutex, reader_on_its_way_when_the_writer_leaves, .timeout = 60) {
+    setup();
+    for (int round = 0; round < 200; round++) {
+        cr_assert_eq(leash_rwmutex_lock(&race_rw), 0);
+        int counted = __atomic_load_n(&race_rw.readers_, __ATOMIC_RELAXED) + 1;
+        spin_lock(&race_rw.lock_);
+        pthread_t r, u;
+        pthread_create(&r, NULL, race_reader, NULL);
+        /* the reader has counted itself in and waits for the spinlock */
+        while (__atomic_load_n(&race_rw.readers_, __ATOMIC_RELAXED) != counted)
+            sched_yield();
+        pthread_create(&u, NULL, race_unlocker, NULL);
+        for (int i = 0; i < round % 7; i++)
+            sched_yield();
+        __atomic_store_n(&race_rw.lock_, 0, __ATOMIC_RELEASE);
+        pthread_join(u, NULL);
+        pthread_join(r, NULL);
+        cr_assert_eq(atomic_load(&race_in), round + 1, "round %d", round);
+        cr_assert_eq(race_rw.readers_, 0, "round %d", round);
+        cr_assert_eq(race_rw.rperm_, 0, "round %d", round);
+        cr_assert_eq(race_rw.writer_, 0, "round %d", round);
+    }
+}
+
+/* Writer W1 is in; reader R and writer W2 wait. W1's unlock lets R in and
+ * starts W2's turn at once: W2 gets in when R leaves, and a reader that
+ * comes after the unlock waits behind W2. */
+Test(rwmutex, next_writer_waits_for_the_readers_let_in, .timeout = 30) {
+    setup();
+    gate = leash_chan_make(sizeof(int), 0);
+    cr_assert_eq(leash_rwmutex_lock(&rw), 0);
+    int64_t r1 = leash_go(gated_reader, NULL);
+    cr_assert(blocked(r1, "sync.RWMutex.RLock"));
+    int64_t w = leash_go(writer, NULL);
+    cr_assert(blocked(w, "sync.RWMutex.Lock"));
+    cr_assert_eq(leash_rwmutex_unlock(&rw), 0);
+    cr_assert(CU_WAIT_UNTIL(atomic_load(&inside_r) == 1, 10000));
+    int64_t r2 = leash_go(gated_reader, NULL);
+    cr_expect(blocked(r2, "sync.RWMutex.RLock"),
+              "a new reader got in past the writer whose turn had begun");
+    cr_expect(blocked(w, "sync.RWMutex.Lock"));
+    leash_close(gate);
+    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
+    cr_expect_str_eq(order, "rWr", "order of entry: %s", order);
+    cr_expect_eq(atomic_load(&bad), 0);
+    cr_expect_eq(rw.readers_, 0);
 }
 
 /* =============================================================== cond */

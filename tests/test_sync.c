@@ -726,8 +726,8 @@ static int rw_order_main(void *arg) {
     (void)arg;
     CU_CHECK_EQ(leash_rwmutex_rlock(&order_rw), 0); /* R1 */
     CU_CHECK(leash_go(order_writer, NULL) > 0);
-    /* whead_ (internal) names the queued writer. */
-    CU_CHECK(CU_WAIT_UNTIL(peek_locked(&order_rw.lock_, &order_rw.whead_) != NULL,
+    /* wdrain_ (internal) names the writer waiting for R1 to leave. */
+    CU_CHECK(CU_WAIT_UNTIL(peek_locked(&order_rw.lock_, &order_rw.wdrain_) != NULL,
                            5000));
     CU_CHECK(leash_go(order_reader, NULL) > 0);
     CU_CHECK(CU_WAIT_UNTIL(peek_locked(&order_rw.lock_, &order_rw.rhead_) != NULL,
