@@ -24,26 +24,29 @@ bad() { echo "layering: $*" >&2; fail=1; }
 # 1. Includes.
 diag_headers=$(cd src/diag && ls -- *.h)
 tool_headers=$(cd tools/leash && ls -- *.h)
-for f in src/*.c src/*.h src/arch/*; do
-  while IFS= read -r inc; do
-    name=${inc##*/}
-    case $inc in
-      diag/* | */diag/* | tools/* | */tools/*)
-        bad "$f includes \"$inc\""; continue ;;
-    esac
-    for h in $diag_headers $tool_headers; do
-      [ "$name" = "$h" ] && [ ! -e "src/$name" ] && bad "$f includes \"$inc\""
-    done
-  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
-done
-for f in src/diag/*.c src/diag/*.h; do
-  while IFS= read -r inc; do
-    name=${inc##*/}
-    for h in $tool_headers; do
-      [ "$name" = "$h" ] && [ ! -e "src/diag/$name" ] && bad "$f includes \"$inc\""
-    done
-  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
-done
+# Every "file: include" pair in one pass (a sed per file costs seconds).
+includes() {
+  awk '/^[[:space:]]*#[[:space:]]*include[[:space:]]*"/ {
+         s = $0; sub(/^[^"]*"/, "", s); sub(/".*/, "", s)
+         print FILENAME " " s
+       }' "$@"
+}
+while read -r f inc; do
+  name=${inc##*/}
+  case $inc in
+    diag/* | */diag/* | tools/* | */tools/*)
+      bad "$f includes \"$inc\""; continue ;;
+  esac
+  for h in $diag_headers $tool_headers; do
+    [ "$name" = "$h" ] && [ ! -e "src/$name" ] && bad "$f includes \"$inc\""
+  done
+done < <(includes src/*.c src/*.h src/arch/*)
+while read -r f inc; do
+  name=${inc##*/}
+  for h in $tool_headers; do
+    [ "$name" = "$h" ] && [ ! -e "src/diag/$name" ] && bad "$f includes \"$inc\""
+  done
+done < <(includes src/diag/*.c src/diag/*.h)
 
 if [ -n "$build" ]; then
   objs=$build/CMakeFiles/leash_objects.dir/src
@@ -60,15 +63,21 @@ if [ -n "$build" ]; then
     # shellcheck disable=SC2086
     nm -g --defined-only $core | awk 'NF == 3 { print $3 }' | sort -u \
       > "$build/layering-core.txt"
-    for o in $core; do
-      nm -u "$o" | awk '{ print $2 }' | sort -u |
-        comm -12 - "$build/layering-diag.txt" |
-        comm -23 - "$build/layering-core.txt" |
-        while IFS= read -r sym; do
-          [ "$sym" = observer_impl ] && continue
-          echo "${o#"$objs"/}: $sym"
-        done
-    done > "$build/layering-calls.txt"
+    # One nm for every object (a fork per object costs seconds on a VM):
+    # "OBJECT: U SYMBOL" lines, each kept when only the diagnostics
+    # define its symbol.
+    # shellcheck disable=SC2086
+    nm -A -u $core | awk -v objs="$objs/" '
+      FILENAME != "-" && FNR == 1 { list++ }
+      FILENAME != "-" { if (list == 1) diag[$0] = 1; else core[$0] = 1; next }
+      {
+        sym = $NF; obj = $0
+        sub(/:.*/, "", obj)
+        if (index(obj, objs) == 1) obj = substr(obj, length(objs) + 1)
+        if ((sym in diag) && !(sym in core) && sym != "observer_impl")
+          print obj ": " sym
+      }' "$build/layering-diag.txt" "$build/layering-core.txt" - | sort -u \
+      > "$build/layering-calls.txt"
     if [ -s "$build/layering-calls.txt" ]; then
       bad "the core calls the diagnostics:"
       sed 's/^/  /' "$build/layering-calls.txt" >&2
@@ -83,8 +92,9 @@ if [ -n "$build" ]; then
 
   # 3. The CLI: the agent protocol only, none of the runtime.
   if [ -x "$build/leash" ]; then
+    nm "$build/leash" 2>/dev/null | awk '{ print $NF }' > "$build/layering-cli.txt" || true
     for sym in observer_impl sched_ensure_started leash_dump; do
-      nm "$build/leash" 2>/dev/null | awk '{ print $NF }' | grep -qx "$sym" &&
+      grep -qx "$sym" "$build/layering-cli.txt" &&
         bad "the CLI ($build/leash) links the runtime ($sym)"
     done
   fi
