@@ -211,6 +211,15 @@ cg_parts() {
         *) echo "" ;;
     esac
 }
+# cg_goal PROGRAM: issue 15's target in instructions per operation, if any.
+cg_goal() {
+    case $1 in
+        bench_spawn) echo 650 ;;
+        bench_yield) echo 150 ;;
+        bench_pingpong) echo 700 ;;
+        bench_select) echo 1000 ;;
+    esac
+}
 cg_ir() { # cg_ir PROGRAM N OUTFILE [PART]: total instructions (Ir), all threads
     local ir
     ir=$(BENCH_ONLY=${4:-} LEASH_PROCS=1 timeout -k 5 600 valgrind \
@@ -244,7 +253,7 @@ run_callgrind() {
         echo "from the difference of runs at N and 2N, so start-up cancels"
         echo "(parked: per coroutine over its three phases; sleepers: per sleeper)"
         echo
-        printf '%-22s %8s %12s  %s\n' program N Ir/op "vs tracked"
+        printf '%-22s %8s %12s  %s\n' program N Ir/op "goal, or vs tracked"
     } | tee "$out"
     local start failed=0
     start=$(date +%s)
@@ -274,7 +283,11 @@ run_callgrind() {
                 fi
                 ops=$(($(cg_ops "$w" $((2 * n))) - $(cg_ops "$w" "$n")))
                 v=$(python3 -c "print('%.1f' % (($b - $a) / $ops))")
-                local rel=""
+                local rel="" goal
+                goal=$(cg_goal "$prog")
+                if [ -n "$goal" ]; then
+                    rel=$(python3 -c "print('<=%s %s' % ($goal, 'ok' if $v <= $goal else 'MISS'))")
+                fi
                 if [ "$prog" = "bench_$w" ]; then
                     tracked=$v
                 elif [ -n "$tracked" ]; then

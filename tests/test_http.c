@@ -273,6 +273,22 @@ Test(http, slow_clients_do_not_starve_requests, .fini = teardown,
         close(fds[i]);
 }
 
+/* Notes in eof[] which of fds[0..n) the server has closed; true when the
+ * first `oldest` of them are. */
+static bool saw_eofs(const int *fds, bool *eof, int n, int oldest) {
+    bool all = true;
+    for (int i = 0; i < n; i++) {
+        struct pollfd pf = {fds[i], POLLIN, 0};
+        char c;
+        if (!eof[i])
+            eof[i] = poll(&pf, 1, 0) == 1 &&
+                     recv(fds[i], &c, 1, MSG_DONTWAIT) <= 0;
+        if (i < oldest)
+            all &= eof[i];
+    }
+    return all;
+}
+
 /* LEASH_DEBUG_MAX_CONNS: with a cap of 4, eight slow clients leave at
  * most four open (the oldest closed first), and requests are served. */
 Test(http, max_conns_evicts_oldest_slow_clients, .fini = teardown,
@@ -285,16 +301,19 @@ Test(http, max_conns_evicts_oldest_slow_clients, .fini = teardown,
         open_slow(&fds[i], 1);
         usleep(20000); /* accepted in this order */
     }
-    usleep(200000);
+    /* The server closes the oldest as it accepts the newer ones: wait for
+     * it (a loaded machine may take longer than the clients did). */
+    bool eof[N] = {false};
+    int64_t end = dbg_ms() + 10000;
+    while (!saw_eofs(fds, eof, N, N - 4) && dbg_ms() < end)
+        usleep(20000);
+    for (int i = 0; i < N - 4; i++)
+        cr_expect(eof[i], "slow client %d (of the oldest) still open", i);
+    usleep(100000); /* and no more than those go */
     int closed = 0;
-    for (int i = 0; i < N; i++) {
-        struct pollfd pf = {fds[i], POLLIN, 0};
-        char c;
-        bool eof = poll(&pf, 1, 0) == 1 && recv(fds[i], &c, 1, MSG_DONTWAIT) <= 0;
-        closed += eof;
-        if (i < N - 4)
-            cr_expect(eof, "slow client %d (of the oldest) still open", i);
-    }
+    saw_eofs(fds, eof, N, 0);
+    for (int i = 0; i < N; i++)
+        closed += eof[i];
     cr_expect_geq(closed, N - 4, "%d of %d slow clients closed", closed, N);
     expect_served_within("/debug/pprof/goroutine?debug=1", 1000);
     for (int i = 0; i < N; i++)

@@ -48,9 +48,11 @@ static __attribute__((noinline)) long recurse_to(int depth) {
     return recurse_to(depth - 1) + buf[depth % FRAME];
 }
 
+/* Waits for main to have printed its id: with another worker free, it
+ * would otherwise run, overflow and end the process first. */
 static void overflow_co(void *arg) {
-    (void)arg;
     leash_set_name("overflower");
+    (void)leash_recv_n((leash_chan *)arg, NULL, 0);
     printf("result %ld\n", recurse(0)); /* not reached */
 }
 
@@ -94,13 +96,15 @@ static int main_co(void *arg) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
+    leash_chan *go = leash_chan_make(0, 0);
     printf("spawn-site=%s:%d\n", __FILE__, __LINE__ + 2);
     fflush(stdout);
-    int64_t id = leash_go(overflow_co, NULL);
+    int64_t id = leash_go(overflow_co, go, go);
     if (id <= 0)
         return 3;
     printf("overflow-id=%lld\n", (long long)id);
     fflush(stdout);
+    leash_close(go);
     (void)leash_recv_n(gate, NULL, 0); /* the process dies first */
     return 4;
 }
