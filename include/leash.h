@@ -115,7 +115,10 @@ LEASH_API int leash_run(int (*main_fn)(void *), void *arg);
  * groups) whose references are handed to the child: retained for it before
  * it starts and released when it returns. The list ends at the macro's own
  * terminator or at the first NULL. The macro records the call's file:line
- * as the coroutine's spawn site. */
+ * as the coroutine's spawn site. The caller goes on running, except after
+ * a whole slice (10 ms) on its worker while others wait: then it yields
+ * first, as Go's preemption would make it (a spawn loop cannot keep
+ * everything it starts from running). */
 #define leash_go(fn, ...) \
     leash_go_at(__FILE__, __LINE__, (fn), __VA_ARGS__, (void *)0)
 LEASH_API int64_t leash_go_at(const char *file, int line, void (*fn)(void *), void *arg,

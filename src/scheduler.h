@@ -153,6 +153,16 @@ INTERNAL coroutine *sched_prepare_park(void);
 static inline coroutine *prepare_park(coroutine *self) {
     return self && !self->foreign ? self : sched_prepare_park();
 }
+/* Whether the running coroutine's slice is over (sysmon saw it last
+ * SLICE_NS, or RUNNEXT_CHAIN_MAX hand-offs ran in it) while coroutines
+ * wait in w's queue: where a call may switch without blocking (leash_go),
+ * it gives way then, as Go's preemption would. */
+static inline bool sched_slice_over(worker *w) {
+    return atomic_load_explicit(&w->next_chain, memory_order_relaxed) >=
+               RUNNEXT_CHAIN_MAX &&
+           atomic_load_explicit(&w->runq_tail, memory_order_relaxed) !=
+               atomic_load_explicit(&w->runq_head, memory_order_relaxed);
+}
 /* Makes a parked g runnable; `next`: run it right after the current one. */
 INTERNAL void sched_ready(coroutine *g, bool next);
 INTERNAL void sched_init_g(coroutine *g);  /* lays out its first switch */

@@ -229,7 +229,8 @@ API_FRAME int leash_mutex_unlock(leash_mutex *mu) {
  *  - owner_ and rowners_ are records for the diagnostics only: a reader's
  *    record may be lost to a race, and the diagnostics, seeing more
  *    readers than records, then prove nothing; a record never outlives
- *    its reader's RUnlock. */
+ *    its reader's own RUnlock. (An RUnlock on another's behalf, which Go
+ *    allows, may leave them naming the wrong one of the readers in.) */
 #define RW_WRITER (1 << 30)
 
 static void q_push(void **head, void **tail, wnode *n) {

@@ -235,6 +235,45 @@ Test(starvation, spinning_yielders_do_not_starve_a_sleeper) {
               worst_extra_ns / 1e6);
 }
 
+/* -------------------------------------------- a spawn loop at one worker */
+
+/* A loop that only spawns never blocks; on one worker, before leash_go
+ * gave way at the end of a slice, none of what it started ran until it
+ * ended: 100,000 sleepers of 1 ms were all alive at once (411 MB of
+ * stacks where Go, preempting the loop, kept 47). Now they run, sleep
+ * and exit while the loop goes on, and their stacks are reused. */
+static atomic_long loop_exited;
+
+static void short_sleeper(void *p) {
+    (void)p;
+    leash_sleep(CU_MS);
+    atomic_fetch_add(&loop_exited, 1);
+}
+
+static int spawn_loop_main(void *arg) {
+    (void)arg;
+    atomic_store(&loop_exited, 0);
+    long spawned = 0, exited_meanwhile = 0;
+    int64_t start = leash_now();
+    /* At least 300 ms (30 slices), bounded in count for slow builds. */
+    while (leash_now() - start < 300 * CU_MS && spawned < 2000000) {
+        CU_CHECK(leash_go(short_sleeper, NULL) > 0);
+        spawned++;
+    }
+    exited_meanwhile = atomic_load(&loop_exited);
+    fprintf(stderr, "spawn loop: %ld spawned in 300 ms, %ld exited "
+            "meanwhile\n", spawned, exited_meanwhile);
+    CU_CHECK(exited_meanwhile > 0);
+    CU_CHECK(CU_WAIT_UNTIL(atomic_load(&loop_exited) == spawned, 60000));
+    return 0;
+}
+
+Test(starvation, spawn_loop_gives_way_at_one_worker, .timeout = 120) {
+    setenv("LEASH_PROCS", "1", 1);
+    cr_assert_eq(leash_run(spawn_loop_main, NULL), 0);
+    CU_ASSERT_CLEAN();
+}
+
 /* ----------------------------------- 1,000 timers under saturated workers */
 
 /* 300 under TSan, where each coroutine is a fiber of fresh memory. */
