@@ -96,14 +96,14 @@ def goal_of(w):
 # (perf, callgrind) have shown; printed for the rows that miss. Keep it
 # true to the code when either side changes.
 LIMITS = {
-    "spawn": "about 865 instructions per spawn + exit + wait under "
-             "callgrind (the table below; issue 15's target is 650): per "
+    "spawn": "about 870 instructions per spawn + exit + wait under "
+             "callgrind (the table above; issue 15's target is 650): per "
              "spawn, coro_spawn 125 (zeroing the 304-byte header is 39), "
              "the channel signal and wait about 200, the registry shard "
              "lock (register 44, unregister 32), the scheduler's park, "
-             "ready and exit about 130; fewer needs the registry and "
-             "holder records redesigned (a slot per worker, no shard lock "
-             "on the spawn path)",
+             "ready and exit about 130, the end-of-slice check 6; fewer "
+             "needs the registry and holder records redesigned (a slot per "
+             "worker, no shard lock on the spawn path)",
     "yield": "a yield with a peer on another worker's queue goes through "
              "the scheduler context (two switches); at 2 procs each side "
              "finds nothing else to run locally and returns at once",
