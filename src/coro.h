@@ -103,7 +103,9 @@ struct coroutine {
     const char *spawn_file;
     int spawn_line;
     void *spawn_pc;
-    int64_t scope;             /* leak scope, inherited from the parent */
+    int64_t scope;             /* leak scope, inherited from the parent;
+                                  changed by its owner only, with atomic
+                                  stores: snapshots read it meanwhile */
     int nlabels;               /* label_key/val below: [0, nlabels) */
     /* Set by sysmon while it runs without yielding past LEASH_HOG_MS:
      * since when, and its stack sampled then (hog_pcs: [0, hog_n)). */

@@ -252,7 +252,7 @@ static void fill(dgor *d, coroutine *g, int64_t now, coroutine *self) {
     d->pcs = no_frames;
     d->id = g->id;
     d->parent_id = g->parent_id;
-    d->scope = g->scope;
+    d->scope = __atomic_load_n(&g->scope, __ATOMIC_RELAXED); /* its owner sets it */
     d->state = atomic_load_explicit(&g->state, memory_order_acquire);
     d->reason = atomic_load_explicit(&g->wait_reason, memory_order_acquire);
     set_wait_ns(d, g, now);

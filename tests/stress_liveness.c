@@ -253,16 +253,21 @@ static void short_sleeper(void *p) {
 static int spawn_loop_main(void *arg) {
     (void)arg;
     atomic_store(&loop_exited, 0);
-    long spawned = 0, exited_meanwhile = 0;
+    long spawned = 0;
     int64_t start = leash_now();
-    /* At least 300 ms (30 slices), bounded in count for slow builds. */
-    while (leash_now() - start < 300 * CU_MS && spawned < 2000000) {
+    /* Spawns until one of them has exited: within a few slices with the
+     * yield (on a slow build too, where a spawn takes milliseconds);
+     * never without it, so the loop ends at its bounds (10 s, 200,000
+     * stacks) and the check fails. */
+    while (atomic_load(&loop_exited) == 0 &&
+           leash_now() - start < 10000 * CU_MS && spawned < 200000) {
         CU_CHECK(leash_go(short_sleeper, NULL) > 0);
         spawned++;
     }
-    exited_meanwhile = atomic_load(&loop_exited);
-    fprintf(stderr, "spawn loop: %ld spawned in 300 ms, %ld exited "
-            "meanwhile\n", spawned, exited_meanwhile);
+    long exited_meanwhile = atomic_load(&loop_exited);
+    fprintf(stderr, "spawn loop: %ld spawned in %.0f ms, %ld exited "
+            "meanwhile\n", spawned, (leash_now() - start) / 1e6,
+            exited_meanwhile);
     CU_CHECK(exited_meanwhile > 0);
     CU_CHECK(CU_WAIT_UNTIL(atomic_load(&loop_exited) == spawned, 60000));
     return 0;

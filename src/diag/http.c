@@ -820,10 +820,10 @@ static int listen_on(const char *addr, bool metrics_only) {
     coroutine *g = sched_getg();
     int64_t scope = g ? g->scope : 0;
     if (g)
-        g->scope = 0;
+        __atomic_store_n(&g->scope, 0, __ATOMIC_RELAXED); /* dumps read it */
     int64_t id = leash_go(accept_loop, sv);
     if (g)
-        g->scope = scope;
+        __atomic_store_n(&g->scope, scope, __ATOMIC_RELAXED);
     if (id < 0) {
         server_free(sv);
         close(fd);

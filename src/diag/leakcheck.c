@@ -73,7 +73,7 @@ leash_snapshot *leash_snapshot_take(void) {
         return NULL;
     }
     *s = (leash_snapshot){.scope = id, .prev_scope = g->scope, .owner = g};
-    g->scope = id;
+    __atomic_store_n(&g->scope, id, __ATOMIC_RELAXED); /* dumps read it */
     return s;
 }
 
@@ -82,7 +82,7 @@ void leash_snapshot_free(leash_snapshot *s) {
         return;
     coroutine *g = sched_getg_or_foreign();
     if (g == s->owner && g->scope == s->scope)
-        g->scope = s->prev_scope;
+        __atomic_store_n(&g->scope, s->prev_scope, __ATOMIC_RELAXED);
     lfree(s);
 }
 
