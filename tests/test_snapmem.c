@@ -15,6 +15,13 @@
 
 static void parked(void *p) { (void)leash_recv_n(p, NULL, 0); }
 
+/* Lets every parked coroutine go, waits for them to exit, drops gate. */
+static void unpark_all(leash_chan *gate) {
+    CU_CHECK_EQ(leash_close(gate), 0);
+    CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
+    leash_release(gate);
+}
+
 static int kept_main(void *arg) {
     (void)arg;
     leash_chan *gate = leash_chan_make(0, 0);
@@ -34,9 +41,7 @@ static int kept_main(void *arg) {
     CU_CHECK(leash_dump(f, 2) > 0); /* and a dump maps afresh */
     CU_CHECK(snapshot_kept_bytes() >= 2000 * sizeof(dgor));
     fclose(f);
-    CU_CHECK_EQ(leash_close(gate), 0);
-    CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
-    leash_release(gate);
+    unpark_all(gate);
     return 0;
 }
 
@@ -73,9 +78,7 @@ static int frames_main(void *arg) {
         snapshot_free(&s);
     }
     CU_CHECK(without > 0); /* the case this is about did occur */
-    CU_CHECK_EQ(leash_close(gate), 0);
-    CU_CHECK(CU_WAIT_UNTIL(leash_num_coroutines() == 1, 5000));
-    leash_release(gate);
+    unpark_all(gate);
     return 0;
 }
 
