@@ -227,10 +227,28 @@ static int pd_take_ready(pdesc *pd, int events, bool tried) {
     return r > 0 ? r : 0;
 }
 
+/* Test hook (declared in tests/, not in leash.h): called with each waiter
+ * just readied, and with NULL once its waker is done with the waiters it
+ * readied, the descriptor's lock held throughout, so that a test can
+ * make a woken waiter's memory unreadable (ASan) for exactly the time its
+ * coroutine may be reusing it. */
+static void (*_Atomic wake_hook)(const void *w, size_t size);
+void netpoll_test_wake_hook(void (*fn)(const void *w, size_t size)) {
+    atomic_store(&wake_hook, fn);
+}
+
+static inline void wake_hook_call(const iowaiter *w) {
+    void (*hook)(const void *, size_t) =
+        atomic_load_explicit(&wake_hook, memory_order_relaxed);
+    if (unlikely(hook))
+        hook(w, w ? sizeof *w : 0);
+}
+
 /* Takes w off pd and readies it with `result` (pd->lock held); returns
  * whether it was readied. A select's waiter is readied only if this
  * claims its select; otherwise another case won, and the select unhooks
- * the rest itself. */
+ * the rest itself. Once it returns true, w belongs to its coroutine
+ * again (and may be gone): the caller must not touch it. */
 static bool waiter_fire(pdesc *pd, iowaiter *w, int result) {
     waiter_unlink(pd, w);
     if (w->sel) {
@@ -242,22 +260,28 @@ static bool waiter_fire(pdesc *pd, iowaiter *w, int result) {
     }
     w->result = result;
     sched_ready(w->g, false);
+    wake_hook_call(w);
     return true;
 }
 
 /* Fires every waiter matching `events` (pd->lock held): with the ready
  * ones of its own if result > 0, else with result. Returns the events
- * that some readied waiter waited for. */
+ * that some readied waiter waited for.
+ *
+ * Everything needed of w is read before it is fired: once readied, its
+ * coroutine may run at once on another worker, return from its wait and
+ * reuse the stack w lives on, while this still holds pd->lock. */
 static int pd_wake(pdesc *pd, int events, int result) {
     int taken = 0;
-    iowaiter *w = pd->waiters;
-    while (w) {
-        iowaiter *next = w->next;
-        if ((w->events & events) &&
-            waiter_fire(pd, w, result > 0 ? (result & w->events) : result))
-            taken |= w->events;
-        w = next;
+    for (iowaiter *w = pd->waiters, *next; w; w = next) {
+        next = w->next;
+        int want = w->events;
+        if (!(want & events) ||
+            !waiter_fire(pd, w, result > 0 ? (result & want) : result))
+            continue;
+        taken |= want;
     }
+    wake_hook_call(NULL);
     return taken;
 }
 
@@ -268,6 +292,7 @@ static void io_timeout(rtimer *t, int64_t now) {
     llock_acquire(&pd->lock);
     if (w->queued)
         waiter_fire(pd, w, LEASH_ETIMEDOUT);
+    wake_hook_call(NULL);
     llock_release(&pd->lock);
 }
 
@@ -452,6 +477,7 @@ void fd_kick(int fd, int events) {
         if (w->gen && (w->events & events))
             waiter_fire(pd, w, 0);
     }
+    wake_hook_call(NULL);
     llock_release(&pd->lock);
 }
 
