@@ -32,7 +32,9 @@
  * Waiters (on their own stacks) hang off the descriptor under its lock,
  * with an optional deadline timer. An event, the deadline, or
  * leash_fd_close takes a waiter off under that lock and readies it:
- * whoever takes it off wakes it, exactly once. A select's waiter
+ * whoever takes it off wakes it, exactly once, and reads nothing of it
+ * afterwards (the woken coroutine may already be reusing that stack on
+ * another worker while the lock is still held). A select's waiter
  * (select.c) is claimed through its g's selectdone first, like a sudog.
  *
  * Closing: a number is only ever touched by calls inside it. Every call
