@@ -278,17 +278,27 @@ static void holding_writer(void *a) {
     CU_CHECK_EQ(leash_rwmutex_unlock(&rw), 0);
 }
 
-Test(rwmutex, plain_threads_and_coroutines, .timeout = 30) {
-    setup();
-    /* Thread holds, coroutine waits. */
+/* A writer (the caller) in, and a gated reader queued behind it. */
+static void reader_queued_behind_writer(void) {
     gate = leash_chan_make(sizeof(int), 0);
     cr_assert_eq(leash_rwmutex_lock(&rw), 0);
     int64_t r = leash_go(gated_reader, NULL);
     cr_assert(blocked(r, "sync.RWMutex.RLock"));
+}
+
+/* The writer leaves: the queued reader gets in, is let go, and ends. */
+static void writer_leaves_reader_enters(void) {
     cr_assert_eq(leash_rwmutex_unlock(&rw), 0);
     cr_assert(CU_WAIT_UNTIL(atomic_load(&inside_r) == 1, 10000));
     leash_close(gate);
     cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
+}
+
+Test(rwmutex, plain_threads_and_coroutines, .timeout = 30) {
+    setup();
+    /* Thread holds, coroutine waits. */
+    reader_queued_behind_writer();
+    writer_leaves_reader_enters();
     /* Coroutine holds, thread waits. */
     hold = leash_chan_make(sizeof(int), 0);
     int64_t w = leash_go(holding_writer, NULL);
@@ -312,16 +322,10 @@ Test(rwmutex, plain_threads_and_coroutines, .timeout = 30) {
  * changes, so the queued reader still gets in after the writer. */
 Test(errors, runlock_while_a_writer_is_in_with_readers_queued, .timeout = 30) {
     setup();
-    gate = leash_chan_make(sizeof(int), 0);
-    cr_assert_eq(leash_rwmutex_lock(&rw), 0);
-    int64_t r = leash_go(gated_reader, NULL);
-    cr_assert(blocked(r, "sync.RWMutex.RLock"));
+    reader_queued_behind_writer();
     cr_expect_eq(leash_rwmutex_runlock(&rw), LEASH_EINVAL);
     cr_expect_eq(atomic_load(&inside_r), 0, "the bad RUnlock let a reader in");
-    cr_assert_eq(leash_rwmutex_unlock(&rw), 0);
-    cr_assert(CU_WAIT_UNTIL(atomic_load(&inside_r) == 1, 10000));
-    leash_close(gate);
-    cr_assert(CU_WAIT_UNTIL(leash_num_coroutines() == 0, 10000));
+    writer_leaves_reader_enters();
     cr_expect_eq(rw.readers_, 0);
     cr_expect_eq(rw.writer_, 0);
     /* and it still works both ways */
